@@ -1,0 +1,41 @@
+# Two commands for a newcomer: `make demo` and `make test`. Each builds .venv itself.
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+NNSMT   = $(VENV)/bin/nnsmt
+STAMP   = $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: demo test bench golden clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "nnsmt needs Python >= 3.11"'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	rm -f $(VENV)/.installed-*; touch $@
+
+# Verify the shipped example network on Z3: one violated property (sat, with a validated
+# counterexample; exit code 10), one that holds (unsat; exit code 0), and the SMT-LIB2 compiled.
+demo: $(STAMP)
+	@echo "== the network"; $(NNSMT) inspect examples/classifier.onnx
+	@echo; echo "== nnsmt verify examples/classifier.onnx examples/class1_margin.vnnlib   (expect sat)"
+	@$(NNSMT) verify examples/classifier.onnx examples/class1_margin.vnnlib; test $$? -eq 10
+	@echo; echo "== nnsmt verify examples/classifier.onnx examples/corner_robust.vnnlib   (expect unsat)"
+	@$(NNSMT) verify examples/classifier.onnx examples/corner_robust.vnnlib
+	@echo; echo "== the SMT-LIB2 it compiled (first 25 lines of out/demo.smt2)"
+	@mkdir -p out && $(NNSMT) compile examples/classifier.onnx --property examples/class1_margin.vnnlib \
+		--mode verify --emit smt2 -o out/demo.smt2 && head -n 25 out/demo.smt2 && echo "..."
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) bench/compile_speed.py
+
+
+# Regenerate the golden SMT-LIB files after an intended printer change (then review the diff).
+golden: $(STAMP)
+	$(PY) -m pytest -q tests/test_smtlib.py --update-golden
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .hypothesis

@@ -1,0 +1,64 @@
+"""cvc5 through its Python API, fed the SMT-LIB text via cvc5's own parser."""
+
+from __future__ import annotations
+
+import time
+from fractions import Fraction
+
+import cvc5
+from cvc5 import InputLanguage, InputParser, SymbolManager
+
+from nnsmt.result import Result
+from nnsmt.terms import Script
+
+from .smtlib import to_smtlib
+
+
+class Cvc5Backend:
+    name = "cvc5"
+
+    def supports(self, features):
+        if "optimize" in features:
+            return "cvc5 has no optimisation (use bisection)"
+        return None
+
+    def solve(self, script: Script, timeout: float | None = None) -> Result:
+        t0 = time.perf_counter()
+        why = self.supports(script.features)
+        if why:
+            return Result("error", self.name, why)
+        tm = cvc5.TermManager()
+        slv = cvc5.Solver(tm)
+        slv.setOption("produce-models", "true")
+        if timeout is not None:
+            slv.setOption("tlimit-per", str(max(1, int(timeout * 1000))))
+        logic = script.logic
+        slv.setLogic(logic)
+        sm = SymbolManager(tm)
+        parser = InputParser(slv, sm)
+        parser.setStringInput(InputLanguage.SMT_LIB_2_6, to_smtlib(script, commands=False), "nnsmt")
+        while True:
+            cmd = parser.nextCommand()
+            if cmd.isNull():
+                break
+            cmd.invoke(slv, sm)
+        t1 = time.perf_counter()
+        r = slv.checkSat()
+        t2 = time.perf_counter()
+        stats = {"parse_s": t1 - t0, "solve_s": t2 - t1}
+        if r.isUnsat():
+            return Result("unsat", self.name, stats=stats)
+        if r.isUnknown():
+            reason = str(r.getUnknownExplanation())
+            if "TIMEOUT" in reason.upper():
+                reason = "timeout"
+            return Result("unknown", self.name, reason.lower(), stats=stats)
+        terms = {str(t): t for t in sm.getDeclaredTerms()}
+        model = {}
+        for n in script.decls:
+            v = slv.getValue(terms[n])
+            try:
+                model[n] = Fraction(v.getRealValue())
+            except Exception as e:  # e.g. an irrational algebraic number
+                return Result("error", self.name, f"model value of {n} is not rational: {e}", stats=stats)
+        return Result("sat", self.name, model=model, stats=stats)

@@ -1,0 +1,57 @@
+"""Human-readable IR: one node a line, like a jaxpr, and a summary."""
+
+from __future__ import annotations
+
+from .ir import Affine, Argmax, Const, Graph, Input, Relu, Sigmoid, Sym
+
+
+def _param(p) -> str:
+    if isinstance(p, Const):
+        kind = "const" if p.is_float else "const(rational)"
+        return f"{kind}{list(p.shape)}"
+    box = ""
+    if p.lo is not None or p.hi is not None:
+        box = " boxed"
+    return f"sym {p.name}{list(p.shape)}{box}"
+
+
+def format_graph(g: Graph) -> str:
+    dims = g.dims()
+    lines = []
+    for n in g.nodes:
+        match n:
+            case Input():
+                rhs = "input"
+            case Affine():
+                rhs = f"affine {n.x}  W={_param(n.weight)} b={_param(n.bias)}"
+            case Relu():
+                rhs = f"relu {n.x}"
+            case Sigmoid():
+                rhs = f"sigmoid {n.x}"
+            case Argmax():
+                rhs = f"argmax {n.x}"
+        lines.append(f"{n.name} = {rhs}   # {dims[n.name]}")
+    lines.append(f"return {', '.join(g.outputs)}")
+    return "\n".join(lines)
+
+
+def summary(g: Graph) -> dict:
+    dims = g.dims()
+    n_params = n_sym = 0
+    for _, _, p in g.params():
+        size = 1
+        for s in p.shape:
+            size *= s
+        n_params += size
+        n_sym += size if isinstance(p, Sym) else 0
+    return {
+        "inputs": {n.name: n.dim for n in g.inputs},
+        "outputs": {o: dims[o] for o in g.outputs},
+        "relus": sum(dims[n.name] for n in g.nodes if isinstance(n, Relu)),
+        "sigmoids": sum(dims[n.name] for n in g.nodes if isinstance(n, Sigmoid)),
+        "affine_layers": sum(isinstance(n, Affine) for n in g.nodes),
+        "parameters": n_params,
+        "symbolic_parameters": n_sym,
+        **({"note": "final softmax dropped: outputs are logits (same argmax)"}
+           if g.meta.get("dropped_softmax") == "true" else {}),
+    }

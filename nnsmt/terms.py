@@ -1,0 +1,232 @@
+"""Solver-neutral terms and scripts: what every backend translates.
+
+A `Script` holds real declarations, one definition per IR value element, named assertions and
+an optional objective. Dense layers stay matrices: a `Dot` term is one row of an affine map over
+numpy arrays, so a 256x784 layer is 256 terms, not 200,000.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Union
+
+import numpy as np
+
+
+@dataclass(frozen=True, slots=True)
+class Var:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Num:
+    value: Fraction
+
+    def __post_init__(self):
+        object.__setattr__(self, "value", Fraction(self.value))
+
+
+@dataclass(frozen=True, slots=True)
+class Add:
+    args: tuple
+
+
+@dataclass(frozen=True, slots=True)
+class Mul:
+    args: tuple
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Dot:
+    """`bias + sum_i w[i] * x[i]`. Each of w, x is a 1-D numeric array (float64 or object of
+    Fraction, exact) or an object array of variable names; bias is a Term or None.
+    Zero numeric coefficients contribute nothing."""
+
+    w: np.ndarray
+    x: np.ndarray
+    bias: object = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ite:
+    cond: object
+    then: object
+    other: object
+
+
+@dataclass(frozen=True, slots=True)
+class Exp:
+    arg: object
+
+
+CMP_OPS = ("<=", "<", ">=", ">", "=")
+
+
+@dataclass(frozen=True, slots=True)
+class Cmp:
+    op: str
+    lhs: object
+    rhs: object
+
+    def __post_init__(self):
+        assert self.op in CMP_OPS, self.op
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    args: tuple
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    args: tuple
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    arg: object
+
+
+@dataclass(frozen=True, slots=True)
+class Bool:
+    value: bool
+
+
+Term = Union[Var, Num, Add, Mul, Dot, Ite, Exp, Cmp, And, Or, Not, Bool]
+
+
+def is_symbolic(a: np.ndarray) -> bool:
+    """True for an array of variable names (as used in `Dot`)."""
+    return a.dtype == object and a.size > 0 and isinstance(a.flat[0], str)
+
+
+def term_features(t) -> set[str]:
+    """Features a term needs: "nonlinear" (product of two non-constants), "exp"."""
+    out: set[str] = set()
+    stack = [t]
+    while stack:
+        t = stack.pop()
+        match t:
+            case Dot():
+                if is_symbolic(t.w) and is_symbolic(t.x):
+                    out.add("nonlinear")
+                if t.bias is not None:
+                    stack.append(t.bias)
+            case Mul():
+                if sum(not isinstance(a, Num) for a in t.args) > 1:
+                    out.add("nonlinear")
+                stack.extend(t.args)
+            case Exp():
+                out.add("exp")
+                stack.append(t.arg)
+            case Add() | And() | Or():
+                stack.extend(t.args)
+            case Ite():
+                stack.extend((t.cond, t.then, t.other))
+            case Cmp():
+                stack.extend((t.lhs, t.rhs))
+            case Not():
+                stack.append(t.arg)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Objective:
+    sense: str  # "max" | "min"
+    term: object
+
+
+@dataclass(frozen=True, eq=False)
+class Script:
+    """A complete query. Names are SMT-LIB simple symbols; `decls` are free reals (the model
+    gives their values), `defs` are (name, term) in dependency order, `asserts` are
+    (name, boolean term). `meta` records what the names mean (e.g. the input/output symbols)."""
+
+    decls: tuple[str, ...]
+    defs: tuple[tuple[str, object], ...]
+    asserts: tuple[tuple[str, object], ...]
+    features: frozenset[str] = frozenset()
+    objective: Objective | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def logic(self) -> str:
+        f = self.features
+        if "exp" in f:
+            return "QF_NRAT"
+        if "nonlinear" in f:
+            return "QF_NRA"
+        return "QF_LRA"
+
+
+class ScriptBuilder:
+    """Collects declarations, definitions and assertions; checks names are unique."""
+
+    def __init__(self):
+        self.decls: list[str] = []
+        self.defs: list[tuple[str, object]] = []
+        self.asserts: list[tuple[str, object]] = []
+        self.features: set[str] = set()
+        self.objective: Objective | None = None
+        self.meta: dict = {}
+        self._names: set[str] = set()
+
+    def _fresh(self, name: str) -> str:
+        if name in self._names:
+            raise ValueError(f"SMT name {name!r} used twice")
+        self._names.add(name)
+        return name
+
+    def declare(self, name: str) -> Var:
+        self.decls.append(self._fresh(name))
+        return Var(name)
+
+    def define(self, name: str, term) -> Var:
+        self.features |= term_features(term)
+        self.defs.append((self._fresh(name), term))
+        return Var(name)
+
+    def assert_(self, name: str, term) -> None:
+        self.features |= term_features(term)
+        self.asserts.append((self._fresh(name), term))
+
+    def build(self) -> Script:
+        return Script(tuple(self.decls), tuple(self.defs), tuple(self.asserts),
+                      frozenset(self.features), self.objective, dict(self.meta))
+
+
+def linear_form(t) -> tuple[dict[str, Fraction], Fraction] | None:
+    """(coefficients by variable, constant) of a linear arithmetic term; None if not linear."""
+    match t:
+        case Var():
+            return {t.name: Fraction(1)}, Fraction(0)
+        case Num():
+            return {}, t.value
+        case Add():
+            coeffs: dict[str, Fraction] = {}
+            const = Fraction(0)
+            for a in t.args:
+                f = linear_form(a)
+                if f is None:
+                    return None
+                for k, v in f[0].items():
+                    coeffs[k] = coeffs.get(k, Fraction(0)) + v
+                const += f[1]
+            return {k: v for k, v in coeffs.items() if v}, const
+        case Mul():
+            forms = [linear_form(a) for a in t.args]
+            if any(f is None for f in forms) or sum(bool(f[0]) for f in forms) > 1:
+                return None
+            coeffs, const = {}, Fraction(1)
+            for c, k in forms:
+                if c:
+                    coeffs = c
+                    factor_const = k
+                else:
+                    const *= k
+            if not coeffs:
+                return {}, const
+            # (sum c_i v_i + k) * const
+            return {v: c * const for v, c in coeffs.items() if c * const}, factor_const * const
+    return None
