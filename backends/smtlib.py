@@ -22,18 +22,41 @@ def fmt_fraction(q: Fraction) -> str:
     return f"(- {s})" if n < 0 else s
 
 
-def fmt_numbers(a: np.ndarray) -> list[str]:
-    """Format a numeric array; float64 values go through an exact, cached integer ratio."""
-    if a.dtype == np.float64:
-        cache: dict[float, str] = {}
-        out = []
-        for v in a.tolist():
-            s = cache.get(v)
-            if s is None:
-                s = cache[v] = fmt_fraction(Fraction(*v.as_integer_ratio()))
-            out.append(s)
-        return out
-    return [fmt_fraction(Fraction(v)) for v in a]
+def fmt_float(v: float) -> str:
+    """Exact SMT-LIB constant of a float: its integer ratio is already in lowest terms."""
+    n, d = v.as_integer_ratio()
+    s = f"{abs(n)}.0" if d == 1 else f"(/ {abs(n)} {d})"
+    return f"(- {s})" if n < 0 else s
+
+
+_POW2 = [str(2**k) for k in range(1100)]  # denominators of float64 values
+
+
+def _dyadic(a: np.ndarray):
+    """(n, k, negative) with a == (-1)**negative * n / 2**k in lowest terms, vectorised.
+    Elements that are integers (k <= 0) or zero come back with k <= 0: format them exactly
+    one by one."""
+    m, e = np.frexp(a)
+    mant = (m * 2.0**53).astype(np.int64)  # exact: a == mant * 2**(e - 53)
+    low = mant & -mant  # lowest set bit: strip trailing zero bits to reach lowest terms
+    tz = np.log2(np.where(low == 0, 1, np.abs(low))).astype(np.int64)
+    n = np.abs(mant) >> tz
+    k = np.where(mant == 0, 0, 53 - e - tz)
+    return n, k, mant < 0
+
+
+def fmt_float_array(a: np.ndarray) -> list[str]:
+    """`fmt_float` of every element of a float64 vector, vectorised (exact, same strings)."""
+    n, k, neg = _dyadic(a)
+    out = []
+    for v, num, kk, ng in zip(a.tolist(), n.tolist(), k.tolist(), neg.tolist()):
+        if kk <= 0:
+            out.append(fmt_float(v))
+        elif ng:
+            out.append(f"(- (/ {num} {_POW2[kk]}))")
+        else:
+            out.append(f"(/ {num} {_POW2[kk]})")
+    return out
 
 
 class Printer:
@@ -65,6 +88,15 @@ class Printer:
                 return f"(exp {self.term(t.arg)})"
         raise TypeError(f"cannot print {t!r}")
 
+    @staticmethod
+    def _term_of(c, name: str) -> str:
+        """c * name, written exactly; 1 and -1 need no product."""
+        if c == 1:
+            return name
+        if c == -1:
+            return f"(- {name})"
+        return f"(* {fmt_float(c) if isinstance(c, float) else fmt_fraction(Fraction(c))} {name})"
+
     def _app(self, op, args, unit):
         if not args:
             return unit
@@ -79,9 +111,18 @@ class Printer:
             # numeric coefficients times names: skip zeros, write 1*v as v
             coef, var = (w, x) if not is_symbolic(w) else (x, w)
             keep = np.flatnonzero(coef != 0)
-            cs = fmt_numbers(coef[keep])
-            for c, v in zip(cs, var[keep].tolist()):
-                parts.append(v if c == "1.0" else f"(- {v})" if c == "(- 1.0)" else f"(* {c} {v})")
+            c = coef[keep]
+            names = var[keep].tolist()
+            if c.dtype == np.float64:  # the hot path: one f-string a term, no Fraction
+                n, k, neg = _dyadic(c)
+                for v, num, kk, ng, name in zip(c.tolist(), n.tolist(), k.tolist(), neg.tolist(), names):
+                    if kk > 0:
+                        parts.append(f"(* (- (/ {num} {_POW2[kk]})) {name})" if ng
+                                     else f"(* (/ {num} {_POW2[kk]}) {name})")
+                    else:
+                        parts.append(self._term_of(v, name))
+            else:
+                parts = [self._term_of(q, name) for q, name in zip(c, names)]
         else:
             parts = [f"(* {a} {b})" for a, b in zip(w.tolist(), x.tolist())]
         if t.bias is not None and not (isinstance(t.bias, Num) and t.bias.value == 0):

@@ -131,3 +131,16 @@ def test_encoding_equals_exact_evaluation(name, layers, data):
 
     assert backend.solve(script(True), timeout=30).status == "sat"
     assert backend.solve(script(False), timeout=30).status == "unsat"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=20))
+def test_vectorised_float_format_is_exact(values):
+    from nnsmt.backends.smtlib import fmt_float, fmt_float_array
+    a = np.array(values, dtype=np.float64)
+    out = fmt_float_array(a)
+    assert out == [fmt_float(v) for v in values]
+    for v, s in zip(values, out):  # and it denotes exactly v
+        m = re.fullmatch(r"(\(- )?(?:(\d+)\.0|\(/ (\d+) (\d+)\))\)?", s)
+        q = Fraction(int(m[2])) if m[2] else Fraction(int(m[3]), int(m[4]))
+        assert (-q if m[1] else q) == Fraction(v)
