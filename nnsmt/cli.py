@@ -78,13 +78,17 @@ def cmd_compile(args) -> int:
 
 def cmd_verify(args) -> int:
     from nnsmt.backends import get_backend
+    from nnsmt.backends.isolate import solve_isolated
     from .validate import validate_counterexample
     from .errors import ValidationError
     t0 = time.perf_counter()
-    backend = get_backend(args.backend)
+    backend = get_backend(args.backend)  # fails early, naming what is missing
     g, prop, script = _verify_script(args)
     t_compile = time.perf_counter() - t0
-    res = backend.solve(script, timeout=args.timeout)
+    if args.timeout is None:
+        res = backend.solve(script)
+    else:  # a hard deadline: the solver runs in a child process that is killed on expiry
+        res = solve_isolated(args.backend, script, args.timeout)
     status, reason, cex = res.status, res.reason, None
     if status == "sat":
         try:
@@ -142,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("model", help="network file (.onnx)")
     sp.add_argument("property", help="VNN-LIB 1.0 property (asserts the unsafe region)")
     sp.add_argument("--backend", default="z3", help="solver backend: z3 (default) or cvc5")
-    sp.add_argument("--timeout", type=float, default=None, help="seconds; on expiry the answer is unknown (timeout)")
+    sp.add_argument("--timeout", type=float, default=None, help="seconds of solving; on expiry the answer is unknown (timeout). Enforced by "
+                    "killing the solver process if it overruns by more than 0.5 s")
     sp.add_argument("--encoding", default="plain", choices=["plain"], help="encoding (default plain)")
     sp.add_argument("--json", action="store_true", help="machine-readable result")
     return p
