@@ -21,7 +21,7 @@ def verify_mode(args):
     from .common import load_model
     if args.property is None:
         raise InputError("--mode verify needs --property P.vnnlib")
-    return verify_script(load_model(args.model), load_vnnlib(args.property), encoding=args.encoding)
+    return verify_script(load_model(args.model), load_vnnlib(args.property), encoding=args.encoding or "plain")
 
 
 MODES = {"verify": verify_mode}
@@ -49,4 +49,5 @@ def register(sub):
     sp.add_argument("--emit", default="smt2", choices=["smt2"], help="output format (default smt2)")
     sp.add_argument("-o", "--output", help="write here instead of standard output")
     sp.add_argument("--property", help="VNN-LIB property (--mode verify)")
-    sp.add_argument("--encoding", default="plain", choices=["plain"], help="encoding (default plain)")
+    sp.add_argument("--encoding", default=None,
+                    help="encoding; each mode lists its own (verify: plain, the default)")

@@ -55,5 +55,5 @@ def register(sub):
     sp.add_argument("model", help="network file (.onnx)")
     sp.add_argument("property", help="VNN-LIB 1.0 property (asserts the unsafe region)")
     add_backend_args(sp)
-    sp.add_argument("--encoding", default="plain", choices=["plain"], help="encoding (default plain)")
+    sp.add_argument("--encoding", default="plain", help="ReLU encoding: plain (default)")
     sp.add_argument("--json", action="store_true", help="machine-readable result")
