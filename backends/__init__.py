@@ -14,10 +14,29 @@ REGISTRY = {
 DEFAULT = "z3"
 
 
+# kind -> (module, class, what to install): `kind:ARG` names, e.g. pysmt:z3, smt2:z3 -in
+PARAMETRIC = {
+    "pysmt": ("nnsmt.backends.pysmt_backend", "PysmtBackend", "pip install pysmt"),
+    "smt2": ("nnsmt.backends.smt2_command", "Smt2CommandBackend", "a solver binary on PATH"),
+}
+
+
 def get_backend(name: str):
-    """An instance of the named backend, or BackendUnavailable saying what is missing."""
+    """An instance of the named backend, or BackendUnavailable saying what is missing.
+
+    Plain names come from REGISTRY; `pysmt:SOLVER` uses any solver pySMT has installed and
+    `smt2:COMMAND` runs a solver binary on the SMT-LIB2 text (e.g. `smt2:z3 -in`).
+    """
+    kind, _, arg = name.partition(":")
+    if arg and kind in PARAMETRIC:
+        module, cls, hint = PARAMETRIC[kind]
+        try:
+            return getattr(importlib.import_module(module), cls)(arg)
+        except ImportError as e:
+            raise BackendUnavailable(f"backend {name!r} is not available: {e} ({hint})") from None
     if name not in REGISTRY:
-        raise BackendUnavailable(f"unknown backend {name!r}; known: {', '.join(REGISTRY)}")
+        raise BackendUnavailable(f"unknown backend {name!r}; known: {', '.join(REGISTRY)}, "
+                                 f"{', '.join(k + ':…' for k in PARAMETRIC)}")
     module, cls, hint = REGISTRY[name]
     try:
         return getattr(importlib.import_module(module), cls)()

@@ -37,7 +37,9 @@ def float_evaluator(graph):
 
 
 def add_backend_args(sp, default="z3"):
-    sp.add_argument("--backend", default=default, help=f"solver backend: z3 (default) or cvc5")
+    sp.add_argument("--backend", default=default,
+                    help="solver backend: z3 (default), cvc5, pysmt:SOLVER (any solver pySMT has), "
+                         "or smt2:COMMAND (a solver binary fed SMT-LIB2 on stdin, e.g. 'smt2:z3 -in')")
     sp.add_argument("--timeout", type=float, default=None,
                     help="seconds of solving; on expiry the answer is unknown (timeout). Enforced by "
                          "killing the solver process if it overruns by more than 0.5 s")

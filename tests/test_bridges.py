@@ -1,0 +1,101 @@
+"""The pySMT bridge and `smt2:COMMAND` backends: same verdicts, exact models, honest errors."""
+
+import io
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from nnsmt.backends import get_backend
+from nnsmt.backends.smt2_command import parse_sexprs, value_of
+from nnsmt.backends.smtlib import to_smtlib
+from nnsmt.errors import BackendUnavailable
+from nnsmt.frontends import load_onnx
+from nnsmt.queries.verify import verify_script
+from nnsmt.terms import And, Cmp, Mul, Num, ScriptBuilder
+from nnsmt.validate import validate_counterexample
+from nnsmt.vnnlib import load_vnnlib
+
+from conftest import EXAMPLES
+
+Z3_BIN = Path(sys.executable).parent / "z3"  # the z3-solver wheel ships the binary
+
+
+def third_script():
+    b = ScriptBuilder()
+    x = b.declare("x")
+    b.assert_("third", And((Cmp("=", Mul((Num(3), x)), Num(1)), Cmp(">", x, Num(0)))))
+    return b.build()
+
+
+def bridge_backends():
+    out = []
+    from nnsmt.backends.pysmt_backend import installed_solvers
+    out += [f"pysmt:{s}" for s in installed_solvers()]
+    if Z3_BIN.exists():
+        out.append(f"smt2:{Z3_BIN} -in")
+    return out
+
+
+@pytest.mark.parametrize("name", bridge_backends())
+def test_exact_model(name):
+    res = get_backend(name).solve(third_script(), timeout=20)
+    assert res.status == "sat" and res.model == {"x": Fraction(1, 3)}
+
+
+@pytest.mark.parametrize("name", bridge_backends())
+def test_example_unsat(name):
+    g = load_onnx(EXAMPLES / "classifier.onnx")
+    res = get_backend(name).solve(verify_script(g, load_vnnlib(EXAMPLES / "corner_robust.vnnlib")), timeout=60)
+    assert res.status == "unsat"
+
+
+@pytest.mark.parametrize("name", [n for n in bridge_backends() if "cvc5" in n])
+def test_example_sat_validates(name):
+    g = load_onnx(EXAMPLES / "classifier.onnx")
+    p = load_vnnlib(EXAMPLES / "class1_margin.vnnlib")
+    res = get_backend(name).solve(verify_script(g, p), timeout=60)
+    assert res.status == "sat"
+    validate_counterexample(g, p, res.model)
+
+
+def test_pysmt_reads_our_smtlib_back():
+    """nnsmt's SMT-LIB2 output goes through pySMT's own parser."""
+    from pysmt.smtlib.parser import SmtLibParser
+    g = load_onnx(EXAMPLES / "classifier.onnx")
+    text = to_smtlib(verify_script(g, load_vnnlib(EXAMPLES / "corner_robust.vnnlib")))
+    script = SmtLibParser().get_script(io.StringIO(text))
+    assert script.contains_command("check-sat")
+    f = script.get_last_formula()
+    names = {s.symbol_name() for s in f.get_free_variables()}
+    assert {"X_0", "X_1"} <= names
+
+
+@pytest.mark.parametrize("text, value", [("3", 3), ("3.0", 3), ("0.25", Fraction(1, 4)), ("(- 2.5)", Fraction(-5, 2)),
+                                         ("(/ 1 3)", Fraction(1, 3)), ("(/ (- 1.0) 3.0)", Fraction(-1, 3))])
+def test_solver_value_syntax(text, value):
+    assert value_of(parse_sexprs(text)[0]) == value
+
+
+def test_smt2_missing_binary_and_timeout(tmp_path):
+    with pytest.raises(BackendUnavailable, match="not found on PATH"):
+        get_backend("smt2:no-such-solver-xyz")
+    slow = tmp_path / "slow.sh"
+    slow.write_text("#!/bin/sh\nsleep 30\n")
+    slow.chmod(0o755)
+    res = get_backend(f"smt2:{slow}").solve(third_script(), timeout=0.2)
+    assert res.status == "unknown" and res.reason == "timeout"
+
+
+def test_smt2_solver_error_is_an_error(tmp_path):
+    fake = tmp_path / "fake.sh"
+    fake.write_text('#!/bin/sh\ncat >/dev/null\necho \'(error "line 3: unknown logic")\'\necho sat\n')
+    fake.chmod(0o755)
+    res = get_backend(f"smt2:{fake}").solve(third_script(), timeout=5)
+    assert res.status == "error" and "unknown logic" in res.reason
+
+
+def test_unknown_pysmt_solver():
+    with pytest.raises(BackendUnavailable, match="pySMT has no solver 'yices9'"):
+        get_backend("pysmt:yices9")
