@@ -10,7 +10,7 @@ from .commands.common import EXIT_CODES
 from .errors import NnsmtError
 
 # subcommand modules, in the order --help lists them
-COMMANDS = ["inspect", "compile", "verify"]
+COMMANDS = ["inspect", "compile", "verify", "diff"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -25,3 +25,28 @@ class Crashy:
 
     def solve(self, script, timeout=None):  # dies the way a segfaulting solver would
         os._exit(139)
+
+
+class Liar:
+    """Says unsat to everything."""
+
+    name = "liar"
+
+    def supports(self, features):
+        return None
+
+    def solve(self, script, timeout=None):
+        return Result("unsat", self.name)
+
+
+class Bogus:
+    """Says sat with a model that puts every declared variable at 1000."""
+
+    name = "bogus"
+
+    def supports(self, features):
+        return None
+
+    def solve(self, script, timeout=None):
+        from fractions import Fraction
+        return Result("sat", self.name, model={n: Fraction(1000) for n in script.decls})
