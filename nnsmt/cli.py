@@ -10,7 +10,7 @@ from .commands.common import EXIT_CODES
 from .errors import NnsmtError
 
 # subcommand modules, in the order --help lists them
-COMMANDS = ["inspect", "compile", "verify", "diff"]
+COMMANDS = ["inspect", "compile", "verify", "diff", "batch"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,96 @@
+"""nnsmt batch: instance lists, result files, resumability, local and Ray executors agree."""
+
+import csv
+import json
+import os
+
+import pytest
+
+from nnsmt.cli import main
+from nnsmt.commands.batch import read_instances
+from nnsmt.errors import InputError
+
+from conftest import EXAMPLES, have, need_shared
+
+
+def instances(tmp_path):
+    """Five instances: four unsat, one sat (the example's class-1 margin)."""
+    folder = need_shared("benchmarks", "vnncomp-test")
+    rows = [(folder / f"test_{n}.onnx", folder / f"test_{n}.vnnlib", 30) for n in ("nano", "tiny", "small")]
+    rows += [(EXAMPLES / "classifier.onnx", EXAMPLES / "corner_robust.vnnlib", 30),
+             (EXAMPLES / "classifier.onnx", EXAMPLES / "class1_margin.vnnlib", 60)]
+    p = tmp_path / "instances.csv"
+    p.write_text("".join(f"{os.path.relpath(a, tmp_path)},{os.path.relpath(b, tmp_path)},{t}\n" for a, b, t in rows))
+    return p
+
+
+def run_batch(tmp_path, capsys, *extra):
+    out = tmp_path / "results.csv"
+    code = main(["batch", str(instances(tmp_path)), "-o", str(out), "--backend", "cvc5", "--json", *extra])
+    summary = json.loads(capsys.readouterr().out)
+    return code, out, summary
+
+
+def test_local_batch_writes_vnncomp_results_and_resumes(tmp_path, capsys):
+    code, out, summary = run_batch(tmp_path, capsys, "--jobs", "2")
+    assert code == 0 and summary["counts"] == {"unsat": 4, "sat": 1}
+    rows = list(csv.DictReader(open(out)))
+    assert [r["status"] for r in rows] == ["unsat"] * 4 + ["sat"]
+    sat_file = tmp_path / "results_results" / "classifier__class1_margin__cvc5.txt"
+    text = sat_file.read_text()
+    assert text.startswith("sat\n((X_0 ") and "(Y_2 " in text
+    # resume: drop one record; only that instance runs again, the others are left untouched
+    records = sorted((tmp_path / "results_results").glob("*.json"))
+    before = {p: p.stat().st_mtime_ns for p in records}
+    records[0].unlink()
+    code, out, summary = run_batch(tmp_path, capsys)
+    assert code == 0 and summary["counts"] == {"unsat": 4, "sat": 1}
+    after = {p: p.stat().st_mtime_ns for p in records[1:]}
+    assert after == {p: before[p] for p in records[1:]} and records[0].exists()
+
+
+def test_bad_instance_is_an_error_row_not_the_end(tmp_path, capsys):
+    p = tmp_path / "i.csv"
+    p.write_text(f"missing.onnx,{EXAMPLES / 'corner_robust.vnnlib'},10\n"
+                 f"{EXAMPLES / 'classifier.onnx'},{EXAMPLES / 'corner_robust.vnnlib'},30\n")
+    code = main(["batch", str(p), "-o", str(tmp_path / "r.csv"), "--json"])
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 3 and summary["counts"] == {"error": 1, "unsat": 1}
+
+
+def test_query_list_with_header_and_backends(tmp_path):
+    p = tmp_path / "q.csv"
+    p.write_text("network,property,backend\nnet.onnx,p.vnnlib,cvc5\nnet.onnx,q.vnnlib,\n")
+    rows = read_instances(p, ["z3", "pysmt:z3"], 5.0)
+    assert [(r["vnnlib"], r["backend"], r["timeout"]) for r in rows] == [
+        ("p.vnnlib", "cvc5", 5.0), ("q.vnnlib", "z3", 5.0), ("q.vnnlib", "pysmt:z3", 5.0)]
+
+
+@pytest.mark.parametrize("text, msg", [("", "no instances"), ("onnx,x\na,b\n", "vnnlib"),
+                                       ("a.onnx,b.vnnlib,soon\n", "not a number"), ("a.onnx\n", "columns")])
+def test_bad_instance_lists(tmp_path, text, msg):
+    p = tmp_path / "i.csv"
+    p.write_text(text)
+    with pytest.raises(InputError, match=msg):
+        read_instances(p, ["z3"], None)
+
+
+@pytest.mark.skipif(not have("ray"), reason='ray is not installed (pip install "nnsmt[ray]")')
+def test_ray_gives_the_same_results_as_local(tmp_path, capsys):
+    import ray
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    except Exception as e:  # no room to start Ray here: say so, don't fake it
+        pytest.skip(f"Ray could not start: {e}")
+    try:
+        local_dir, ray_dir = tmp_path / "local", tmp_path / "ray"
+        local_dir.mkdir(), ray_dir.mkdir()
+        results = {}
+        for d, ex in ((local_dir, "local"), (ray_dir, "ray")):
+            code, out, summary = run_batch(d, capsys, "--executor", ex)
+            assert code == 0
+            results[ex] = [(r["onnx"], r["vnnlib"], r["status"]) for r in csv.DictReader(open(out))]
+        assert results["local"] == results["ray"]
+        assert [s for *_, s in results["ray"]] == ["unsat"] * 4 + ["sat"]
+    finally:
+        ray.shutdown()
