@@ -116,7 +116,8 @@ def compile_bench(repeat: int):
 
 
 def solve_bench(timeout: float):
-    from nnsmt.backends import available, get_backend
+    from nnsmt.backends import available
+    from nnsmt.backends.isolate import solve_isolated
     from nnsmt.frontends import ort_evaluator
     from nnsmt.validate import validate_counterexample
     from nnsmt.errors import ValidationError
@@ -132,7 +133,7 @@ def solve_bench(timeout: float):
         cells = []
         for name in backends:
             t0 = time.perf_counter()
-            res = get_backend(name).solve(script, timeout=timeout)
+            res = solve_isolated(name, script, timeout)  # hard deadline, as `nnsmt verify --timeout`
             status = res.status
             if status == "sat":
                 try:
