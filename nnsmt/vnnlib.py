@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from .errors import InputError
-from .terms import CMP_OPS, Add, And, Bool, Cmp, Dot, Ite, Mul, Not, Num, Or, Term, Var
+from .terms import CMP_OPS, Add, And, Bool, Cmp, Dot, Ite, Mul, Not, Num, Or, Term, Var, linear_form
 
 __all__ = ["Property", "parse_vnnlib", "load_vnnlib", "term_eval", "format_term"]
 
@@ -286,37 +286,6 @@ def _conjuncts(t) -> list:
     return [c for a in t.args for c in _conjuncts(a)]
 
 
-def _linear(t) -> tuple[dict[str, Fraction], Fraction] | None:
-    """`t` as (coefficients, constant), or None if it is not linear."""
-    match t:
-        case Var():
-            return {t.name: Fraction(1)}, Fraction(0)
-        case Num():
-            return {}, t.value
-        case Add():
-            coef: dict[str, Fraction] = {}
-            const = Fraction(0)
-            for a in t.args:
-                la = _linear(a)
-                if la is None:
-                    return None
-                for v, c in la[0].items():
-                    coef[v] = coef.get(v, 0) + c
-                const += la[1]
-            return coef, const
-        case Mul():
-            parts = [_linear(a) for a in t.args]
-            if None in parts or sum(bool(p[0]) for p in parts) > 1:
-                return None
-            scale = Fraction(1)
-            for p in parts:
-                if not p[0]:
-                    scale *= p[1]
-            lin = next((p for p in parts if p[0]), ({}, Fraction(1)))
-            return {v: c * scale for v, c in lin[0].items()}, lin[1] * scale
-    return None
-
-
 _FLIP = {"<=": ">=", "<": ">", ">=": "<=", ">": "<", "=": "="}
 
 
@@ -324,7 +293,7 @@ def _simple_bound(t):
     """(index, lo, hi) for an atom over one X_i; True/False for a variable-free atom; else None."""
     if not isinstance(t, Cmp):
         return t.value if isinstance(t, Bool) else None
-    left, right = _linear(t.lhs), _linear(t.rhs)
+    left, right = linear_form(t.lhs), linear_form(t.rhs)
     if left is None or right is None:
         return None
     coef = dict(left[0])
