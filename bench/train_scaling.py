@@ -1,0 +1,190 @@
+"""Training scaling: the seed paper's sphere task, faithful pySMT+Z3 encoding vs nnsmt's default.
+
+    python bench/train_scaling.py [--quick] [--timeout 60] [--widths 1,2,4,...] [--sets grid,50,200]
+
+For the 12-point angle grid and 50 and 200 random sphere points (seed 0), 3-h-2 ReLU networks
+of growing width h (6h + 2 weights) are trained by
+  (a) the seed paper's encoding, re-implemented faithfully: pySMT terms built one by one (ReLU
+      as Max(0, .), every weight a Real symbol, the label's logit strictly largest), solved by
+      Z3 through pySMT; a fit counts when the model classifies every point (float64 replay);
+  (b) nnsmt's default (`nnsmt.queries.train.train`: encoding auto, CEGIS with coarse stand-ins,
+      exact check of every point).
+Each attempt runs in a forked child killed after the timeout. A method stops growing a data set
+at its first timeout. Prints the largest number of weights each fits and their ratio, the time of
+nnsmt's (and the baseline's) 3-1-2 unsat proof on the 200 points, and saves
+bench/out/train_scaling.png (time against weights, like the seed paper's figure).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from nnsmt.data import Dataset, sphere_grid, sphere_points  # noqa: E402
+from nnsmt.ir import Affine, Const, Graph, Input, Relu  # noqa: E402
+
+
+def mlp(h: int, seed: int = 0) -> Graph:
+    rng = np.random.default_rng(seed)
+    w1, b1 = rng.standard_normal((h, 3)).astype(np.float32), rng.standard_normal(h).astype(np.float32)
+    w2, b2 = rng.standard_normal((2, h)).astype(np.float32), rng.standard_normal(2).astype(np.float32)
+    return Graph((Input("x", 3), Affine("a1", "x", Const(w1), Const(b1)), Relu("r1", "a1"),
+                  Affine("a2", "r1", Const(w2), Const(b2))), ("a2",)).check()
+
+
+def faithful(x: np.ndarray, y: np.ndarray, h: int) -> tuple[str, float]:
+    """The seed's encoding with pySMT + Z3, built term by term. (status, accuracy)."""
+    from pysmt.shortcuts import GT, And, Max, Plus, Real, Solver, Symbol, Times
+    from pysmt.typing import REAL
+    W1 = [[Symbol(f"w1_{j}_{k}", REAL) for k in range(3)] for j in range(h)]
+    B1 = [Symbol(f"b1_{j}", REAL) for j in range(h)]
+    W2 = [[Symbol(f"w2_{c}_{j}", REAL) for j in range(h)] for c in range(2)]
+    B2 = [Symbol(f"b2_{c}", REAL) for c in range(2)]
+    zero = Real(0)
+    cons = []
+    for xi, yi in zip(x, y):
+        hid = [Max(zero, Plus([Times(W1[j][k], Real(Fraction(float(xi[k])))) for k in range(3)] + [B1[j]]))
+               for j in range(h)]
+        out = [Plus([Times(W2[c][j], hid[j]) for j in range(h)] + [B2[c]]) for c in range(2)]
+        cons.append(GT(out[yi], out[1 - yi]))
+    with Solver(name="z3", logic="QF_NRA") as s:
+        s.add_assertion(And(cons))
+        if not s.solve():
+            return "unsat", 0.0
+        val = lambda v: Fraction(str(s.get_py_value(v)))  # noqa: E731
+        w1 = [[val(v) for v in row] for row in W1]; b1 = [val(v) for v in B1]
+        w2 = [[val(v) for v in row] for row in W2]; b2 = [val(v) for v in B2]
+    ok = 0  # exact replay (the margins of a strict model can be far below float precision)
+    for xi, yi in zip(x, y):
+        xf = [Fraction(float(v)) for v in xi]
+        hid = [max(Fraction(0), sum(w1[j][k] * xf[k] for k in range(3)) + b1[j]) for j in range(h)]
+        out = [sum(w2[c][j] * hid[j] for j in range(h)) + b2[c] for c in range(2)]
+        ok += out[yi] > out[1 - yi]
+    acc = ok / len(y)
+    return ("sat" if acc == 1.0 else "sat-inexact"), acc
+
+
+def nnsmt_default(x: np.ndarray, y: np.ndarray, h: int, timeout: float) -> tuple[str, float]:
+    from nnsmt.queries.train import make_problem, train
+    # no timeout inside: the bench's forked child is killed on expiry (a daemonic child may not
+    # fork the solver's own deadline process)
+    r = train(make_problem(mlp(h), Dataset(x, y)), timeout=None)
+    return r.status, (1.0 if r.status == "sat" else 0.0)
+
+
+def _child(conn, fn, args):
+    try:
+        conn.send(fn(*args))
+    except BaseException as e:  # noqa: BLE001 -- reported, never hangs the parent
+        conn.send(("error", f"{type(e).__name__}: {e}"))
+    conn.close()
+
+
+def attempt(fn, args, timeout: float) -> tuple[str, float]:
+    """(status, seconds) of fn(*args) in a forked child, killed after `timeout` (+1 s)."""
+    ctx = mp.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    t0 = time.perf_counter()
+    p = ctx.Process(target=_child, args=(send, fn, args), daemon=True)
+    p.start()
+    send.close()
+    status = "timeout"
+    if recv.poll(timeout + 1.0):
+        try:
+            status = recv.recv()[0]
+        except EOFError:
+            status = "error"
+    el = time.perf_counter() - t0
+    if p.is_alive():
+        p.kill()
+    p.join()
+    if status == "unknown":
+        status = "timeout"
+    return status, min(el, timeout) if status == "timeout" else el
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--timeout", type=float, default=60.0)
+    ap.add_argument("--widths", default="1,2,4,8,16,32,64,128,256")
+    ap.add_argument("--sets", default="grid,50,200")
+    ap.add_argument("--quick", action="store_true", help="grid and 50 points, widths up to 16, 20 s")
+    ap.add_argument("--no-plot", action="store_true")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "out" / "train_scaling.png"))
+    a = ap.parse_args()
+    if a.quick:
+        a.timeout, a.widths, a.sets = 20.0, "1,2,4,8,16", "grid,50"
+    widths = [int(w) for w in a.widths.split(",")]
+    sets = {}
+    for s in a.sets.split(","):
+        sets[s] = sphere_grid(0) if s == "grid" else sphere_points(int(s), 0)
+    runs = {}  # (set, method) -> [(weights, status, seconds)]
+    print(f"3-h-2 networks on the sphere task, {a.timeout:.0f} s per attempt (killed on expiry)")
+    print(f"{'data':>5} {'method':>9} {'h':>4} {'weights':>7} {'status':>9} {'time_s':>7}")
+    for name, (x, y) in sets.items():
+        for method in ("faithful", "nnsmt"):
+            rows = runs[(name, method)] = []
+            for h in widths:
+                fn, args = (faithful, (x, y, h)) if method == "faithful" else \
+                    (nnsmt_default, (x, y, h, a.timeout))
+                status, t = attempt(fn, args, a.timeout)
+                rows.append((6 * h + 2, status, t))
+                print(f"{name:>5} {method:>9} {h:>4} {6 * h + 2:>7} {status:>9} {t:>7.2f}", flush=True)
+                if status not in ("sat", "unsat"):
+                    break
+    print()
+    print(f"largest number of weights fitted (100% training accuracy) within {a.timeout:.0f} s:")
+    for name in sets:
+        best = {m: max([w for w, s, _ in runs[(name, m)] if s == "sat"], default=0)
+                for m in ("faithful", "nnsmt")}
+        ratio = f"{best['nnsmt'] / best['faithful']:.1f}x" if best["faithful"] else \
+            ("inf (faithful fits none)" if best["nnsmt"] else "n/a (neither fits any)")
+        print(f"  {name:>5} points: faithful {best['faithful']:>5}, nnsmt {best['nnsmt']:>5}, ratio {ratio}")
+    if "200" in sets:
+        x, y = sets["200"]
+        print()
+        print("3-1-2 on the 200 points (one hidden ReLU: a half-space; the two-plane wedge is not one):")
+        for method in ("faithful", "nnsmt"):
+            fn, args = (faithful, (x, y, 1)) if method == "faithful" else (nnsmt_default, (x, y, 1, a.timeout))
+            status, t = attempt(fn, args, a.timeout)
+            print(f"  {method:>9}: {status} in {t:.2f} s")
+    if not a.no_plot:
+        try:
+            import matplotlib
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError:
+            print("matplotlib is not installed (pip install -e '.[dev]'): no plot")
+            return
+        fig, axes = plt.subplots(1, len(sets), figsize=(5 * len(sets), 4), squeeze=False)
+        for ax, name in zip(axes[0], sets):
+            for method, mk in (("faithful", "o-"), ("nnsmt", "s-")):
+                rows = runs[(name, method)]
+                ax.plot([w for w, _, _ in rows], [t for _, _, t in rows], mk, label=method)
+                for w, s, t in rows:
+                    if s not in ("sat",):
+                        ax.annotate(s, (w, t), fontsize=7)
+            ax.axhline(a.timeout, color="grey", lw=0.5, ls="--")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("weights (3-h-2)")
+            ax.set_ylabel("seconds to 100% training accuracy")
+            ax.set_title(f"sphere, {len(sets[name][1])} points")
+            ax.legend()
+        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+        fig.tight_layout()
+        fig.savefig(a.out, dpi=120)
+        print(f"saved {a.out}")
+
+
+if __name__ == "__main__":
+    main()

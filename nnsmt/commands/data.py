@@ -1,0 +1,40 @@
+"""nnsmt data: generate training data sets (the seed paper's sphere task)."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from .common import add_command
+
+
+def run(args) -> int:
+    from nnsmt.data import save_csv, sphere_grid, sphere_points
+    x, y = sphere_grid(args.seed) if args.grid else sphere_points(args.points, args.seed)
+    if args.output:
+        save_csv(args.output, x, y)
+        print(f"wrote {args.output}: {len(y)} points, {int(np.sum(y == 1))} labelled 1, "
+              f"{int(np.sum(y == 0))} labelled 0", file=sys.stderr)
+    else:
+        import tempfile
+        from pathlib import Path
+        with tempfile.TemporaryDirectory() as d:
+            p = Path(d) / "data.csv"
+            save_csv(p, x, y)
+            sys.stdout.write(p.read_text())
+    return 0
+
+
+def register(sub):
+    sp = add_command(sub, "data", "generate a training data set (CSV: x1,x2,x3,label)", run)
+    sp.epilog = "exit codes:\n  0   written\n  2   bad usage\n"
+    sp.add_argument("task", choices=["sphere"],
+                    help="sphere: points on the unit sphere in 3-D, label 1 on the positive side "
+                         "of two random planes a.x > 0 and d.x > 0 (seeded), else 0")
+    sp.add_argument("--points", type=int, default=200, help="number of uniform random points (default 200)")
+    sp.add_argument("--grid", action="store_true",
+                    help="instead, the 12-point angle grid: polar angle pi/4, pi/2, 3pi/4 times "
+                         "azimuth 0, pi/2, pi, 3pi/2")
+    sp.add_argument("--seed", type=int, default=0, help="seed of the points and the planes (default 0)")
+    sp.add_argument("-o", "--output", help="write here instead of standard output")

@@ -1,0 +1,379 @@
+"""SMT training: find weights that classify every data point correctly, or prove none exist.
+
+`make_problem` turns a network and a data set into a `TrainProblem` (free layers become `Sym`
+parameters); `train` solves it and returns a `TrainResult` whose parameters have been checked on
+every point in exact rational arithmetic. The encodings live in `train_encode`; the default is
+``auto`` (``homog`` for one hidden ReLU layer on a binary task -- linear and exact -- else
+``margin``), chosen by measurement (bench/train_scaling.py).
+
+Strategy: counterexample-guided (CEGIS, the default). Solve on a few points; evaluate the
+candidate on all points; add the misclassified ones; repeat. Exact: an unsat on a subset is an
+unsat on the whole set (fewer constraints), and sat is only returned after the exact check of
+every point. Each round is a fresh solve (the subset is small); the deadline covers all rounds.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Callable
+
+import numpy as np
+
+from ..data import Dataset
+from ..errors import InputError, UnsupportedError
+from ..interpret import evaluate, evaluate_exact
+from ..ir import Affine, Argmax, Const, Graph, Relu, Sigmoid, Sym
+from ..terms import Script
+from .train_encode import encode, point_name, resolve_encoding
+
+STRATEGIES = ("cegis", "direct")
+
+
+@dataclass(frozen=True, eq=False)
+class TrainProblem:
+    """A network whose free layers are symbolic, the data, and how labels are read.
+
+    `graph` ends at the logits (a final sigmoid/argmax of the source is stripped: they do not
+    change which side of 0 / which logit wins); `binary_single` means one output, class 1 iff
+    the logit is > 0; otherwise the label's logit must be strictly the largest."""
+
+    graph: Graph
+    source: Graph
+    data: Dataset
+    input: str
+    logits: str
+    n_classes: int
+    binary_single: bool
+    free: tuple[str, ...]
+    frozen: tuple[str, ...]
+    weight_bound: Fraction | None = None
+    final_sigmoid: bool = False
+
+    def arch(self) -> str:
+        """Layer sizes, e.g. 3-16-2."""
+        dims = self.graph.dims()
+        return "-".join([str(dims[self.input])] + [str(dims[n.name]) for n in self.graph.nodes
+                                                   if isinstance(n, Affine)])
+
+    def n_weights(self) -> int:
+        return sum(int(np.prod(p.shape)) for _, _, p in self.graph.params())
+
+    def n_free(self) -> int:
+        return sum(int(np.prod(p.shape)) for _, _, p in self.graph.params() if isinstance(p, Sym))
+
+
+def free_layers(graph: Graph, spec: str | None) -> tuple[str, ...]:
+    """Affine node names selected by --free: "all" (default), "last", "first", a node name
+    ("a2"), a 1-based affine index ("2"), or a comma-separated list of these."""
+    affines = [n.name for n in graph.nodes if isinstance(n, Affine)]
+    if not affines:
+        raise UnsupportedError("the network has no affine layer to train")
+    if spec is None or spec.strip() in ("", "all"):
+        return tuple(affines)
+    out = []
+    for tok in (t.strip() for t in spec.split(",")):
+        if tok == "last":
+            name = affines[-1]
+        elif tok == "first":
+            name = affines[0]
+        elif tok.isdigit():
+            k = int(tok)
+            if not 1 <= k <= len(affines):
+                raise InputError(f"--free {spec}: layer {k} does not exist; the network has "
+                                 f"{len(affines)} affine layers ({', '.join(affines)})")
+            name = affines[k - 1]
+        elif tok in affines:
+            name = tok
+        else:
+            raise InputError(f"--free {spec}: {tok!r} is not an affine layer; layers: "
+                             + ", ".join(f"{a} ({i})" for i, a in enumerate(affines, 1)) + ", last, all")
+        if name not in out:
+            out.append(name)
+    return tuple(n for n in affines if n in out)
+
+
+def make_problem(graph: Graph, data: Dataset, free: str | None = None,
+                 weight_bound: float | None = None) -> TrainProblem:
+    """Make the selected layers symbolic (their current values kept as nominal).
+
+    Raises:
+        UnsupportedError: more than one input/output, or a sigmoid inside the network.
+        InputError: the data does not fit the network (features, labels).
+    """
+    src = graph.meta.get("source", "network")
+    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
+        raise UnsupportedError(f"{src}: training needs one input and one output")
+    nodes = list(graph.nodes)
+    out = graph.outputs[0]
+    final_sigmoid = False
+    while isinstance(graph.node(out), (Sigmoid, Argmax)):  # strip: they keep the decision
+        n = graph.node(out)
+        final_sigmoid |= isinstance(n, Sigmoid)
+        nodes.remove(n)
+        out = n.x
+    for n in nodes:
+        if isinstance(n, Sigmoid):
+            raise UnsupportedError(f"{src}: sigmoid {n.name!r} inside the network: training "
+                                   "encodes affine/ReLU layers (a sigmoid is allowed only at the end)")
+        if isinstance(n, Argmax):
+            raise UnsupportedError(f"{src}: argmax {n.name!r} inside the network")
+    inp = graph.inputs[0]
+    if out == inp.name:
+        raise UnsupportedError(f"{src}: the output is the input; nothing to train")
+    k = graph.dims()[out]
+    if final_sigmoid and k != 1:
+        raise UnsupportedError(f"{src}: a final sigmoid over {k} outputs (multi-label) is not a "
+                               "classifier nnsmt can train; use one sigmoid output or k logits")
+    n_classes = 2 if k == 1 else k
+    if data.dim != inp.dim:
+        raise InputError(f"{data.source or 'data'}: points have {data.dim} features, "
+                         f"{src} takes {inp.dim} inputs")
+    bad = np.flatnonzero((data.y < 0) | (data.y >= n_classes))
+    if bad.size:
+        i = int(bad[0])
+        raise InputError(f"{data.where(i)}: label {int(data.y[i])} is outside the network's "
+                         f"classes 0..{n_classes - 1}")
+    free_names = free_layers(graph, free)
+    bound = None if weight_bound is None else Fraction(weight_bound)
+    if bound is not None and bound <= 0:
+        raise InputError(f"--weight-bound must be positive, got {weight_bound}")
+    new = []
+    for n in nodes:
+        if isinstance(n, Affine) and n.name in free_names:
+            def sym(p, kind):
+                lo, hi = (None, None) if bound is None else (-bound, bound)
+                nominal = p.value if isinstance(p, Const) else p.nominal
+                return Sym(f"{kind}_{n.name}", p.shape, lo, hi, nominal)
+            n = Affine(n.name, n.x, sym(n.weight, "W"), sym(n.bias, "b"))
+        new.append(n)
+    g = Graph(tuple(new), (out,), graph.meta).check()
+    frozen = tuple(n.name for n in new if isinstance(n, Affine) and n.name not in free_names)
+    return TrainProblem(g, graph, data, inp.name, out, n_classes, k == 1, free_names, frozen,
+                        bound, final_sigmoid)
+
+
+def training_script(problem: TrainProblem, encoding: str | None = None,
+                    want_core: bool = False) -> Script:
+    """The whole training query (every point) as one script: what `nnsmt compile --mode train`
+    emits."""
+    return encode(problem, range(problem.data.n), encoding, want_core).script
+
+
+# ---- checking ----
+
+def _correct(logits, label: int, binary_single: bool) -> bool:
+    if binary_single:
+        return logits[0] > 0 if label == 1 else logits[0] < 0
+    return all(logits[label] > logits[j] for j in range(len(logits)) if j != label)
+
+
+def _margin(logits, label: int, binary_single: bool) -> float:
+    """How well a point is classified (float, > 0 when correct): used to rank violations."""
+    if binary_single:
+        return float(logits[0]) if label == 1 else -float(logits[0])
+    others = [float(logits[j]) for j in range(len(logits)) if j != label]
+    return float(logits[label]) - max(others)
+
+
+def misclassified(problem: TrainProblem, params, exact: bool = True,
+                  points=None) -> list[tuple[int, float]]:
+    """(point, margin) of every point the network with `params` gets wrong, most violated first.
+    `exact`: rational arithmetic (the verdict); else float64 (a quick filter)."""
+    idx = range(problem.data.n) if points is None else points
+    wrong = []
+    for i in idx:
+        x = problem.data.x[i]
+        y = int(problem.data.y[i])
+        env = (evaluate_exact if exact else evaluate)(problem.graph, {problem.input: x}, params)
+        logits = env[problem.logits]
+        if not _correct(logits, y, problem.binary_single):
+            wrong.append((i, _margin(logits, y, problem.binary_single)))
+    return sorted(wrong, key=lambda t: t[1])
+
+
+def trained_graph(problem: TrainProblem, params) -> Graph:
+    """The source graph (final sigmoid/argmax kept) with the trained values as Const."""
+    nodes = []
+    for n in problem.source.nodes:
+        if isinstance(n, Affine) and n.name in problem.free:
+            n = Affine(n.name, n.x, Const(params[f"W_{n.name}"]), Const(params[f"b_{n.name}"]))
+        nodes.append(n)
+    return problem.source.replace(nodes=tuple(nodes))
+
+
+def statement(problem: TrainProblem, encoding: str, restriction: str = "") -> str:
+    """What an unsat proves, in words."""
+    s = f"no {problem.arch()} network"
+    if problem.frozen:
+        s += f" with layers {', '.join(problem.frozen)} frozen at their values in " \
+             f"{problem.source.meta.get('source', 'the model')}"
+    if problem.weight_bound is not None:
+        s += f"{' and' if problem.frozen else ' with'} free weights and biases in " \
+             f"[-{problem.weight_bound}, {problem.weight_bound}]"
+    s += " classifies all of these points correctly"
+    if restriction:
+        s += f" under encoding {encoding}'s restriction: {restriction}"
+    else:
+        s += f" (encoding {encoding} is exact: it loses no solution)"
+    return s
+
+
+# ---- solving ----
+
+@dataclass(frozen=True)
+class TrainResult:
+    """`status` sat (params checked exactly on every point), unsat, unknown or error.
+
+    `params` maps each free Sym name (W_<node>, b_<node>) to an object array of Fractions;
+    `core` lists data points (0-based rows) of an unsat core when the backend gave one;
+    `used` is how many points the solver saw (CEGIS)."""
+
+    status: str
+    encoding: str
+    reason: str = ""
+    params: dict = field(default_factory=dict)
+    core: tuple[int, ...] = ()
+    statement: str = ""
+    rounds: int = 0
+    used: int = 0
+    stats: dict = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+
+def _initial_points(problem: TrainProblem, count: int) -> list[int]:
+    """Round-robin over the classes, in file order: a few points of each class."""
+    by_class = [list(np.flatnonzero(problem.data.y == c)) for c in range(problem.n_classes)]
+    out: list[int] = []
+    while len(out) < min(count, problem.data.n):
+        for lst in by_class:
+            if lst and len(out) < count:
+                out.append(int(lst.pop(0)))
+    return sorted(out)
+
+
+def _solve(backend: str, script: Script, timeout: float | None):
+    from nnsmt.backends import get_backend
+    from nnsmt.backends.isolate import solve_isolated
+    if timeout is None:
+        return get_backend(backend).solve(script)
+    return solve_isolated(backend, script, timeout)  # hard deadline: the child is killed
+
+
+def coarse_coordinates(x: np.ndarray, bits: int) -> np.ndarray:
+    """Data rounded to a dyadic grid `bits` below the largest magnitude (the same grid for all
+    coordinates): short rationals the simplex can pivot on cheaply."""
+    top = float(np.max(np.abs(x))) if x.size else 0.0
+    if top == 0.0:
+        return x.copy()
+    step = 2.0 ** (int(np.frexp(top)[1]) - bits)
+    return np.round(x / step) * step
+
+
+def train(problem: TrainProblem, backend: str = "z3", encoding: str | None = None,
+          strategy: str = "cegis", timeout: float | None = None, init: int = 8, batch: int = 8,
+          coarse_bits: int | None = 10, hints: bool = False, want_core: bool = True,
+          progress: Callable[..., None] | None = None, solver: Callable | None = None) -> TrainResult:
+    """Find parameters that classify every point (exactly checked), or prove none exist.
+
+    CEGIS (the default strategy) also lets the solver see *coarse* stand-ins of the points
+    first: coordinates rounded to `coarse_bits` bits (`coarse_coordinates`). Float data are
+    dyadic rationals with 53-bit numerators and simplex pivots on them are slow (a 12-point
+    3-2-2 query: 30 s exact, 0.05 s coarse). A coarse answer is only a candidate: sat still
+    needs the exact check of every original point; a point the candidate gets wrong exactly
+    while its stand-in was used is put back with its exact coordinates; unsat is reported only
+    once every point in the (core of the) query has its exact coordinates.
+
+    Args:
+        problem: from `make_problem`.
+        backend: "z3" or "cvc5".
+        encoding: "auto" (default), "seed", "margin" or "homog".
+        strategy: "cegis" (default) or "direct" (all points, exact coordinates, one query).
+        timeout: seconds for all solving; on expiry the status is unknown (timeout).
+        init, batch: CEGIS's first subset size and how many misclassified points a round adds.
+        coarse_bits: precision of the stand-ins (None or 0: exact coordinates throughout).
+        hints: first try each round with the activation pattern of a quick float fit
+            (`train_hints`) asserted; a hinted unsat only drops the hints, it proves nothing.
+        want_core: ask the backend for an unsat core (named data points).
+        progress: called as progress(event, **info) at "encode", "solve", "check", "done".
+        solver: (script, timeout) -> Result; default: the named backend, hard-killed on timeout.
+    """
+    if strategy not in STRATEGIES:
+        raise UnsupportedError(f"unknown strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
+    enc = resolve_encoding(problem, encoding)
+    progress = progress or (lambda *a, **k: None)
+    if solver is None:
+        solver = lambda script, t: _solve(backend, script, t)  # noqa: E731
+    n, X = problem.data.n, problem.data.x
+    direct = strategy == "direct"
+    active = set(range(n)) if direct else set(_initial_points(problem, init))
+    Xq = coarse_coordinates(X, coarse_bits) if coarse_bits and not direct else X
+    coarse = {i for i in range(n) if not np.array_equal(Xq[i], X[i])}  # points with a stand-in
+    t0 = time.perf_counter()
+    stats = {"encode_s": 0.0, "solve_s": 0.0, "check_s": 0.0}
+    rounds = 0
+    notes: tuple[str, ...] = ()
+    hint = None
+    if hints:
+        from .train_hints import gd_fit
+        progress("hints")
+        t = time.perf_counter()
+        hint = gd_fit(problem, seconds=5.0 if timeout is None else min(5.0, 0.1 * timeout))
+        stats["hints_s"] = time.perf_counter() - t
+
+    def result(status, **kw):
+        progress("done", status=status)
+        kw.setdefault("stats", stats)
+        return TrainResult(status, enc, rounds=rounds, used=len(active), notes=notes, **kw)
+
+    while True:
+        rounds += 1
+        left = None if timeout is None else timeout - (time.perf_counter() - t0)
+        if left is not None and left <= 0:
+            return result("unknown", reason="timeout")
+        pts = sorted(active)
+        n_coarse = len(active & coarse)
+        progress("encode", round=rounds, points=len(pts), total=n, coarse=n_coarse)
+        t = time.perf_counter()
+        e = encode(problem, pts, enc, want_core, xs={i: Xq[i] for i in active & coarse}, hints=hint)
+        notes = e.notes
+        stats["encode_s"] += time.perf_counter() - t
+        progress("solve", round=rounds, points=len(pts), total=n, coarse=n_coarse,
+                 logic=e.script.logic)
+        t = time.perf_counter()
+        res = solver(e.script, left)
+        stats["solve_s"] += time.perf_counter() - t
+        if res.status == "unsat" and hint is not None:
+            hint = None  # the hinted pattern is infeasible: proves nothing, solve without it
+            continue
+        if res.status == "unsat":
+            core = {int(c[2:]) for c in res.core if c.startswith("pt") and c[2:].isdigit()}
+            stand_ins = active & coarse
+            if not stand_ins:
+                return result("unsat", core=tuple(sorted(core)),
+                              statement=statement(problem, enc, e.restriction))
+            # not yet a proof: put back the exact coordinates (of the core's points if any)
+            coarse -= (stand_ins & core) or stand_ins
+            continue
+        if res.status != "sat":
+            return result(res.status if res.status in ("unknown", "error") else "unknown",
+                          reason=res.reason or res.status)
+        params = e.decode(res.model)
+        progress("check", round=rounds, points=len(pts), total=n)
+        t = time.perf_counter()
+        suspects = [i for i in range(n) if i not in active or i in coarse]
+        wrong = misclassified(problem, params, exact=False, points=suspects)  # quick filter
+        if not wrong:
+            wrong = misclassified(problem, params, exact=True)  # the verdict, every point
+        stats["check_s"] += time.perf_counter() - t
+        if not wrong:
+            return result("sat", params=params)
+        bad = [i for i, _ in wrong if i in active and i not in coarse]
+        if bad:  # a point the solver saw exactly fails the exact check: a solver/encoding bug
+            return result("error", reason="the solver's model misclassifies point(s) "
+                          f"{', '.join(problem.data.where(i) for i in bad[:5])} it was given "
+                          "(exact check); not reported as sat")
+        coarse -= {i for i, _ in wrong if i in active}  # their stand-ins misled the solver
+        new = [i for i, _ in wrong if i not in active]
+        active |= set(new[:batch])
