@@ -56,3 +56,15 @@ def test_table_output(capsys):
     assert main(["diff", NET, UNSAT, "--backends", "z3,cvc5"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].startswith("backend") and out.rstrip().endswith("consistent: unsat")
+
+
+def test_training_query_models_are_checked_on_every_point(capsys, fakes):
+    """3-1-2 on the 12-point grid is sat (its labels are one half-space there); a lying unsat is
+    a disagreement, a model that misclassifies is a failure."""
+    argv = [str(EXAMPLES / "sphere_3_1_2.onnx"), "--mode", "train", "--data", str(EXAMPLES / "sphere_grid.csv")]
+    code, d = diff(capsys, *argv, "--backends", "cvc5,liar,bogus")
+    rows = {r["backend"]: r for r in d["rows"]}
+    assert rows["cvc5"]["status"] == "sat" and rows["cvc5"]["validated"]
+    assert "all 12 points" in rows["cvc5"]["notes"]
+    assert rows["bogus"]["status"] == "sat" and not rows["bogus"]["validated"]
+    assert d["query"] == "train" and d["disagreement"] and code == 4

@@ -36,6 +36,31 @@ def _verify_case(args):
     return verify_script(g, prop, encoding=args.encoding), validate
 
 
+def _train_case(args):
+    """(script, validate) for the training query: a model must classify every point exactly."""
+    from nnsmt.data import load_csv
+    from nnsmt.errors import InputError
+    from nnsmt.queries.train import make_problem, misclassified
+    from nnsmt.queries.train_encode import encode
+    if args.data is None:
+        raise InputError("--mode train needs --data DATA.csv")
+    g = load_model(args.model)
+    k = g.dims()[g.outputs[0]]
+    data = load_csv(args.data, n_features=g.inputs[0].dim, n_classes=2 if k == 1 else k)
+    problem = make_problem(g, data, free=args.free, weight_bound=args.weight_bound)
+    enc = encode(problem, range(data.n), args.encoding if args.encoding != "plain" else None)
+
+    def validate(model):
+        wrong = misclassified(problem, enc.decode(model), exact=True)
+        if wrong:
+            return f"misclassifies {len(wrong)} point(s), e.g. {data.where(wrong[0][0])}", ""
+        return None, f"exact, all {data.n} points"
+    return enc.script, validate
+
+
+CASES = {"verify": _verify_case, "train": _train_case}
+
+
 def compare(rows: list[dict]) -> tuple[bool, str]:
     """(disagree, consensus) over rows with status and validated flags."""
     valid_sat = [r for r in rows if r["status"] == "sat" and r["validated"]]
@@ -59,7 +84,10 @@ def run(args) -> int:
             get_backend(b)
         except Exception as e:  # a missing backend is a row, not the end of the comparison
             unavailable[b] = str(e)
-    script, validate = _verify_case(args)
+    if args.mode == "verify" and args.property is None:
+        from nnsmt.errors import InputError
+        raise InputError("diff --mode verify needs a VNN-LIB property")
+    script, validate = CASES[args.mode](args)
     runnable = [b for b in names if b not in unavailable]
     results = dict(zip(runnable, solve_many(runnable, script, args.timeout, args.memory)))
     rows = []
@@ -79,7 +107,7 @@ def run(args) -> int:
     disagree, consensus = compare(rows)
     failed = any(r["status"] == "error" or (r["status"] == "sat" and not r["validated"]) for r in rows)
     if args.json:
-        print(json.dumps({"query": "verify", "network": args.model, "property": args.property,
+        print(json.dumps({"query": args.mode, "network": args.model, "property": args.property,
                           "consensus": consensus, "disagreement": disagree, "rows": rows}, indent=2))
     else:
         w = max(len(r["backend"]) for r in rows)
@@ -98,14 +126,18 @@ def run(args) -> int:
 
 
 def register(sub):
-    sp = add_command(sub, "diff", "run one verification query on several backends (each in its own "
+    sp = add_command(sub, "diff", "run one verification or training query on several backends (each in its own "
                      "process, hard timeout and memory limit), replay every sat model, flag disagreements", run)
     sp.epilog = DIFF_EXIT
     sp.add_argument("model", help="network file (.onnx)")
-    sp.add_argument("property", help="VNN-LIB 1.0 property")
+    sp.add_argument("property", nargs="?", help="VNN-LIB 1.0 property (--mode verify)")
+    sp.add_argument("--mode", default="verify", choices=sorted(CASES), help="query (default verify)")
+    sp.add_argument("--data", help="training data CSV (--mode train)")
+    sp.add_argument("--free", help="layers made symbolic (--mode train; default all)")
+    sp.add_argument("--weight-bound", type=float, default=None, help="box free weights in [-B, B] (--mode train)")
     sp.add_argument("--backends", default="z3,cvc5",
                     help="comma-separated: z3, cvc5, pysmt:SOLVER, smt2:COMMAND (default z3,cvc5)")
     sp.add_argument("--timeout", type=float, default=60.0, help="seconds per backend (default 60; enforced by killing)")
     sp.add_argument("--memory", type=int, default=4096, help="memory limit per backend in MB (default 4096)")
-    sp.add_argument("--encoding", default="plain", help="ReLU encoding (default plain)")
+    sp.add_argument("--encoding", default="plain", help="encoding (verify: plain; train: its default, or seed, margin, homog)")
     sp.add_argument("--json", action="store_true", help="machine-readable table")
