@@ -1,0 +1,112 @@
+"""The dReal backend: what nnsmt says when dReal is missing (tested with a monkeypatched import,
+on every machine), and known answers with exact exp where dReal is installed."""
+
+import importlib.machinery
+import shutil
+from fractions import Fraction as F
+from pathlib import Path
+
+import pytest
+
+from nnsmt.backends import available, dreal_backend, get_backend
+from nnsmt.errors import BackendUnavailable
+from nnsmt.params import Perturbation, make_symbolic
+
+from conftest import EXAMPLES
+from test_robustness import box, neuron
+
+
+def fake_spec(monkeypatch, location):
+    real = dreal_backend.importlib.util.find_spec
+
+    def find_spec(name, *a, **kw):
+        if name == "dreal":
+            if location is None:
+                return None
+            spec = importlib.machinery.ModuleSpec("dreal", None, is_package=True)
+            spec.submodule_search_locations = [str(location)]
+            return spec
+        return real(name, *a, **kw)
+    monkeypatch.setattr(dreal_backend.importlib.util, "find_spec", find_spec)
+
+
+def test_missing_python_package(monkeypatch):
+    fake_spec(monkeypatch, None)
+    assert dreal_backend.missing(ImportError("No module named 'dreal'")) == \
+        "the Python package dreal is not installed (pip install dreal)"
+
+
+def test_missing_library_from_the_import_error(monkeypatch, tmp_path):
+    fake_spec(monkeypatch, tmp_path)  # an installed package without its native library
+    msg = dreal_backend.missing(ImportError("libibex.so: cannot open shared object file: No such file or directory"))
+    assert "installed" in msg and "missing shared library libibex.so" in msg and "/opt/libibex/2.7.4/lib" in msg
+
+
+def test_missing_libraries_by_probing_the_elf(monkeypatch, tmp_path):
+    """Probe every DT_NEEDED library of the extension: here a real shared object stands in for
+    libdreal_.so and one of its libraries is made unloadable."""
+    import z3
+    real = next(Path(z3.__file__).parent.glob("lib/libz3.so*"), None)
+    if real is None:
+        pytest.skip("no libz3.so to use as a stand-in ELF file")
+    shutil.copy(real, tmp_path / "libdreal_.so")
+    needed, _ = dreal_backend.elf_needed(str(tmp_path / "libdreal_.so"))
+    assert "libc.so.6" in needed and all(".so" in n for n in needed)
+    victim = needed[0]
+    fake_spec(monkeypatch, tmp_path)
+    monkeypatch.setattr(dreal_backend, "_loadable", lambda name, runpath: name != victim)
+    msg = dreal_backend.missing(ImportError("something else"))
+    assert f"missing shared library {victim}" in msg
+
+
+def test_unavailable_backend_is_reported(monkeypatch, capsys):
+    def fail():
+        raise ImportError(dreal_backend.missing(ImportError("libClp.so.1: cannot open shared object file")))
+    monkeypatch.setattr(dreal_backend, "load_dreal", fail)
+    with pytest.raises(BackendUnavailable, match="libClp.so.1 .*coinor-libclp"):
+        get_backend("dreal")
+    from nnsmt.cli import main
+    code = main(["verify", str(EXAMPLES / "cats" / "cats.onnx"), "--params", "delta=0.005",
+                 "--domain", str(EXAMPLES / "cats" / "box.json"), "--property", "label", "--backend", "dreal"])
+    err = capsys.readouterr().err
+    assert code == 2 and "backend 'dreal' is not available" in err and "libClp.so.1" in err
+
+
+@pytest.fixture
+def dreal():
+    why = available().get("dreal")
+    if why:
+        pytest.skip(why)
+    return get_backend("dreal")
+
+
+def test_dreal_exact_sigmoid_eps(dreal):
+    """sigmoid(x - 2) at x0 = 2, δ = 1/10: ε = sigmoid(3/10) - 1/2 ~ 0.074443 with exp."""
+    from nnsmt.queries.robustness import Question, check, build
+    from nnsmt.sigmoid import sigmoid_bounds
+    gs = make_symbolic(neuron(sigmoid=True), Perturbation(F(1, 10)))
+    s = build(gs, Question("eps", point=(F(2),), value=F(7, 100)))
+    assert "exp" in s.features
+    o = check(gs, Question("eps", point=(F(2),), value=F(7, 100)), "dreal", timeout=60)
+    assert o.status == "sat" and o.sigmoid == "exp" and o.witness.holds  # δ-sat, replayed exactly
+    hi = sigmoid_bounds(F(3, 10))[1] - F(1, 2)
+    assert check(gs, Question("eps", point=(F(2),), value=hi + F(1, 1000)), "dreal", timeout=60).status == "unsat"
+
+
+def test_dreal_known_answers(dreal):
+    from nnsmt.queries.robustness import Question, check
+    gs = make_symbolic(neuron(), Perturbation(F(1, 10)))
+    dom = box([0], [4])
+    assert check(gs, Question("sigma", domain=dom, value=F(35, 100), sides=("above",)), "dreal", timeout=60).status == "unsat"
+    o = check(gs, Question("sigma", domain=dom, value=F(3, 10), sides=("above",)), "dreal", timeout=60)
+    assert o.status in ("sat", "delta-sat")
+    if o.status == "delta-sat":
+        assert "δ" in o.reason
+
+
+def test_dreal_estimate_brackets_contain_the_truth(dreal):
+    from nnsmt.queries.estimate import estimate
+    gs = make_symbolic(neuron(), Perturbation(F(1, 10)))
+    b, = estimate(gs, "eps", domain=box([1], [3]), backend="dreal", budget=30, tolerance=F(1, 10**4))
+    assert b.lo.value <= F(2, 5) <= b.hi.value
+    assert b.hi.how in ("unsat", "interval bounds")
