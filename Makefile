@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "nnsmt needs Python >= 3.11"'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,torch]'
 	rm -f $(VENV)/.installed-*; touch $@
 
 # Verify the shipped example network on Z3: one violated property (sat, with a validated
@@ -31,6 +31,12 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/compile_speed.py
+	nice $(PY) bench/estimate.py
+	nice $(PY) bench/train_scaling.py
+	nice $(PY) bench/stability.py
+	nice $(PY) bench/batch.py --count 6 --timeout 30
+	-$(PY) -m pip install -q -e '.[bench]'   # Marabou, for the comparison (skipped if unavailable)
+	nice $(PY) bench/acasxu.py   # long: up to 2 x 21 x 116 s
 
 
 # Regenerate the golden SMT-LIB files after an intended printer change (then review the diff).

@@ -10,6 +10,8 @@ from nnsmt.errors import BackendUnavailable
 REGISTRY = {
     "z3": ("nnsmt.backends.z3_backend", "Z3Backend", "pip install z3-solver"),
     "cvc5": ("nnsmt.backends.cvc5_backend", "Cvc5Backend", "pip install cvc5"),
+    "dreal": ("nnsmt.backends.dreal_backend", "DrealBackend",
+              "dReal is optional: pip install dreal, plus the shared libraries it names"),
 }
 DEFAULT = "z3"
 

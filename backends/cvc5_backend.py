@@ -30,6 +30,9 @@ class Cvc5Backend:
         tm = cvc5.TermManager()
         slv = cvc5.Solver(tm)
         slv.setOption("produce-models", "true")
+        want_core = bool(script.meta.get("want_core"))
+        if want_core:
+            slv.setOption("produce-unsat-cores", "true")
         if timeout is not None:
             slv.setOption("tlimit-per", str(max(1, int(timeout * 1000))))
         logic = script.logic
@@ -47,7 +50,11 @@ class Cvc5Backend:
         t2 = time.perf_counter()
         stats = {"parse_s": t1 - t0, "solve_s": t2 - t1}
         if r.isUnsat():
-            return Result("unsat", self.name, stats=stats)
+            core = ()
+            if want_core:
+                named = sm.getNamedTerms()
+                core = tuple(sorted(named[t] for t in slv.getUnsatCore() if t in named))
+            return Result("unsat", self.name, stats=stats, core=core)
         if r.isUnknown():
             reason = str(r.getUnknownExplanation())
             if "TIMEOUT" in reason.upper():

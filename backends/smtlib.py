@@ -10,7 +10,7 @@ from fractions import Fraction
 import numpy as np
 
 from nnsmt import __version__
-from nnsmt.terms import (Add, And, Bool, Cmp, Dot, Exp, Ite, Mul, Not, Num, Or, Script, Var,
+from nnsmt.terms import (Add, And, Bool, Cmp, Div, Dot, Exp, Ite, Mul, Not, Num, Or, Script, Var,
                          is_symbolic)
 
 
@@ -86,6 +86,8 @@ class Printer:
                 return "true" if t.value else "false"
             case Exp():
                 return f"(exp {self.term(t.arg)})"
+            case Div():
+                return f"(/ {self.term(t.num)} {self.term(t.den)})"
         raise TypeError(f"cannot print {t!r}")
 
     @staticmethod

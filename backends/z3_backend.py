@@ -37,16 +37,22 @@ class Z3Backend:
         why = self.supports(script.features)
         if why:
             return Result("error", self.name, why)
+        if script.objective is not None:
+            return self._optimize(script, timeout, t0)
         s = z3.SolverFor(script.logic)
         if timeout is not None:
             s.set("timeout", max(1, int(timeout * 1000)))
-        s.from_string(to_smtlib(script, commands=False))
+        want_core = bool(script.meta.get("want_core"))
+        # named assertions are tracked for cores only when the text itself asks for it
+        s.from_string(("(set-option :produce-unsat-cores true)\n" if want_core else "")
+                      + to_smtlib(script, commands=False))
         t1 = time.perf_counter()
         r = s.check()
         t2 = time.perf_counter()
         stats = {"parse_s": t1 - t0, "solve_s": t2 - t1}
         if r == z3.unsat:
-            return Result("unsat", self.name, stats=stats)
+            core = tuple(sorted(str(c) for c in s.unsat_core())) if want_core else ()
+            return Result("unsat", self.name, stats=stats, core=core)
         if r == z3.unknown:
             reason = s.reason_unknown()
             if reason in ("timeout", "canceled"):
@@ -58,6 +64,43 @@ class Z3Backend:
             v = m.eval(z3.Real(n), model_completion=True)
             try:
                 model[n] = z3_value(v)
+            except ValueError as e:
+                return Result("error", self.name, str(e), stats=stats)
+        return Result("sat", self.name, model=model, stats=stats)
+
+    def _optimize(self, script: Script, timeout: float | None, t0: float) -> Result:
+        """Z3's Optimize (OMT) for a linear script with an objective. The optimum is returned in
+        stats["objective"] as an exact Fraction (a supremum when stats["objective_strict"] is
+        1: not attained, e.g. under a strict inequality); the model attains or approaches it."""
+        if "nonlinear" in script.features:
+            return Result("error", self.name, "Z3's Optimize handles linear objectives and "
+                          "constraints only (this script is nonlinear): use bisection")
+        o = z3.Optimize()
+        if timeout is not None:
+            o.set("timeout", max(1, int(timeout * 1000)))
+        o.from_string(to_smtlib(script, commands=False))  # includes (maximize ...) / (minimize ...)
+        t1 = time.perf_counter()
+        r = o.check()
+        t2 = time.perf_counter()
+        stats = {"parse_s": t1 - t0, "solve_s": t2 - t1}
+        if r == z3.unsat:
+            return Result("unsat", self.name, stats=stats)
+        if r == z3.unknown:
+            reason = o.reason_unknown()
+            return Result("unknown", self.name, "timeout" if reason in ("timeout", "canceled") else reason,
+                          stats=stats)
+        is_max = script.objective.sense == "max"
+        h = z3.OptimizeObjective(o, 0, is_max)
+        inf, val, eps = (h.upper_values() if is_max else h.lower_values())
+        if z3_value(inf) != 0:
+            return Result("unknown", self.name, "the objective is unbounded", stats=stats)
+        stats["objective"] = z3_value(val)
+        stats["objective_strict"] = 0.0 if z3_value(eps) == 0 else 1.0
+        m = o.model()
+        model = {}
+        for n in script.decls:
+            try:
+                model[n] = z3_value(m.eval(z3.Real(n), model_completion=True))
             except ValueError as e:
                 return Result("error", self.name, str(e), stats=stats)
         return Result("sat", self.name, model=model, stats=stats)

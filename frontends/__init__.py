@@ -7,27 +7,49 @@ third-party model library (onnx, torch, h5py).
 from __future__ import annotations
 
 import importlib
+import inspect
 from pathlib import Path
 
 from nnsmt.errors import InputError
 from nnsmt.ir import Graph
 
-# file extension -> (module, loader); later frontends (PyTorch, Keras) register here
-_LOADERS = {".onnx": ("nnsmt.frontends.onnx_frontend", "load_onnx")}
+# file extension -> (module, loader); a loader takes the path and the options it names
+_LOADERS = {".onnx": ("nnsmt.frontends.onnx_frontend", "load_onnx"),
+            ".pt": ("nnsmt.frontends.torch_frontend", "load_state_dict"),
+            ".pth": ("nnsmt.frontends.torch_frontend", "load_state_dict"),
+            ".safetensors": ("nnsmt.frontends.torch_frontend", "load_state_dict"),
+            ".json": ("nnsmt.frontends.keras_frontend", "load_json_model"),  # Keras or IR JSON
+            ".keras": ("nnsmt.frontends.keras_frontend", "load_keras"),
+            ".h5": ("nnsmt.frontends.keras_frontend", "load_keras")}
+_OPTION_FLAGS = {"weights": "--weights (Keras .json/.h5/.keras)",
+                 "arch": "--arch (PyTorch .pt/.pth/.safetensors)"}
 
 
-def load_network(path) -> Graph:
+def load_network(path, **options) -> Graph:
     """Load a network, choosing the frontend by file extension.
 
+    Args:
+        path: the model file.
+        **options: loader options; None values are ignored. `weights` (Keras weights file for
+            a .json config) and `arch` (PyTorch state-dict architecture spec).
+
     Raises:
-        InputError: the extension has no frontend, or the loader rejects the file.
+        InputError: the extension has no frontend, an option does not apply to it, or the
+            loader rejects the file.
     """
     ext = Path(path).suffix.lower()
     if ext not in _LOADERS:
         raise InputError(f"{path}: unsupported model format '{ext}' "
                          f"(supported: {', '.join(sorted(_LOADERS))})")
     module, func = _LOADERS[ext]
-    return getattr(importlib.import_module(module), func)(path)
+    loader = getattr(importlib.import_module(module), func)
+    options = {k: v for k, v in options.items() if v is not None}
+    accepted = inspect.signature(loader).parameters
+    for k in options:
+        if k not in accepted:
+            raise InputError(f"{path}: {_OPTION_FLAGS.get(k, k)} does not apply to "
+                             f"'{ext}' models")
+    return loader(path, **options)
 
 
 def load_onnx(path) -> Graph:
@@ -42,4 +64,23 @@ def ort_evaluator(path):
     return make(path)
 
 
-__all__ = ["load_network", "load_onnx", "ort_evaluator"]
+def load_state_dict(path_or_dict, arch=None) -> Graph:
+    """Load a PyTorch state dict; see `nnsmt.frontends.torch_frontend.load_state_dict`."""
+    from .torch_frontend import load_state_dict as load
+    return load(path_or_dict, arch)
+
+
+def from_module(nn_module) -> Graph:
+    """Lower an nn.Sequential; see `nnsmt.frontends.torch_frontend.from_module`."""
+    from .torch_frontend import from_module as lower
+    return lower(nn_module)
+
+
+def load_keras(json_or_keras_path, weights=None) -> Graph:
+    """Load a Keras model; see `nnsmt.frontends.keras_frontend.load_keras`."""
+    from .keras_frontend import load_keras as load
+    return load(json_or_keras_path, weights)
+
+
+__all__ = ["load_network", "load_onnx", "ort_evaluator", "load_state_dict", "from_module",
+           "load_keras"]

@@ -146,6 +146,18 @@ def _dot(x, y) -> np.ndarray:
     return _canon(out)
 
 
+def fold_batchnorm(gamma, beta, mean, var, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """(scale, shift) of inference-mode batch normalisation, float64 arrays of the channels.
+
+    Shared by every frontend so that one network gives bit-identical IR from every source.
+    The one inexact fold: sqrt is irrational, so the scale gamma / sqrt(var + eps) is its float64
+    rounding; the shift beta - mean * scale is exact for that rounded scale.
+    """
+    gamma, beta, mean, var = (np.asarray(a, dtype=np.float64) for a in (gamma, beta, mean, var))
+    s = gamma / np.sqrt(var + eps)
+    return s, _add(beta, -_mul(mean, s))
+
+
 # ---- the pending affine map and activation tensors ----
 
 class _Map:
@@ -609,9 +621,7 @@ class _Lowering:
         eps = float(self.attr(n, "epsilon", 1e-5))
         if np.any(var + eps <= 0):
             raise _bad("var + epsilon must be positive")
-        # The one inexact fold: sqrt is irrational, so the scale is its float64 rounding.
-        s = gamma / np.sqrt(var + eps)
-        t = _add(beta, -_mul(mean, s))  # exact for the rounded scale
+        s, t = fold_batchnorm(gamma, beta, mean, var, eps)
         inner, outer = _prod(x.shape[2:]), _prod(x.shape[:1])
         per = lambda v: np.tile(np.repeat(v, inner), outer)  # channel axis 1, C-order
         self.acts[n.output[0]] = _Act(x.base, x.map.scale(per(s)).shift(per(t)), x.shape)

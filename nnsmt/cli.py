@@ -10,7 +10,8 @@ from .commands.common import EXIT_CODES
 from .errors import NnsmtError
 
 # subcommand modules, in the order --help lists them
-COMMANDS = ["inspect", "compile", "verify", "diff", "batch"]
+COMMANDS = ["inspect", "compile", "verify", "estimate", "diff", "batch", "export", "import_ir",
+            "train", "data", "stable", "compress"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,6 +4,17 @@
 every IR value to a `ScriptBuilder`. A value is either numeric (a concrete data point: an exact
 float64 or Fraction array) or symbolic (an array of SMT names). ReLU is `ite(a >= 0, a, 0)`;
 argmax is an `ite` chain picking the first maximal index, as numpy does.
+
+Encodings of ReLU (`encoding=`):
+- `plain`: every ReLU is `ite(a >= 0, a, 0)`.
+- `bounded`: given sound pre-activation bounds [l, u] (`nnsmt.bounds`) for the region the query
+  constrains the inputs to, a ReLU with u <= 0 is the constant 0, one with l >= 0 is the identity,
+  and only the others are `ite`s. `lemmas` adds, per unstable neuron: "bounds" (default) its
+  bounds as an asserted lemma (`bnd_<name>`, not a global big-M); "triangle" also the triangle
+  relaxation `h >= 0, h >= a, (u - l) h <= u (a - l)` (`tri_<name>`); "none" nothing. All are
+  implied by the plain encoding on that region, so both encodings have the same models there:
+  an unsat is the same proof. (Lemmas can slow a solver down: on the 64-input digits networks
+  Z3 and cvc5 stop finding easy models once dense bound rows are asserted; measure.)
 """
 
 from __future__ import annotations
@@ -16,9 +27,10 @@ import numpy as np
 from .errors import UnsupportedError
 from .interpret import exact_matvec, interpret
 from .ir import Affine, Argmax, Const, Graph, Input, Relu, Sigmoid, Sym
-from .terms import Add, And, Bool, Cmp, Dot, Ite, Num, ScriptBuilder, Var, is_symbolic
+from .terms import Add, And, Bool, Cmp, Dot, Ite, Mul, Num, ScriptBuilder, Var, is_symbolic
 
-ENCODINGS = ("plain",)
+ENCODINGS = ("plain", "bounded")
+LEMMAS = ("none", "bounds", "triangle")
 
 
 def num(q) -> Num:
@@ -39,10 +51,23 @@ class TermDomain:
 
     def __init__(self, builder: ScriptBuilder, *, prefix: str = "",
                  names: Callable[[str, int], list[str] | None] | None = None,
-                 encoding: str = "plain"):
+                 encoding: str = "plain", bounds: Mapping | None = None, lemmas: str = "bounds",
+                 sigmoid: str = "exp", sigmoid_bounds: Mapping | None = None,
+                 sigmoid_extra: Mapping | None = None):
+        """`bounds` (value name -> `nnsmt.bounds.Interval`) is used by encoding="bounded":
+        sound bounds over the inputs the query allows (a ReLU without bounds stays an ite)."""
         if encoding not in ENCODINGS:
             raise UnsupportedError(f"unknown encoding {encoding!r}; choose from {', '.join(ENCODINGS)}")
         self.b, self.prefix, self.custom, self.encoding = builder, prefix, names, encoding
+        self.bounds = bounds if encoding == "bounded" else None
+        if lemmas not in LEMMAS:
+            raise UnsupportedError(f"unknown lemmas {lemmas!r}; choose from {', '.join(LEMMAS)}")
+        self.lemmas = lemmas
+        # sigmoid encoding (nnsmt.sigmoid): "exp" exact, or "pwl" a sound relaxation that needs
+        # sigmoid_bounds (value name -> Interval of the pre-activation) and takes refinement
+        # points sigmoid_extra ((prefix + node name, neuron) -> pre-activation values)
+        self.sigmoid_mode, self.sigmoid_bounds = sigmoid, sigmoid_bounds
+        self.sigmoid_extra = sigmoid_extra or {}
         self.declared_params: dict[str, np.ndarray] = {}
 
     def _value_names(self, node_name: str, dim: int) -> np.ndarray:
@@ -93,13 +118,42 @@ class TermDomain:
             return Const(np.array([max(Fraction(v), Fraction(0)) for v in x], dtype=object)).value
         out = self._value_names(node.name, len(x))
         zero = Num(Fraction(0))
-        for o, a in zip(out, x):
-            self.b.define(o, Ite(Cmp(">=", Var(a), zero), Var(a), zero))
+        iv = self.bounds.get(node.x) if self.bounds is not None else None
+        if iv is None:
+            for o, a in zip(out, x):
+                self.b.define(o, Ite(Cmp(">=", Var(a), zero), Var(a), zero))
+            return out
+        for o, a, l, u in zip(out, x, iv.lo.tolist(), iv.hi.tolist()):
+            if u <= 0:  # stably inactive on the region: relu(a) = 0
+                self.b.define(o, zero)
+            elif l >= 0:  # stably active: relu(a) = a
+                self.b.define(o, Var(a))
+            else:
+                self.b.define(o, Ite(Cmp(">=", Var(a), zero), Var(a), zero))
+                self._relu_lemmas(o, a, l, u)
         return out
 
+    def _relu_lemmas(self, o: str, a: str, l: float, u: float):
+        """Bounds of an unstable pre-activation and the triangle relaxation, both implied."""
+        if self.lemmas == "none":
+            return
+        atoms = []
+        if l > -np.inf:
+            atoms.append(Cmp(">=", Var(a), num(l)))
+        if u < np.inf:
+            atoms.append(Cmp("<=", Var(a), num(u)))
+        if atoms:
+            self.b.assert_(f"bnd_{o}", And(tuple(atoms)) if len(atoms) > 1 else atoms[0])
+        if self.lemmas == "triangle" and np.isfinite(l) and np.isfinite(u):
+            # (u - l) * h <= u * (a - l): the chord through (l, 0) and (u, u)
+            chord = Cmp("<=", Mul((num(Fraction(u) - Fraction(l)), Var(o))),
+                        Mul((num(u), Add((Var(a), num(-Fraction(l)))))))
+            self.b.assert_(f"tri_{o}", And((Cmp(">=", Var(o), Num(Fraction(0))),
+                                            Cmp(">=", Var(o), Var(a)), chord)))
+
     def sigmoid(self, node: Sigmoid, x):
-        raise UnsupportedError(f"sigmoid node {node.name!r}: this query cannot encode sigmoid yet "
-                               "(exact sigmoid needs exp; see the robustness queries)")
+        from .sigmoid import encode_sigmoid
+        return encode_sigmoid(self, node, x)
 
     def argmax(self, node: Argmax, x):
         if not is_symbolic(x):

@@ -147,7 +147,8 @@ class ExactDomain:
         return out
 
     def sigmoid(self, node, x):
-        raise UnsupportedError(f"sigmoid {node.name!r} has no exact rational value")
+        raise UnsupportedError(f"sigmoid {node.name!r} has no exact rational value "
+                               "(use evaluate_enclosure: certified rational bounds)")
 
     def argmax(self, node, x):
         best = max(range(len(x)), key=lambda i: (x[i], -i))  # first index on ties, as numpy
@@ -162,3 +163,61 @@ def evaluate(graph: Graph, inputs: Mapping[str, object], params=None) -> dict[st
 def evaluate_exact(graph: Graph, inputs: Mapping[str, object], params=None) -> dict[str, np.ndarray]:
     """Exact Fraction value of every node (inputs may be floats: converted exactly)."""
     return interpret(graph, ExactDomain(params), inputs)
+
+
+class EnclosureDomain:
+    """Certified rational enclosures: a value is a pair (lo, hi) of Fraction object arrays with
+    lo <= exact real value <= hi. Affine maps and ReLU are exact (lo == hi until the first
+    sigmoid); a sigmoid gets rational bounds about 2**-bits wide (`nnsmt.sigmoid`). This is how
+    a witness of a sigmoid network is replayed: a strict comparison holds if the enclosure
+    decides it, and a witness whose enclosure cannot decide it is not certified.
+    An argmax is a point when one index is certainly maximal, else the range of candidates."""
+
+    def __init__(self, params: Mapping[str, np.ndarray] | None = None, bits: int = 96):
+        self.exact = ExactDomain(params)
+        self.bits = bits
+
+    def input(self, node, value):
+        v = self.exact.input(node, value)
+        return v, v
+
+    def affine(self, node, x):
+        lo, hi = x
+        if lo is hi or all(a == b for a, b in zip(lo, hi)):
+            v = self.exact.affine(node, lo)
+            return v, v
+        w = _param_value(node.weight, self.exact.params, True)
+        b = _param_value(node.bias, self.exact.params, True)
+        olo = np.empty(w.shape[0], dtype=object)
+        ohi = np.empty(w.shape[0], dtype=object)
+        for i in range(w.shape[0]):
+            row = w[i]
+            olo[i] = b[i] + sum((c * (lo[j] if c >= 0 else hi[j]) for j, c in enumerate(row)), Fraction(0))
+            ohi[i] = b[i] + sum((c * (hi[j] if c >= 0 else lo[j]) for j, c in enumerate(row)), Fraction(0))
+        return olo, ohi
+
+    def relu(self, node, x):
+        return self.exact.relu(node, x[0]), self.exact.relu(node, x[1])
+
+    def sigmoid(self, node, x):
+        from .sigmoid import sigmoid_interval
+        lo = np.empty(len(x[0]), dtype=object)
+        hi = np.empty(len(x[0]), dtype=object)
+        for i, (a, b) in enumerate(zip(x[0], x[1])):
+            lo[i], hi[i] = sigmoid_interval(a, b, self.bits)
+        return lo, hi
+
+    def argmax(self, node, x):
+        lo, hi = x
+        n = len(lo)
+        # i can be the (first) argmax unless some j is certainly larger (or equal and earlier)
+        cand = [i for i in range(n) if not any(lo[j] > hi[i] or (j < i and lo[j] >= hi[i])
+                                               for j in range(n) if j != i)]
+        return (np.array([Fraction(min(cand))], dtype=object),
+                np.array([Fraction(max(cand))], dtype=object))
+
+
+def evaluate_enclosure(graph: Graph, inputs: Mapping[str, object], params=None,
+                       bits: int = 96) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Certified rational (lo, hi) of every node; exact (lo == hi) for networks without sigmoid."""
+    return interpret(graph, EnclosureDomain(params, bits), inputs)

@@ -37,6 +37,14 @@ class Mul:
     args: tuple
 
 
+@dataclass(frozen=True, slots=True)
+class Div:
+    """`num / den` (real division; a non-constant `den` makes the term nonlinear)."""
+
+    num: object
+    den: object
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Dot:
     """`bias + sum_i w[i] * x[i]`. Each of w, x is a 1-D numeric array (float64 or object of
@@ -93,7 +101,7 @@ class Bool:
     value: bool
 
 
-Term = Union[Var, Num, Add, Mul, Dot, Ite, Exp, Cmp, And, Or, Not, Bool]
+Term = Union[Var, Num, Add, Mul, Div, Dot, Ite, Exp, Cmp, And, Or, Not, Bool]
 
 
 def is_symbolic(a: np.ndarray) -> bool:
@@ -117,6 +125,10 @@ def term_features(t) -> set[str]:
                 if sum(not isinstance(a, Num) for a in t.args) > 1:
                     out.add("nonlinear")
                 stack.extend(t.args)
+            case Div():
+                if not isinstance(t.den, Num):
+                    out.add("nonlinear")
+                stack.extend((t.num, t.den))
             case Exp():
                 out.add("exp")
                 stack.append(t.arg)

@@ -9,8 +9,8 @@ from conftest import ROOT
 def test_core_imports_no_solver_or_onnx():
     code = ("import sys, nnsmt, nnsmt.ir, nnsmt.interpret, nnsmt.encode, nnsmt.terms, nnsmt.serialize, "
             "nnsmt.validate, nnsmt.vnnlib, nnsmt.queries.verify, nnsmt.pretty, nnsmt.cli, nnsmt.commands.verify, nnsmt.commands.compile, nnsmt.commands.diff, nnsmt.backends, "
-            "nnsmt.frontends\n"
-            "bad = [m for m in ('z3', 'cvc5', 'onnx', 'onnxruntime', 'pysmt', 'torch') if m in sys.modules]\n"
+            "nnsmt.frontends, nnsmt.queries.network, nnsmt.commands.export, nnsmt.commands.import_ir\n"
+            "bad = [m for m in ('z3', 'cvc5', 'onnx', 'onnxruntime', 'pysmt', 'torch', 'h5py', 'safetensors', 'keras') if m in sys.modules]\n"
             "print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
     assert out.returncode == 0, out.stderr

@@ -23,9 +23,25 @@ def add_command(sub, name: str, help: str, func) -> argparse.ArgumentParser:
     return sp
 
 
-def load_model(path):
+def load_model(path, weights=None, arch=None):
+    """The network at `path`; `weights` (Keras .json) and `arch` (PyTorch state dict) are the
+    loader options of `add_model_args`."""
     from nnsmt.frontends import load_network
-    return load_network(path)
+    return load_network(path, weights=weights, arch=arch)
+
+
+def add_model_args(sp):
+    """--weights and --arch: what a Keras config or a PyTorch state dict does not hold."""
+    sp.add_argument("--weights", help="Keras weights (.weights.h5 or legacy .h5) for a "
+                    "model.to_json() config")
+    sp.add_argument("--arch", help='PyTorch state-dict architecture, e.g. "linear,relu,'
+                    'linear,sigmoid", JSON, or a .json/.yaml spec (default: ReLU between '
+                    "Linear layers)")
+
+
+def model_options(args) -> dict:
+    """The loader options of `add_model_args` from parsed arguments (absent ones are None)."""
+    return {"weights": getattr(args, "weights", None), "arch": getattr(args, "arch", None)}
 
 
 def float_evaluator(graph):
@@ -38,7 +54,7 @@ def float_evaluator(graph):
 
 def add_backend_args(sp, default="z3"):
     sp.add_argument("--backend", default=default,
-                    help="solver backend: z3 (default), cvc5, pysmt:SOLVER (any solver pySMT has), "
+                    help=f"solver backend (default {default}): z3, cvc5, pysmt:SOLVER (any solver pySMT has), "
                          "or smt2:COMMAND (a solver binary fed SMT-LIB2 on stdin, e.g. 'smt2:z3 -in')")
     sp.add_argument("--timeout", type=float, default=None,
                     help="seconds of solving; on expiry the answer is unknown (timeout). Enforced by "

@@ -6,19 +6,29 @@ import json
 import sys
 import time
 
-from .common import EXIT, add_backend_args, add_command, float_evaluator, load_model, solve
+from .common import EXIT, add_backend_args, add_command, float_evaluator, load_model, solve, add_model_args, model_options
 
 
 def run(args) -> int:
     from nnsmt.backends import get_backend
-    from nnsmt.errors import ValidationError
+    from nnsmt.errors import InputError, ValidationError
     from nnsmt.queries.verify import verify_script
     from nnsmt.validate import validate_counterexample
     from nnsmt.vnnlib import load_vnnlib
+    if args.params is not None:  # parameter robustness (nnsmt.queries.robustness)
+        from .estimate import run_verify
+        if args.property is not None:
+            raise InputError(f"{args.property}: a VNN-LIB property and --params do not combine; "
+                             "use --property label|eps=E|sigma=S")
+        return run_verify(args)
+    if args.property is None:
+        raise InputError("give a VNN-LIB property, or --params delta=D with --property label|eps=E|sigma=S")
     t0 = time.perf_counter()
     get_backend(args.backend)  # fail early, naming what is missing
-    g = load_model(args.model)
+    g = load_model(args.model, **model_options(args))
     prop = load_vnnlib(args.property)
+    if args.split:
+        return _run_split(args, g, prop, t0)
     script = verify_script(g, prop, encoding=args.encoding)
     t_compile = time.perf_counter() - t0
     res = solve(args.backend, script, args.timeout)
@@ -36,6 +46,31 @@ def run(args) -> int:
                                  "x_exact": [str(v) for v in cex.x],
                                  "y_onnxruntime": list(cex.y_float) if cex.y_float else None,
                                  "validated": ["exact"] + ([cex.float_replay] if cex.float_replay else [])}
+    return _report(args, out, status, reason, cex)
+
+
+def _cex_json(cex) -> dict:
+    return {"x": [float(v) for v in cex.x], "y": [float(v) for v in cex.y],
+            "x_exact": [str(v) for v in cex.x],
+            "y_onnxruntime": list(cex.y_float) if cex.y_float else None,
+            "validated": ["exact"] + ([cex.float_replay] if cex.float_replay else [])}
+
+
+def _run_split(args, g, prop, t0) -> int:
+    """--split N: independent sub-queries over sub-boxes (nnsmt.queries.split)."""
+    from nnsmt.queries.split import verify_split
+    left = None if args.timeout is None else max(args.timeout - (time.perf_counter() - t0), 0.1)
+    r = verify_split(g, prop, args.split, lambda script, tl: solve(args.backend, script, tl),
+                     left, float_evaluator(g))
+    out = {"status": r["status"], "reason": r["reason"], "backend": args.backend,
+           "network": args.model, "property": args.property, "encoding": "bounded",
+           "split": r["stats"], "time": {"total_s": round(time.perf_counter() - t0, 4)}}
+    if r["counterexample"] is not None:
+        out["counterexample"] = _cex_json(r["counterexample"])
+    return _report(args, out, r["status"], r["reason"], r["counterexample"])
+
+
+def _report(args, out, status, reason, cex) -> int:
     if args.json:
         print(json.dumps(out, indent=2))
     else:
@@ -52,8 +87,19 @@ def run(args) -> int:
 def register(sub):
     sp = add_command(sub, "verify", "decide a VNN-LIB property; print sat (with a validated "
                      "counterexample), unsat, unknown or error", run)
-    sp.add_argument("model", help="network file (.onnx)")
-    sp.add_argument("property", help="VNN-LIB 1.0 property (asserts the unsafe region)")
+    sp.add_argument("model", help="network file (.onnx, .pt, .safetensors, .json, .keras, .h5)")
+    add_model_args(sp)
+    sp.add_argument("property", nargs="?", help="VNN-LIB 1.0 property (asserts the unsafe region); "
+                    "omit it with --params")
     add_backend_args(sp)
-    sp.add_argument("--encoding", default="plain", help="ReLU encoding: plain (default)")
+    sp.add_argument("--encoding", default="plain", choices=["plain", "bounded"],
+                    help="ReLU encoding: plain (ite, the default) or bounded (ReLUs that sound "
+                         "bounds over the input region show stable become 0 or the identity; "
+                         "the rest get bound and triangle lemmas)")
+    sp.add_argument("--split", type=int, default=0, metavar="N",
+                    help="bisect the input region into at most N independent sub-queries (bounded "
+                         "encoding), refuting sub-boxes by bounds where possible: all unsat -> unsat, "
+                         "a validated sat -> sat")
     sp.add_argument("--json", action="store_true", help="machine-readable result")
+    from .estimate import add_robustness_args
+    add_robustness_args(sp)

@@ -61,11 +61,14 @@ def _check_softmax_invariant(prop):
                     "argmax is kept); only comparisons between two outputs are preserved, not this one")
 
 
-def verify_script(graph: Graph, prop, encoding: str = "plain") -> Script:
+def verify_script(graph: Graph, prop, encoding: str = "plain", bounds=None,
+                  lemmas: str = "bounds") -> Script:
     """Script that is sat iff some input satisfies every assertion of `prop`.
 
     Input elements are declared as X_i, output elements defined as Y_j (the VNN-LIB names);
-    each property assertion is named `prop_l<line>` after its source line.
+    each property assertion is named `prop_l<line>` after its source line. With
+    encoding="bounded", `bounds` (value name -> Interval, sound over the property's input
+    region) default to linear bounds over that region (`nnsmt.domain.property_bounds`).
     """
     inp, out = check_compatible(graph, prop)
     b = ScriptBuilder()
@@ -79,7 +82,10 @@ def verify_script(graph: Graph, prop, encoding: str = "plain") -> Script:
 
     if out == inp.name:
         raise UnsupportedError("the network's output is its input; nothing to verify")
-    encode_graph(graph, b, names=names, encoding=encoding)
+    if encoding == "bounded" and bounds is None:
+        from ..domain import property_bounds
+        bounds = property_bounds(graph, prop)
+    encode_graph(graph, b, names=names, encoding=encoding, bounds=bounds, lemmas=lemmas)
     seen: dict[int, int] = {}
     for line, t in prop.asserts:
         k = seen[line] = seen.get(line, 0) + 1

@@ -1,0 +1,90 @@
+"""nnsmt compress: remove stable ReLUs exactly and prove the smaller network equivalent."""
+
+from __future__ import annotations
+
+import json
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+from .common import add_backend_args, add_command, add_model_args, load_model, model_options, solve
+from .stable import add_domain_args, summary_line
+
+
+def _spot_check(src_onnx, out_onnx, dom, n=200, seed=0) -> float | None:
+    """Max |difference| of the two ONNX files under onnxruntime at random domain points."""
+    import numpy as np
+    from nnsmt.frontends import ort_evaluator
+    f, g = ort_evaluator(src_onnx), ort_evaluator(out_onnx)
+    rng = np.random.default_rng(seed)
+    worst = 0.0
+    for _ in range(n):
+        lo, hi = dom.boxes[int(rng.integers(len(dom.boxes)))]
+        lo_f, hi_f = np.array([float(v) for v in lo]), np.array([float(v) for v in hi])
+        x = (lo_f + (hi_f - lo_f) * rng.random(len(lo_f))).astype(np.float32)
+        worst = max(worst, float(np.max(np.abs(np.asarray(f(x), dtype=np.float64) - np.asarray(g(x), dtype=np.float64)))))
+    return worst
+
+
+def run(args) -> int:
+    from nnsmt.backends import get_backend
+    from nnsmt.domain import load_domain
+    from nnsmt.errors import InputError
+    from nnsmt.frontends.onnx_export import save_onnx
+    from nnsmt.queries.compress import compress
+    from nnsmt.serialize import save_json
+    get_backend(args.backend)
+    g = load_model(args.model, **model_options(args))
+    dom = load_domain(args.domain, g.inputs[0].dim if len(g.inputs) == 1 else None)
+    try:
+        tol = Fraction(args.tolerance)
+    except ValueError:
+        raise InputError(f"--tolerance {args.tolerance!r} is not a number") from None
+    r = compress(g, dom, lambda s, t: solve(args.backend, s, t), method=args.method,
+                 timeout=args.timeout, samples=args.samples, prove=not args.no_prove, tol=tol)
+    out = Path(args.output)
+    exact_onnx = save_onnx(r.graph, out)
+    ir_path = Path(args.ir) if args.ir else out.with_suffix(".json")
+    save_json(r.graph, ir_path)
+    spot = _spot_check(args.model, out, dom) if g.meta.get("format") == "onnx" else None
+    info = {"network": args.model, "domain": args.domain, "output": str(out), "ir": str(ir_path),
+            "before": r.before, "after": r.after, "stability": r.stability.counts(),
+            "stability_queries": r.stability.queries, "onnx_exact": exact_onnx,
+            "equivalence": {"status": r.equivalence, "reason": r.equivalence_reason,
+                            "tolerance": str(r.tolerance), "about": "the exact IR (" + str(ir_path) + ")"},
+            "onnxruntime_spot_check_max_abs_diff": spot,
+            "time_s": {k: round(v, 4) for k, v in r.time_s.items()}}
+    if args.json:
+        print(json.dumps(info, indent=2))
+    else:
+        b, a = r.before, r.after
+        print(f"{args.model} over {args.domain}")
+        print("  " + summary_line(r.stability))
+        for k in ("relus", "parameters", "connections", "nonzero_connections"):
+            print(f"  {k:20} {b[k]:8} -> {a[k]:8}  ({100 * (1 - a[k] / max(b[k], 1)):.1f}% removed)")
+        print(f"  wrote {out} ({'exact' if exact_onnx else 'weights rounded to float32: not exactly equivalent'}) "
+              f"and {ir_path} (exact IR)")
+        eq = {"unsat": f"proved: |f(x) - g(x)| <= {r.tolerance} on the domain (exact IR)",
+              "sat": "NOT EQUIVALENT (a bug: please report)", "not checked": "not checked (--no-prove)"}
+        print(f"  equivalence: {r.equivalence}{' (' + r.equivalence_reason + ')' if r.equivalence_reason else ''}"
+              f" - {eq.get(r.equivalence, 'undecided')}")
+        if spot is not None:
+            print(f"  onnxruntime spot check (200 points): max |difference| {spot:.3g}")
+    if r.equivalence == "sat":
+        print("nnsmt: error: the compressed network differs from the original", file=sys.stderr)
+        return 3
+    return 0 if r.equivalence in ("unsat", "not checked") else 20
+
+
+def register(sub):
+    sp = add_command(sub, "compress", "remove stably active/inactive ReLUs over an input domain, "
+                     "write the smaller network (ONNX + exact JSON IR) and prove it equivalent", run)
+    sp.add_argument("model", help="network file")
+    add_model_args(sp)
+    add_domain_args(sp)
+    sp.add_argument("-o", "--output", required=True, help="compressed ONNX file to write")
+    sp.add_argument("--ir", help="exact JSON IR to write (default: the output with .json)")
+    sp.add_argument("--tolerance", default="0", help="equivalence tolerance (default 0: exact)")
+    sp.add_argument("--no-prove", action="store_true", help="skip the equivalence query")
+    add_backend_args(sp, default="cvc5")  # Z3 stalls on the harvesting disjunctions (README)
+    sp.add_argument("--json", action="store_true", help="machine-readable result")

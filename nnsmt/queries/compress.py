@@ -1,0 +1,92 @@
+"""Exact compression by ReLU stability, and the equivalence query that proves it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from ..domain import InputDomain, region_bounds
+from ..encode import TermDomain, encode_graph
+from ..interpret import interpret
+from ..errors import UnsupportedError
+from ..ir import Graph
+from ..passes import remove_stable, size
+from ..terms import Add, Cmp, Num, Or, Script, ScriptBuilder, Var
+from .stability import Stability, classify
+
+
+def equivalence_script(f: Graph, g: Graph, domain: InputDomain, tol: Fraction = Fraction(0)) -> Script:
+    """Sat iff some input in `domain` has |f(x)_j - g(x)_j| > tol for some output j
+    (both networks with the bounded encoding over the domain; inputs shared as X_i)."""
+    if len(f.inputs) != 1 or len(g.inputs) != 1 or len(f.outputs) != 1 or len(g.outputs) != 1:
+        raise UnsupportedError("equivalence needs networks with one input and one output")
+    df, dg = f.dims(), g.dims()
+    if f.inputs[0].dim != g.inputs[0].dim or df[f.outputs[0]] != dg[g.outputs[0]]:
+        raise UnsupportedError("the two networks differ in input or output size")
+    b = ScriptBuilder()
+    xs = [f"X_{i}" for i in range(f.inputs[0].dim)]
+    # f declares the inputs X_i; g reads the same variables
+    fin = f.inputs[0].name
+    env_f = encode_graph(f, b, names=lambda n, d: xs if n == fin else None, prefix="f_",
+                         encoding="bounded", bounds=region_bounds(f, domain), lemmas="none")
+    dom_g = TermDomain(b, prefix="g_", encoding="bounded", bounds=region_bounds(g, domain), lemmas="none")
+    env_g = interpret(g, _SharedInput(dom_g, xs), {g.inputs[0].name: None})
+    outs = {"f": env_f[f.outputs[0]], "g": env_g[g.outputs[0]]}
+    b.assert_("domain", domain.constraint(xs))
+    t = Num(Fraction(tol))
+    atoms = []
+    for yf, yg in zip(outs["f"], outs["g"]):
+        atoms.append(Cmp(">", Var(yf), Add((Var(yg), t))))
+        atoms.append(Cmp(">", Var(yg), Add((Var(yf), t))))
+    b.assert_("differ", Or(tuple(atoms)))
+    b.meta.update({"query": "equivalence", "tolerance": str(tol), "inputs": xs})
+    return b.build()
+
+
+class _SharedInput:
+    """A TermDomain whose input node takes existing variable names instead of declaring new ones."""
+
+    def __init__(self, dom, names):
+        self.dom, self.names = dom, names
+
+    def input(self, node, value):
+        return np.array(self.names, dtype=object)
+
+    def __getattr__(self, k):
+        return getattr(self.dom, k)
+
+
+@dataclass
+class Compression:
+    graph: Graph
+    stability: Stability
+    before: dict
+    after: dict
+    equivalence: str = "not checked"  # unsat = proved equal on the domain
+    equivalence_reason: str = ""
+    tolerance: Fraction = Fraction(0)
+    time_s: dict | None = None
+
+
+def compress(graph: Graph, domain: InputDomain, solve, method: str = "single",
+             timeout: float | None = None, samples: int = 0, prove: bool = True,
+             tol: Fraction = Fraction(0)) -> Compression:
+    """Classify the ReLUs, remove the stable ones exactly, and (if `prove`) decide the
+    equivalence query over the domain: unsat means f = g there (up to `tol`, 0 = exactly)."""
+    t0 = time.perf_counter()
+    st = classify(graph, domain, solve, method=method, timeout=timeout, samples=samples)
+    t1 = time.perf_counter()
+    states = {k: v.copy() for k, v in st.states.items()}
+    for v in states.values():
+        v[(v != 1) & (v != -1)] = 0  # unknown counts as unstable: kept as a ReLU
+    small = remove_stable(graph, states)
+    t2 = time.perf_counter()
+    res = Compression(small, st, size(graph), size(small), tolerance=Fraction(tol))
+    if prove:
+        r = solve(equivalence_script(graph, small, domain, tol), timeout)
+        res.equivalence, res.equivalence_reason = r.status, r.reason
+    res.time_s = {"classify": t1 - t0, "compress": t2 - t1, "prove": time.perf_counter() - t2}
+    return res

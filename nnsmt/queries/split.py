@@ -1,0 +1,433 @@
+"""Input splitting: a verification query becomes independent sub-queries over sub-boxes.
+
+The property's input region (a union of boxes) is bisected best-first: the sub-box with the
+most unstable ReLUs is split next, along the dimension with the largest bound-based score
+(width times the weight of that input in the linear bounds of the property's output atoms).
+A sub-box is *refuted* when sound linear bounds show some output assertion of the property
+false everywhere in it (three-valued evaluation of the property over atom bounds; bounds are
+outward rounded, see `nnsmt.bounds`). Points the bounds suggest (box centres, minimisers of
+the linear bounds) are tried as counterexamples on the way; one that passes the exact replay
+ends the search with sat. What is left becomes `SubQuery`s: plain, picklable data (a complete
+script with the bounded encoding for that sub-box, and metadata), so they can be solved
+anywhere, in any order: all unsat -> unsat; any validated sat -> sat; else unknown.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+
+import numpy as np
+
+from ..bounds import Interval, box_interval, output_spec_bounds, propagate_bounds
+from ..errors import InputError
+from ..interpret import evaluate
+from ..ir import Graph, Relu
+from ..terms import And, Bool, Cmp, Not, Num, Or, Script, Var, linear_form
+from .verify import check_compatible, verify_script
+
+Box = tuple[tuple[Fraction, ...], tuple[Fraction, ...]]
+
+
+@dataclass(frozen=True)
+class SubQuery:
+    """One independent piece of a split query: `script` is sat iff the property has a
+    counterexample in `box` (closed; the script asserts it as `split_box`)."""
+
+    index: int
+    script: Script
+    box: Box
+    meta: dict = field(default_factory=dict)
+
+
+@dataclass
+class SplitPlan:
+    """The result of planning: sub-queries left for a solver, and what bounds already showed."""
+
+    subqueries: list[SubQuery]
+    refuted: int = 0  # sub-boxes proved to hold no counterexample by bounds alone
+    boxes_explored: int = 0
+    candidate: list[Fraction] | None = None  # an input that passed the exact replay (sat)
+    exhausted: str = ""  # why splitting stopped early ("max boxes", "time budget"), if it did
+    stats: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# the property's output atoms, evaluated three-valued over bounds
+
+@dataclass(frozen=True)
+class _Atoms:
+    C: np.ndarray  # one row per linear output atom: coefficients on Y
+    d: np.ndarray  # constants: atom is C[k] @ Y + d[k]  op  0
+    index: dict  # id(Cmp term) -> row
+
+
+def _collect_atoms(prop, n_out: int) -> tuple[list, _Atoms]:
+    y_asserts, rows, consts, index = [], [], [], {}
+    for _, t in prop.asserts:
+        names = _vars(t)
+        if not any(v.startswith("Y_") for v in names):
+            continue  # input constraints: the boxes
+        y_asserts.append(t)
+        for atom in _atoms(t):
+            lf, rf = linear_form(atom.lhs), linear_form(atom.rhs)
+            if lf is None or rf is None:
+                continue
+            coef = {k: lf[0].get(k, 0) - rf[0].get(k, 0) for k in set(lf[0]) | set(rf[0])}
+            if any(v and not k.startswith("Y_") for k, v in coef.items()):
+                continue  # mixes inputs and outputs: stays unknown
+            row = np.zeros(n_out)
+            exact_ok = True
+            for k, v in coef.items():
+                row[int(k[2:])] = float(v)
+                exact_ok &= Fraction(float(v)) == v
+            if not exact_ok:
+                continue  # keep the bound arithmetic exact on its coefficients
+            index[id(atom)] = len(rows)
+            rows.append(row)
+            consts.append(lf[1] - rf[1])
+    C = np.array(rows).reshape(len(rows), n_out)
+    return y_asserts, _Atoms(C, np.array(consts, dtype=object), index)
+
+
+def _vars(t) -> set[str]:
+    out, stack = set(), [t]
+    while stack:
+        t = stack.pop()
+        match t:
+            case Var():
+                out.add(t.name)
+            case And() | Or():
+                stack.extend(t.args)
+            case Not():
+                stack.append(t.arg)
+            case Cmp():
+                stack.extend((t.lhs, t.rhs))
+            case _:
+                for a in getattr(t, "args", ()):
+                    stack.append(a)
+    return out
+
+
+def _atoms(t):
+    match t:
+        case And() | Or():
+            for a in t.args:
+                yield from _atoms(a)
+        case Not():
+            yield from _atoms(t.arg)
+        case Cmp():
+            yield t
+
+
+def _three(t, lo, hi, atoms: _Atoms):
+    """True / False / None (unknown) for a boolean term over the atom value bounds
+    (atom k's `C[k] @ Y + d[k]` lies in [lo[k], hi[k]], d included exactly)."""
+    match t:
+        case And():
+            vals = [_three(a, lo, hi, atoms) for a in t.args]
+            return False if False in vals else (True if all(v is True for v in vals) else None)
+        case Or():
+            vals = [_three(a, lo, hi, atoms) for a in t.args]
+            return True if True in vals else (False if all(v is False for v in vals) else None)
+        case Not():
+            v = _three(t.arg, lo, hi, atoms)
+            return None if v is None else not v
+        case Bool():
+            return t.value
+        case Cmp():
+            k = atoms.index.get(id(t))
+            if k is None:
+                return None
+            lo_k, hi_k = lo[k], hi[k]  # Fractions (or +-inf floats)
+            op = t.op
+            if op == "<=":
+                return True if hi_k <= 0 else (False if lo_k > 0 else None)
+            if op == "<":
+                return True if hi_k < 0 else (False if lo_k >= 0 else None)
+            if op == ">=":
+                return True if lo_k >= 0 else (False if hi_k < 0 else None)
+            if op == ">":
+                return True if lo_k > 0 else (False if hi_k <= 0 else None)
+            return False if (lo_k > 0 or hi_k < 0) else None
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# planning
+
+@dataclass
+class _Leaf:
+    box: Box
+    depth: int
+    unstable: int
+    bounds: dict  # value -> Interval of this box (a view into a batch)
+    score: np.ndarray
+    root: int
+
+
+def _slice(bounds: dict, i: int) -> dict:
+    return {k: Interval(v.lo[i], v.hi[i]) for k, v in bounds.items()}
+
+
+class _Planner:
+    def __init__(self, graph: Graph, prop, validate):
+        self.g, self.prop, self.validate = graph, prop, validate
+        self.inp, self.out = check_compatible(graph, prop)
+        n_out = graph.dims()[self.out]
+        self.y_asserts, self.atoms = _collect_atoms(prop, n_out)
+        k = len(self.atoms.C)
+        self.spec = np.vstack([self.atoms.C, -self.atoms.C]) if k else np.zeros((0, n_out))
+        self.relu_inputs = [n.x for n in graph.nodes if isinstance(n, Relu)]
+        self.tried: set = set()
+        self.found: list[Fraction] | None = None
+        self.n_eval = 0
+
+    def evaluate(self, items: list[tuple[Box, int, int]]) -> list:
+        """Bounds on a batch of sub-boxes (box, depth, root): a _Leaf each, or None when the
+        bounds refute that box."""
+        self.n_eval += len(items)
+        ivs = [box_interval(*b) for b, _, _ in items]
+        batch = Interval(np.stack([iv.lo for iv in ivs]), np.stack([iv.hi for iv in ivs]))
+        k = len(self.atoms.C)
+        if k:
+            lower, coeff, bounds = output_spec_bounds(self.g, batch, self.spec)
+        else:
+            bounds = propagate_bounds(self.g, batch)
+            lower, coeff = np.zeros((len(items), 0)), np.zeros((len(items), 0, batch.lo.shape[1]))
+        unstable = sum(((bounds[x].lo < 0) & (bounds[x].hi > 0)).sum(-1) for x in self.relu_inputs)
+        unstable = np.broadcast_to(unstable, (len(items),))
+        d = self.atoms.d
+        out = []
+        for j, (box, depth, root) in enumerate(items):
+            # atom value bounds with the exact constant: [lower_k + d_k, -lower_{k+K} + d_k]
+            lo = [_addq(lower[j, i], d[i]) for i in range(k)]
+            hi = [_addq(-lower[j, k + i], d[i]) for i in range(k)]
+            verdicts = [_three(t, lo, hi, self.atoms) for t in self.y_asserts]
+            if False in verdicts:
+                out.append(None)
+                continue
+            width = np.array([float(h - l) for l, h in zip(*box)])
+            score = width * (np.abs(coeff[j]).sum(0) if k else 1.0)
+            if not np.any(score > 0):
+                score = width
+            out.append(_Leaf(box, depth, int(unstable[j]), (bounds, j), score, root))
+            if self.found is None:
+                # counterexample candidates: the centre, and the minimiser of the atom bound
+                # closest to being violated (sat of a conjunct)
+                cands = [[(a + b) / 2 for a, b in zip(*box)]]
+                if k and not all(v is True for v in verdicts):
+                    i = int(np.argmin([lower[j, i] for i in range(k)]))
+                    cands.append([l if c > 0 else h for c, l, h in zip(coeff[j, i], *box)])
+                    i = int(np.argmin([lower[j, k + i] for i in range(k)]))
+                    cands.append([l if c > 0 else h for c, l, h in zip(coeff[j, k + i], *box)])
+                for x in cands:
+                    if self.try_point(x):
+                        break
+        return out
+
+    def try_point(self, x) -> bool:
+        key = tuple(x)
+        if key in self.tried or self.found is not None:
+            return self.found is not None
+        self.tried.add(key)
+        y = evaluate(self.g, {self.inp.name: np.array([float(v) for v in x])})[self.out]
+        if len(self.atoms.C):  # cheap float screen on the output atoms before exact checks
+            v = self.atoms.C @ y + self.atoms.d.astype(np.float64)
+            lo, hi = v - 1e-6, v + 1e-6
+            if False in [_three(t, lo, hi, self.atoms) for t in self.y_asserts]:
+                return False
+        env = {f"X_{i}": v for i, v in enumerate(x)} | {f"Y_{j}": float(v) for j, v in enumerate(y)}
+        if not self.prop.holds(env, tol=1e-9):
+            return False
+        model = {f"X_{i}": Fraction(v) for i, v in enumerate(x)}
+        if self.validate(model):
+            self.found = [Fraction(v) for v in x]
+            return True
+        return False
+
+
+def _addq(f: float, d: Fraction):
+    return f if not np.isfinite(f) else Fraction(float(f)) + d
+
+
+def _bisect(box: Box, dim: int) -> tuple[Box, Box]:
+    lo, hi = box
+    mid = (lo[dim] + hi[dim]) / 2
+    return (lo, hi[:dim] + (mid,) + hi[dim + 1:]), (lo[:dim] + (mid,) + lo[dim + 1:], hi)
+
+
+def subquery_script(graph: Graph, prop, box: Box, bounds, lemmas: str = "bounds", index: int = 0,
+                    of: int = 1) -> Script:
+    """The verification script restricted to `box` (asserted as `split_box`), with the bounded
+    encoding over `bounds` (sound on that box)."""
+    s = verify_script(graph, prop, encoding="bounded", bounds=bounds, lemmas=lemmas)
+    lo, hi = box
+    names = [f"X_{j}" for j in range(len(lo))]
+    box_t = And(tuple(a for v, l, h in zip(names, lo, hi)
+                      for a in (Cmp(">=", Var(v), Num(l)), Cmp("<=", Var(v), Num(h)))))
+    return replace(s, asserts=s.asserts + (("split_box", box_t),),
+                   meta=s.meta | {"split_index": index, "split_of": of})
+
+
+def plan_split(graph: Graph, prop, n: int, *, validate=None, easy: int = 0,
+               max_boxes: int | None = None, time_budget: float | None = None,
+               lemmas: str = "bounds", samples: int = 64, seed: int = 0, batch: int = 64,
+               build: bool = True) -> SplitPlan:
+    """Split the property's input region into at most `n` sub-queries.
+
+    Args:
+        graph, prop: the network and the VNN-LIB property (its inputs must form boxes).
+        n: the most sub-queries to hand to a solver (>= 1).
+        validate: model -> bool, the exact replay of a candidate counterexample; when given,
+            candidates suggested by the bounds (and `samples` random points) are tried.
+        easy: a sub-box with at most this many unstable ReLUs is not split further.
+        max_boxes, time_budget: stop splitting after this many bound computations / seconds.
+        batch: sub-boxes whose bounds are computed together (numpy-vectorised).
+        build: build each sub-query's script now; with False, `script` is None and the
+            sub-box's bounds are in `meta["bounds"]` (`subquery_script` builds it later).
+
+    Returns:
+        A SplitPlan. If `candidate` is set, a validated counterexample was found (sat).
+    """
+    if n < 1:
+        raise InputError(f"--split needs a positive number of sub-queries, got {n}")
+    t0 = time.perf_counter()
+    boxes = prop.input_boxes()
+    if boxes is None or any(v is None for lo, hi in boxes for v in (*lo, *hi)):
+        # not a bounded union of boxes: one sub-query, the whole property
+        s = verify_script(graph, prop, encoding="bounded", lemmas=lemmas)
+        return SplitPlan([SubQuery(0, s, ((), ()), {"note": "input region is not a bounded box"})],
+                         exhausted="input region is not a bounded union of boxes")
+    roots = [(tuple(lo), tuple(hi)) for lo, hi in boxes if all(a <= b for a, b in zip(lo, hi))]
+    pl = _Planner(graph, prop, validate or (lambda m: False))
+    max_boxes = max_boxes if max_boxes is not None else max(1000, 50 * n)
+    if validate is not None and samples:
+        rng = np.random.default_rng(seed)
+        for lo, hi in roots:
+            for _ in range(samples):
+                u = rng.random(len(lo))
+                x = [l + (h - l) * Fraction(float(t)) for l, h, t in zip(lo, hi, u)]
+                if pl.try_point(x):
+                    break
+    heap: list = []
+    done: list[_Leaf] = []  # easy leaves: not split further
+    refuted = 0
+    counter = 0
+
+    def add(leaves):
+        nonlocal counter, refuted
+        for leaf in leaves:
+            if leaf is None:
+                refuted += 1
+            elif leaf.unstable <= easy:
+                done.append(leaf)
+            else:
+                heapq.heappush(heap, (-leaf.unstable, counter, leaf))
+                counter += 1
+
+    exhausted = ""
+    if pl.found is None:
+        add(pl.evaluate([(box, 0, r) for r, box in enumerate(roots)]))
+    while heap and pl.found is None:
+        room = n - len(heap) - len(done)  # each split adds at most one open leaf
+        if room <= 0:
+            break
+        if pl.n_eval + 2 > max_boxes:
+            exhausted = f"max boxes ({max_boxes})"
+            break
+        if time_budget is not None and time.perf_counter() - t0 > time_budget:
+            exhausted = f"time budget ({time_budget:.0f} s)"
+            break
+        take = [heapq.heappop(heap)[2] for _ in range(min(batch, room, len(heap)))]
+        items = []
+        for leaf in take:
+            for child in _bisect(leaf.box, int(np.argmax(leaf.score))):
+                items.append((child, leaf.depth + 1, leaf.root))
+        add(pl.evaluate(items))
+    leaves = sorted(done + [e[2] for e in heap], key=lambda leaf: leaf.unstable)  # easiest first
+    subs = []
+    if pl.found is None:
+        for i, leaf in enumerate(leaves):
+            bounds = _slice(*leaf.bounds)
+            s = subquery_script(graph, prop, leaf.box, bounds, lemmas, i, len(leaves)) if build else None
+            subs.append(SubQuery(i, s, leaf.box, {"depth": leaf.depth, "unstable": leaf.unstable,
+                                                 "region": leaf.root} | ({} if build else {"bounds": bounds})))
+    return SplitPlan(subs, refuted, pl.n_eval, pl.found, exhausted,
+                     {"plan_s": time.perf_counter() - t0, "roots": len(roots)})
+
+
+def solve_split(plan: SplitPlan, solve, validate, timeout: float | None = None, build_args=None):
+    """Decide the sub-queries one by one: (status, reason, counterexample model, per-query log).
+
+    `solve(script, timeout) -> Result`; `validate(model) -> counterexample or raise`;
+    `build_args` = (graph, prop) when the plan was made with build=False.
+    All unsat -> unsat; the first validated sat -> sat; otherwise unknown (or error)."""
+    t0 = time.perf_counter()
+    log, pending = [], []
+    for k, sq in enumerate(plan.subqueries):
+        left = None if timeout is None else timeout - (time.perf_counter() - t0)
+        if left is not None and left <= 0:
+            pending.append(sq.index)
+            continue
+        if left is not None:  # a fair share, so one hard sub-box cannot starve the rest
+            left = max(left / (len(plan.subqueries) - k), min(left, 2.0))
+        script = sq.script if sq.script is not None else subquery_script(
+            build_args[0], build_args[1], sq.box, sq.meta["bounds"], index=sq.index, of=len(plan.subqueries))
+        res = solve(script, left)
+        log.append((sq.index, res.status, res.reason, res.stats.get("solve_s", 0.0)))
+        if res.status == "sat":
+            cex = validate(res.model)  # raises ValidationError: an error, never sat
+            return "sat", "", cex, log
+        if res.status != "unsat":
+            pending.append(sq.index)
+    if not pending:
+        return "unsat", "", None, log
+    statuses = {s for _, s, _, _ in log if s not in ("unsat",)}
+    reason = f"{len(pending)} of {len(plan.subqueries)} sub-queries undecided"
+    if "error" in statuses:
+        return "error", reason + " (solver error)", None, log
+    return "unknown", reason + (" (timeout)" if timeout is not None else ""), None, log
+
+
+def verify_split(graph: Graph, prop, n: int, solve, timeout: float | None = None,
+                 float_eval=None, plan_share: float = 0.5) -> dict:
+    """Decide `prop` by input splitting (`plan_split`, then `solve_split`).
+
+    `solve(script, timeout) -> Result` decides one sub-query (the CLI runs it in a child
+    process under a hard deadline). `plan_share` of the timeout goes to splitting by bounds;
+    the sub-queries share the rest. Returns {"status", "reason", "counterexample" (validate.Counterexample or None), "stats"}.
+    """
+    from ..errors import ValidationError
+    from ..validate import validate_counterexample
+
+    def check(model) -> bool:
+        try:
+            validate_counterexample(graph, prop, model, float_eval)
+            return True
+        except ValidationError:
+            return False
+
+    t0 = time.perf_counter()
+    plan = plan_split(graph, prop, n, validate=check, build=False,
+                      time_budget=None if timeout is None else plan_share * timeout)
+    stats = {"plan_s": round(time.perf_counter() - t0, 4), "boxes": plan.boxes_explored,
+             "refuted_by_bounds": plan.refuted, "subqueries": len(plan.subqueries)}
+    if plan.exhausted:
+        stats["split_stopped"] = plan.exhausted
+    if plan.candidate is not None:
+        model = {f"X_{i}": v for i, v in enumerate(plan.candidate)}
+        cex = validate_counterexample(graph, prop, model, float_eval)
+        return {"status": "sat", "reason": "", "counterexample": cex, "stats": stats | {"found_by": "bounds"}}
+
+    left = None if timeout is None else timeout - (time.perf_counter() - t0)
+    try:
+        status, reason, cex, log = solve_split(
+            plan, solve, lambda m: validate_counterexample(graph, prop, m, float_eval), left, (graph, prop))
+    except ValidationError as e:
+        return {"status": "error", "reason": str(e), "counterexample": None, "stats": stats}
+    stats |= {"solved": len(log), "solve_s": round(sum(t for *_, t in log), 4),
+              "total_s": round(time.perf_counter() - t0, 4)}
+    return {"status": status, "reason": reason, "counterexample": cex, "stats": stats}
