@@ -59,7 +59,9 @@ def test_missing_libraries_by_probing_the_elf(monkeypatch, tmp_path):
     assert f"missing shared library {victim}" in msg
 
 
-def test_unavailable_backend_is_reported(monkeypatch, capsys):
+def test_unavailable_backend_is_reported(monkeypatch, capsys, tmp_path):
+    fake_spec(monkeypatch, tmp_path)  # the package is "installed" here, whatever this machine has
+
     def fail():
         raise ImportError(dreal_backend.missing(ImportError("libClp.so.1: cannot open shared object file")))
     monkeypatch.setattr(dreal_backend, "load_dreal", fail)
