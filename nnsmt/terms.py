@@ -208,6 +208,18 @@ class ScriptBuilder:
                       frozenset(self.features), self.objective, dict(self.meta))
 
 
+def atoms(t):
+    """Every comparison inside a boolean term (through and/or/not), in order."""
+    match t:
+        case And() | Or():
+            for a in t.args:
+                yield from atoms(a)
+        case Not():
+            yield from atoms(t.arg)
+        case Cmp():
+            yield t
+
+
 def linear_form(t) -> tuple[dict[str, Fraction], Fraction] | None:
     """(coefficients by variable, constant) of a linear arithmetic term; None if not linear."""
     match t:

@@ -13,20 +13,13 @@ from nnsmt.backends.smtlib import to_smtlib
 from nnsmt.errors import BackendUnavailable
 from nnsmt.frontends import load_onnx
 from nnsmt.queries.verify import verify_script
-from nnsmt.terms import And, Cmp, Mul, Num, ScriptBuilder
 from nnsmt.validate import validate_counterexample
 from nnsmt.vnnlib import load_vnnlib
 
 from conftest import EXAMPLES
+from test_backends import third_script
 
 Z3_BIN = Path(sys.executable).parent / "z3"  # the z3-solver wheel ships the binary
-
-
-def third_script():
-    b = ScriptBuilder()
-    x = b.declare("x")
-    b.assert_("third", And((Cmp("=", Mul((Num(3), x)), Num(1)), Cmp(">", x, Num(0)))))
-    return b.build()
 
 
 def bridge_backends():

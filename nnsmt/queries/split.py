@@ -25,7 +25,7 @@ from ..bounds import Interval, box_interval, output_spec_bounds, propagate_bound
 from ..errors import InputError
 from ..interpret import evaluate
 from ..ir import Graph, Relu
-from ..terms import And, Bool, Cmp, Not, Num, Or, Script, Var, linear_form
+from ..terms import And, Bool, Cmp, Not, Num, Or, Script, Var, atoms, linear_form
 from .verify import check_compatible, verify_script
 
 Box = tuple[tuple[Fraction, ...], tuple[Fraction, ...]]
@@ -64,14 +64,14 @@ class _Atoms:
     index: dict  # id(Cmp term) -> row
 
 
-def _collect_atoms(prop, n_out: int) -> tuple[list, _Atoms]:
+def _collectatoms(prop, n_out: int) -> tuple[list, _Atoms]:
     y_asserts, rows, consts, index = [], [], [], {}
     for _, t in prop.asserts:
         names = _vars(t)
         if not any(v.startswith("Y_") for v in names):
             continue  # input constraints: the boxes
         y_asserts.append(t)
-        for atom in _atoms(t):
+        for atom in atoms(t):
             lf, rf = linear_form(atom.lhs), linear_form(atom.rhs)
             if lf is None or rf is None:
                 continue
@@ -109,17 +109,6 @@ def _vars(t) -> set[str]:
                 for a in getattr(t, "args", ()):
                     stack.append(a)
     return out
-
-
-def _atoms(t):
-    match t:
-        case And() | Or():
-            for a in t.args:
-                yield from _atoms(a)
-        case Not():
-            yield from _atoms(t.arg)
-        case Cmp():
-            yield t
 
 
 def _three(t, lo, hi, atoms: _Atoms):
@@ -177,7 +166,7 @@ class _Planner:
         self.g, self.prop, self.validate = graph, prop, validate
         self.inp, self.out = check_compatible(graph, prop)
         n_out = graph.dims()[self.out]
-        self.y_asserts, self.atoms = _collect_atoms(prop, n_out)
+        self.y_asserts, self.atoms = _collectatoms(prop, n_out)
         k = len(self.atoms.C)
         self.spec = np.vstack([self.atoms.C, -self.atoms.C]) if k else np.zeros((0, n_out))
         self.relu_inputs = [n.x for n in graph.nodes if isinstance(n, Relu)]

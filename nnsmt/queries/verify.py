@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..encode import encode_graph
 from ..errors import InputError, UnsupportedError
 from ..ir import Graph, Input
-from ..terms import And, Cmp, Or, Not, Script, ScriptBuilder, linear_form
+from ..terms import Script, ScriptBuilder, atoms, linear_form
 
 
 def check_compatible(graph: Graph, prop) -> tuple[Input, str]:
@@ -28,22 +28,11 @@ def check_compatible(graph: Graph, prop) -> tuple[Input, str]:
     return ins[0], out
 
 
-def _atoms(t):
-    match t:
-        case And() | Or():
-            for a in t.args:
-                yield from _atoms(a)
-        case Not():
-            yield from _atoms(t.arg)
-        case Cmp():
-            yield t
-
-
 def _check_softmax_invariant(prop):
     """The IR output is the logits of a dropped softmax: only pairwise comparisons of outputs
     (c*(Y_i - Y_j) op 0) mean the same on logits as on probabilities."""
     for line, t in prop.asserts:
-        for atom in _atoms(t):
+        for atom in atoms(t):
             lf = linear_form(atom.lhs)
             rf = linear_form(atom.rhs)
             if lf is None or rf is None:
