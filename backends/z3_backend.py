@@ -28,9 +28,7 @@ class Z3Backend:
     def supports(self, features):
         if "exp" in features:
             return "Z3 has no exp (transcendental functions)"
-        if "optimize" in features:
-            return None
-        return None
+        return None  # linear objectives go to Optimize, see solve
 
     def solve(self, script: Script, timeout: float | None = None) -> Result:
         t0 = time.perf_counter()

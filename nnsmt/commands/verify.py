@@ -42,10 +42,7 @@ def run(args) -> int:
            "network": args.model, "property": args.property,
            "time": {"compile_s": round(t_compile, 4), **{k: round(v, 4) for k, v in res.stats.items()}}}
     if cex is not None:
-        out["counterexample"] = {"x": [float(v) for v in cex.x], "y": [float(v) for v in cex.y],
-                                 "x_exact": [str(v) for v in cex.x],
-                                 "y_onnxruntime": list(cex.y_float) if cex.y_float else None,
-                                 "validated": ["exact"] + ([cex.float_replay] if cex.float_replay else [])}
+        out["counterexample"] = _cex_json(cex)
     return _report(args, out, status, reason, cex)
 
 
