@@ -1,12 +1,21 @@
 """nnsmt diff: one compiled query on several backends, each in its own process; every sat model
-is replayed; answers that cannot both be right are flagged."""
+is replayed; answers that cannot both be right are flagged.
+
+Each query mode is a function args -> Case (the script, and how to check a model of it), in
+CASES; the robustness and estimate modes take the options of `nnsmt verify --params`."""
 
 from __future__ import annotations
 
 import json
 import sys
 
-from .common import EXIT, add_command, float_evaluator, load_model
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Callable
+
+from nnsmt.errors import InputError
+
+from .common import EXIT, add_command, add_model_args, float_evaluator, load_model, model_options
 
 EXIT_DISAGREE = 4
 DIFF_EXIT = """exit codes (diff):
@@ -14,16 +23,48 @@ DIFF_EXIT = """exit codes (diff):
   3   no disagreement, but some backend failed (error, or a sat whose model failed the replay)
   0 / 10 / 20   all consistent: unsat / validated sat / unknown (as for verify)
   2   bad input, unknown backend
+
+queries (--mode):
+  verify      NET P.vnnlib: a counterexample to the property; models replayed exactly (and in
+              onnxruntime for ONNX)
+  train       NET --data D.csv: weights that classify every point; models checked on all points
+  robustness  NET --params delta=D (--domain B | --point X) --property label|eps=E|sigma=S: the
+              negation of the robustness property (as nnsmt compile --mode robustness writes it);
+              a model is the perturbed parameters and the input, replayed exactly (certified
+              enclosures where there is a sigmoid) and through onnxruntime
+  estimate    NET --params delta=D (--domain B | --point X) --objective eps|sigma --threshold T:
+              the decision query behind nnsmt estimate's bisection, "can the quantity exceed
+              T?" (eps: some output moves by more than T; sigma [--side above|below]: a label
+              flips at distance >= T from the decision level); sat means T is below the
+              quantity (a certified lower bound from the witness), unsat that T bounds it
+
+One script goes to every backend, so --sigmoid auto means the exact exp here (as in nnsmt
+compile); a backend that cannot take the script (e.g. z3 and exp) is a skipped row.
+Where the script relaxes the network (--sigmoid pwl, or a sigma threshold behind a final sigmoid,
+bounded by rationals), a model that does not replay is no witness: that row is unknown.
 """
 
 
+@dataclass(frozen=True)
+class Case:
+    """A compiled query: `validate(model) -> (error or None, how it was checked)`; `relaxed`
+    when a model of the script need not be a witness on the network (see DIFF_EXIT)."""
+
+    script: object
+    validate: Callable
+    relaxed: bool = False
+    what: str = ""
+
+
 def _verify_case(args):
-    """(script, validate(model) -> str | None error) for the verify query."""
+    """The verify query: a model is an input, replayed against the property."""
     from nnsmt.errors import ValidationError
     from nnsmt.queries.verify import verify_script
     from nnsmt.validate import validate_counterexample
     from nnsmt.vnnlib import load_vnnlib
-    g = load_model(args.model)
+    if args.property is None:
+        raise InputError("diff --mode verify needs a VNN-LIB property")
+    g = load_model(args.model, **model_options(args))
     prop = load_vnnlib(args.property)
     fe = float_evaluator(g)
 
@@ -33,18 +74,17 @@ def _verify_case(args):
             return None, "exact" + (f"+{cex.float_replay}" if cex.float_replay else "")
         except ValidationError as e:
             return str(e).splitlines()[0], ""
-    return verify_script(g, prop, encoding=args.encoding), validate
+    return Case(verify_script(g, prop, encoding=args.encoding), validate, what=args.property)
 
 
 def _train_case(args):
-    """(script, validate) for the training query: a model must classify every point exactly."""
+    """The training query: a model must classify every point exactly."""
     from nnsmt.data import load_csv
-    from nnsmt.errors import InputError
     from nnsmt.queries.train import make_problem, misclassified
     from nnsmt.queries.train_encode import encode
     if args.data is None:
         raise InputError("--mode train needs --data DATA.csv")
-    g = load_model(args.model)
+    g = load_model(args.model, **model_options(args))
     k = g.dims()[g.outputs[0]]
     data = load_csv(args.data, n_features=g.inputs[0].dim, n_classes=2 if k == 1 else k)
     problem = make_problem(g, data, free=args.free, weight_bound=args.weight_bound)
@@ -55,10 +95,69 @@ def _train_case(args):
         if wrong:
             return f"misclassifies {len(wrong)} point(s), e.g. {data.where(wrong[0][0])}", ""
         return None, f"exact, all {data.n} points"
-    return enc.script, validate
+    return Case(enc.script, validate, what=args.data)
 
 
-CASES = {"verify": _verify_case, "train": _train_case}
+def _robust_question(args, mode):
+    """(symbolic graph, Question) from the options of `nnsmt verify --params` (robustness) or
+    of `nnsmt estimate` plus --threshold (estimate: the probe its bisection runs)."""
+    from nnsmt.queries.robustness import Question
+    from .estimate import parse_property, setup
+    if args.property is not None:
+        raise InputError(f"{args.property}: a VNN-LIB property does not apply to --mode {mode}; "
+                         "use --property label|eps=E|sigma=S or --objective")
+    gs, point, domain, _ = setup(args)
+    if mode == "robustness":
+        if args.robust_property is None:
+            raise InputError("diff --mode robustness needs --property label|eps=E|sigma=S")
+        kind, value = parse_property(args.robust_property)
+        return gs, Question(kind, point=point, domain=domain, value=value)
+    if args.objective is None or args.threshold is None:
+        raise InputError("diff --mode estimate needs --objective eps|sigma and --threshold T")
+    try:
+        t = Fraction(args.threshold)
+    except (ValueError, ZeroDivisionError):
+        raise InputError(f"--threshold: {args.threshold!r} is not a number") from None
+    if t < 0:
+        raise InputError(f"--threshold must be >= 0, got {args.threshold}")
+    sides = (args.side,) if args.objective == "sigma" else ("above", "below")
+    return gs, Question(args.objective, point=point, domain=domain, value=t, sides=sides)
+
+
+def _robustness_case(args):
+    """The negation of a robustness property (what `nnsmt compile --mode robustness` writes; the
+    sigmoid encoding `auto` is the exact exp, as there). A model is perturbed parameters and an
+    input, replayed exactly (certified enclosures through a sigmoid) and in onnxruntime."""
+    from nnsmt.errors import ValidationError
+    from nnsmt.queries.robustness import (Encoding, analyse, build, has_sigmoid, needs_sigmoid, query_bounds,
+                                          witness_from_model)
+    from .estimate import ort_replay
+    gs, q = _robust_question(args, args.mode)
+    mode = "exp" if args.sigmoid == "auto" else args.sigmoid
+    script = build(gs, q, Encoding(mode, args.pieces, {}, query_bounds(gs, q) if mode == "pwl" else None))
+    sig = needs_sigmoid(gs, q)
+    relaxed = (sig and mode == "pwl") or (q.kind == "sigma" and q.value > 0 and analyse(gs).logit is not None)
+
+    def validate(model):
+        try:
+            w = witness_from_model(gs, q, model)
+        except (KeyError, ValueError) as e:
+            return f"the model does not give every parameter and input ({e})", ""
+        if not w.holds:
+            return ("the replay cannot decide the witness" if w.holds is None else
+                    "the replayed network does not break the property"), ""
+        how = "certified enclosures" if has_sigmoid(gs) else "exact"
+        try:
+            ort = ort_replay(gs, w)
+        except ValidationError as e:
+            return str(e).splitlines()[0], ""
+        value = "" if w.value is None else f"; {q.kind} >= {float(w.value):.6g}"
+        return None, how + (f"+{ort}" if ort else "") + value
+    return Case(script, validate, relaxed, q.describe())
+
+
+CASES = {"verify": _verify_case, "train": _train_case, "robustness": _robustness_case,
+         "estimate": _robustness_case}
 
 
 def compare(rows: list[dict]) -> tuple[bool, str]:
@@ -78,18 +177,17 @@ def run(args) -> int:
     from nnsmt.backends import get_backend
     from nnsmt.backends.isolate import solve_many
     names = [b.strip() for b in args.backends.split(",") if b.strip()]
+    case = CASES[args.mode](args)
     unavailable = {}
     for b in names:
-        try:
-            get_backend(b)
-        except Exception as e:  # a missing backend is a row, not the end of the comparison
-            unavailable[b] = str(e)
-    if args.mode == "verify" and args.property is None:
-        from nnsmt.errors import InputError
-        raise InputError("diff --mode verify needs a VNN-LIB property")
-    script, validate = CASES[args.mode](args)
+        try:  # a missing backend, or one that cannot take this script, is a row, not the end
+            why = get_backend(b).supports(frozenset(case.script.features))
+        except Exception as e:
+            why = str(e)
+        if why:
+            unavailable[b] = why
     runnable = [b for b in names if b not in unavailable]
-    results = dict(zip(runnable, solve_many(runnable, script, args.timeout, args.memory)))
+    results = dict(zip(runnable, solve_many(runnable, case.script, args.timeout, args.memory)))
     rows = []
     for b in names:
         if b in unavailable:
@@ -99,15 +197,24 @@ def run(args) -> int:
         r = results[b]
         row = {"backend": b, "status": r.status, "validated": False, "notes": r.reason,
                "time_s": round(sum(v for k, v in r.stats.items() if k.endswith("_s")), 3)}
-        if r.status == "sat":
-            err, how = validate(r.model)
+        if r.status in ("sat", "delta-sat") and r.model:
+            err, how = case.validate(r.model)
             row["validated"] = err is None
-            row["notes"] = f"validated ({how})" if err is None else f"MODEL FAILS REPLAY: {err}"
+            if err is None:  # dReal's δ-sat box centre that replays exactly is a witness
+                row["status"], how = "sat", how + ("; dReal said δ-sat" if r.status == "delta-sat" else "")
+                row["notes"] = f"validated ({how})"
+            elif r.status == "delta-sat":
+                row["notes"] = f"δ-sat; its model is no witness: {err}"
+            elif case.relaxed:
+                row["status"] = "unknown"
+                row["notes"] = f"a model of the relaxed script, not a witness on the network: {err}"
+            else:
+                row["notes"] = f"MODEL FAILS REPLAY: {err}"
         rows.append(row)
     disagree, consensus = compare(rows)
     failed = any(r["status"] == "error" or (r["status"] == "sat" and not r["validated"]) for r in rows)
     if args.json:
-        print(json.dumps({"query": args.mode, "network": args.model, "property": args.property,
+        print(json.dumps({"query": args.mode, "network": args.model, "property": case.what,
                           "consensus": consensus, "disagreement": disagree, "rows": rows}, indent=2))
     else:
         w = max(len(r["backend"]) for r in rows)
@@ -126,12 +233,14 @@ def run(args) -> int:
 
 
 def register(sub):
-    sp = add_command(sub, "diff", "run one verification or training query on several backends (each in its own "
-                     "process, hard timeout and memory limit), replay every sat model, flag disagreements", run)
+    sp = add_command(sub, "diff", "run one verification, training, robustness or estimation query on several "
+                     "backends (each in its own process, hard timeout and memory limit), replay every sat "
+                     "model, flag disagreements", run)
     sp.epilog = DIFF_EXIT
-    sp.add_argument("model", help="network file (.onnx)")
+    sp.add_argument("model", help="network file (.onnx, .pt, .safetensors, .json, .keras, .h5)")
+    add_model_args(sp)
     sp.add_argument("property", nargs="?", help="VNN-LIB 1.0 property (--mode verify)")
-    sp.add_argument("--mode", default="verify", choices=sorted(CASES), help="query (default verify)")
+    sp.add_argument("--mode", default="verify", choices=sorted(CASES), help="query (default verify; see below)")
     sp.add_argument("--data", help="training data CSV (--mode train)")
     sp.add_argument("--free", help="layers made symbolic (--mode train; default all)")
     sp.add_argument("--weight-bound", type=float, default=None, help="box free weights in [-B, B] (--mode train)")
@@ -141,3 +250,10 @@ def register(sub):
     sp.add_argument("--memory", type=int, default=4096, help="memory limit per backend in MB (default 4096)")
     sp.add_argument("--encoding", default="plain", help="encoding (verify: plain; train: its default, or seed, margin, homog)")
     sp.add_argument("--json", action="store_true", help="machine-readable table")
+    from .estimate import add_robustness_args
+    add_robustness_args(sp, plot=False)
+    g = sp.add_argument_group("estimation (--mode estimate)")
+    g.add_argument("--objective", choices=["eps", "sigma"], help="the quantity nnsmt estimate brackets")
+    g.add_argument("--side", default="above", choices=["above", "below"],
+                   help="--objective sigma: class 1 (above the level, default) or class 0 (below)")
+    g.add_argument("--threshold", metavar="T", help="ask whether the quantity can exceed T (exact decimal)")
