@@ -1,13 +1,17 @@
-"""Where solving tasks run: a local process pool or a Ray cluster. Tasks are plain data (the
+"""Where solving tasks run: local solver processes or a Ray cluster. Tasks are plain data (the
 compiled script and its options), never open solver objects, so they can cross machines; every
-task solves in a child process killed at its deadline (see isolate.py)."""
+task solves in a child process killed at its deadline (see isolate.py).
+
+Both executors read their tasks lazily (a task is made when a worker is free, so its timeout
+can be what is left of its instance's time), yield (key, Result) as tasks finish, and can
+`cancel` running tasks, e.g. the other sub-queries of an instance once one has a validated
+counterexample; closing the `run` iterator cancels everything still running.
+"""
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from nnsmt.errors import BackendUnavailable
 from nnsmt.result import Result
@@ -29,32 +33,28 @@ def run_task(task: Task) -> tuple[str, Result]:
 
 
 class LocalExecutor:
-    """A pool of `jobs` worker processes (default: the number of cores)."""
+    """Solver processes forked from this one, at most `jobs` at once (default: the number of
+    cores); a cancelled task's process is killed."""
 
     name = "local"
 
     def __init__(self, jobs: int | None = None):
-        self.jobs = jobs or os.cpu_count() or 1
+        from .isolate import Children
+        self._children = Children(jobs)
+        self.jobs = self._children.jobs
 
     def run(self, tasks: Iterable[Task]) -> Iterator[tuple[str, Result]]:
         """Yield (key, result) as tasks finish, at most `jobs` running at once."""
-        tasks = iter(tasks)
-        with ProcessPoolExecutor(self.jobs) as pool:
-            running = set()
-            for t in tasks:
-                running.add(pool.submit(run_task, t))
-                if len(running) >= self.jobs:
-                    done, running = wait(running, return_when=FIRST_COMPLETED)
-                    yield from (f.result() for f in done)
-            while running:
-                done, running = wait(running, return_when=FIRST_COMPLETED)
-                yield from (f.result() for f in done)
+        return self._children.run((t.key, t.backend, t.script, t.timeout, t.memory_mb) for t in tasks)
+
+    def cancel(self, keys: Iterable[str]) -> None:
+        self._children.cancel(keys)
 
 
 class RayExecutor:
     """Ray tasks on a local instance (`ray.init()`) or a cluster (`address`, e.g. "auto" after
     `ray start --head`, or "ray://host:10001"). At most `jobs` tasks in flight (default: the
-    cluster's CPUs)."""
+    cluster's CPUs). A cancelled task's worker is killed, and its solver process with it."""
 
     name = "ray"
 
@@ -68,20 +68,39 @@ class RayExecutor:
             ray.init(address=address, ignore_reinit_error=True, log_to_driver=False,
                      include_dashboard=False, configure_logging=False)
         self.jobs = jobs or int(ray.cluster_resources().get("CPU", 1))
-        self._remote = ray.remote(num_cpus=1)(run_task)
+        self._remote = ray.remote(num_cpus=1, max_retries=0)(run_task)
+        self._running: dict = {}  # object ref -> Task
 
     def run(self, tasks: Iterable[Task]) -> Iterator[tuple[str, Result]]:
-        ray = self.ray
-        tasks = iter(tasks)
-        running = []
-        for t in tasks:
-            running.append(self._remote.remote(t))
-            if len(running) >= self.jobs:
-                done, running = ray.wait(running, num_returns=1)
-                yield from ray.get(done)
-        while running:
-            done, running = ray.wait(running, num_returns=1)
-            yield from ray.get(done)
+        try:
+            for t in tasks:
+                self._running[self._remote.remote(t)] = t
+                while len(self._running) >= self.jobs:
+                    yield from self._next()
+            while self._running:
+                yield from self._next()
+        finally:
+            self.cancel()
+
+    def _next(self) -> Iterator[tuple[str, Result]]:
+        done, _ = self.ray.wait(list(self._running), num_returns=1)
+        for ref in done:
+            t = self._running.pop(ref, None)
+            if t is None:
+                continue
+            try:
+                yield self.ray.get(ref)
+            except Exception as e:  # a lost worker or node is this task's error, not the run's end
+                yield t.key, Result("error", t.backend, f"Ray task failed: {type(e).__name__}: {e}")
+
+    def cancel(self, keys: Iterable[str] | None = None) -> None:
+        """Kill the running tasks with these keys (all without keys): force-cancelling kills the
+        worker process, and the solver it forked dies with it (isolate._die_with_parent)."""
+        keys = None if keys is None else set(keys)
+        for ref, t in list(self._running.items()):
+            if keys is None or t.key in keys:
+                del self._running[ref]
+                self.ray.cancel(ref, force=True)
 
 
 def get_executor(name: str, jobs: int | None = None, address: str | None = None):
@@ -90,3 +109,16 @@ def get_executor(name: str, jobs: int | None = None, address: str | None = None)
     if name == "ray":
         return RayExecutor(jobs, address)
     raise BackendUnavailable(f"unknown executor {name!r} (local, ray)")
+
+
+def indexed_runner(executor, backend: str, memory_mb: int | None = None) -> Callable:
+    """Adapt an executor to `nnsmt.queries.split`: (index, script, timeout) triples in,
+    (index, Result) out; closing the output cancels what still runs."""
+    def run(items):
+        results = executor.run(Task(str(i), backend, s, t, memory_mb) for i, s, t in items)
+        try:
+            for key, res in results:
+                yield int(key), res
+        finally:
+            results.close()
+    return run

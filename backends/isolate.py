@@ -3,14 +3,18 @@
 Solvers check their own time limits only now and then (cvc5 overshoots a 0.5 s limit by
 seconds on ACAS Xu), and a crash or runaway allocation inside a solver's C++ code would take
 the caller down with it; a forked child that is killed on expiry makes all of these harmless.
+`Children` runs many such children, at most `jobs` at once, each with its own deadline; it is
+the local executor's pool and the way `solve_many` races backends.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import wait
+from typing import Hashable, Iterable, Iterator
 
 from nnsmt.result import Result
 from nnsmt.terms import Script
@@ -18,7 +22,21 @@ from nnsmt.terms import Script
 GRACE_S = 0.5  # past the solver's own limit before the child is killed
 
 
-def _child(conn, backend_name, script, timeout, memory_mb):
+def _die_with_parent(parent: int) -> None:
+    """Linux: SIGKILL this child when the process that forked it dies, so a worker that is
+    killed (a cancelled Ray task) cannot leave its solver running. Elsewhere a no-op."""
+    try:
+        import ctypes
+        import signal
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _child(conn, backend_name, script, timeout, memory_mb, parent):
+    _die_with_parent(parent)
     if memory_mb:
         import resource
         limit = int(memory_mb) * 2**20
@@ -36,10 +54,13 @@ def _child(conn, backend_name, script, timeout, memory_mb):
 
 @dataclass
 class _Job:
+    key: Hashable
     backend: str
     proc: object
     conn: object
     t0: float
+    deadline: float | None
+    memory_mb: int | None
     result: Result | None = None
 
 
@@ -47,15 +68,17 @@ def _ctx():
     return mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
 
 
-def _start(backend_name, script, timeout, memory_mb) -> _Job:
+def _start(key, backend_name, script, timeout, memory_mb) -> _Job:
     recv, send = _ctx().Pipe(duplex=False)
-    proc = _ctx().Process(target=_child, args=(send, backend_name, script, timeout, memory_mb), daemon=True)
+    proc = _ctx().Process(target=_child, args=(send, backend_name, script, timeout, memory_mb, os.getpid()),
+                          daemon=True)
     proc.start()
     send.close()
-    return _Job(backend_name, proc, recv, time.perf_counter())
+    t0 = time.perf_counter()
+    return _Job(key, backend_name, proc, recv, t0, None if timeout is None else t0 + timeout + GRACE_S, memory_mb)
 
 
-def _finish(job: _Job, memory_mb) -> Result:
+def _finish(job: _Job) -> Result:
     if job.proc.is_alive():
         job.proc.kill()
     job.proc.join()
@@ -64,33 +87,77 @@ def _finish(job: _Job, memory_mb) -> Result:
         return job.result
     code = job.proc.exitcode
     why = f"solver process died (exit code {code}" + (f", signal {-code}" if code is not None and code < 0 else "") + ")"
-    if memory_mb:
-        why += f"; memory limit was {memory_mb} MB"
+    if job.memory_mb:
+        why += f"; memory limit was {job.memory_mb} MB"
     return Result("error", job.backend, why, stats={"solve_s": time.perf_counter() - job.t0})
+
+
+class Children:
+    """Solver children forked from this process, at most `jobs` at once (default: the number
+    of cores), each killed at its own deadline (its timeout + GRACE_S): unknown (timeout).
+    A child that dies without answering: error."""
+
+    def __init__(self, jobs: int | None = None):
+        self.jobs = jobs or os.cpu_count() or 1
+        self.running: dict = {}  # connection -> _Job
+
+    def run(self, tasks: Iterable[tuple]) -> Iterator[tuple[Hashable, Result]]:
+        """Yield (key, result) as children finish. `tasks` holds (key, backend, script,
+        timeout, memory_mb) tuples and is read lazily, only when a slot is free (so a task's
+        timeout can be chosen when it starts). Closing the iterator kills what still runs."""
+        tasks = iter(tasks)
+        more = True
+        try:
+            while True:
+                while more and len(self.running) < self.jobs:
+                    t = next(tasks, None)
+                    if t is None:
+                        more = False
+                    else:
+                        job = _start(*t)
+                        self.running[job.conn] = job
+                if not self.running:
+                    if more:
+                        continue  # everything was cancelled while we yielded: start more
+                    return
+                deadlines = [j.deadline for j in self.running.values() if j.deadline is not None]
+                left = None if not deadlines else max(0.0, min(deadlines) - time.perf_counter())
+                for conn in wait(list(self.running), timeout=left):
+                    job = self.running.pop(conn, None)
+                    if job is None:
+                        continue  # cancelled meanwhile
+                    try:
+                        job.result = conn.recv()
+                    except EOFError:
+                        pass  # died without answering: _finish reports it
+                    yield job.key, _finish(job)
+                now = time.perf_counter()
+                for conn, job in list(self.running.items()):
+                    if job.deadline is not None and now >= job.deadline and conn in self.running:
+                        del self.running[conn]
+                        job.result = Result("unknown", job.backend, "timeout",
+                                            stats={"solve_s": now - job.t0, "killed": 1.0})
+                        yield job.key, _finish(job)
+        finally:
+            self.cancel()
+
+    def cancel(self, keys: Iterable[Hashable] | None = None) -> None:
+        """Kill the running children with these keys (all of them without keys); they yield nothing."""
+        keys = None if keys is None else set(keys)
+        for conn, job in list(self.running.items()):
+            if keys is None or job.key in keys:
+                del self.running[conn]
+                job.proc.kill()
+                _finish(job)
 
 
 def solve_many(backend_names: list[str], script: Script, timeout: float | None,
                memory_mb: int | None = None) -> list[Result]:
     """Solve the same script on several backends at once, each in its own child process.
     Past `timeout` + grace a child is killed: unknown (timeout). A child that dies: error."""
-    jobs = [_start(b, script, timeout, memory_mb) for b in backend_names]
-    deadline = None if timeout is None else time.perf_counter() + timeout + GRACE_S
-    pending = {j.conn: j for j in jobs}
-    while pending:
-        left = None if deadline is None else max(0.0, deadline - time.perf_counter())
-        ready = wait(list(pending), timeout=left)
-        if not ready:
-            break
-        for conn in ready:
-            job = pending.pop(conn)
-            try:
-                job.result = conn.recv()
-            except EOFError:
-                pass  # died without answering: _finish reports it
-    for job in pending.values():
-        job.result = Result("unknown", job.backend, "timeout",
-                            stats={"solve_s": time.perf_counter() - job.t0, "killed": 1.0})
-    return [_finish(j, memory_mb) for j in jobs]
+    out = dict(Children(len(backend_names) or 1).run(
+        (i, b, script, timeout, memory_mb) for i, b in enumerate(backend_names)))
+    return [out[i] for i in range(len(backend_names))]
 
 
 def solve_isolated(backend_name: str, script: Script, timeout: float | None,

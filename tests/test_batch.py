@@ -13,20 +13,32 @@ from nnsmt.errors import InputError
 from conftest import EXAMPLES, have, need_shared
 
 
-def instances(tmp_path):
-    """Five instances: four unsat, one sat (the example's class-1 margin)."""
+def instances(tmp_path, mixed=False):
+    """Five instances: four unsat, one sat (the example's class-1 margin); with `mixed` a sixth,
+    unsat, that input splitting cannot settle by bounds (see mixed_margin)."""
     folder = need_shared("benchmarks", "vnncomp-test")
     rows = [(folder / f"test_{n}.onnx", folder / f"test_{n}.vnnlib", 30) for n in ("nano", "tiny", "small")]
     rows += [(EXAMPLES / "classifier.onnx", EXAMPLES / "corner_robust.vnnlib", 30),
              (EXAMPLES / "classifier.onnx", EXAMPLES / "class1_margin.vnnlib", 60)]
+    if mixed:
+        rows.append((EXAMPLES / "classifier.onnx", mixed_margin(tmp_path), 120))
     p = tmp_path / "instances.csv"
     p.write_text("".join(f"{os.path.relpath(a, tmp_path)},{os.path.relpath(b, tmp_path)},{t}\n" for a, b, t in rows))
     return p
 
 
-def run_batch(tmp_path, capsys, *extra):
+def mixed_margin(tmp_path):
+    """Y_1 - Y_2 >= 0.3172 + X_0/1000 on [-1, 1]^2: unsat (the lead peaks near 0.31517, see
+    test_split), and an atom mixing X and Y is never refuted by bounds, so every sub-box of a
+    split goes to a solver."""
+    p = tmp_path / "mixed.vnnlib"
+    p.write_text((EXAMPLES / "class1_margin.vnnlib").read_text().replace("0.25)", "0.3172 (* 0.001 X_0))"))
+    return p
+
+
+def run_batch(tmp_path, capsys, *extra, mixed=False):
     out = tmp_path / "results.csv"
-    code = main(["batch", str(instances(tmp_path)), "-o", str(out), "--backend", "cvc5", "--json", *extra])
+    code = main(["batch", str(instances(tmp_path, mixed)), "-o", str(out), "--backend", "cvc5", "--json", *extra])
     summary = json.loads(capsys.readouterr().out)
     return code, out, summary
 
@@ -47,6 +59,18 @@ def test_local_batch_writes_vnncomp_results_and_resumes(tmp_path, capsys):
     assert code == 0 and summary["counts"] == {"unsat": 4, "sat": 1}
     after = {p: p.stat().st_mtime_ns for p in records[1:]}
     assert after == {p: before[p] for p in records[1:]} and records[0].exists()
+
+
+def test_split_subqueries_spread_over_workers(tmp_path, capsys):
+    """--split: each instance's sub-queries are tasks of the pool; same verdicts as without."""
+    code, out, summary = run_batch(tmp_path, capsys, "--jobs", "2", "--split", "4", mixed=True)
+    assert code == 0 and summary["counts"] == {"unsat": 5, "sat": 1}
+    rows = list(csv.DictReader(open(out)))
+    assert [r["status"] for r in rows] == ["unsat"] * 4 + ["sat", "unsat"]
+    rec = json.loads((tmp_path / "results_results" / "classifier__mixed__cvc5.json").read_text())
+    assert rec["split"]["subqueries"] == rec["split"]["solved"] == 4
+    sat = (tmp_path / "results_results" / "classifier__class1_margin__cvc5.txt").read_text()
+    assert sat.startswith("sat\n((X_0 ")
 
 
 def test_bad_instance_is_an_error_row_not_the_end(tmp_path, capsys):
@@ -92,5 +116,11 @@ def test_ray_gives_the_same_results_as_local(tmp_path, capsys):
             results[ex] = [(r["onnx"], r["vnnlib"], r["status"]) for r in csv.DictReader(open(out))]
         assert results["local"] == results["ray"]
         assert [s for *_, s in results["ray"]] == ["unsat"] * 4 + ["sat"]
+        split_dir = tmp_path / "ray_split"  # sub-queries as Ray tasks
+        split_dir.mkdir()
+        code, out, summary = run_batch(split_dir, capsys, "--executor", "ray", "--split", "4", mixed=True)
+        assert code == 0 and [r["status"] for r in csv.DictReader(open(out))] == ["unsat"] * 4 + ["sat", "unsat"]
+        rec = json.loads((split_dir / "results_results" / "classifier__mixed__cvc5.json").read_text())
+        assert rec["split"]["solved"] == 4
     finally:
         ray.shutdown()

@@ -2,18 +2,27 @@
 picklable sub-queries, refutation by bounds, validated counterexamples."""
 
 import csv
+import json
+import multiprocessing
 import pickle
+import time
+from fractions import Fraction as F
 
 import pytest
 
+from nnsmt import backends
+from nnsmt.backends import get_backend
+from nnsmt.backends.executors import LocalExecutor, indexed_runner
+from nnsmt.bounds import box_interval, propagate_bounds
 from nnsmt.cli import main
 from nnsmt.frontends import load_onnx, ort_evaluator
-from nnsmt.queries.split import plan_split, solve_split, verify_split
+from nnsmt.queries.split import SplitPlan, SubQuery, plan_split, solve_split, solve_split_parallel, subquery_script, verify_split
 from nnsmt.queries.verify import verify_script
+from nnsmt.result import Result
 from nnsmt.validate import validate_counterexample
 from nnsmt.vnnlib import load_vnnlib
 
-from conftest import EXAMPLES, need_shared
+from conftest import EXAMPLES, have, need_shared, solver_backend
 
 
 @pytest.mark.parametrize("prop, expected, lemmas", [
@@ -105,3 +114,128 @@ def test_verify_split_solves_leftover_subqueries(backend):
     status, _, cex, log = solve_split(plan, lambda s, t: backend.solve(s, timeout=t),
                                       lambda m: validate_counterexample(g, p, m, ort_evaluator(onnx)), 60, (g, p))
     assert status == "sat" and len(log) == 1 and cex.float_replay == "onnxruntime"
+
+
+# --- sub-queries on executors -------------------------------------------------------------------
+# The example's class-1 lead Y_1 - Y_2 peaks at about 0.31517 on [-1, 1]^2 (a 401 x 401 grid;
+# the plain encoding proves 0.3152 out of reach): a lead of 0.25 is sat, 0.3152 unsat.
+
+def margin_case(tmp_path, margin):
+    text = (EXAMPLES / "class1_margin.vnnlib").read_text().replace("0.25)", f"{margin})")
+    (tmp_path / "m.vnnlib").write_text(text)
+    return load_onnx(EXAMPLES / "classifier.onnx"), load_vnnlib(tmp_path / "m.vnnlib")
+
+
+def quarter_plan(g, p) -> SplitPlan:
+    """The four quarters of [-1, 1]^2 as sub-queries, none refuted by bounds: the solver sees each."""
+    subs = []
+    for i, (a, b) in enumerate([(-1, -1), (-1, 0), (0, -1), (0, 0)]):
+        box = ((F(a), F(b)), (F(a + 1), F(b + 1)))
+        bounds = propagate_bounds(g, box_interval(*box))
+        subs.append(SubQuery(i, subquery_script(g, p, box, bounds, index=i, of=4), box))
+    return SplitPlan(subs)
+
+
+def split_plans(tmp_path):
+    """(name, plan, graph, property, expected): the quarters at both margins, and plan_split's own
+    sub-queries (no candidate search, so the solver must find the counterexample)."""
+    out = []
+    for margin, expected in (("0.25", "sat"), ("0.3152", "unsat")):
+        g, p = margin_case(tmp_path, margin)
+        out.append((f"quarters {margin}", quarter_plan(g, p), g, p, expected))
+    g, p = margin_case(tmp_path, "0.25")
+    out.append(("plan_split 8", plan_split(g, p, 8, samples=0), g, p, "sat"))
+    assert len(out[-1][1].subqueries) > 2
+    return out
+
+
+def same_verdicts_on(executor, jobs, tmp_path):
+    solver_backend("cvc5")
+    cvc5 = get_backend("cvc5")
+    for name, plan, g, p, expected in split_plans(tmp_path):
+        validate = lambda m: validate_counterexample(g, p, m)  # noqa: E731
+        seq = solve_split(plan, lambda s, t: cvc5.solve(s, timeout=t), validate, 60)
+        par = solve_split_parallel(plan, indexed_runner(executor, "cvc5"), validate, 60, jobs=jobs)
+        assert seq[0] == par[0] == expected, name
+        if expected == "sat":  # the workers' model passed the exact replay
+            assert par[2].y[1] >= par[2].y[2] + 0.25
+        else:
+            assert sorted(i for i, *_ in par[3]) == [0, 1, 2, 3]  # every quarter was solved
+
+
+def test_split_on_local_workers_matches_in_process(tmp_path):
+    same_verdicts_on(LocalExecutor(2), 2, tmp_path)
+    assert not multiprocessing.active_children()  # every solver process was reaped
+
+
+class SatOrStuck:
+    """cvc5's answer when it is sat; otherwise stuck (sleeps past any test), like a hard sub-box."""
+
+    name = "sat-or-stuck"
+
+    def supports(self, features):
+        return None
+
+    def solve(self, script, timeout=None):
+        res = get_backend("cvc5").solve(script, timeout=timeout)
+        if res.status != "sat":
+            time.sleep(600)
+        return res
+
+
+def test_validated_sat_cancels_the_other_subqueries(tmp_path, monkeypatch):
+    """Four workers, four quarters: one is sat, three never answer. The sat is validated and the
+    three are killed (cancelled, so they never report), not waited for."""
+    solver_backend("cvc5")
+    monkeypatch.setitem(backends.REGISTRY, "sat-or-stuck", ("test_split", "SatOrStuck", ""))
+    g, p = margin_case(tmp_path, "0.25")
+    plan = quarter_plan(g, p)
+    status, _, cex, log = solve_split_parallel(plan, indexed_runner(LocalExecutor(4), "sat-or-stuck"),
+                                               lambda m: validate_counterexample(g, p, m), 1200, jobs=4)
+    assert status == "sat" and cex.y[1] >= cex.y[2] + 0.25
+    assert [s for _, s, *_ in log] == ["sat"]
+    assert not multiprocessing.active_children()
+
+
+def test_instance_timeout_bounds_the_whole_split(tmp_path, monkeypatch):
+    """Every sub-query stuck: each is killed at its share of the instance's timeout and the
+    verdict is a timeout; nothing starts after the deadline."""
+    monkeypatch.setitem(backends.REGISTRY, "sleepy", ("fake_backends", "Sleepy", ""))
+    g, p = margin_case(tmp_path, "0.3152")
+    plan = quarter_plan(g, p)
+    status, reason, _, log = solve_split_parallel(plan, indexed_runner(LocalExecutor(2), "sleepy"),
+                                                  lambda m: validate_counterexample(g, p, m), 1.0, jobs=2)
+    assert status == "unknown" and reason.endswith("(timeout)")
+    assert len(log) == 2 and all(r == "timeout" for _, _, r, _ in log)  # the other two never started
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_cli_split_jobs(tmp_path, capsys, jobs):
+    """An atom mixing X and Y is never refuted by bounds, so every sub-box goes to the workers:
+    Y_1 - Y_2 >= 0.3172 + X_0/1000 is out of reach (0.31517 + 0.001 < 0.3172), >= 0.25 + X_0/1000
+    is not."""
+    net = str(EXAMPLES / "classifier.onnx")
+    for margin, code, status in (("0.3172", 0, "unsat"), ("0.25", 10, "sat")):
+        margin_case(tmp_path, f"{margin} (* 0.001 X_0)")
+        assert main(["verify", net, str(tmp_path / "m.vnnlib"), "--split", "4", "--jobs", jobs,
+                     "--backend", "cvc5", "--timeout", "120", "--json"]) == code
+        out = json.loads(capsys.readouterr().out)
+        assert out["status"] == status and out["executor"] == {"name": "local", "jobs": int(jobs)}
+        if status == "unsat":
+            assert out["split"]["subqueries"] == out["split"]["solved"] == 4
+    assert main(["verify", net, str(tmp_path / "m.vnnlib"), "--jobs", jobs]) == 2
+    assert "--split" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not have("ray"), reason='ray is not installed (pip install "nnsmt[ray]")')
+def test_split_on_ray_matches_in_process(tmp_path):
+    import ray
+    from nnsmt.backends.executors import RayExecutor
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    except Exception as e:  # no room to start Ray here: say so, don't fake it
+        pytest.skip(f"Ray could not start: {e}")
+    try:
+        same_verdicts_on(RayExecutor(2), 2, tmp_path)
+    finally:
+        ray.shutdown()

@@ -3,6 +3,8 @@
 Results are written as they complete, each atomically: one VNN-COMP result file per instance
 (the verdict, and for sat the counterexample), a JSON record beside it, and the summary CSV.
 An instance whose record exists is skipped, so an interrupted run loses nothing finished.
+With --split, an instance's sub-queries are tasks like any other, so one hard instance spreads
+over all workers; a validated counterexample cancels its instance's other sub-queries.
 """
 
 from __future__ import annotations
@@ -114,10 +116,13 @@ def run(args) -> int:
     from nnsmt.backends.executors import Task, get_executor
     from nnsmt.errors import ValidationError
     from nnsmt.frontends import load_network, ort_evaluator
+    from nnsmt.queries.split import split_result, start_split
     from nnsmt.queries.verify import verify_script
     from nnsmt.validate import validate_counterexample
     from nnsmt.vnnlib import load_vnnlib
 
+    if args.split < 0:
+        raise InputError(f"--split needs a positive number of sub-queries, got {args.split}")
     src = Path(args.instances)
     backends = [b.strip() for b in args.backend.split(",") if b.strip()]
     for b in backends:
@@ -136,19 +141,28 @@ def run(args) -> int:
         print(f"resuming: {len(records)} of {len(insts)} instances already done", file=sys.stderr)
 
     loaded: dict[tuple, tuple] = {}
-    context: dict[str, tuple] = {}
 
-    def compiled(inst):
-        """Compile in the driver; a bad instance becomes an error record, not the end of the run."""
+    def load(inst):
+        """(graph, property, compiled script or None with --split, error), compiled in the
+        driver; a bad instance becomes an error record, not the end of the run."""
         net, prop = inst["folder"] / inst["onnx"], inst["folder"] / inst["vnnlib"]
         k = (str(net), str(prop))
         if k not in loaded:
             try:
                 g, p = load_network(net), load_vnnlib(prop)
-                loaded[k] = (g, p, verify_script(g, p, encoding=args.encoding), None)
+                loaded[k] = (g, p, None if args.split else verify_script(g, p, encoding=args.encoding), None)
             except NnsmtError as e:
-                loaded[k] = (None, None, None, str(e))
+                loaded[k] = (None, None, None, str(e).splitlines()[0])
         return loaded[k]
+
+    evaluators: dict[str, object] = {}
+
+    def evaluator(inst, g):
+        """onnxruntime replay for ONNX networks, made when first needed."""
+        net = str(inst["folder"] / inst["onnx"])
+        if net not in evaluators:
+            evaluators[net] = ort_evaluator(net) if g.meta.get("format") == "onnx" else None
+        return evaluators[net]
 
     def write_summary():
         rows = [records[instance_key(i)] for i in insts if instance_key(i) in records]
@@ -158,42 +172,79 @@ def run(args) -> int:
             w.writerows(rows)
         os.replace(summary.with_name(summary.name + ".tmp"), summary)
 
-    def finish(key, inst, status, reason, t, cex=None):
+    def finish(key, inst, status, reason, t, cex=None, extra=None):
+        if status == "unknown" and (reason == "timeout" or reason.endswith("(timeout)")):
+            status = "timeout"  # the VNN-COMP word
         result_file = outdir / f"{key}.txt"
         _atomic_write(result_file, vnncomp_result(status, cex))
         rec = {"onnx": inst["onnx"], "vnnlib": inst["vnnlib"], "backend": inst["backend"],
                "status": status, "reason": reason, "time_s": round(t, 3), "result_file": str(result_file)}
-        _atomic_write(outdir / f"{key}.json", json.dumps(rec))
+        _atomic_write(outdir / f"{key}.json", json.dumps(rec | (extra or {})))
         records[key] = rec
         write_summary()
         progress.update(key, status)
 
     progress = Progress(len(insts), len(records), args.json)
-    tasks, by_key = [], {}
-    for inst in pending:
-        key = instance_key(inst)
-        g, p, script, err = compiled(inst)
-        if err:
-            finish(key, inst, "error", err, 0.0)
-            continue
-        by_key[key] = inst
-        tasks.append(Task(key, inst["backend"], script, inst["timeout"], args.memory))
+    executor = get_executor(args.executor, args.jobs, args.ray_address) if pending else None
+    owner: dict[str, str] = {}  # task key -> instance key
+    insts_by_key = {instance_key(i): i for i in pending}
+    splits: dict[str, object] = {}  # instance key -> SplitRun still being solved
+
+    def finish_split(key):
+        r = split_result(splits.pop(key))
+        finish(key, insts_by_key[key], r["status"], r["reason"], r["stats"].get("total_s", 0.0),
+               r["counterexample"], {"split": r["stats"]})
+
+    def tasks():
+        """Made lazily, when a worker is free: an instance's split is planned when its turn
+        comes, so its timeout counts from then and bounds the whole instance."""
+        for inst in pending:
+            key = instance_key(inst)
+            g, p, script, err = load(inst)
+            if err:
+                finish(key, inst, "error", err, 0.0)
+                continue
+            if not args.split:
+                owner[key] = key
+                yield Task(key, inst["backend"], script, inst["timeout"], args.memory)
+                continue
+            try:
+                splits[key] = start_split(g, p, args.split, inst["timeout"], evaluator(inst, g), jobs=executor.jobs)
+            except NnsmtError as e:
+                finish(key, inst, "error", str(e).splitlines()[0], 0.0)
+                continue
+            run = splits[key]
+            while (item := run.take()) is not None:
+                index, script, left = item
+                owner[f"{key}#{index}"] = key
+                yield Task(f"{key}#{index}", inst["backend"], script, left, args.memory)
+            if key in splits and run.done:  # decided by bounds, or out of time with nothing running
+                finish_split(key)
+
     try:
-        executor = get_executor(args.executor, args.jobs, args.ray_address) if tasks else None
-        for key, res in (executor.run(tasks) if executor else ()):
-            inst = by_key[key]
-            g, p, _, _ = compiled(inst)
+        for task_key, res in (executor.run(tasks()) if executor else ()):
+            key = owner.pop(task_key)
+            inst = insts_by_key[key]
+            if key in splits:
+                run = splits[key]
+                run.record(int(task_key.rsplit("#", 1)[1]), res)
+                if run.done:
+                    executor.cancel([f"{key}#{i}" for i in run.outstanding])
+                    finish_split(key)
+                continue
+            if args.split:
+                continue  # a sub-query of an instance already decided
+            g, p, _, _ = load(inst)
             status, reason, cex = res.status, res.reason, None
             if status == "sat":
                 try:
-                    fe = ort_evaluator(inst["folder"] / inst["onnx"]) if g.meta.get("format") == "onnx" else None
-                    cex = validate_counterexample(g, p, res.model, fe)
+                    cex = validate_counterexample(g, p, res.model, evaluator(inst, g))
                 except ValidationError as e:
                     status, reason = "error", str(e).splitlines()[0]
-            if status == "unknown" and reason == "timeout":
-                status = "timeout"  # the VNN-COMP word
             t = sum(v for k, v in res.stats.items() if k.endswith("_s"))
             finish(key, inst, status, reason, t, cex)
+        for key in list(splits):  # out of time, nothing was left running
+            finish_split(key)
     finally:
         progress.close()
     write_summary()
@@ -223,4 +274,7 @@ def register(sub):
     sp.add_argument("--ray-address", default=None, help='Ray cluster address (e.g. "auto" after `ray start --head`); '
                     "default: start a local Ray instance")
     sp.add_argument("--encoding", default="plain", help="ReLU encoding (default plain)")
+    sp.add_argument("--split", type=int, default=0, metavar="N",
+                    help="split each instance's input region into at most N sub-queries (as verify --split; "
+                    "bounded encoding) spread over the workers; the instance's timeout bounds all of them")
     sp.add_argument("--json", action="store_true", help="machine-readable summary; no progress output")

@@ -23,6 +23,8 @@ def run(args) -> int:
         return run_verify(args)
     if args.property is None:
         raise InputError("give a VNN-LIB property, or --params delta=D with --property label|eps=E|sigma=S")
+    if not args.split and (args.jobs is not None or args.executor != "local" or args.ray_address):
+        raise InputError("--jobs, --executor and --ray-address spread the sub-queries of --split N")
     t0 = time.perf_counter()
     get_backend(args.backend)  # fail early, naming what is missing
     g = load_model(args.model, **model_options(args))
@@ -54,13 +56,17 @@ def _cex_json(cex) -> dict:
 
 
 def _run_split(args, g, prop, t0) -> int:
-    """--split N: independent sub-queries over sub-boxes (nnsmt.queries.split)."""
+    """--split N: independent sub-queries over sub-boxes (nnsmt.queries.split), each solved in
+    its own process on the executor's workers; --timeout bounds the whole instance."""
+    from nnsmt.backends.executors import get_executor, indexed_runner
     from nnsmt.queries.split import verify_split
     left = None if args.timeout is None else max(args.timeout - (time.perf_counter() - t0), 0.1)
-    r = verify_split(g, prop, args.split, lambda script, tl: solve(args.backend, script, tl),
-                     left, float_evaluator(g))
+    executor = get_executor(args.executor, args.jobs or 1, args.ray_address)
+    r = verify_split(g, prop, args.split, None, left, float_evaluator(g),
+                     run_tasks=indexed_runner(executor, args.backend), jobs=executor.jobs)
     out = {"status": r["status"], "reason": r["reason"], "backend": args.backend,
            "network": args.model, "property": args.property, "encoding": "bounded",
+           "executor": {"name": executor.name, "jobs": executor.jobs},
            "split": r["stats"], "time": {"total_s": round(time.perf_counter() - t0, 4)}}
     if r["counterexample"] is not None:
         out["counterexample"] = _cex_json(r["counterexample"])
@@ -96,7 +102,13 @@ def register(sub):
     sp.add_argument("--split", type=int, default=0, metavar="N",
                     help="bisect the input region into at most N independent sub-queries (bounded "
                          "encoding), refuting sub-boxes by bounds where possible: all unsat -> unsat, "
-                         "a validated sat -> sat")
+                         "a validated sat -> sat (the others are then cancelled)")
+    sp.add_argument("--jobs", type=int, default=None, metavar="J",
+                    help="--split: sub-queries solved at once (default 1), each in its own process")
+    sp.add_argument("--executor", default="local", choices=["local", "ray"],
+                    help="--split: where sub-queries run: local processes (default) or Ray")
+    sp.add_argument("--ray-address", default=None, help='--split --executor ray: cluster address (e.g. "auto" '
+                    "after `ray start --head`); default: start a local Ray instance")
     sp.add_argument("--json", action="store_true", help="machine-readable result")
     from .estimate import add_robustness_args
     add_robustness_args(sp)

@@ -10,6 +10,9 @@ the linear bounds) are tried as counterexamples on the way; one that passes the 
 ends the search with sat. What is left becomes `SubQuery`s: plain, picklable data (a complete
 script with the bounded encoding for that sub-box, and metadata), so they can be solved
 anywhere, in any order: all unsat -> unsat; any validated sat -> sat; else unknown.
+`SplitRun` hands them out and collects the answers, one at a time (`solve_split`) or through
+an executor's workers (`solve_split_parallel`, `nnsmt verify --split N --jobs J`, `nnsmt batch
+--split N`).
 """
 
 from __future__ import annotations
@@ -348,47 +351,135 @@ def plan_split(graph: Graph, prop, n: int, *, validate=None, easy: int = 0,
                      {"plan_s": time.perf_counter() - t0, "roots": len(roots)})
 
 
-def solve_split(plan: SplitPlan, solve, validate, timeout: float | None = None, build_args=None):
-    """Decide the sub-queries one by one: (status, reason, counterexample model, per-query log).
+class SplitRun:
+    """One split instance being solved, by one worker or many.
 
-    `solve(script, timeout) -> Result`; `validate(model) -> counterexample or raise`;
-    `build_args` = (graph, prop) when the plan was made with build=False.
-    All unsat -> unsat; the first validated sat -> sat; otherwise unknown (or error)."""
-    t0 = time.perf_counter()
-    log, pending = [], []
-    for k, sq in enumerate(plan.subqueries):
-        left = None if timeout is None else timeout - (time.perf_counter() - t0)
-        if left is not None and left <= 0:
-            pending.append(sq.index)
-            continue
-        if left is not None:  # a fair share, so one hard sub-box cannot starve the rest
-            left = max(left / (len(plan.subqueries) - k), min(left, 2.0))
-        script = sq.script if sq.script is not None else subquery_script(
-            build_args[0], build_args[1], sq.box, sq.meta["bounds"], index=sq.index, of=len(plan.subqueries))
-        res = solve(script, left)
-        log.append((sq.index, res.status, res.reason, res.stats.get("solve_s", 0.0)))
-        if res.status == "sat":
-            cex = validate(res.model)  # raises ValidationError: an error, never sat
-            return "sat", "", cex, log
-        if res.status != "unsat":
-            pending.append(sq.index)
-    if not pending:
-        return "unsat", "", None, log
-    statuses = {s for _, s, _, _ in log if s not in ("unsat",)}
-    reason = f"{len(pending)} of {len(plan.subqueries)} sub-queries undecided"
-    if "error" in statuses:
-        return "error", reason + " (solver error)", None, log
-    return "unknown", reason + (" (timeout)" if timeout is not None else ""), None, log
-
-
-def verify_split(graph: Graph, prop, n: int, solve, timeout: float | None = None,
-                 float_eval=None, plan_share: float = 0.5) -> dict:
-    """Decide `prop` by input splitting (`plan_split`, then `solve_split`).
-
-    `solve(script, timeout) -> Result` decides one sub-query (the CLI runs it in a child
-    process under a hard deadline). `plan_share` of the timeout goes to splitting by bounds;
-    the sub-queries share the rest. Returns {"status", "reason", "counterexample" (validate.Counterexample or None), "stats"}.
+    `take` hands out the next sub-query (its script built now if the plan did not build it)
+    with its share of the time left; `record` takes a result, in any order. The verdict: all
+    unsat -> unsat; the first sat whose model passes `validate` -> sat (what still runs can be
+    cancelled: `done`); else unknown, or error when a solver failed or a model failed the replay
+    (never sat). `timeout` bounds the whole run: sub-queries not started by then stay undecided.
     """
+
+    def __init__(self, plan: SplitPlan, validate, timeout: float | None = None, jobs: int = 1,
+                 build_args=None, stats: dict | None = None):
+        self.plan, self.validate, self.jobs, self.build_args = plan, validate, max(1, jobs), build_args
+        self.t0 = time.perf_counter()
+        self.deadline = None if timeout is None else self.t0 + timeout
+        self.stats = dict(stats or {})
+        self.n = len(plan.subqueries)
+        self.started = 0
+        self.outstanding: set[int] = set()
+        self.log: list = []  # (index, status, reason, solve seconds)
+        self.undecided: list[int] = []
+        self.errors: list[str] = []
+        self.cex = None
+
+    def left(self) -> float | None:
+        return None if self.deadline is None else self.deadline - time.perf_counter()
+
+    def take(self):
+        """(index, script, timeout) of the next sub-query, or None when there is none to start:
+        all started, a counterexample found, or the time is up."""
+        if self.cex is not None or self.started >= self.n:
+            return None
+        left = self.left()
+        if left is not None and left <= 0:
+            return None
+        if left is not None:  # a fair share of the workers' time, so one hard sub-box cannot starve the rest
+            left = min(left, max(left * self.jobs / (self.n - self.started), 2.0))
+        sq = self.plan.subqueries[self.started]
+        self.started += 1
+        script = sq.script if sq.script is not None else subquery_script(
+            self.build_args[0], self.build_args[1], sq.box, sq.meta["bounds"], index=sq.index, of=self.n)
+        self.outstanding.add(sq.index)
+        return sq.index, script, left
+
+    def record(self, index: int, res) -> None:
+        from ..errors import ValidationError
+        self.outstanding.discard(index)
+        self.log.append((index, res.status, res.reason, res.stats.get("solve_s", 0.0)))
+        if self.cex is not None:
+            return
+        if res.status == "sat":
+            try:
+                self.cex = self.validate(res.model)
+                return
+            except ValidationError as e:
+                self.errors.append(f"sub-query {index}: the model fails the replay: {str(e).splitlines()[0]}")
+        elif res.status == "error":
+            self.errors.append(f"sub-query {index}: {res.reason}")
+        if res.status != "unsat":
+            self.undecided.append(index)
+
+    @property
+    def done(self) -> bool:
+        """Decided, or nothing running and nothing more to start."""
+        if self.cex is not None:
+            return True
+        left = self.left()
+        return not self.outstanding and (self.started >= self.n or (left is not None and left <= 0))
+
+    def verdict(self):
+        """(status, reason, counterexample, per-query log)."""
+        if self.cex is not None:
+            return "sat", "", self.cex, self.log
+        pending = len(self.undecided) + len(self.outstanding) + (self.n - self.started)
+        if not pending:
+            return "unsat", "", None, self.log
+        reason = f"{pending} of {self.n} sub-queries undecided"
+        if self.errors:
+            return "error", f"{reason} ({self.errors[0]})", None, self.log
+        timed_out = (self.deadline is not None and self.left() <= 0) or any(r == "timeout" for _, _, r, _ in self.log)
+        return "unknown", reason + (" (timeout)" if timed_out else ""), None, self.log
+
+
+def solve_split(plan: SplitPlan, solve, validate, timeout: float | None = None, build_args=None):
+    """Decide the sub-queries one by one: (status, reason, counterexample, per-query log).
+
+    `solve(script, timeout) -> Result`; `validate(model) -> counterexample or raise`
+    ValidationError; `build_args` = (graph, prop) when the plan was made with build=False.
+    All unsat -> unsat; the first validated sat -> sat; otherwise unknown (or error)."""
+    return _one_by_one(SplitRun(plan, validate, timeout, 1, build_args), solve)
+
+
+def _one_by_one(run: SplitRun, solve):
+    while (item := run.take()) is not None:
+        index, script, left = item
+        run.record(index, solve(script, left))
+    return run.verdict()
+
+
+def solve_split_parallel(plan: SplitPlan, run_tasks, validate, timeout: float | None = None,
+                         build_args=None, jobs: int = 1):
+    """As `solve_split`, on workers: `run_tasks(items)` takes an iterator of (index, script,
+    timeout) (read lazily, when a worker is free) and yields (index, Result) as they finish
+    (`nnsmt.backends.executors.indexed_runner`); it is closed, cancelling what still runs, as
+    soon as a validated counterexample is in. `jobs` is the number of workers (time shares)."""
+    run = SplitRun(plan, validate, timeout, jobs, build_args)
+    return _drive(run, run_tasks)
+
+
+def _drive(run: SplitRun, run_tasks):
+    if run.done:
+        return run.verdict()
+    results = run_tasks(iter(run.take, None))
+    try:
+        for index, res in results:
+            run.record(index, res)
+            if run.done:
+                break
+    finally:
+        getattr(results, "close", lambda: None)()
+    return run.verdict()
+
+
+def start_split(graph: Graph, prop, n: int, timeout: float | None = None, float_eval=None,
+                plan_share: float = 0.5, jobs: int = 1) -> SplitRun:
+    """Plan the split of `prop` (`plan_split`, candidates replayed exactly and through
+    `float_eval`) within `plan_share` of `timeout`, and return the run over what is left, its
+    timeout the rest of `timeout`. The run is already done when bounds decided the instance
+    (every sub-box refuted, or a candidate passed the replay). `run.stats` says what planning did."""
     from ..errors import ValidationError
     from ..validate import validate_counterexample
 
@@ -406,17 +497,38 @@ def verify_split(graph: Graph, prop, n: int, solve, timeout: float | None = None
              "refuted_by_bounds": plan.refuted, "subqueries": len(plan.subqueries)}
     if plan.exhausted:
         stats["split_stopped"] = plan.exhausted
-    if plan.candidate is not None:
-        model = {f"X_{i}": v for i, v in enumerate(plan.candidate)}
-        cex = validate_counterexample(graph, prop, model, float_eval)
-        return {"status": "sat", "reason": "", "counterexample": cex, "stats": stats | {"found_by": "bounds"}}
-
     left = None if timeout is None else timeout - (time.perf_counter() - t0)
-    try:
-        status, reason, cex, log = solve_split(
-            plan, solve, lambda m: validate_counterexample(graph, prop, m, float_eval), left, (graph, prop))
-    except ValidationError as e:
-        return {"status": "error", "reason": str(e), "counterexample": None, "stats": stats}
-    stats |= {"solved": len(log), "solve_s": round(sum(t for *_, t in log), 4),
-              "total_s": round(time.perf_counter() - t0, 4)}
+    run = SplitRun(plan, lambda m: validate_counterexample(graph, prop, m, float_eval), left, jobs,
+                   (graph, prop), stats)
+    run.t0 = t0
+    if plan.candidate is not None:
+        run.cex = validate_counterexample(graph, prop, {f"X_{i}": v for i, v in enumerate(plan.candidate)}, float_eval)
+        run.stats["found_by"] = "bounds"
+    return run
+
+
+def verify_split(graph: Graph, prop, n: int, solve=None, timeout: float | None = None,
+                 float_eval=None, plan_share: float = 0.5, *, run_tasks=None, jobs: int = 1) -> dict:
+    """Decide `prop` by input splitting (`start_split`, then the sub-queries).
+
+    `solve(script, timeout) -> Result` decides one sub-query at a time; or `run_tasks` (see
+    `solve_split_parallel`) spreads them over `jobs` workers. `plan_share` of the timeout goes to
+    splitting by bounds; the sub-queries share the rest, which bounds the whole call. Returns
+    {"status", "reason", "counterexample" (validate.Counterexample or None), "stats"}.
+    """
+    run = start_split(graph, prop, n, timeout, float_eval, plan_share, jobs if run_tasks else 1)
+    if run_tasks is not None:
+        _drive(run, run_tasks)
+    else:
+        _one_by_one(run, solve)
+    return split_result(run)
+
+
+def split_result(run: SplitRun) -> dict:
+    """The verdict of a finished run as verify_split's dict."""
+    status, reason, cex, log = run.verdict()
+    stats = dict(run.stats)
+    if log or "found_by" not in stats:
+        stats |= {"solved": len(log), "solve_s": round(sum(t for *_, t in log), 4),
+                  "total_s": round(time.perf_counter() - run.t0, 4)}
     return {"status": status, "reason": reason, "counterexample": cex, "stats": stats}
