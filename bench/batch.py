@@ -1,11 +1,14 @@
 """Batch throughput: ACAS Xu instances with --jobs 1 and --jobs 2, local and Ray, in one run.
 
     python bench/batch.py [--count 20] [--timeout 116] [--backend z3] [--encoding plain] [--executors local,ray]
+                          [--split N]
 
 Instances: every instance of ../shared/benchmarks/acasxu/known.csv, then the instance list in
 order, skipping repeats, until --count. Each configuration runs the same instances from scratch
-(fresh result folder). Prints the verdict counts, wall time, throughput (instances per minute)
-and the speed-up over --jobs 1 of the same executor; verdicts must agree across configurations.
+(fresh result folder). Prints the verdict counts, wall time, throughput (instances per minute),
+the speed-up over --jobs 1 of the same executor and mode, and over the first row (local,
+--jobs 1, no split); verdicts must agree across configurations. With --split N every executor
+also runs `nnsmt batch --split N` (sub-queries spread over the workers) at --jobs 1 and 2.
 """
 
 from __future__ import annotations
@@ -33,18 +36,20 @@ def choose(count: int) -> list[tuple[str, str]]:
     return chosen[:count]
 
 
-def run(instances, executor, jobs, args) -> tuple[float, dict]:
+def run(instances, executor, jobs, split, args) -> tuple[float, dict]:
     with tempfile.TemporaryDirectory() as d:
         lst = Path(d) / "instances.csv"
         lst.write_text("".join(f"{ACAS / a},{ACAS / b},{args.timeout}\n" for a, b in instances))
         out = Path(d) / "results.csv"
         cmd = [sys.executable, "-m", "nnsmt.cli", "batch", str(lst), "-o", str(out), "--json",
                "--backend", args.backend, "--jobs", str(jobs), "--executor", executor, "--encoding", args.encoding]
+        if split:
+            cmd += ["--split", str(split)]
         t0 = time.perf_counter()
         p = subprocess.run(cmd, capture_output=True, text=True)
         wall = time.perf_counter() - t0
         if p.returncode not in (0, 3):
-            raise SystemExit(f"batch failed ({executor}, jobs {jobs}): {p.stderr[-2000:]}")
+            raise SystemExit(f"batch failed ({executor}, jobs {jobs}, split {split}): {p.stderr[-2000:]}")
         verdicts = {(Path(r["onnx"]).name, Path(r["vnnlib"]).name): r["status"] for r in csv.DictReader(open(out))}
         return wall, verdicts
 
@@ -56,26 +61,31 @@ def main():
     ap.add_argument("--backend", default="z3")
     ap.add_argument("--encoding", default="plain")
     ap.add_argument("--executors", default="local,ray")
+    ap.add_argument("--split", type=int, default=0, help="also run with batch --split N (default: no)")
     args = ap.parse_args()
     instances = choose(args.count)
     print(f"{len(instances)} ACAS Xu instances, backend {args.backend}, encoding {args.encoding}, "
           f"timeout {args.timeout:.0f} s")
-    print(f"  {'executor':8} {'jobs':>4} {'wall':>9} {'inst/min':>9} {'speed-up':>9}  verdicts")
-    reference = None
-    for ex in args.executors.split(","):
-        base = None
-        for jobs in (1, 2):
-            wall, verdicts = run(instances, ex, jobs, args)
-            counts = {}
-            for v in verdicts.values():
-                counts[v] = counts.get(v, 0) + 1
-            base = base or wall
-            decided = {k: v for k, v in verdicts.items() if v in ("sat", "unsat")}
-            if reference is None:
-                reference = decided
-            clash = [k for k, v in decided.items() if reference.get(k, v) != v]
-            print(f"  {ex:8} {jobs:4d} {wall:8.1f}s {60 * len(instances) / wall:9.2f} {base / wall:8.2f}x  "
-                  f"{json.dumps(counts)}" + (f"  DISAGREE on {clash}" if clash else ""))
+    print(f"  {'executor':8} {'split':>5} {'jobs':>4} {'wall':>9} {'inst/min':>9} {'vs jobs 1':>9} "
+          f"{'vs row 1':>9}  verdicts")
+    reference, first = None, None
+    for split in [0] + ([args.split] if args.split else []):
+        for ex in args.executors.split(","):
+            base = None
+            for jobs in (1, 2):
+                wall, verdicts = run(instances, ex, jobs, split, args)
+                counts = {}
+                for v in verdicts.values():
+                    counts[v] = counts.get(v, 0) + 1
+                base, first = base or wall, first or wall
+                decided = {k: v for k, v in verdicts.items() if v in ("sat", "unsat")}
+                if reference is None:
+                    reference = dict(decided)
+                clash = [k for k, v in decided.items() if reference.get(k, v) != v]
+                reference.update(decided)
+                print(f"  {ex:8} {split or '-':>5} {jobs:4d} {wall:8.1f}s {60 * len(instances) / wall:9.2f} "
+                      f"{base / wall:8.2f}x {first / wall:8.2f}x  {json.dumps(counts)}"
+                      + (f"  DISAGREE on {clash}" if clash else ""), flush=True)
 
 
 if __name__ == "__main__":
