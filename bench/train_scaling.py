@@ -4,15 +4,20 @@
 
 For the 12-point angle grid and 50 and 200 random sphere points (seed 0), 3-h-2 ReLU networks
 of growing width h (6h + 2 weights) are trained by
-  (a) the seed paper's encoding, re-implemented faithfully: pySMT terms built one by one (ReLU
-      as Max(0, .), every weight a Real symbol, the label's logit strictly largest), solved by
-      Z3 through pySMT; a fit counts when the model classifies every point (float64 replay);
-  (b) nnsmt's default (`nnsmt.queries.train.train`: encoding auto, CEGIS with coarse stand-ins,
-      exact check of every point).
+  (a) faithful: the seed paper's encoding, re-implemented faithfully: pySMT terms built one by
+      one (ReLU as Max(0, .), every weight a Real symbol, the label's logit strictly largest),
+      solved by Z3 through pySMT; a fit counts when the model classifies every point (exact
+      rational replay);
+  (b) nnsmt: nnsmt's default (`nnsmt.queries.train.train`: encoding auto, phase hints, CEGIS
+      with coarse stand-ins, narrow first -- a fit of a narrower hidden layer, zero-padded, is
+      an exact fit of the wider one -- exact check of every point);
+  (c) nnsmt-w: the same without the narrow-first phase (`--no-widen`): the solver solves the
+      width asked, which shows how the query itself scales.
 Each attempt runs in a forked child killed after the timeout. A method stops growing a data set
-at its first timeout. Prints the largest number of weights each fits and their ratio, the time of
-nnsmt's (and the baseline's) 3-1-2 unsat proof on the 200 points, and saves
-bench/out/train_scaling.png (time against weights, like the seed paper's figure).
+at its first timeout. Prints the largest number of weights each fits and the ratios to the
+faithful encoding, the time of nnsmt's (and the baseline's) 3-1-2 unsat proof on the 200
+points, and saves bench/out/train_scaling.png (time against weights, like the seed paper's
+figure).
 """
 
 from __future__ import annotations
@@ -73,12 +78,21 @@ def faithful(x: np.ndarray, y: np.ndarray, h: int) -> tuple[str, float]:
     return ("sat" if acc == 1.0 else "sat-inexact"), acc
 
 
-def nnsmt_default(x: np.ndarray, y: np.ndarray, h: int, timeout: float) -> tuple[str, float]:
+def nnsmt_default(x: np.ndarray, y: np.ndarray, h: int, timeout: float,
+                  widen: bool = True) -> tuple[str, float, str]:
+    """nnsmt's default (`widen=False`: the requested width only, no narrow-first phase).
+    (status, accuracy, width the solver solved)."""
     from nnsmt.queries.train import make_problem, train
-    # no timeout inside: the bench's forked child is killed on expiry (a daemonic child may not
-    # fork the solver's own deadline process)
-    r = train(make_problem(mlp(h), Dataset(x, y)), timeout=None)
-    return r.status, (1.0 if r.status == "sat" else 0.0)
+    r = train(make_problem(mlp(h), Dataset(x, y)), timeout=timeout, widen=widen)
+    solved = next((n.split("hidden width ")[1].split()[0] for n in r.notes if "widened" in n), str(h))
+    return r.status, (1.0 if r.status == "sat" else 0.0), solved
+
+
+def nnsmt_fixed(x: np.ndarray, y: np.ndarray, h: int, timeout: float):
+    return nnsmt_default(x, y, h, timeout, widen=False)
+
+
+METHODS = {"faithful": faithful, "nnsmt": nnsmt_default, "nnsmt-w": nnsmt_fixed}
 
 
 def _child(conn, fn, args):
@@ -89,18 +103,20 @@ def _child(conn, fn, args):
     conn.close()
 
 
-def attempt(fn, args, timeout: float) -> tuple[str, float]:
-    """(status, seconds) of fn(*args) in a forked child, killed after `timeout` (+1 s)."""
+def attempt(fn, args, timeout: float) -> tuple[str, float, str]:
+    """(status, seconds, detail) of fn(*args) in a forked child, killed after `timeout` (+1 s).
+    Not daemonic: nnsmt's own solver children (hard-killed at its deadline) must be allowed."""
     ctx = mp.get_context("fork")
     recv, send = ctx.Pipe(duplex=False)
     t0 = time.perf_counter()
-    p = ctx.Process(target=_child, args=(send, fn, args), daemon=True)
+    p = ctx.Process(target=_child, args=(send, fn, args), daemon=False)
     p.start()
     send.close()
-    status = "timeout"
+    status, detail = "timeout", ""
     if recv.poll(timeout + 1.0):
         try:
-            status = recv.recv()[0]
+            got = recv.recv()
+            status, detail = got[0], (str(got[2]) if len(got) > 2 else "")
         except EOFError:
             status = "error"
     el = time.perf_counter() - t0
@@ -109,7 +125,7 @@ def attempt(fn, args, timeout: float) -> tuple[str, float]:
     p.join()
     if status == "unknown":
         status = "timeout"
-    return status, min(el, timeout) if status == "timeout" else el
+    return status, (min(el, timeout) if status == "timeout" else el), detail
 
 
 def main():
@@ -129,33 +145,39 @@ def main():
         sets[s] = sphere_grid(0) if s == "grid" else sphere_points(int(s), 0)
     runs = {}  # (set, method) -> [(weights, status, seconds)]
     print(f"3-h-2 networks on the sphere task, {a.timeout:.0f} s per attempt (killed on expiry)")
-    print(f"{'data':>5} {'method':>9} {'h':>4} {'weights':>7} {'status':>9} {'time_s':>7}")
+    print("methods: faithful = seed encoding via pySMT+Z3; nnsmt = default (narrow first, then the "
+          "width asked);\n         nnsmt-w = nnsmt --no-widen (the width asked only). "
+          "'solved at' = hidden width the solver solved")
+    print(f"{'data':>5} {'method':>9} {'h':>4} {'weights':>7} {'status':>9} {'time_s':>7} {'solved at':>9}")
     for name, (x, y) in sets.items():
-        for method in ("faithful", "nnsmt"):
+        for method in METHODS:
             rows = runs[(name, method)] = []
             for h in widths:
-                fn, args = (faithful, (x, y, h)) if method == "faithful" else \
-                    (nnsmt_default, (x, y, h, a.timeout))
-                status, t = attempt(fn, args, a.timeout)
+                fn = METHODS[method]
+                args = (x, y, h) if method == "faithful" else (x, y, h, a.timeout)
+                status, t, detail = attempt(fn, args, a.timeout)
                 rows.append((6 * h + 2, status, t))
-                print(f"{name:>5} {method:>9} {h:>4} {6 * h + 2:>7} {status:>9} {t:>7.2f}", flush=True)
+                print(f"{name:>5} {method:>9} {h:>4} {6 * h + 2:>7} {status:>9} {t:>7.2f} "
+                      f"{detail if status == 'sat' else '':>9}", flush=True)
                 if status not in ("sat", "unsat"):
                     break
     print()
     print(f"largest number of weights fitted (100% training accuracy) within {a.timeout:.0f} s:")
     for name in sets:
-        best = {m: max([w for w, s, _ in runs[(name, m)] if s == "sat"], default=0)
-                for m in ("faithful", "nnsmt")}
-        ratio = f"{best['nnsmt'] / best['faithful']:.1f}x" if best["faithful"] else \
-            ("inf (faithful fits none)" if best["nnsmt"] else "n/a (neither fits any)")
-        print(f"  {name:>5} points: faithful {best['faithful']:>5}, nnsmt {best['nnsmt']:>5}, ratio {ratio}")
+        best = {m: max([w for w, s, _ in runs[(name, m)] if s == "sat"], default=0) for m in METHODS}
+        line = f"  {name:>5} points: faithful {best['faithful']:>5}"
+        for m in ("nnsmt", "nnsmt-w"):
+            ratio = f"{best[m] / best['faithful']:.1f}x" if best["faithful"] else \
+                ("inf (faithful fits none)" if best[m] else "n/a (neither fits any)")
+            line += f"; {m} {best[m]:>5} (ratio {ratio})"
+        print(line)
     if "200" in sets:
         x, y = sets["200"]
         print()
         print("3-1-2 on the 200 points (one hidden ReLU: a half-space; the two-plane wedge is not one):")
         for method in ("faithful", "nnsmt"):
             fn, args = (faithful, (x, y, 1)) if method == "faithful" else (nnsmt_default, (x, y, 1, a.timeout))
-            status, t = attempt(fn, args, a.timeout)
+            status, t, _ = attempt(fn, args, a.timeout)
             print(f"  {method:>9}: {status} in {t:.2f} s")
     if not a.no_plot:
         try:
@@ -167,7 +189,7 @@ def main():
             return
         fig, axes = plt.subplots(1, len(sets), figsize=(5 * len(sets), 4), squeeze=False)
         for ax, name in zip(axes[0], sets):
-            for method, mk in (("faithful", "o-"), ("nnsmt", "s-")):
+            for method, mk in (("faithful", "o-"), ("nnsmt", "s-"), ("nnsmt-w", "^--")):
                 rows = runs[(name, method)]
                 ax.plot([w for w, _, _ in rows], [t for _, _, t in rows], mk, label=method)
                 for w, s, t in rows:

@@ -276,3 +276,52 @@ def test_folded_layer_falls_back_to_a_fresh_graph(tmp_path, capsys):
     d = json.loads(capsys.readouterr().out)
     assert code == 0 and d["output"]["same_graph"] is False
     assert "fresh ONNX graph" in d["output"]["note"] and d["output"]["accuracy_onnxruntime"] == 1.0
+
+
+# ---- narrow first (train_widen) ----
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(h=st.integers(2, 6), w=st.integers(1, 5), seed=st.integers(0, 10_000))
+def test_zero_padded_narrow_network_computes_the_same_function(h, w, seed):
+    # The embedding claim of train_widen: a width-w fit, zero-padded to width h, gives the same
+    # logits on every input (exact arithmetic), hence classifies the same points.
+    from nnsmt.interpret import evaluate_exact
+    from nnsmt.queries.train_widen import narrow, pad
+    w = min(w, h - 1)
+    rng = np.random.default_rng(seed)
+    data = Dataset(rng.standard_normal((6, 3)), rng.integers(0, 2, 6))
+    p = make_problem(net([3, h, 2], seed), data)
+    q = narrow(p, w)
+    assert q.arch() == f"3-{w}-2"
+    small = {name: np.vectorize(lambda v: Fraction(int(v), 8), otypes=[object])(
+        rng.integers(-16, 17, shape)) for name, shape in
+        ((s.name, s.shape) for _, _, s in q.graph.params())}
+    big = pad(p, small)
+    for x in data.x:
+        a = evaluate_exact(q.graph, {q.input: x}, small)[q.logits]
+        b = evaluate_exact(p.graph, {p.input: x}, big)[p.logits]
+        assert list(a) == list(b)
+
+
+def test_narrow_first_fit_is_widened_and_exact():
+    # XOR on 2-8-2: width 1 is unsat (above), width 2 is sat; the width-2 fit padded to 8 units
+    # is reported, with a note saying so, and is exact on every point.
+    p = make_problem(net([2, 8, 2]), XOR)
+    r = train(p, solver=inproc())
+    assert r.status == "sat", r
+    assert r.params["W_a1"].shape == (8, 2) and r.params["W_a2"].shape == (2, 8)
+    assert any("widened exactly to 8" in n for n in r.notes), r.notes
+    assert any("1: unsat" in n for n in r.notes), r.notes
+    assert misclassified(p, r.params, exact=True) == []
+    r2 = train(p, solver=inproc(), widen=False)
+    assert r2.status == "sat" and not any("widened" in n for n in r2.notes)
+
+
+def test_narrow_unsat_is_never_the_answer():
+    # Two copies of one point with different labels: unsat at every width. The unsat reported
+    # is the full width's (its statement names 2-4-2), not a narrow attempt's.
+    bad = Dataset(np.array([[0., 1.], [0., 1.], [1., 0.]]), np.array([0, 1, 1]))
+    r = train(make_problem(net([2, 4, 2]), bad), solver=inproc())
+    assert r.status == "unsat", r
+    assert r.statement.startswith("no 2-4-2 network")
+    assert any("1: unsat, 2: unsat" in n for n in r.notes), r.notes

@@ -45,6 +45,8 @@ def _progress(args):
         el = f"[{time.perf_counter() - t0:6.1f} s]"
         if event == "hints":
             status.update(f"{el} float fit for phase hints")
+        elif event == "narrow":
+            status.update(f"{el} narrow first: hidden width {k['width']} (of {k['full']})")
         elif event == "encode":
             status.update(f"{el} round {k['round']}: encoding {k['points']}/{k['total']} points")
         elif event == "solve":
@@ -75,8 +77,8 @@ def run(args) -> int:
         status.start()
     try:
         res = train(problem, backend=args.backend, encoding=args.encoding, strategy=args.strategy,
-                    timeout=args.timeout, coarse_bits=args.coarse_bits, hints=args.hints,
-                    progress=show)
+                    timeout=args.timeout, coarse_bits=args.coarse_bits, hints=not args.no_hints,
+                    widen=not args.no_widen, progress=show)
         out = {"status": res.status, "reason": res.reason, "backend": args.backend,
                "network": args.model, "data": args.data, "architecture": problem.arch(),
                "weights": problem.n_weights(), "free_weights": problem.n_free(),
@@ -187,6 +189,9 @@ def _print(out, res, data, problem):
         print(f"sat: trained {out['architecture']} ({out['free_weights']} of {out['weights']} weights "
               f"free) classifies all {data.n} points correctly (checked exactly; encoding "
               f"{out['encoding']}, {seen})")
+        for note in out["notes"]:
+            if "widened" in note:
+                print(f"note: {note}")
         w = out.get("output")
         if w:
             how = "same graph, new initializers" if w.get("same_graph") else "fresh graph"
@@ -245,9 +250,14 @@ def register(sub):
     sp.add_argument("--coarse-bits", type=int, default=10,
                     help="CEGIS first shows the solver the points rounded to this many bits (a "
                          "candidate is still checked on the exact points; 0: off; default 10)")
-    sp.add_argument("--hints", action="store_true",
-                    help="first try each round with the ReLU pattern of a quick gradient-descent fit "
-                         "asserted (a hint only: its unsat proves nothing)")
+    sp.add_argument("--no-hints", action="store_true",
+                    help="do not first try each round with the ReLU pattern of a quick "
+                         "gradient-descent fit asserted (by default it is tried; a hint is never a "
+                         "result: a hinted model is checked exactly, a hinted unsat only drops it)")
+    sp.add_argument("--no-widen", action="store_true",
+                    help="solve only the requested width (by default narrower hidden layers, 1, 2, "
+                         "4, ... units, are tried first with part of the time: a narrow fit padded "
+                         "with zero units is an exact fit of the requested network)")
     sp.add_argument("--dtype", choices=["auto", "float32", "float64"], default="auto",
                     help="precision of the written weights. auto (default): the source's (float32), "
                          "rewritten as float64 if rounding breaks a point in onnxruntime")

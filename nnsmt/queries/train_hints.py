@@ -11,7 +11,7 @@ one-hidden-layer query is a plain linear program (no case splits).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -41,10 +41,32 @@ def _layers(problem):
     return out
 
 
-def gd_fit(problem, seconds: float = 5.0, seed: int = 0, steps: int = 20000) -> Hints | None:
+def gd_fit(problem, seconds: float = 1.0, seed: int = 0, steps: int = 20000,
+           tries: int = 4) -> Hints | None:
     """Full-batch Adam on the logistic / cross-entropy loss, free layers only, until every point
-    is classified with some margin or the time is up. None when the network is not a plain chain
-    of affine/ReLU layers."""
+    is classified with some margin or the time is up; restarted from new random weights (up to
+    `tries` runs of seconds / tries each) while no run classifies every point, because a run
+    either converges quickly or stalls (measured on the sphere task: a converging 3-2-2 run on
+    200 points takes about 0.1 s; 3 of 8 seeds stall). The best run's hints. None when the network
+    is not a plain chain of affine/ReLU layers."""
+    best = None
+    t0 = time.perf_counter()
+    for k in range(tries):
+        left = seconds - (time.perf_counter() - t0)
+        if k and left <= 0:
+            break
+        h = _gd_once(problem, min(seconds / tries, left) if k < tries - 1 else left,
+                     seed + k, steps)
+        if h is None:
+            return None
+        if best is None or h.accuracy > best.accuracy:
+            best = h
+        if h.accuracy == 1.0:
+            break
+    return replace(best, seconds=time.perf_counter() - t0)
+
+
+def _gd_once(problem, seconds: float, seed: int, steps: int) -> Hints | None:
     layers = _layers(problem)
     chain = [problem.input]
     for n, relu in layers:
