@@ -1,7 +1,7 @@
 """Batch throughput: ACAS Xu instances with --jobs 1 and --jobs 2, local and Ray, in one run.
 
     python bench/batch.py [--count 20] [--timeout 116] [--backend z3] [--encoding plain] [--executors local,ray]
-                          [--split N]
+                          [--split N [--split-only]]
 
 Instances: every instance of ../shared/benchmarks/acasxu/known.csv, then the instance list in
 order, skipping repeats, until --count. Each configuration runs the same instances from scratch
@@ -62,6 +62,8 @@ def main():
     ap.add_argument("--encoding", default="plain")
     ap.add_argument("--executors", default="local,ray")
     ap.add_argument("--split", type=int, default=0, help="also run with batch --split N (default: no)")
+    ap.add_argument("--split-only", action="store_true",
+                    help="with --split: only the split configurations (row 1 is then local, jobs 1, split)")
     args = ap.parse_args()
     instances = choose(args.count)
     print(f"{len(instances)} ACAS Xu instances, backend {args.backend}, encoding {args.encoding}, "
@@ -69,7 +71,9 @@ def main():
     print(f"  {'executor':8} {'split':>5} {'jobs':>4} {'wall':>9} {'inst/min':>9} {'vs jobs 1':>9} "
           f"{'vs row 1':>9}  verdicts")
     reference, first = None, None
-    for split in [0] + ([args.split] if args.split else []):
+    if args.split_only and not args.split:
+        raise SystemExit("--split-only needs --split N")
+    for split in ([] if args.split_only else [0]) + ([args.split] if args.split else []):
         for ex in args.executors.split(","):
             base = None
             for jobs in (1, 2):

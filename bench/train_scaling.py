@@ -1,6 +1,7 @@
 """Training scaling: the seed paper's sphere task, faithful pySMT+Z3 encoding vs nnsmt's default.
 
     python bench/train_scaling.py [--quick] [--timeout 60] [--widths 1,2,4,...] [--sets grid,50,200]
+    python bench/train_scaling.py --deep [--timeout 60]     # seed vs margin beyond one hidden layer
 
 For the 12-point angle grid and 50 and 200 random sphere points (seed 0), 3-h-2 ReLU networks
 of growing width h (6h + 2 weights) are trained by
@@ -92,6 +93,54 @@ def nnsmt_fixed(x: np.ndarray, y: np.ndarray, h: int, timeout: float):
     return nnsmt_default(x, y, h, timeout, widen=False)
 
 
+def mlp2(h: int, k: int, seed: int = 0) -> Graph:
+    """3-h-h-k: two hidden ReLU layers, k logits."""
+    rng = np.random.default_rng(seed)
+    def lin(m, n):
+        return Const(rng.standard_normal((n, m)).astype(np.float32)), Const(rng.standard_normal(n).astype(np.float32))
+    (w1, b1), (w2, b2), (w3, b3) = lin(3, h), lin(h, h), lin(h, k)
+    return Graph((Input("x", 3), Affine("a1", "x", w1, b1), Relu("r1", "a1"), Affine("a2", "r1", w2, b2),
+                  Relu("r2", "a2"), Affine("a3", "r2", w3, b3)), ("a3",)).check()
+
+
+def three_classes(n: int, seed: int = 0):
+    """Points on the sphere labelled by how many of two random planes they are above (0, 1, 2)."""
+    rng = np.random.default_rng(seed + 1)
+    x = rng.standard_normal((n, 3))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    planes = rng.standard_normal((2, 3))
+    return x, ((x @ planes.T) > 0).sum(axis=1)
+
+
+def nnsmt_encoding(x, y, h: int, k: int, encoding: str, timeout: float):
+    from nnsmt.queries.train import make_problem, train
+    r = train(make_problem(mlp2(h, k), Dataset(x, y)), encoding=encoding, timeout=timeout, widen=False)
+    return r.status, 1.0 if r.status == "sat" else 0.0
+
+
+def deep(a) -> None:
+    """seed vs margin (the default beyond one hidden layer) on deeper and multi-class nets."""
+    cases = [("grid", *sphere_grid(0), 2), ("50", *sphere_points(50, 0), 2),
+             ("3cls30", *three_classes(30), 3)]
+    print(f"seed vs margin encodings (nnsmt, CEGIS, no narrow phase), 3-h-h-k nets, "
+          f"{a.timeout:.0f} s per attempt")
+    print(f"{'data':>7} {'arch':>9} {'seed':>16} {'margin':>16}")
+    tot = {"seed": 0.0, "margin": 0.0}
+    solved = {"seed": 0, "margin": 0}
+    for name, x, y, k in cases:
+        for h in (2, 4, 8):
+            cells = []
+            for enc in ("seed", "margin"):
+                st, t, _ = attempt(nnsmt_encoding, (x, y, h, k, enc, a.timeout), a.timeout)
+                tot[enc] += t
+                solved[enc] += st in ("sat", "unsat")
+                cells.append(f"{st} {t:6.2f}s")
+            print(f"{name:>7} {f'3-{h}-{h}-{k}':>9} {cells[0]:>16} {cells[1]:>16}", flush=True)
+    print(f"decided: seed {solved['seed']}, margin {solved['margin']}; total time seed {tot['seed']:.1f} s, "
+          f"margin {tot['margin']:.1f} s, ratio seed / margin {tot['seed'] / max(tot['margin'], 1e-9):.2f}x "
+          f"(a timeout counts as {a.timeout:.0f} s)")
+
+
 METHODS = {"faithful": faithful, "nnsmt": nnsmt_default, "nnsmt-w": nnsmt_fixed}
 
 
@@ -135,8 +184,12 @@ def main():
     ap.add_argument("--sets", default="grid,50,200")
     ap.add_argument("--quick", action="store_true", help="grid and 50 points, widths up to 16, 20 s")
     ap.add_argument("--no-plot", action="store_true")
+    ap.add_argument("--deep", action="store_true",
+                    help="instead: seed vs margin encodings on 3-h-h-k nets (2 and 3 classes)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "out" / "train_scaling.png"))
     a = ap.parse_args()
+    if a.deep:
+        return deep(a)
     if a.quick:
         a.timeout, a.widths, a.sets = 20.0, "1,2,4,8,16", "grid,50"
     widths = [int(w) for w in a.widths.split(",")]

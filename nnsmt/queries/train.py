@@ -10,6 +10,8 @@ Strategy: counterexample-guided (CEGIS, the default). Solve on a few points; eva
 candidate on all points; add the misclassified ones; repeat. Exact: an unsat on a subset is an
 unsat on the whole set (fewer constraints), and sat is only returned after the exact check of
 every point. Each round is a fresh solve (the subset is small); the deadline covers all rounds.
+Before the requested width, narrower hidden layers are tried (`train_widen`: a zero-padded
+narrow fit is an exact fit; a narrow unsat is never reported).
 """
 
 from __future__ import annotations

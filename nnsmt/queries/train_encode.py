@@ -12,11 +12,13 @@ Three exact encodings (none loses a solution; `restriction` says so when one wou
 * ``homog`` -- one hidden ReLU layer, a binary task, both layers free, weights unbounded:
   the query becomes *linear* (QF_LRA). The proof is in `encode_homog`'s docstring.
 
-The default (``auto``) is ``homog`` where it applies, else ``margin``. Measured with bench/train_scaling.py (CEGIS with coarse stand-ins
-in both nnsmt rows, 60 s per attempt): on the seed's 12-point grid nnsmt fits every 3-h-2 width
-tried, up to 1,538 weights, where the faithful pySMT+Z3 encoding stops at 98; on 50 random
-points it fits a 3-2-2 net (14 weights) where the faithful encoding fits none (its 3-1-2 is
-unsat, its 3-2-2 times out); on 200 random points neither fits more than a few units. ``margin`` versus ``seed`` on deeper / multi-class nets was not benchmarked.
+The default (``auto``) is ``homog`` where it applies, else ``margin``. Measured with
+bench/train_scaling.py (nnsmt --no-widen rows: the solver at the requested width, CEGIS with
+coarse stand-ins and phase hints, 60 s per attempt): on the seed's 12-point grid every 3-h-2
+width tried fits, up to 1,538 weights, where the faithful pySMT+Z3 encoding stops at 98; on 50
+and 200 random points up to 50 and 26 weights, where the faithful encoding fits none (its
+3-1-2 is unsat, its 3-2-2 times out). ``margin`` versus ``seed`` beyond one hidden layer:
+``bench/train_scaling.py --deep``.
 """
 
 from __future__ import annotations
