@@ -270,9 +270,9 @@ def main():
         wrong = 0
         for i, (st, dt, ok, exp, _) in enumerate(rs):
             bad = (st in ("sat", "unsat") and exp in ("sat", "unsat") and st != exp) or not ok
-            for o in others:
-                so = res[o][i][0]
-                bad |= st in ("sat", "unsat") and so in ("sat", "unsat") and so != st
+            for o in others:  # only the other tool's checked answers count against this one
+                so, _, o_ok = res[o][i][:3]
+                bad |= st in ("sat", "unsat") and so in ("sat", "unsat") and so != st and o_ok
             wrong += bad
         solved = sum(st in ("sat", "unsat") for st, *_ in rs)
         print(f"  {t:8} solved {solved:3}  unsat {sum(s == 'unsat' for s, *_ in rs):3}  "
