@@ -35,6 +35,9 @@ class Cvc5Backend:
             slv.setOption("produce-unsat-cores", "true")
         if timeout is not None:
             slv.setOption("tlimit-per", str(max(1, int(timeout * 1000))))
+        # options a query was measured to need, e.g. stability's use-soi (nnsmt.queries.stability)
+        for k, v in script.meta.get("solver_options", {}).get(self.name, {}).items():
+            slv.setOption(k, str(v))
         logic = script.logic
         slv.setLogic(logic)
         sm = SymbolManager(tm)

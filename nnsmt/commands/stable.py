@@ -18,11 +18,27 @@ def add_domain_args(sp):
                     help="random inputs replayed exactly first, as cheap witnesses (default 0)")
 
 
+def add_query_args(sp):
+    sp.add_argument("--no-reuse", dest="reuse", action="store_false",
+                    help="per-neuron: ask both questions of every open neuron, even one an earlier "
+                         "model already answered")
+    sp.add_argument("--no-guided", dest="guided", action="store_false",
+                    help="skip the pre-pass that replays the box corners the linear bounds point to "
+                         "(two per open neuron) before any query")
+    sp.add_argument("--lemmas", default="none", choices=["none", "bounds", "triangle"],
+                    help="what the queries assert about unstable ReLUs: nothing (default: fastest on "
+                         "the digits networks), their bounds, or also the triangle relaxation")
+
+
+def summary_label(st) -> str:
+    return st.method + ("" if st.reuse else " (no reuse)")
+
+
 def summary_line(st) -> str:
     c = st.counts()
-    return (f"{st.method:10} active {c['active']:4}  inactive {c['inactive']:4}  unstable {c['unstable']:4}  "
-            f"unknown {c['unknown']:3}  | by bounds {st.by_bounds:4}  queries {st.queries:4} "
-            f"(sat {st.sat}, unsat {st.unsat}, unknown {st.unknown})  {st.time_s:8.2f} s")
+    return (f"{summary_label(st):21} active {c['active']:4}  inactive {c['inactive']:4}  unstable {c['unstable']:4}  "
+            f"unknown {c['unknown']:3}  | by bounds {st.by_bounds:4}  by pre-pass {st.by_samples:4}  "
+            f"queries {st.queries:4} (sat {st.sat}, unsat {st.unsat}, unknown {st.unknown})  {st.time_s:8.2f} s")
 
 
 def run(args) -> int:
@@ -36,16 +52,17 @@ def run(args) -> int:
     results = []
     for m in methods:
         st = classify(g, dom, lambda s, t: solve(args.backend, s, t), method=m, timeout=args.timeout,
-                      samples=args.samples)
+                      samples=args.samples, guided=args.guided, lemmas=args.lemmas, reuse=args.reuse)
         check_witnesses(g, st)
         results.append(st)
     same = all(r.same_as(results[0]) for r in results)
     if args.json:
         print(json.dumps({"network": args.model, "domain": args.domain, "backend": args.backend,
                           "identical": same, "results": [
-                              {"method": r.method, "counts": r.counts(), "by_bounds": r.by_bounds,
+                              {"method": r.method, "reuse": r.reuse, "counts": r.counts(), "by_bounds": r.by_bounds,
+                               "by_prepass": r.by_samples, "prepass_points": r.points,
                                "queries": r.queries, "sat": r.sat, "unsat": r.unsat, "unknown": r.unknown,
-                               "time_s": round(r.time_s, 4),
+                               "time_s": round(r.time_s, 4), "solve_s": round(r.solve_s, 4),
                                "layers": {k: v for k, v in layer_counts(r)}} for r in results]}, indent=2))
     else:
         print(f"{args.model} over {args.domain} ({dom.dim} inputs, {len(dom.boxes)} box(es)), backend {args.backend}")
@@ -67,5 +84,6 @@ def register(sub):
     sp.add_argument("model", help="network file")
     add_model_args(sp)
     add_domain_args(sp)
-    add_backend_args(sp, default="cvc5")  # Z3 stalls on the harvesting disjunctions (README)
+    add_query_args(sp)
+    add_backend_args(sp, default="cvc5")  # Z3 stalls on the digits queries (README)
     sp.add_argument("--json", action="store_true", help="machine-readable result")

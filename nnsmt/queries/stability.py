@@ -8,34 +8,50 @@ Definitions (pre-activation a of a ReLU, over every input of the domain):
   were replayed exactly through the network.
 
 Each "stable" verdict is proved: either by sound bounds (`nnsmt.bounds`) or by an unsat answer.
-Two exact methods decide the neurons the bounds leave open:
-- `per-neuron`: two queries per open neuron ("can a > 0?", "can a < 0?");
-- `single`: the harvesting query of the seed paper: one query asks for an input where some
-  open neuron not yet seen active is active, or some not yet seen inactive is inactive; each
-  model is replayed exactly and every neuron's state in it is recorded, then the query is asked
-  again without what is known, until unsat: never seen active = stably inactive, never seen
-  inactive = stably active.
+Every input the analysis meets (a random sample, a point the bounds suggest, a solver's model)
+is replayed exactly and all neuron states it shows are recorded, so no question is asked whose
+answer is already known. In order:
+1. bounds: linear (DeepPoly/CROWN-style) bounds decide what they can;
+2. pre-pass (the same for both methods): `samples` random inputs, and with `guided` the box
+   corner that maximises each open neuron's linear upper bound and the one that minimises its
+   lower bound (where the relaxation says a witness is most likely);
+3. exact queries on what is left, by one of two methods:
+   - `per-neuron`: for each open neuron in layer order, "can a > 0?" and "can a < 0?" unless a
+     model already showed it (at most two queries a neuron). Each query encodes only the
+     neuron's cone of influence: the layers before it and its own row;
+   - `single`: the harvesting query of the seed paper: one query asks for an input where some
+     open neuron not yet seen active is active, or some not yet seen inactive is inactive; the
+     model is recorded and the query asked again without what is known, until unsat: never
+     seen active = stably inactive, never seen inactive = stably active.
+Queries use the bounded encoding over the domain's bounds (stable ReLUs are constants or the
+identity, only unstable ones are `ite`s; `lemmas` adds their bounds or triangle relaxation).
+A query that times out leaves its neurons unknown.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
 
-from ..bounds import relu_states
+from ..bounds import LinearDomain, relu_states
 from ..domain import InputDomain, region_bounds
-from ..encode import encode_graph
+from ..encode import LEMMAS, encode_graph
 from ..errors import NnsmtError, UnsupportedError
-from ..interpret import evaluate_exact
-from ..ir import Affine, Graph, Relu
-from ..terms import Cmp, Num, Or, Script, ScriptBuilder, Var
+from ..interpret import evaluate_exact, interpret
+from ..ir import Affine, Const, Graph, Input, Relu
+from ..terms import Cmp, Num, Or, ScriptBuilder, Var
 
 ACTIVE, INACTIVE, UNSTABLE, UNKNOWN = 1, -1, 0, 2
 STATE_NAMES = {ACTIVE: "active", INACTIVE: "inactive", UNSTABLE: "unstable", UNKNOWN: "unknown"}
+METHODS = ("single", "per-neuron")
 ZERO = Num(Fraction(0))
+# cvc5's sum-of-infeasibilities simplex: on the 64-input digits MLPs its default simplex spends
+# tens of seconds in pivots on large exact rationals (0 conflicts); with use-soi every query
+# there took under 5 s (bench/stability.py, README). Z3 has no such switch and stalls there.
+SOLVER_OPTIONS = {"cvc5": {"use-soi": "true"}}
 
 
 @dataclass
@@ -45,13 +61,16 @@ class Stability:
 
     states: dict[str, np.ndarray]
     method: str
+    reuse: bool = True  # per-neuron: a question an earlier model answered is not asked
     by_bounds: int = 0
-    by_samples: int = 0  # neurons shown unstable by random samples before any query
+    by_samples: int = 0  # neurons shown unstable by the pre-pass (samples, guided points)
+    points: int = 0  # inputs replayed in the pre-pass
     queries: int = 0
     sat: int = 0
     unsat: int = 0
     unknown: int = 0
     time_s: float = 0.0
+    solve_s: float = 0.0  # of which in the solver
     witnesses: dict = field(default_factory=dict)  # (relu, i) -> (x with a > 0, x with a < 0)
 
     def counts(self) -> dict[str, int]:
@@ -73,8 +92,8 @@ class _Harvest:
         self.neg: dict = {}
 
     def record(self, x: list[Fraction]) -> int:
-        """Replay x exactly; returns how many new observations it gave."""
-        env = evaluate_exact(self.g, {self.g.inputs[0].name: x})
+        """Replay x exactly; returns how many new observations it gave (`self.env`: the values)."""
+        env = self.env = evaluate_exact(self.g, {self.g.inputs[0].name: x})
         new = 0
         for r in self.relus:
             for i, a in enumerate(env[r.x]):
@@ -86,35 +105,96 @@ class _Harvest:
                     new += 1
         return new
 
+    def seen(self, key, sign: str) -> bool:
+        return key in (self.pos if sign == ">" else self.neg)
+
 
 def _prefix(graph: Graph, relus: list[Relu]) -> Graph:
-    """The graph up to the last ReLU (what the queries need)."""
+    """The graph up to the last ReLU (what the analysis needs)."""
     last = max(i for i, n in enumerate(graph.nodes) if n.name in {r.name for r in relus})
     return graph.replace(nodes=graph.nodes[: last + 1], outputs=(graph.nodes[last].name,))
 
 
-def _base_script(graph: Graph, domain: InputDomain, bounds) -> Script:
-    """Inputs X_i in the domain, the network with the bounded encoding; no question yet."""
+def cone(graph: Graph, targets: dict[str, list[int]]) -> tuple[Graph, dict[str, list[str]]]:
+    """The cone of influence of some elements of some values: `targets` maps a value to the
+    element indices asked about. Returns the subgraph of their ancestors, in which a target
+    that nothing else in the cone consumes keeps only the asked rows (when it is an affine map
+    with constant parameters), and the SMT names of those rows (`{value}_{i}`, as in the full
+    encoding)."""
+    by = {n.name: n for n in graph.nodes}
+    need: set[str] = set()
+    stack = list(targets)
+    while stack:
+        v = stack.pop()
+        if v not in need:
+            need.add(v)
+            if not isinstance(by[v], Input):
+                stack.append(by[v].x)
+    consumed = {n.x for n in graph.nodes if n.name in need and not isinstance(n, Input)}
+    nodes, names = [], {}
+    for n in graph.nodes:
+        if n.name not in need:
+            continue
+        if n.name in targets and n.name not in consumed and isinstance(n, Affine) \
+                and isinstance(n.weight, Const) and isinstance(n.bias, Const):
+            rows = sorted(set(targets[n.name]))
+            n = Affine(n.name, n.x, Const(n.weight.value[rows]), Const(n.bias.value[rows]))
+            names[n.name] = [f"{n.name}_{i}" for i in rows]
+        nodes.append(n)
+    return graph.replace(nodes=tuple(nodes), outputs=tuple(targets)), names
+
+
+def _query(graph: Graph, domain: InputDomain, bounds, targets: dict[str, list[int]], question,
+           lemmas: str, options: dict):
+    """Script: inputs X_i in the domain, the cone of `targets` with the bounded encoding, and
+    the boolean term `question` over the targets' SMT names `{value}_{i}`."""
+    g, rows = cone(graph, targets)
+    inp = g.inputs[0]
+    xs = [f"X_{i}" for i in range(inp.dim)]
     b = ScriptBuilder()
-    inp = graph.inputs[0]
-    names = [f"X_{i}" for i in range(inp.dim)]
-    encode_graph(graph, b, names=lambda n, d: names if n == inp.name else None,
-                 encoding="bounded", bounds=bounds, lemmas="none")  # lemmas stall model finding here
-    b.assert_("domain", domain.constraint(names))
-    b.meta.update({"query": "stability", "inputs": names})
+    encode_graph(g, b, names=lambda n, d: xs if n == inp.name else rows.get(n),
+                 encoding="bounded", bounds=bounds, lemmas=lemmas)
+    b.assert_("domain", domain.constraint(xs))
+    b.assert_("ask", question)
+    b.meta.update({"query": "stability", "inputs": xs, "solver_options": options})
     return b.build()
 
 
-def _ask(base: Script, name: str, atom) -> Script:
-    return replace(base, asserts=base.asserts + ((name, atom),))
+def guided_points(graph: Graph, domain: InputDomain, targets: dict[str, list[int]]) -> list[list[Fraction]]:
+    """For every target element a, per box of the domain: the corner that maximises the linear
+    upper bound of a and the one that minimises its lower bound (the back-substituted
+    relaxation's optimum; a heuristic: the caller replays each point)."""
+    out = []
+    for (lo, hi), iv in zip(domain.boxes, domain.intervals()):
+        dom = LinearDomain(graph)
+        interpret(graph, dom, {graph.inputs[0].name: iv})
+        for v, idx in targets.items():
+            if not idx:
+                continue
+            m = dom.bounds[v].lo.size
+            eye = np.eye(m)[sorted(idx)]
+            _, (leaf, A, _) = dom.backsub(v, np.vstack([eye, -eye]))  # rows: a >= .., -a >= ..
+            if leaf != graph.inputs[0].name:
+                continue
+            for row in A:  # the corner minimising row @ x
+                out.append([l if c > 0 else h for c, l, h in zip(row.tolist(), lo, hi)])
+    return out
 
 
-def _model_x(res, dim) -> list[Fraction]:
-    return [res.model[f"X_{i}"] for i in range(dim)]
+def _random_points(domain: InputDomain, n: int, seed: int) -> list[list[Fraction]]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        lo, hi = domain.boxes[int(rng.integers(len(domain.boxes)))]
+        u = rng.random(len(lo))
+        out.append([l + (h - l) * Fraction(float(t)) for l, h, t in zip(lo, hi, u)])
+    return out
 
 
 def classify(graph: Graph, domain: InputDomain, solve, method: str = "single",
-             timeout: float | None = None, samples: int = 0, seed: int = 0) -> Stability:
+             timeout: float | None = None, samples: int = 0, seed: int = 0,
+             guided: bool = True, lemmas: str = "none", reuse: bool = True,
+             solver_options: dict | None = None) -> Stability:
     """Classify every ReLU of `graph` over `domain`.
 
     Args:
@@ -125,13 +205,22 @@ def classify(graph: Graph, domain: InputDomain, solve, method: str = "single",
         method: "single" (harvesting) or "per-neuron".
         timeout: seconds per query; a query that times out leaves its neurons UNKNOWN.
         samples: random inputs replayed exactly before any query (cheap witnesses).
+        guided: also replay, before any query, the box corners the linear bounds point to.
+        lemmas: what the bounded encoding asserts about unstable ReLUs ("none", "bounds",
+            "triangle"; see `nnsmt.encode`).
+        reuse: per-neuron only: skip a question that a model of an earlier query already
+            answered (False: both questions for every neuron the pre-pass left open).
+        solver_options: backend name -> {option: value}, put in each script's
+            meta["solver_options"] (default `SOLVER_OPTIONS`; {} for the solvers' defaults).
 
     Returns:
         A Stability; every ACTIVE/INACTIVE is proved (bounds or unsat), every UNSTABLE has two
         exactly replayed witnesses.
     """
-    if method not in ("single", "per-neuron"):
-        raise UnsupportedError(f"unknown stability method {method!r} (single, per-neuron)")
+    if method not in METHODS:
+        raise UnsupportedError(f"unknown stability method {method!r} ({', '.join(METHODS)})")
+    if lemmas not in LEMMAS:
+        raise UnsupportedError(f"unknown lemmas {lemmas!r}; choose from {', '.join(LEMMAS)}")
     if len(graph.inputs) != 1:
         raise UnsupportedError("stability analysis needs a network with one input")
     t0 = time.perf_counter()
@@ -142,83 +231,91 @@ def classify(graph: Graph, domain: InputDomain, solve, method: str = "single",
     bounds = region_bounds(g, domain)
     by_b = relu_states(g, bounds)
     st = Stability({k: np.where(v == 1, ACTIVE, np.where(v == -1, INACTIVE, UNKNOWN)).astype(np.int8)
-                    for k, v in by_b.items()}, method)
+                    for k, v in by_b.items()}, method, reuse=reuse or method != "per-neuron")
     st.by_bounds = int(sum((v != UNKNOWN).sum() for v in st.states.values()))
-    hv = _Harvest(g, relus)
-    dim = g.inputs[0].dim
-    if samples:
-        rng = np.random.default_rng(seed)
-        for _ in range(samples):
-            lo, hi = domain.boxes[int(rng.integers(len(domain.boxes)))]
-            u = rng.random(dim)
-            hv.record([l + (h - l) * Fraction(float(t)) for l, h, t in zip(lo, hi, u)])
-    open_ = [(r.name, i) for r in relus for i in np.flatnonzero(st.states[r.name] == UNKNOWN)]
-    if samples:
-        st.by_samples = sum(1 for k in open_ if k in hv.pos and k in hv.neg)
     pre = {r.name: r.x for r in relus}
-    base = _base_script(g, domain, bounds)
+    inp_name = g.inputs[0].name
 
-    def run(script):
-        res = solve(script, timeout)
+    def atom(key, sign):  # "a > 0" / "a < 0" for neuron key, in the query's SMT names
+        v, i = pre[key[0]], key[1]
+        return Cmp(sign, Var(f"X_{i}" if v == inp_name else f"{v}_{i}"), ZERO)
+
+    open_ = [(r.name, int(i)) for r in relus for i in np.flatnonzero(st.states[r.name] == UNKNOWN)]
+    hv = _Harvest(g, relus)
+    points = _random_points(domain, samples, seed) if samples else []
+    if guided and open_:
+        targets: dict[str, list[int]] = {}
+        for r, i in open_:
+            targets.setdefault(pre[r], []).append(i)
+        points += guided_points(g, domain, targets)
+    for x in points:
+        hv.record(x)
+    st.points = len(points)
+    st.by_samples = sum(1 for k in open_ if k in hv.pos and k in hv.neg)
+    known = ({k for k in open_ if k in hv.pos}, {k for k in open_ if k in hv.neg})  # after the pre-pass
+    dim = g.inputs[0].dim
+    undecided: set = set()  # (neuron, sign) whose query gave no answer
+
+    def ask(targets, question, strict=True):
+        """One query; a model is replayed and recorded (returns whether it was sat; with
+        `strict`, a model that shows nothing new fails the replay)."""
+        s = _query(g, domain, bounds, targets, question, lemmas,
+                   SOLVER_OPTIONS if solver_options is None else solver_options)
+        t = time.perf_counter()
+        res = solve(s, timeout)
+        st.solve_s += time.perf_counter() - t
         st.queries += 1
-        if res.status == "sat":
-            st.sat += 1
-        elif res.status == "unsat":
+        if res.status == "unsat":
             st.unsat += 1
-        else:
+            return False
+        if res.status != "sat":
             st.unknown += 1
-        return res
+            return None
+        st.sat += 1
+        x = [res.model[f"X_{i}"] for i in range(dim)]
+        if not domain.contains(x):
+            raise NnsmtError("solver model lies outside the domain")
+        if hv.record(x) == 0 and strict:
+            raise NnsmtError("solver model fails the exact replay: it shows no new neuron state")
+        return True
 
-    undecided_pos: set = set()  # neurons whose "can a > 0?" query gave no answer
-    undecided_neg: set = set()
     if method == "per-neuron":
         for key in open_:
             r, i = key
-            a = Var(f"{pre[r]}_{i}")
-            for sign, seen, undecided in ((">", hv.pos, undecided_pos), ("<", hv.neg, undecided_neg)):
-                if key in seen:
+            for sign in (">", "<"):
+                if hv.seen(key, sign) if reuse else key in known[sign == "<"]:
                     continue
-                res = run(_ask(base, f"ask_{pre[r]}_{i}", Cmp(sign, a, ZERO)))
-                if res.status == "sat":
-                    x = _model_x(res, dim)
-                    env = evaluate_exact(g, {g.inputs[0].name: x})
-                    v = env[pre[r]][i]
-                    if not (v > 0 if sign == ">" else v < 0):
-                        raise NnsmtError(f"solver model fails the exact replay for {pre[r]}[{i}] {sign} 0")
-                    seen[key] = tuple(x)
-                elif res.status != "unsat":
-                    undecided.add(key)
+                res = ask({pre[r]: [i]}, atom(key, sign), strict=reuse)
+                v = hv.env[pre[r]][i] if res else 0
+                if res and not (v > 0 if sign == ">" else v < 0):
+                    raise NnsmtError(f"solver model fails the exact replay for {pre[r]}[{i}] {sign} 0")
+                if res is None:
+                    undecided.add((key, sign))
     else:
         while True:
-            atoms, keys = [], []
-            for key in open_:
-                a = Var(f"{pre[key[0]]}_{key[1]}")
-                if key not in hv.pos and key not in undecided_pos:
-                    atoms.append(Cmp(">", a, ZERO))
-                    keys.append(key)
-                if key not in hv.neg and key not in undecided_neg:
-                    atoms.append(Cmp("<", a, ZERO))
-                    keys.append(key)
-            if not atoms:
+            asked = [(key, sign) for key in open_ for sign in (">", "<")
+                     if not hv.seen(key, sign) and (key, sign) not in undecided]
+            if not asked:
                 break
-            res = run(_ask(base, "harvest", atoms[0] if len(atoms) == 1 else Or(tuple(atoms))))
-            if res.status == "unsat":
+            targets = {}
+            for (r, i), _ in asked:
+                targets.setdefault(pre[r], []).append(i)
+            atoms = [atom(key, sign) for key, sign in asked]
+            res = ask(targets, atoms[0] if len(atoms) == 1 else Or(tuple(atoms)))
+            if res is False:
                 break
-            if res.status != "sat":  # timeout: what is left stays unknown
-                for key, atom in zip(keys, atoms):
-                    (undecided_pos if atom.op == ">" else undecided_neg).add(key)
+            if res is None:  # timeout: what is left stays unknown
+                undecided.update(asked)
                 break
-            if hv.record(_model_x(res, dim)) == 0:
-                raise NnsmtError("solver model fails the exact replay: it shows no new neuron state")
     for key in open_:
         r, i = key
         p, n = key in hv.pos, key in hv.neg
         if p and n:
             state = UNSTABLE
             st.witnesses[key] = (hv.pos[key], hv.neg[key])
-        elif not p and key not in undecided_pos:
+        elif not p and (key, ">") not in undecided:
             state = INACTIVE  # proved: no input gives a > 0
-        elif not n and key not in undecided_neg:
+        elif not n and (key, "<") not in undecided:
             state = ACTIVE  # proved: no input gives a < 0
         else:
             state = UNKNOWN
@@ -243,5 +340,5 @@ def layer_counts(st: Stability) -> list[tuple[str, dict[str, int]]]:
             for k, v in st.states.items()]
 
 
-__all__ = ["classify", "check_witnesses", "layer_counts", "Stability", "ACTIVE", "INACTIVE",
-           "UNSTABLE", "UNKNOWN", "STATE_NAMES"]
+__all__ = ["classify", "check_witnesses", "cone", "guided_points", "layer_counts", "Stability",
+           "ACTIVE", "INACTIVE", "UNSTABLE", "UNKNOWN", "STATE_NAMES", "METHODS", "SOLVER_OPTIONS"]
