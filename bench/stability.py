@@ -1,13 +1,14 @@
 """Stability classification: single-query harvesting vs per-neuron queries, same networks.
 
     python bench/stability.py [--nets digits_l1,digits_plain] [--backend cvc5] [--timeout 60]
-                              [--lemmas none] [--samples 0] [--configs prepass,queries]
+                              [--lemmas none] [--samples 0] [--split 0] [--configs prepass,queries]
                               [--solver-defaults]
 
 On the digits MLPs (examples/digits, 64-16-16-10, domain [0, 16]^64) both methods classify
 every ReLU, in two configurations:
 - `prepass`: what `nnsmt stable` does by default: bounds, then the pre-pass (the box corners
-  the linear bounds point to, plus `--samples` random inputs), then queries for what is left;
+  the linear bounds point to, plus `--samples` random inputs, and with `--split N` open
+  questions refuted by bounds on sub-boxes), then queries for what is left;
 - `queries`: bounds, then queries only (no pre-pass): the comparison of the query methods,
   with per-neuron also run without reusing models (exactly two queries per open neuron).
 Every run's classification must be identical to the others' and complete (no neuron left
@@ -41,6 +42,8 @@ def main():
     ap.add_argument("--timeout", type=float, default=60, help="seconds per query")
     ap.add_argument("--lemmas", default="none", choices=["none", "bounds", "triangle"])
     ap.add_argument("--samples", type=int, default=0, help="random inputs added to the pre-pass")
+    ap.add_argument("--split", type=int, default=0,
+                    help="pre-pass: refute open questions by bounds on up to N sub-boxes")
     ap.add_argument("--configs", default="prepass,queries")
     ap.add_argument("--solver-defaults", action="store_true",
                     help="run the solver with its default options (the baseline of SOLVER_OPTIONS)")
@@ -55,12 +58,14 @@ def main():
             opts = "default options" if a.solver_defaults else \
                 ", ".join(f"{k}={v}" for k, v in SOLVER_OPTIONS.get(a.backend, {}).items()) or "default options"
             print(f"{name} over [0, 16]^64: {CONFIGS[cfg]}; backend {a.backend} ({opts}), {a.timeout:.0f} s "
-                  f"per query, lemmas {a.lemmas}" + (f", {a.samples} samples" if pre and a.samples else ""))
+                  f"per query, lemmas {a.lemmas}" + (f", {a.samples} samples" if pre and a.samples else "")
+                  + (f", split {a.split}" if pre and a.split else ""))
             runs = [("single", True), ("per-neuron", True)] + ([] if pre else [("per-neuron", False)])
             res = []
             for m, reuse in runs:
                 st = classify(g, dom, lambda s, t: be.solve(s, timeout=t), method=m, timeout=a.timeout,
                               samples=a.samples if pre else 0, guided=pre, lemmas=a.lemmas, reuse=reuse,
+                              split=a.split if pre else 0,
                               solver_options={} if a.solver_defaults else None)
                 check_witnesses(g, st)
                 res.append(st)

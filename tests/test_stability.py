@@ -12,7 +12,8 @@ from nnsmt.domain import InputDomain, load_domain, parse_box_json
 from nnsmt.errors import InputError, NnsmtError
 from nnsmt.interpret import evaluate_exact
 from nnsmt.ir import Affine, Const, Graph, Input, Relu
-from nnsmt.queries.stability import ACTIVE, INACTIVE, UNSTABLE, check_witnesses, classify, cone
+from nnsmt.queries.stability import (ACTIVE, INACTIVE, UNSTABLE, check_witnesses, classify, cone,
+                                      refuted_by_splitting)
 
 from conftest import EXAMPLES, solver_backend
 from strategies import mlp_graph, mlp_specs
@@ -196,8 +197,9 @@ def _reference(g: Graph, dom: InputDomain, backend) -> dict:
        hst.lists(hst.tuples(hst.integers(-4, 4), hst.integers(0, 4)), min_size=3, max_size=3))
 def test_cone_and_prepass_match_plain_queries(name, layers, box):
     """Property: per-neuron queries on cones with the bounded encoding, and the harvesting
-    query, with or without the pre-pass and lemmas, classify exactly as plain whole-network
-    queries do (on random small MLPs and boxes; cvc5 with the options the queries set)."""
+    query, with or without the pre-pass, splitting and lemmas, classify exactly as plain
+    whole-network queries do (random small MLPs and boxes; cvc5 with the options the queries
+    set)."""
     be = solver_backend(name)
     g = mlp_graph(layers)
     n = layers[0][0].shape[1]
@@ -205,8 +207,34 @@ def test_cone_and_prepass_match_plain_queries(name, layers, box):
                         tuple(Fraction(a + w, 2) for a, w in box[:n])),))
     ref = _reference(g, dom, be)
     f = lambda s, t: be.solve(s, timeout=t)
-    for method, guided, samples, lemmas in [("per-neuron", False, 0, "none"), ("per-neuron", True, 4, "triangle"),
-                                            ("single", False, 0, "bounds"), ("single", True, 0, "none")]:
-        res = classify(g, dom, f, method, 30, samples=samples, guided=guided, lemmas=lemmas)
-        assert {k: list(v) for k, v in res.states.items()} == ref, (method, guided, lemmas)
+    for method, guided, samples, lemmas, split in [
+            ("per-neuron", False, 0, "none", 0), ("per-neuron", True, 4, "triangle", 16),
+            ("single", False, 0, "bounds", 0), ("single", True, 0, "none", 16)]:
+        res = classify(g, dom, f, method, 30, samples=samples, guided=guided, lemmas=lemmas, split=split)
+        assert {k: list(v) for k, v in res.states.items()} == ref, (method, guided, lemmas, split)
         check_witnesses(g, res)
+
+
+@pytest.mark.parametrize("method", ["single", "per-neuron"])
+def test_split_refutes_what_the_bounds_cannot(method):
+    """r2[0] of the hand net is inactive (max -0.5) but its linear bound over the whole box is
+    positive; on sub-boxes the bounds refute "r2[0] > 0", so no query is needed at all."""
+    g = hand_net()
+    never = lambda s, t: pytest.fail("no query expected")
+    st = classify(g, BOX, never, method, split=64)
+    assert st.by_split == 1 and st.queries == 0
+    assert list(st.states["r2"]) == [INACTIVE, UNSTABLE]
+    assert not refuted_by_splitting(g, BOX, "a2", 1, ">", 64)  # relu(x) - 0.5 > 0 at x = 1
+
+
+def test_cli_stable_split(capsys, tmp_path):
+    from nnsmt.frontends.onnx_export import save_onnx
+    net = tmp_path / "hand.onnx"
+    save_onnx(hand_net(), net)
+    box = tmp_path / "box.json"
+    box.write_text('{"lo": [-1, -1], "hi": [1, 1]}')
+    code = main(["stable", str(net), "--domain", str(box), "--split", "64", "--json"])
+    out = json.loads(capsys.readouterr().out)["results"][0]
+    assert code == 0 and out["refuted_by_split"] == 1 and out["queries"] == 0
+    assert main(["stable", str(net), "--domain", str(box), "--split", "-1"]) == 2
+    assert "--split" in capsys.readouterr().err

@@ -19,6 +19,9 @@ def add_domain_args(sp):
 
 
 def add_query_args(sp):
+    sp.add_argument("--split", type=int, default=0, metavar="N",
+                    help="before any query, try to refute each open question (\"can a > 0?\") by "
+                         "bounds on at most N sub-boxes of the domain (default 0: off)")
     sp.add_argument("--no-reuse", dest="reuse", action="store_false",
                     help="per-neuron: ask both questions of every open neuron, even one an earlier "
                          "model already answered")
@@ -36,23 +39,30 @@ def summary_label(st) -> str:
 
 def summary_line(st) -> str:
     c = st.counts()
-    return (f"{summary_label(st):21} active {c['active']:4}  inactive {c['inactive']:4}  unstable {c['unstable']:4}  "
-            f"unknown {c['unknown']:3}  | by bounds {st.by_bounds:4}  by pre-pass {st.by_samples:4}  "
-            f"queries {st.queries:4} (sat {st.sat}, unsat {st.unsat}, unknown {st.unknown})  {st.time_s:8.2f} s")
+    return (f"{summary_label(st):21} active {c['active']:4}  inactive {c['inactive']:4}  "
+            f"unstable {c['unstable']:4}  unknown {c['unknown']:3}  | by bounds {st.by_bounds:4}  "
+            f"by pre-pass {st.by_samples:4}  "
+            + (f"refuted by splitting {st.by_split}  " if st.by_split else "")
+            + f"queries {st.queries:4} (sat {st.sat}, unsat {st.unsat}, unknown {st.unknown})  "
+            f"{st.time_s:8.2f} s")
 
 
 def run(args) -> int:
     from nnsmt.backends import get_backend
     from nnsmt.domain import load_domain
+    from nnsmt.errors import InputError
     from nnsmt.queries.stability import check_witnesses, classify, layer_counts
     get_backend(args.backend)
+    if args.split < 0:
+        raise InputError(f"--split needs a number of sub-boxes >= 0, got {args.split}")
     g = load_model(args.model, **model_options(args))
     dom = load_domain(args.domain, g.inputs[0].dim if len(g.inputs) == 1 else None)
     methods = ["single", "per-neuron"] if args.method == "both" else [args.method]
     results = []
     for m in methods:
         st = classify(g, dom, lambda s, t: solve(args.backend, s, t), method=m, timeout=args.timeout,
-                      samples=args.samples, guided=args.guided, lemmas=args.lemmas, reuse=args.reuse)
+                      samples=args.samples, guided=args.guided, lemmas=args.lemmas, reuse=args.reuse,
+                      split=args.split)
         check_witnesses(g, st)
         results.append(st)
     same = all(r.same_as(results[0]) for r in results)
@@ -61,6 +71,7 @@ def run(args) -> int:
                           "identical": same, "results": [
                               {"method": r.method, "reuse": r.reuse, "counts": r.counts(), "by_bounds": r.by_bounds,
                                "by_prepass": r.by_samples, "prepass_points": r.points,
+                               "refuted_by_split": r.by_split,
                                "queries": r.queries, "sat": r.sat, "unsat": r.unsat, "unknown": r.unknown,
                                "time_s": round(r.time_s, 4), "solve_s": round(r.solve_s, 4),
                                "layers": {k: v for k, v in layer_counts(r)}} for r in results]}, indent=2))

@@ -14,7 +14,10 @@ answer is already known. In order:
 1. bounds: linear (DeepPoly/CROWN-style) bounds decide what they can;
 2. pre-pass (the same for both methods): `samples` random inputs, and with `guided` the box
    corner that maximises each open neuron's linear upper bound and the one that minimises its
-   lower bound (where the relaxation says a witness is most likely);
+   lower bound (where the relaxation says a witness is most likely); then, with `split` N,
+   each question still open ("can a > 0?") is refuted by bounds on up to N sub-boxes of the
+   domain if it can be (input splitting, `nnsmt.queries.split.plan_split`, on the neuron's
+   cone): a sound proof that the answer is no;
 3. exact queries on what is left, by one of two methods:
    - `per-neuron`: for each open neuron in layer order, "can a > 0?" and "can a < 0?" unless a
      model already showed it (at most two queries a neuron). Each query encodes only the
@@ -43,6 +46,8 @@ from ..errors import NnsmtError, UnsupportedError
 from ..interpret import evaluate_exact, interpret
 from ..ir import Affine, Const, Graph, Input, Relu
 from ..terms import Cmp, Num, Or, ScriptBuilder, Var
+from ..vnnlib import Property
+from .split import plan_split
 
 ACTIVE, INACTIVE, UNSTABLE, UNKNOWN = 1, -1, 0, 2
 STATE_NAMES = {ACTIVE: "active", INACTIVE: "inactive", UNSTABLE: "unstable", UNKNOWN: "unknown"}
@@ -64,6 +69,7 @@ class Stability:
     reuse: bool = True  # per-neuron: a question an earlier model answered is not asked
     by_bounds: int = 0
     by_samples: int = 0  # neurons shown unstable by the pre-pass (samples, guided points)
+    by_split: int = 0  # questions ("can a > 0?") refuted by bounds on sub-boxes
     points: int = 0  # inputs replayed in the pre-pass
     queries: int = 0
     sat: int = 0
@@ -181,6 +187,20 @@ def guided_points(graph: Graph, domain: InputDomain, targets: dict[str, list[int
     return out
 
 
+def refuted_by_splitting(graph: Graph, domain: InputDomain, value: str, i: int, sign: str,
+                         n: int) -> bool:
+    """Whether sound bounds show `value[i] sign 0` false on every input of the domain, after
+    bisecting it into at most `n` sub-boxes (best-first, `plan_split` on the cone of value[i])."""
+    g, _ = cone(graph, {value: [i]})
+    if value == g.inputs[0].name:
+        return False  # an input's bounds are exact already
+    xs = [f"X_{j}" for j in range(domain.dim)]
+    prop = Property(domain.dim, 1, ((1, domain.constraint(xs)), (2, Cmp(sign, Var("Y_0"), ZERO))),
+                    f"{value}[{i}] {sign} 0")
+    plan = plan_split(g, prop, n, samples=0, build=False, max_boxes=4 * n)
+    return not plan.subqueries and plan.candidate is None and not plan.exhausted
+
+
 def _random_points(domain: InputDomain, n: int, seed: int) -> list[list[Fraction]]:
     rng = np.random.default_rng(seed)
     out = []
@@ -194,7 +214,7 @@ def _random_points(domain: InputDomain, n: int, seed: int) -> list[list[Fraction
 def classify(graph: Graph, domain: InputDomain, solve, method: str = "single",
              timeout: float | None = None, samples: int = 0, seed: int = 0,
              guided: bool = True, lemmas: str = "none", reuse: bool = True,
-             solver_options: dict | None = None) -> Stability:
+             split: int = 0, solver_options: dict | None = None) -> Stability:
     """Classify every ReLU of `graph` over `domain`.
 
     Args:
@@ -208,6 +228,8 @@ def classify(graph: Graph, domain: InputDomain, solve, method: str = "single",
         guided: also replay, before any query, the box corners the linear bounds point to.
         lemmas: what the bounded encoding asserts about unstable ReLUs ("none", "bounds",
             "triangle"; see `nnsmt.encode`).
+        split: before any query, try to refute each open question by bounds on at most this
+            many sub-boxes (0: no splitting).
         reuse: per-neuron only: skip a question that a model of an earlier query already
             answered (False: both questions for every neuron the pre-pass left open).
         solver_options: backend name -> {option: value}, put in each script's
@@ -223,6 +245,8 @@ def classify(graph: Graph, domain: InputDomain, solve, method: str = "single",
         raise UnsupportedError(f"unknown lemmas {lemmas!r}; choose from {', '.join(LEMMAS)}")
     if len(graph.inputs) != 1:
         raise UnsupportedError("stability analysis needs a network with one input")
+    if split < 0:
+        raise UnsupportedError(f"split needs a number of sub-boxes >= 0, got {split}")
     t0 = time.perf_counter()
     relus = [n for n in graph.nodes if isinstance(n, Relu)]
     if not relus:
@@ -252,6 +276,13 @@ def classify(graph: Graph, domain: InputDomain, solve, method: str = "single",
         hv.record(x)
     st.points = len(points)
     st.by_samples = sum(1 for k in open_ if k in hv.pos and k in hv.neg)
+    impossible: set = set()  # (neuron, sign) refuted by bounds on sub-boxes
+    if split:
+        for key in open_:
+            for sign in (">", "<"):
+                if not hv.seen(key, sign) and refuted_by_splitting(g, domain, pre[key[0]], key[1], sign, split):
+                    impossible.add((key, sign))
+        st.by_split = len(impossible)
     known = ({k for k in open_ if k in hv.pos}, {k for k in open_ if k in hv.neg})  # after the pre-pass
     dim = g.inputs[0].dim
     undecided: set = set()  # (neuron, sign) whose query gave no answer
@@ -283,7 +314,8 @@ def classify(graph: Graph, domain: InputDomain, solve, method: str = "single",
         for key in open_:
             r, i = key
             for sign in (">", "<"):
-                if hv.seen(key, sign) if reuse else key in known[sign == "<"]:
+                if (key, sign) in impossible or \
+                        (hv.seen(key, sign) if reuse else key in known[sign == "<"]):
                     continue
                 res = ask({pre[r]: [i]}, atom(key, sign), strict=reuse)
                 v = hv.env[pre[r]][i] if res else 0
@@ -294,7 +326,7 @@ def classify(graph: Graph, domain: InputDomain, solve, method: str = "single",
     else:
         while True:
             asked = [(key, sign) for key in open_ for sign in (">", "<")
-                     if not hv.seen(key, sign) and (key, sign) not in undecided]
+                     if not hv.seen(key, sign) and (key, sign) not in undecided | impossible]
             if not asked:
                 break
             targets = {}
