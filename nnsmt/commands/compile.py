@@ -36,16 +36,9 @@ def _estimate_mode(args):
 
 def train_mode(args):
     """Every free weight a variable, every data point's label the strict winner (see nnsmt train)."""
-    from nnsmt.data import load_csv
-    from nnsmt.queries.train import make_problem, training_script
-    from .common import load_model, model_options
-    if args.data is None:
-        raise InputError("--mode train needs --data DATA.csv")
-    g = load_model(args.model, **model_options(args))
-    k = g.dims()[g.outputs[0]]
-    data = load_csv(args.data, n_features=g.inputs[0].dim, n_classes=2 if k == 1 else k)
-    problem = make_problem(g, data, free=args.free, weight_bound=args.weight_bound)
-    return training_script(problem, args.encoding or "seed")
+    from nnsmt.queries.train import training_script
+    from .train import load_problem
+    return training_script(load_problem(args), args.encoding or "seed")
 
 
 MODES = {"verify": verify_mode, "robustness": _robustness_mode, "estimate": _estimate_mode,

@@ -7,7 +7,6 @@ CASES; the robustness and estimate modes take the options of `nnsmt verify --par
 from __future__ import annotations
 
 import json
-import sys
 
 from dataclasses import dataclass
 from fractions import Fraction
@@ -79,15 +78,11 @@ def _verify_case(args):
 
 def _train_case(args):
     """The training query: a model must classify every point exactly."""
-    from nnsmt.data import load_csv
-    from nnsmt.queries.train import make_problem, misclassified
+    from nnsmt.queries.train import misclassified
     from nnsmt.queries.train_encode import encode
-    if args.data is None:
-        raise InputError("--mode train needs --data DATA.csv")
-    g = load_model(args.model, **model_options(args))
-    k = g.dims()[g.outputs[0]]
-    data = load_csv(args.data, n_features=g.inputs[0].dim, n_classes=2 if k == 1 else k)
-    problem = make_problem(g, data, free=args.free, weight_bound=args.weight_bound)
+    from .train import load_problem
+    problem = load_problem(args)
+    data = problem.data
     enc = encode(problem, range(data.n), args.encoding if args.encoding != "plain" else None)
 
     def validate(model):

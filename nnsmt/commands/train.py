@@ -59,18 +59,28 @@ def _progress(args):
     return status, show
 
 
-def run(args) -> int:
-    from nnsmt.backends import get_backend
+def load_problem(args):
+    """The model (`args.model`, its loader options) and the data (`args.data`) as a TrainProblem
+    with `--free` / `--weight-bound` applied: what train, compile --mode train and diff --mode
+    train all solve."""
     from nnsmt.data import load_csv
     from nnsmt.errors import InputError
-    from nnsmt.queries.train import make_problem, train, trained_graph
+    from nnsmt.queries.train import make_problem
+    if args.data is None:
+        raise InputError("--mode train needs --data DATA.csv")
+    g = load_model(args.model, **model_options(args))
+    k = g.dims()[g.outputs[0]]
+    data = load_csv(args.data, n_features=g.inputs[0].dim, n_classes=2 if k == 1 else k)
+    return make_problem(g, data, free=args.free, weight_bound=args.weight_bound)
+
+
+def run(args) -> int:
+    from nnsmt.backends import get_backend
+    from nnsmt.queries.train import train, trained_graph
     t0 = time.perf_counter()
     get_backend(args.backend)  # fail early, naming what is missing
-    g = load_model(args.model, **model_options(args))
-    dims = g.dims()
-    k = dims[g.outputs[0]]
-    data = load_csv(args.data, n_features=g.inputs[0].dim, n_classes=2 if k == 1 else k)
-    problem = make_problem(g, data, free=args.free, weight_bound=args.weight_bound)
+    problem = load_problem(args)
+    data = problem.data
     fmt = args.format or _format_of(args.output)
     status, show = _progress(args)
     if status is not None:
@@ -207,7 +217,7 @@ def _print(out, res, data, problem):
                 acc = w["accuracy_onnxruntime"]
                 print(f"onnxruntime accuracy on {w['path']}: {round(acc * data.n)}/{data.n} ({acc:.1%})")
                 if acc < 1.0:
-                    print(f"ERROR: the written model does not classify every point in onnxruntime",
+                    print("ERROR: the written model does not classify every point in onnxruntime",
                           file=sys.stderr)
         else:
             print("(no -o given: nothing written)")

@@ -26,9 +26,9 @@ import numpy as np
 from ..data import Dataset
 from ..errors import InputError, UnsupportedError
 from ..interpret import evaluate, evaluate_exact
-from ..ir import Affine, Argmax, Const, Graph, Relu, Sigmoid, Sym
+from ..ir import Affine, Argmax, Const, Graph, Sigmoid, Sym
 from ..terms import Script
-from .train_encode import encode, point_name, resolve_encoding
+from .train_encode import encode, resolve_encoding
 
 STRATEGIES = ("cegis", "direct")
 
@@ -324,6 +324,7 @@ def train(problem: TrainProblem, backend: str = "z3", encoding: str | None = Non
     if strategy not in STRATEGIES:
         raise UnsupportedError(f"unknown strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
     resolve_encoding(problem, encoding)  # fail early on a bad name
+    progress = progress or (lambda *a, **k: None)
     opts = dict(backend=backend, encoding=encoding, strategy=strategy, init=init, batch=batch,
                 coarse_bits=coarse_bits, hints=hints, progress=progress, solver=solver)
     from .train_widen import narrow, pad, schedule, widths
@@ -336,7 +337,7 @@ def train(problem: TrainProblem, backend: str = "z3", encoding: str | None = Non
             break
         budget = NARROW_DEFAULT_S if timeout is None else \
             min(NARROW_SHARE * timeout, NARROW_TOTAL * timeout - spent)
-        (progress or (lambda *a, **k: None))("narrow", width=w, full=full)
+        progress("narrow", width=w, full=full)
         r = _train_once(narrow(problem, w), timeout=budget, want_core=False, **opts)
         tried.append(f"{w}: {r.status}")
         if r.status == "sat":
@@ -363,11 +364,10 @@ def _tried(tried: list[str]) -> str:
 
 def _train_once(problem: TrainProblem, backend: str, encoding: str | None, strategy: str,
                 timeout: float | None, init: int, batch: int, coarse_bits: int | None,
-                hints: bool, want_core: bool, progress: Callable[..., None] | None,
+                hints: bool, want_core: bool, progress: Callable[..., None],
                 solver: Callable | None) -> TrainResult:
     """`train` at the problem's own width (no narrow phase)."""
     enc = resolve_encoding(problem, encoding)
-    progress = progress or (lambda *a, **k: None)
     if solver is None:
         solver = lambda script, t: _solve(backend, script, t)  # noqa: E731
     n, X = problem.data.n, problem.data.x
