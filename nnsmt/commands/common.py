@@ -3,17 +3,82 @@
 from __future__ import annotations
 
 import argparse
+import math
 
+# The exit codes, in one place: EXIT_CODES is the text every --help shows, EXIT maps a verdict
+# to its code, and the EXIT_* names are the codes that are not verdicts.
 EXIT_CODES = """exit codes:
   0   success; for verify: unsat (no input satisfies the property: it holds)
   10  verify: sat (validated counterexample found: the property is violated)
   20  verify: unknown (timeout or the solver gave up; the reason is printed)
   2   bad input or usage: unreadable/unsupported model or property, size mismatch,
-      missing backend
+      bad option value, missing backend (one line names the file and the element)
   3   error: the solver failed, or its model failed the replay (never reported as sat)
+  4   diff: the backends disagree (or a sat model fails the replay)
+  1   internal error: a bug in nnsmt (one line; NNSMT_DEBUG=1 shows the traceback)
+  130 interrupted (Ctrl-C)
+  141 standard output closed before everything was written (e.g. `| head`)
 """
 
 EXIT = {"unsat": 0, "sat": 10, "unknown": 20, "delta-sat": 20, "error": 3}
+EXIT_USAGE = 2
+EXIT_DISAGREE = 4
+EXIT_INTERNAL = 1
+EXIT_INTERRUPTED = 130
+EXIT_PIPE = 141
+
+
+def timeout_seconds(text: str) -> float:
+    """argparse `type=` for a time limit in seconds: a finite number > 0 (`inf`, `nan`, `0`,
+    `-1`, `abc` are usage errors)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(v) or v <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a finite number of seconds > 0")
+    return v
+
+
+def positive_int(text: str) -> int:
+    """argparse `type=` for a count such as --jobs or --split: an integer >= 1."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give an integer >= 1")
+    return v
+
+
+def nonnegative_int(text: str) -> int:
+    """argparse `type=` for a count where 0 means "none" (e.g. a number of samples)."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give an integer >= 0")
+    return v
+
+
+def finite_float(text: str) -> float:
+    """argparse `type=` for a real-valued option: a finite number (no `inf`, `nan`)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a finite number")
+    return v
+
+
+def positive_float(text: str) -> float:
+    """argparse `type=` for a finite number > 0 (a tolerance, a bound, a budget)."""
+    v = finite_float(text)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number > 0")
+    return v
 
 
 def add_command(sub, name: str, help: str, func) -> argparse.ArgumentParser:
@@ -56,7 +121,7 @@ def add_backend_args(sp, default="z3"):
     sp.add_argument("--backend", default=default,
                     help=f"solver backend (default {default}): z3, cvc5, pysmt:SOLVER (any solver pySMT has), "
                          "or smt2:COMMAND (a solver binary fed SMT-LIB2 on stdin, e.g. 'smt2:z3 -in')")
-    sp.add_argument("--timeout", type=float, default=None,
+    sp.add_argument("--timeout", type=timeout_seconds, default=None,
                     help="seconds of solving; on expiry the answer is unknown (timeout). Enforced by "
                          "killing the solver process if it overruns by more than 0.5 s")
 
