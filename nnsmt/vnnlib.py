@@ -197,6 +197,23 @@ def _compare(op: str, a: Fraction, b: Fraction, tol: Fraction) -> bool:
     return a == b
 
 
+def _approx(q) -> str:
+    """A number for a message: 10 significant digits; beyond the float64 range it stays exact
+    in magnitude (`1e+400`-like scientific form), never raising OverflowError."""
+    try:
+        return f"{float(q):.10g}"
+    except OverflowError:
+        q = Fraction(q)
+        sign, q = ("-" if q < 0 else ""), abs(q)
+        e = len(str(q.numerator)) - len(str(q.denominator))
+        if Fraction(10) ** e > q:
+            e -= 1
+        m = f"{float(q / Fraction(10) ** e):.10g}"
+        if m.startswith("10"):  # 9.99999999997 rounds up
+            m, e = "1", e + 1
+        return f"{sign}{m}e+{e}"
+
+
 def _explain(t, env, tol, line: int, out: list[str]) -> None:
     """Append why `t` fails (nothing if it holds), descending through conjunctions."""
     if _eval(t, env, tol):
@@ -210,7 +227,7 @@ def _explain(t, env, tol, line: int, out: list[str]) -> None:
         out.append(f"line {line}: none of the {len(t.args)} disjuncts of (or ...) holds")
     elif isinstance(t, Cmp):
         a, b = _eval(t.lhs, env, tol), _eval(t.rhs, env, tol)
-        out.append(f"line {line}: {format_term(t)}: {float(a):.10g} vs {float(b):.10g}")
+        out.append(f"line {line}: {format_term(t)}: {_approx(a)} vs {_approx(b)}")
     else:
         out.append(f"line {line}: {format_term(t)} is false")
 
