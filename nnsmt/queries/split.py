@@ -84,15 +84,31 @@ def _collectatoms(prop, n_out: int) -> tuple[list, _Atoms]:
             row = np.zeros(n_out)
             exact_ok = True
             for k, v in coef.items():
-                row[int(k[2:])] = float(v)
-                exact_ok &= Fraction(float(v)) == v
+                f = _float_or_none(v)
+                exact_ok &= f is not None and Fraction(f) == v
+                row[int(k[2:])] = f or 0.0
             if not exact_ok:
-                continue  # keep the bound arithmetic exact on its coefficients
+                continue  # keep the bound arithmetic exact on its coefficients (or they overflow)
             index[id(atom)] = len(rows)
             rows.append(row)
             consts.append(lf[1] - rf[1])
     C = np.array(rows).reshape(len(rows), n_out)
     return y_asserts, _Atoms(C, np.array(consts, dtype=object), index)
+
+
+def _float_or_none(q) -> float | None:
+    """float(q), or None when q lies beyond the float64 range (e.g. a VNN-LIB 1e400)."""
+    try:
+        return float(q)
+    except OverflowError:
+        return None
+
+
+def _float_consts(d: np.ndarray) -> np.ndarray:
+    """The atom constants as float64 for the candidate screen; NaN where a constant does not fit
+    float64 (the screen then leaves that atom unknown: sound, the exact check decides)."""
+    out = [_float_or_none(v) for v in d]
+    return np.array([np.nan if f is None else f for f in out], dtype=np.float64)
 
 
 def _vars(t) -> set[str]:
@@ -181,6 +197,8 @@ class _Planner:
         """Bounds on a batch of sub-boxes (box, depth, root): a _Leaf each, or None when the
         bounds refute that box."""
         self.n_eval += len(items)
+        if not items:
+            return []
         ivs = [box_interval(*b) for b, _, _ in items]
         batch = Interval(np.stack([iv.lo for iv in ivs]), np.stack([iv.hi for iv in ivs]))
         k = len(self.atoms.C)
@@ -227,8 +245,9 @@ class _Planner:
         self.tried.add(key)
         y = evaluate(self.g, {self.inp.name: np.array([float(v) for v in x])})[self.out]
         if len(self.atoms.C):  # cheap float screen on the output atoms before exact checks
-            v = self.atoms.C @ y + self.atoms.d.astype(np.float64)
+            v = self.atoms.C @ y + _float_consts(self.atoms.d)
             lo, hi = v - 1e-6, v + 1e-6
+            lo[np.isnan(v)], hi[np.isnan(v)] = -np.inf, np.inf  # constant beyond float64: unknown
             if False in [_three(t, lo, hi, self.atoms) for t in self.y_asserts]:
                 return False
         env = {f"X_{i}": v for i, v in enumerate(x)} | {f"Y_{j}": float(v) for j, v in enumerate(y)}
@@ -294,6 +313,9 @@ def plan_split(graph: Graph, prop, n: int, *, validate=None, easy: int = 0,
         return SplitPlan([SubQuery(0, s, ((), ()), {"note": "input region is not a bounded box"})],
                          exhausted="input region is not a bounded union of boxes")
     roots = [(tuple(lo), tuple(hi)) for lo, hi in boxes if all(a <= b for a, b in zip(lo, hi))]
+    if not roots:  # empty input region (lo > hi, or a false constraint): no input, no counterexample
+        return SplitPlan([], 0, 0, None, "", {"plan_s": time.perf_counter() - t0, "roots": 0,
+                                                      "note": "the input region is empty"})
     pl = _Planner(graph, prop, validate or (lambda m: False))
     max_boxes = max_boxes if max_boxes is not None else max(1000, 50 * n)
     if validate is not None and samples:
