@@ -13,8 +13,6 @@ REGISTRY = {
     "dreal": ("nnsmt.backends.dreal_backend", "DrealBackend",
               "dReal is optional: pip install dreal, plus the shared libraries it names"),
 }
-DEFAULT = "z3"
-
 
 # kind -> (module, class, what to install): `kind:ARG` names, e.g. pysmt:z3, smt2:z3 -in
 PARAMETRIC = {
@@ -44,6 +42,17 @@ def get_backend(name: str):
         return getattr(importlib.import_module(module), cls)()
     except ImportError as e:
         raise BackendUnavailable(f"backend {name!r} is not available: {e} ({hint})") from None
+
+
+def known(name: str) -> bool:
+    """Whether `name` names a backend nnsmt knows (installed or not)."""
+    kind, _, arg = name.partition(":")
+    return name in REGISTRY or (bool(arg.strip()) and kind in PARAMETRIC)
+
+
+def capabilities(name: str):
+    """The named backend's `nnsmt.result.Capabilities` (loading it: BackendUnavailable if missing)."""
+    return get_backend(name).capabilities
 
 
 def available() -> dict[str, str | None]:

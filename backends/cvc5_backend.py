@@ -8,7 +8,7 @@ from fractions import Fraction
 import cvc5
 from cvc5 import InputLanguage, InputParser, SymbolManager
 
-from nnsmt.result import Result
+from nnsmt.result import Capabilities, Result, SolveOptions
 from nnsmt.terms import Script
 
 from .smtlib import to_smtlib
@@ -16,13 +16,14 @@ from .smtlib import to_smtlib
 
 class Cvc5Backend:
     name = "cvc5"
+    capabilities = Capabilities(frozenset({"nonlinear", "exp"}), frozenset({"want_core", "simplex"}),
+                                why_not=(("optimize", "cvc5 has no optimisation (use bisection)"),))
 
     def supports(self, features):
-        if "optimize" in features:
-            return "cvc5 has no optimisation (use bisection)"
-        return None
+        return self.capabilities.refuses(self.name, features)
 
-    def solve(self, script: Script, timeout: float | None = None) -> Result:
+    def solve(self, script: Script, timeout: float | None = None,
+              options: SolveOptions = SolveOptions()) -> Result:
         t0 = time.perf_counter()
         why = self.supports(script.features)
         if why:
@@ -30,14 +31,13 @@ class Cvc5Backend:
         tm = cvc5.TermManager()
         slv = cvc5.Solver(tm)
         slv.setOption("produce-models", "true")
-        want_core = bool(script.meta.get("want_core"))
+        want_core = options.want_core
         if want_core:
             slv.setOption("produce-unsat-cores", "true")
         if timeout is not None:
             slv.setOption("tlimit-per", str(max(1, int(timeout * 1000))))
-        # options a query was measured to need, e.g. stability's use-soi (nnsmt.queries.stability)
-        for k, v in script.meta.get("solver_options", {}).get(self.name, {}).items():
-            slv.setOption(k, str(v))
+        if options.simplex == "soi":  # measured to help stability's many small LRA queries
+            slv.setOption("use-soi", "true")
         logic = script.logic
         slv.setLogic(logic)
         sm = SymbolManager(tm)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 from nnsmt.errors import BackendUnavailable
-from nnsmt.result import Result
+from nnsmt.result import Result, SolveOptions
 from nnsmt.terms import Script
 
 
@@ -25,11 +25,28 @@ class Task:
     script: Script
     timeout: float | None = None
     memory_mb: int | None = None
+    options: SolveOptions = SolveOptions()
 
 
 def run_task(task: Task) -> tuple[str, Result]:
     from .isolate import solve_isolated
-    return task.key, solve_isolated(task.backend, task.script, task.timeout, task.memory_mb)
+    return task.key, solve_isolated(task.backend, task.script, task.timeout, task.memory_mb, task.options)
+
+
+class InlineExecutor:
+    """Solve in this process, one task at a time (nothing to enforce: no deadline, no memory
+    cap). Used where forking a child per query would only cost time."""
+
+    name = "inline"
+    jobs = 1
+
+    def run(self, tasks: Iterable[Task]) -> Iterator[tuple[str, Result]]:
+        from . import get_backend
+        for t in tasks:
+            yield t.key, get_backend(t.backend).solve(t.script, t.timeout, t.options)
+
+    def cancel(self, keys: Iterable[str] | None = None) -> None:
+        pass
 
 
 class LocalExecutor:
@@ -45,7 +62,8 @@ class LocalExecutor:
 
     def run(self, tasks: Iterable[Task]) -> Iterator[tuple[str, Result]]:
         """Yield (key, result) as tasks finish, at most `jobs` running at once."""
-        return self._children.run((t.key, t.backend, t.script, t.timeout, t.memory_mb) for t in tasks)
+        return self._children.run((t.key, t.backend, t.script, t.timeout, t.memory_mb, t.options)
+                                  for t in tasks)
 
     def cancel(self, keys: Iterable[str]) -> None:
         self._children.cancel(keys)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait
 from typing import Hashable, Iterable, Iterator
 
-from nnsmt.result import Result
+from nnsmt.result import Result, SolveOptions
 from nnsmt.terms import Script
 
 GRACE_S = 0.5  # past the solver's own limit before the child is killed
@@ -35,7 +35,7 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _child(conn, backend_name, script, timeout, memory_mb, parent):
+def _child(conn, backend_name, script, timeout, memory_mb, options, parent):
     _die_with_parent(parent)
     if memory_mb:
         import resource
@@ -43,7 +43,7 @@ def _child(conn, backend_name, script, timeout, memory_mb, parent):
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     from . import get_backend
     try:
-        conn.send(get_backend(backend_name).solve(script, timeout=timeout))
+        conn.send(get_backend(backend_name).solve(script, timeout=timeout, options=options))
     except MemoryError:
         conn.send(Result("unknown", backend_name, f"memory limit ({memory_mb} MB)"))
     except BaseException as e:  # report, never hang the parent
@@ -68,9 +68,10 @@ def _ctx():
     return mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
 
 
-def _start(key, backend_name, script, timeout, memory_mb) -> _Job:
+def _start(key, backend_name, script, timeout, memory_mb, options=SolveOptions()) -> _Job:
     recv, send = _ctx().Pipe(duplex=False)
-    proc = _ctx().Process(target=_child, args=(send, backend_name, script, timeout, memory_mb, os.getpid()),
+    proc = _ctx().Process(target=_child, args=(send, backend_name, script, timeout, memory_mb, options,
+                                               os.getpid()),
                           daemon=True)
     proc.start()
     send.close()
@@ -103,7 +104,7 @@ class Children:
 
     def run(self, tasks: Iterable[tuple]) -> Iterator[tuple[Hashable, Result]]:
         """Yield (key, result) as children finish. `tasks` holds (key, backend, script,
-        timeout, memory_mb) tuples and is read lazily, only when a slot is free (so a task's
+        timeout, memory_mb[, options]) tuples and is read lazily, only when a slot is free (so a task's
         timeout can be chosen when it starts). Closing the iterator kills what still runs."""
         tasks = iter(tasks)
         more = True
@@ -152,16 +153,16 @@ class Children:
 
 
 def solve_many(backend_names: list[str], script: Script, timeout: float | None,
-               memory_mb: int | None = None) -> list[Result]:
+               memory_mb: int | None = None, options: SolveOptions = SolveOptions()) -> list[Result]:
     """Solve the same script on several backends at once, each in its own child process.
     Past `timeout` + grace a child is killed: unknown (timeout). A child that dies: error."""
     out = dict(Children(len(backend_names) or 1).run(
-        (i, b, script, timeout, memory_mb) for i, b in enumerate(backend_names)))
+        (i, b, script, timeout, memory_mb, options) for i, b in enumerate(backend_names)))
     return [out[i] for i in range(len(backend_names))]
 
 
 def solve_isolated(backend_name: str, script: Script, timeout: float | None,
-                   memory_mb: int | None = None) -> Result:
+                   memory_mb: int | None = None, options: SolveOptions = SolveOptions()) -> Result:
     """Solve in a forked child; past `timeout` + grace the child is killed and the answer is
     unknown (timeout). A child that dies gives status error with its exit code."""
-    return solve_many([backend_name], script, timeout, memory_mb)[0]
+    return solve_many([backend_name], script, timeout, memory_mb, options)[0]

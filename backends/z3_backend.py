@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import z3
 
-from nnsmt.result import Result
+from nnsmt.result import Capabilities, Result, SolveOptions
 from nnsmt.terms import Script
 
 from .smtlib import to_smtlib
@@ -24,13 +24,15 @@ def z3_value(v) -> Fraction:
 
 class Z3Backend:
     name = "z3"
+    # linear objectives go to Optimize, see solve
+    capabilities = Capabilities(frozenset({"nonlinear", "optimize"}), frozenset({"want_core"}),
+                                why_not=(("exp", "Z3 has no exp (transcendental functions)"),))
 
     def supports(self, features):
-        if "exp" in features:
-            return "Z3 has no exp (transcendental functions)"
-        return None  # linear objectives go to Optimize, see solve
+        return self.capabilities.refuses(self.name, features)
 
-    def solve(self, script: Script, timeout: float | None = None) -> Result:
+    def solve(self, script: Script, timeout: float | None = None,
+              options: SolveOptions = SolveOptions()) -> Result:
         t0 = time.perf_counter()
         why = self.supports(script.features)
         if why:
@@ -40,7 +42,7 @@ class Z3Backend:
         s = z3.SolverFor(script.logic)
         if timeout is not None:
             s.set("timeout", max(1, int(timeout * 1000)))
-        want_core = bool(script.meta.get("want_core"))
+        want_core = options.want_core
         # named assertions are tracked for cores only when the text itself asks for it
         s.from_string(("(set-option :produce-unsat-cores true)\n" if want_core else "")
                       + to_smtlib(script, commands=False))

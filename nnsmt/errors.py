@@ -32,3 +32,9 @@ class ValidationError(NnsmtError):
     """A solver model failed the replay through the network (never reported as sat)."""
 
     exit_code = 3
+
+
+class InternalError(NnsmtError):
+    """A broken invariant inside nnsmt (a bug, never the user's input): exit code 1."""
+
+    exit_code = 1

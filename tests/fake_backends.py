@@ -3,16 +3,20 @@
 import os
 import time
 
-from nnsmt.result import Result
+from nnsmt.result import Capabilities, Result
+
+ANY = Capabilities(frozenset({"nonlinear", "exp", "optimize"}))
 
 
 class Sleepy:
     name = "sleepy"
 
+    capabilities = ANY
+
     def supports(self, features):
         return None
 
-    def solve(self, script, timeout=None):  # ignores its timeout, like a stuck solver
+    def solve(self, script, timeout=None, options=None):  # ignores its timeout, like a stuck solver
         time.sleep(60)
         return Result("unsat", self.name)
 
@@ -20,10 +24,12 @@ class Sleepy:
 class Crashy:
     name = "crashy"
 
+    capabilities = ANY
+
     def supports(self, features):
         return None
 
-    def solve(self, script, timeout=None):  # dies the way a segfaulting solver would
+    def solve(self, script, timeout=None, options=None):  # dies the way a segfaulting solver would
         os._exit(139)
 
 
@@ -32,10 +38,12 @@ class Liar:
 
     name = "liar"
 
+    capabilities = ANY
+
     def supports(self, features):
         return None
 
-    def solve(self, script, timeout=None):
+    def solve(self, script, timeout=None, options=None):
         return Result("unsat", self.name)
 
 
@@ -44,9 +52,11 @@ class Bogus:
 
     name = "bogus"
 
+    capabilities = ANY
+
     def supports(self, features):
         return None
 
-    def solve(self, script, timeout=None):
+    def solve(self, script, timeout=None, options=None):
         from fractions import Fraction
         return Result("sat", self.name, model={n: Fraction(1000) for n in script.decls})

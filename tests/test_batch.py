@@ -68,7 +68,7 @@ def test_split_subqueries_spread_over_workers(tmp_path, capsys):
     rows = list(csv.DictReader(open(out)))
     assert [r["status"] for r in rows] == ["unsat"] * 4 + ["sat", "unsat"]
     rec = json.loads((tmp_path / "results_results" / "classifier__mixed__cvc5.json").read_text())
-    assert rec["split"]["subqueries"] == rec["split"]["solved"] == 4
+    assert rec["stats"]["subqueries"] == rec["stats"]["answered"] == 4
     sat = (tmp_path / "results_results" / "classifier__class1_margin__cvc5.txt").read_text()
     assert sat.startswith("sat\n((X_0 ")
 
@@ -91,7 +91,7 @@ def test_query_list_with_header_and_backends(tmp_path):
 
 
 @pytest.mark.parametrize("text, msg", [("", "no instances"), ("onnx,x\na,b\n", "vnnlib"),
-                                       ("a.onnx,b.vnnlib,soon\n", "not a number"), ("a.onnx\n", "columns")])
+                                       ("a.onnx,b.vnnlib,soon\n", "not a positive number"), ("a.onnx,b.vnnlib,-5\n", "not a positive number"), ("a.onnx\n", "columns")])
 def test_bad_instance_lists(tmp_path, text, msg):
     p = tmp_path / "i.csv"
     p.write_text(text)
@@ -121,6 +121,6 @@ def test_ray_gives_the_same_results_as_local(tmp_path, capsys):
         code, out, summary = run_batch(split_dir, capsys, "--executor", "ray", "--split", "4", mixed=True)
         assert code == 0 and [r["status"] for r in csv.DictReader(open(out))] == ["unsat"] * 4 + ["sat", "unsat"]
         rec = json.loads((split_dir / "results_results" / "classifier__mixed__cvc5.json").read_text())
-        assert rec["split"]["solved"] == 4
+        assert rec["stats"]["answered"] == 4
     finally:
         ray.shutdown()

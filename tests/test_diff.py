@@ -39,17 +39,23 @@ def test_validated_sat_against_unsat_is_a_disagreement(capsys, fakes):
 
 
 def test_bad_model_and_crash_are_failures_not_answers(capsys, fakes):
-    code, d = diff(capsys, NET, UNSAT, "--backends", "z3,bogus,crashy")
+    code, d = diff(capsys, NET, UNSAT, "--backends", "z3,bogus,crashy", "--engine", "plain")
     rows = {r["backend"]: r for r in d["rows"]}
-    assert rows["bogus"]["status"] == "sat" and not rows["bogus"]["validated"]
+    assert rows["bogus"]["status"] == "error" and not rows["bogus"]["validated"]
     assert "FAILS REPLAY" in rows["bogus"]["notes"]
     assert rows["crashy"]["status"] == "error" and "exit code 139" in rows["crashy"]["notes"]
     assert d["consensus"] == "unsat" and not d["disagreement"] and code == 3
 
 
-def test_unavailable_backend_is_a_row(capsys):
-    code, d = diff(capsys, NET, UNSAT, "--backends", "z3,yices9")
-    assert code == 0 and d["rows"][1]["status"] == "skipped" and "unknown backend" in d["rows"][1]["notes"]
+def test_unavailable_backend_is_a_row(capsys, monkeypatch):
+    """A known backend that cannot be loaded here is a skipped row naming what is missing; an
+    unknown name is a usage error."""
+    from nnsmt import backends
+    monkeypatch.setitem(backends.REGISTRY, "missing", ("no_such_module_here", "X", "pip install it"))
+    code, d = diff(capsys, NET, UNSAT, "--backends", "z3,missing")
+    assert code == 0 and d["rows"][1]["status"] == "skipped" and "pip install it" in d["rows"][1]["notes"]
+    assert main(["diff", NET, UNSAT, "--backends", "z3,yices9"]) == 2
+    assert "unknown backend 'yices9'" in capsys.readouterr().err
 
 
 def test_table_output(capsys):
@@ -66,7 +72,7 @@ def test_training_query_models_are_checked_on_every_point(capsys, fakes):
     rows = {r["backend"]: r for r in d["rows"]}
     assert rows["cvc5"]["status"] == "sat" and rows["cvc5"]["validated"]
     assert "all 12 points" in rows["cvc5"]["notes"]
-    assert rows["bogus"]["status"] == "sat" and not rows["bogus"]["validated"]
+    assert rows["bogus"]["status"] == "error" and not rows["bogus"]["validated"]
     assert d["query"] == "train" and d["disagreement"] and code == 4
 
 
@@ -130,7 +136,7 @@ def test_robustness_disagreement_and_bad_model(capsys, neuron, fakes):
                      backends="cvc5,liar,bogus")
     rows = {r["backend"]: r for r in d["rows"]}
     assert rows["cvc5"]["validated"] and rows["liar"]["status"] == "unsat"
-    assert rows["bogus"]["status"] == "sat" and not rows["bogus"]["validated"]
+    assert rows["bogus"]["status"] == "error" and not rows["bogus"]["validated"]
     assert "FAILS REPLAY" in rows["bogus"]["notes"]
     assert d["disagreement"] and code == 4
     code, d = robust(capsys, neuron, "--mode", "estimate", "--point", "2", "--objective", "eps",

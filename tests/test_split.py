@@ -12,17 +12,26 @@ import pytest
 
 from nnsmt import backends
 from nnsmt.backends import get_backend
-from nnsmt.backends.executors import LocalExecutor, indexed_runner
+from nnsmt.backends.executors import InlineExecutor, LocalExecutor
 from nnsmt.bounds import box_interval, propagate_bounds
 from nnsmt.cli import main
 from nnsmt.frontends import load_onnx, ort_evaluator
-from nnsmt.queries.split import SplitPlan, SubQuery, plan_split, solve_split, solve_split_parallel, subquery_script, verify_split
-from nnsmt.queries.verify import verify_script
+from nnsmt.engine.driver import drive
+from nnsmt.engine.verify import VerifyOptions, verify
+from nnsmt.queries.split import SplitPlan, SplitRun, SubQuery, plan_split, subquery_script
+from nnsmt.queries.verify import VerifyQuery, verify_script
 from nnsmt.result import Result
 from nnsmt.validate import validate_counterexample
 from nnsmt.vnnlib import load_vnnlib
 
 from conftest import EXAMPLES, have, need_shared, solver_backend
+
+
+def solve_plan(plan, g, p, backend, executor, timeout, float_eval=None, jobs=1):
+    """(status, reason, counterexample, per-query log) of a plan's sub-queries on an executor."""
+    run = SplitRun(plan, VerifyQuery(g, p, float_eval=float_eval), backend, timeout, jobs)
+    [(_, o)] = list(drive([run], executor))
+    return o.status, o.reason, o.witness, run.log
 
 
 @pytest.mark.parametrize("prop, expected, lemmas", [
@@ -48,16 +57,17 @@ def test_subqueries_are_independent_plain_data(backend):
     assert len(subs) <= 4
     for sq in subs:  # each box lies inside the property's region
         assert any(n == "split_box" for n, _ in sq.script.asserts)
-    status, _, _, log = solve_split(plan, lambda s, t: backend.solve(s, timeout=t),
-                                    lambda m: validate_counterexample(g, p, m), timeout=60)
+    plan = SplitPlan(subs)
+    status, _, _, log = solve_plan(plan, g, p, backend.name, InlineExecutor(), 60)
     assert status == "unsat" and len(log) == len(subs)
 
 
 def test_split_finds_validated_counterexample(backend):
     g, p = load_onnx(EXAMPLES / "classifier.onnx"), load_vnnlib(EXAMPLES / "class1_margin.vnnlib")
-    r = verify_split(g, p, 8, lambda s, t: backend.solve(s, timeout=t), 60, ort_evaluator(EXAMPLES / "classifier.onnx"))
-    assert r["status"] == "sat" and r["counterexample"].float_replay == "onnxruntime"
-    assert r["counterexample"].y[1] >= r["counterexample"].y[2] + 0.25
+    o = verify(g, p, VerifyOptions(engine="split", split=8, backend=backend.name, timeout=60),
+               ort_evaluator(EXAMPLES / "classifier.onnx"))
+    assert o.status == "sat" and o.witness.float_replay == "onnxruntime"
+    assert o.witness.y[1] >= o.witness.y[2] + 0.25
 
 
 def test_vnncomp_full_acas_instances(backend):
@@ -68,8 +78,9 @@ def test_vnncomp_full_acas_instances(backend):
     assert len(rows) == 2
     for r in rows:
         g, p = load_onnx(folder / r["onnx"]), load_vnnlib(folder / r["vnnlib"])
-        res = verify_split(g, p, 64, lambda s, t: backend.solve(s, timeout=t), 60, ort_evaluator(folder / r["onnx"]))
-        assert res["status"] == r["expected"], (r, res)
+        res = verify(g, p, VerifyOptions(engine="split", split=64, backend=backend.name, timeout=60),
+                     ort_evaluator(folder / r["onnx"]))
+        assert res.status == r["expected"], (r, res)
 
 
 def test_acas_prop1_unsat_by_splitting():
@@ -111,8 +122,7 @@ def test_verify_split_solves_leftover_subqueries(backend):
     g, p = load_onnx(onnx), load_vnnlib(EXAMPLES / "class1_margin.vnnlib")
     plan = plan_split(g, p, 1, samples=0, build=False)
     assert len(plan.subqueries) == 1 and plan.subqueries[0].script is None
-    status, _, cex, log = solve_split(plan, lambda s, t: backend.solve(s, timeout=t),
-                                      lambda m: validate_counterexample(g, p, m, ort_evaluator(onnx)), 60, (g, p))
+    status, _, cex, log = solve_plan(plan, g, p, backend.name, InlineExecutor(), 60, ort_evaluator(onnx))
     assert status == "sat" and len(log) == 1 and cex.float_replay == "onnxruntime"
 
 
@@ -153,9 +163,8 @@ def same_verdicts_on(executor, jobs, tmp_path):
     solver_backend("cvc5")
     cvc5 = get_backend("cvc5")
     for name, plan, g, p, expected in split_plans(tmp_path):
-        validate = lambda m: validate_counterexample(g, p, m)  # noqa: E731
-        seq = solve_split(plan, lambda s, t: cvc5.solve(s, timeout=t), validate, 60)
-        par = solve_split_parallel(plan, indexed_runner(executor, "cvc5"), validate, 60, jobs=jobs)
+        seq = solve_plan(plan, g, p, "cvc5", InlineExecutor(), 60)
+        par = solve_plan(plan, g, p, "cvc5", executor, 60, jobs=jobs)
         assert seq[0] == par[0] == expected, name
         if expected == "sat":  # the workers' model passed the exact replay
             assert par[2].y[1] >= par[2].y[2] + 0.25
@@ -176,7 +185,9 @@ class SatOrStuck:
     def supports(self, features):
         return None
 
-    def solve(self, script, timeout=None):
+    capabilities = get_backend("cvc5").capabilities
+
+    def solve(self, script, timeout=None, options=None):
         res = get_backend("cvc5").solve(script, timeout=timeout)
         if res.status != "sat":
             time.sleep(600)
@@ -190,8 +201,7 @@ def test_validated_sat_cancels_the_other_subqueries(tmp_path, monkeypatch):
     monkeypatch.setitem(backends.REGISTRY, "sat-or-stuck", ("test_split", "SatOrStuck", ""))
     g, p = margin_case(tmp_path, "0.25")
     plan = quarter_plan(g, p)
-    status, _, cex, log = solve_split_parallel(plan, indexed_runner(LocalExecutor(4), "sat-or-stuck"),
-                                               lambda m: validate_counterexample(g, p, m), 1200, jobs=4)
+    status, _, cex, log = solve_plan(plan, g, p, "sat-or-stuck", LocalExecutor(4), 1200, jobs=4)
     assert status == "sat" and cex.y[1] >= cex.y[2] + 0.25
     assert [s for _, s, *_ in log] == ["sat"]
     assert not multiprocessing.active_children()
@@ -203,8 +213,7 @@ def test_instance_timeout_bounds_the_whole_split(tmp_path, monkeypatch):
     monkeypatch.setitem(backends.REGISTRY, "sleepy", ("fake_backends", "Sleepy", ""))
     g, p = margin_case(tmp_path, "0.3152")
     plan = quarter_plan(g, p)
-    status, reason, _, log = solve_split_parallel(plan, indexed_runner(LocalExecutor(2), "sleepy"),
-                                                  lambda m: validate_counterexample(g, p, m), 1.0, jobs=2)
+    status, reason, _, log = solve_plan(plan, g, p, "sleepy", LocalExecutor(2), 1.0, jobs=2)
     assert status == "unknown" and reason.endswith("(timeout)")
     assert len(log) == 2 and all(r == "timeout" for _, _, r, _ in log)  # the other two never started
 
@@ -222,9 +231,7 @@ def test_cli_split_jobs(tmp_path, capsys, jobs):
         out = json.loads(capsys.readouterr().out)
         assert out["status"] == status and out["executor"] == {"name": "local", "jobs": int(jobs)}
         if status == "unsat":
-            assert out["split"]["subqueries"] == out["split"]["solved"] == 4
-    assert main(["verify", net, str(tmp_path / "m.vnnlib"), "--jobs", jobs]) == 2
-    assert "--split" in capsys.readouterr().err
+            assert out["stats"]["subqueries"] == out["stats"]["answered"] == 4
 
 
 @pytest.mark.skipif(not have("ray"), reason='ray is not installed (pip install "nnsmt[ray]")')

@@ -10,6 +10,7 @@ over all workers; a validated counterexample cancels its instance's other sub-qu
 from __future__ import annotations
 
 import csv
+import math
 import json
 import os
 import re
@@ -62,7 +63,9 @@ def read_instances(path: Path, backends: list[str], default_timeout: float | Non
             try:
                 timeout = float(r[t_col])
             except ValueError:
-                raise InputError(f"{path}:{i}: timeout {r[t_col]!r} is not a number") from None
+                timeout = None
+            if timeout is None or not math.isfinite(timeout) or timeout <= 0:
+                raise InputError(f"{path}:{i}: timeout {r[t_col].strip()!r} is not a positive number of seconds")
         bs = [r[b_col].strip()] if b_col is not None and len(r) > b_col and r[b_col].strip() else backends
         for b in bs:
             out.append({"onnx": r[net_col].strip(), "vnnlib": r[prop_col].strip(), "backend": b,
@@ -113,16 +116,12 @@ class Progress:
 
 def run(args) -> int:
     from nnsmt.backends import get_backend
-    from nnsmt.backends.executors import Task, get_executor
-    from nnsmt.errors import ValidationError
+    from nnsmt.backends.executors import get_executor
+    from nnsmt.engine.driver import drive
+    from nnsmt.engine.verify import VerifyOptions, outcome_json, plan
     from nnsmt.frontends import load_network, ort_evaluator
-    from nnsmt.queries.split import split_result, start_split
-    from nnsmt.queries.verify import verify_script
-    from nnsmt.validate import validate_counterexample
     from nnsmt.vnnlib import load_vnnlib
 
-    if args.split < 0:
-        raise InputError(f"--split needs a positive number of sub-queries, got {args.split}")
     src = Path(args.instances)
     backends = [b.strip() for b in args.backend.split(",") if b.strip()]
     for b in backends:
@@ -130,7 +129,10 @@ def run(args) -> int:
     insts = read_instances(src, backends, args.timeout)
     summary = Path(args.output)
     outdir = Path(args.results_dir) if args.results_dir else summary.with_name(summary.stem + "_results")
-    outdir.mkdir(parents=True, exist_ok=True)
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"{outdir}: cannot create the results folder: {e.strerror}") from None
     records: dict[str, dict] = {}
     for inst in insts:
         rec = outdir / f"{instance_key(inst)}.json"
@@ -143,26 +145,13 @@ def run(args) -> int:
     loaded: dict[tuple, tuple] = {}
 
     def load(inst):
-        """(graph, property, compiled script or None with --split, error), compiled in the
-        driver; a bad instance becomes an error record, not the end of the run."""
+        """(graph, property, onnxruntime replay) of an instance, loaded once per file pair."""
         net, prop = inst["folder"] / inst["onnx"], inst["folder"] / inst["vnnlib"]
         k = (str(net), str(prop))
         if k not in loaded:
-            try:
-                g, p = load_network(net), load_vnnlib(prop)
-                loaded[k] = (g, p, None if args.split else verify_script(g, p, encoding=args.encoding), None)
-            except NnsmtError as e:
-                loaded[k] = (None, None, None, str(e).splitlines()[0])
+            g, p = load_network(net), load_vnnlib(prop)
+            loaded[k] = (g, p, ort_evaluator(str(net)) if g.meta.get("format") == "onnx" else None)
         return loaded[k]
-
-    evaluators: dict[str, object] = {}
-
-    def evaluator(inst, g):
-        """onnxruntime replay for ONNX networks, made when first needed."""
-        net = str(inst["folder"] / inst["onnx"])
-        if net not in evaluators:
-            evaluators[net] = ort_evaluator(net) if g.meta.get("format") == "onnx" else None
-        return evaluators[net]
 
     def write_summary():
         rows = [records[instance_key(i)] for i in insts if instance_key(i) in records]
@@ -172,79 +161,46 @@ def run(args) -> int:
             w.writerows(rows)
         os.replace(summary.with_name(summary.name + ".tmp"), summary)
 
-    def finish(key, inst, status, reason, t, cex=None, extra=None):
-        if status == "unknown" and (reason == "timeout" or reason.endswith("(timeout)")):
+    def finish(key, inst, o):
+        status = o.status
+        if status == "unknown" and (o.reason == "timeout" or o.reason.endswith("(timeout)")):
             status = "timeout"  # the VNN-COMP word
         result_file = outdir / f"{key}.txt"
-        _atomic_write(result_file, vnncomp_result(status, cex))
+        _atomic_write(result_file, vnncomp_result(status, o.witness))
         rec = {"onnx": inst["onnx"], "vnnlib": inst["vnnlib"], "backend": inst["backend"],
-               "status": status, "reason": reason, "time_s": round(t, 3), "result_file": str(result_file)}
-        _atomic_write(outdir / f"{key}.json", json.dumps(rec | (extra or {})))
+               "status": status, "reason": o.reason, "time_s": round(o.stats.get("total_s", 0.0), 3),
+               "result_file": str(result_file)}
+        _atomic_write(outdir / f"{key}.json", json.dumps(outcome_json(o) | rec))
         records[key] = rec
         write_summary()
         progress.update(key, status)
 
     progress = Progress(len(insts), len(records), args.json)
-    executor = get_executor(args.executor, args.jobs, args.ray_address) if pending else None
-    owner: dict[str, str] = {}  # task key -> instance key
-    insts_by_key = {instance_key(i): i for i in pending}
-    splits: dict[str, object] = {}  # instance key -> SplitRun still being solved
+    jobs = args.jobs or (os.cpu_count() or 1)
+    executor = get_executor(args.executor, jobs, args.ray_address) if pending else None
+    owner: dict[int, tuple] = {}
 
-    def finish_split(key):
-        r = split_result(splits.pop(key))
-        finish(key, insts_by_key[key], r["status"], r["reason"], r["stats"].get("total_s", 0.0),
-               r["counterexample"], {"split": r["stats"]})
-
-    def tasks():
-        """Made lazily, when a worker is free: an instance's split is planned when its turn
-        comes, so its timeout counts from then and bounds the whole instance."""
+    def runs():
+        """Made lazily, when a worker is free: an instance is planned when its turn comes, so
+        its timeout counts from then and bounds the whole instance."""
         for inst in pending:
             key = instance_key(inst)
-            g, p, script, err = load(inst)
-            if err:
-                finish(key, inst, "error", err, 0.0)
-                continue
-            if not args.split:
-                owner[key] = key
-                yield Task(key, inst["backend"], script, inst["timeout"], args.memory)
-                continue
             try:
-                splits[key] = start_split(g, p, args.split, inst["timeout"], evaluator(inst, g), jobs=executor.jobs)
+                g, p, fe = load(inst)
+                opts = VerifyOptions(engine=args.engine, backend=inst["backend"], timeout=inst["timeout"],
+                                     split=args.split, jobs=executor.jobs, memory_mb=args.memory)
+                r = plan(g, p, opts, fe)
             except NnsmtError as e:
-                finish(key, inst, "error", str(e).splitlines()[0], 0.0)
+                from nnsmt.query import Outcome
+                finish(key, inst, Outcome("error", "verify", inst["backend"], reason=str(e).splitlines()[0]))
                 continue
-            run = splits[key]
-            while (item := run.take()) is not None:
-                index, script, left = item
-                owner[f"{key}#{index}"] = key
-                yield Task(f"{key}#{index}", inst["backend"], script, left, args.memory)
-            if key in splits and run.done:  # decided by bounds, or out of time with nothing running
-                finish_split(key)
+            owner[id(r)] = (key, inst)
+            yield r
 
     try:
-        for task_key, res in (executor.run(tasks()) if executor else ()):
-            key = owner.pop(task_key)
-            inst = insts_by_key[key]
-            if key in splits:
-                run = splits[key]
-                run.record(int(task_key.rsplit("#", 1)[1]), res)
-                if run.done:
-                    executor.cancel([f"{key}#{i}" for i in run.outstanding])
-                    finish_split(key)
-                continue
-            if args.split:
-                continue  # a sub-query of an instance already decided
-            g, p, _, _ = load(inst)
-            status, reason, cex = res.status, res.reason, None
-            if status == "sat":
-                try:
-                    cex = validate_counterexample(g, p, res.model, evaluator(inst, g))
-                except ValidationError as e:
-                    status, reason = "error", str(e).splitlines()[0]
-            t = sum(v for k, v in res.stats.items() if k.endswith("_s"))
-            finish(key, inst, status, reason, t, cex)
-        for key in list(splits):  # out of time, nothing was left running
-            finish_split(key)
+        for r, o in (drive(runs(), executor, args.memory) if executor else ()):
+            key, inst = owner.pop(id(r))
+            finish(key, inst, o)
     finally:
         progress.close()
     write_summary()
@@ -273,8 +229,9 @@ def register(sub):
     sp.add_argument("--executor", default="local", choices=["local", "ray"], help="local process pool (default) or Ray")
     sp.add_argument("--ray-address", default=None, help='Ray cluster address (e.g. "auto" after `ray start --head`); '
                     "default: start a local Ray instance")
-    sp.add_argument("--encoding", default="plain", help="ReLU encoding (default plain)")
-    sp.add_argument("--split", type=int, default=0, metavar="N",
-                    help="split each instance's input region into at most N sub-queries (as verify --split; "
-                    "bounded encoding) spread over the workers; the instance's timeout bounds all of them")
+    sp.add_argument("--engine", default="auto", choices=["auto", "plain", "bounded", "split"],
+                    help="verification engine per instance (default auto, as nnsmt verify)")
+    sp.add_argument("--split", type=int, default=None, metavar="N",
+                    help="the split engine's most sub-queries per instance (as verify --split), spread "
+                    "over the workers; the instance's timeout bounds all of them")
     sp.add_argument("--json", action="store_true", help="machine-readable summary; no progress output")

@@ -44,36 +44,31 @@ bounded by rationals), a model that does not replay is no witness: that row is u
 """
 
 
-@dataclass(frozen=True)
-class Case:
-    """A compiled query: `validate(model) -> (error or None, how it was checked)`; `relaxed`
-    when a model of the script need not be a witness on the network (see DIFF_EXIT)."""
-
-    script: object
-    validate: Callable
-    relaxed: bool = False
-    what: str = ""
-
-
-def _verify_case(args):
-    """The verify query: a model is an input, replayed against the property."""
-    from nnsmt.errors import ValidationError
-    from nnsmt.queries.verify import verify_script
-    from nnsmt.validate import validate_counterexample
+def _verify_runs(args, backends):
+    """The verify query planned once by the chosen engine; every backend gets the same
+    compiled (sub-)queries. Models are replayed exactly (and in onnxruntime for ONNX)."""
+    from nnsmt.engine.verify import VerifyOptions, plan
     from nnsmt.vnnlib import load_vnnlib
     if args.property is None:
         raise InputError("diff --mode verify needs a VNN-LIB property")
     g = load_model(args.model, **model_options(args))
     prop = load_vnnlib(args.property)
-    fe = float_evaluator(g)
+    run = plan(g, prop, VerifyOptions(engine=args.engine, backend=backends[0], timeout=args.timeout,
+                                      split=args.split, candidates=False), float_evaluator(g))
+    return [run.on(b) for b in backends], args.property
 
-    def validate(model):
-        try:
-            cex = validate_counterexample(g, prop, model, fe)
-            return None, "exact" + (f"+{cex.float_replay}" if cex.float_replay else "")
-        except ValidationError as e:
-            return str(e).splitlines()[0], ""
-    return Case(verify_script(g, prop, encoding=args.encoding), validate, what=args.property)
+
+def _query(script, validate, relaxed=False, kind="diff"):
+    """A compiled script and its model check as a query of the driver."""
+    from nnsmt.errors import ValidationError
+    from nnsmt.query import ScriptQuery
+
+    def check(model):
+        err, how = validate(model)
+        if err is not None:
+            raise ValidationError(err)
+        return how
+    return ScriptQuery(script, check, kind, relaxed)
 
 
 def _train_case(args):
@@ -90,7 +85,7 @@ def _train_case(args):
         if wrong:
             return f"misclassifies {len(wrong)} point(s), e.g. {data.where(wrong[0][0])}", ""
         return None, f"exact, all {data.n} points"
-    return Case(enc.script, validate, what=args.data)
+    return _query(enc.script, validate, kind="train"), args.data
 
 
 def _robust_question(args, mode):
@@ -148,11 +143,11 @@ def _robustness_case(args):
             return str(e).splitlines()[0], ""
         value = "" if w.value is None else f"; {q.kind} >= {float(w.value):.6g}"
         return None, how + (f"+{ort}" if ort else "") + value
-    return Case(script, validate, relaxed, q.describe())
+    return _query(script, validate, relaxed, kind=args.mode), q.describe()
 
 
-CASES = {"verify": _verify_case, "train": _train_case, "robustness": _robustness_case,
-         "estimate": _robustness_case}
+CASES = {"train": _train_case, "robustness": _robustness_case, "estimate": _robustness_case}
+MODES = ["verify", *CASES]
 
 
 def compare(rows: list[dict]) -> tuple[bool, str]:
@@ -169,54 +164,58 @@ def compare(rows: list[dict]) -> tuple[bool, str]:
 
 
 def run(args) -> int:
-    from nnsmt.backends import get_backend
-    from nnsmt.backends.isolate import solve_many
+    from nnsmt.backends import known
+    from nnsmt.engine.driver import SingleRun, check_backend, drive, executor_for
+    from nnsmt.errors import BackendUnavailable, UnsupportedError
     names = [b.strip() for b in args.backends.split(",") if b.strip()]
-    case = CASES[args.mode](args)
+    unknown = [b for b in names if not known(b)]
+    if unknown or not names:
+        raise InputError(f"--backends: unknown backend {unknown[0]!r}" if unknown else "--backends: none given")
+    if args.mode == "verify":
+        runs, what = _verify_runs(args, names)
+    else:
+        query, what = CASES[args.mode](args)
+        runs = [SingleRun(query, b, args.timeout) for b in names]
     unavailable = {}
-    for b in names:
-        try:  # a missing backend, or one that cannot take this script, is a row, not the end
-            why = get_backend(b).supports(frozenset(case.script.features))
-        except Exception as e:
-            why = str(e)
-        if why:
-            unavailable[b] = why
-    runnable = [b for b in names if b not in unavailable]
-    results = dict(zip(runnable, solve_many(runnable, case.script, args.timeout, args.memory)))
+    features = None
+    for run in runs:  # a missing backend, or one that cannot take this script, is a row, not the end
+        try:
+            if features is None and hasattr(run, "query") and getattr(run, "plan", None) is None:
+                features = run.query.compile().features
+            check_backend(run.backend, features or frozenset())
+        except (BackendUnavailable, UnsupportedError) as e:
+            unavailable[run.backend] = str(e)
+    live = [r for r in runs if r.backend not in unavailable]
+    outcomes = {r.backend: o for r, o in drive(live, executor_for(args.timeout, max(1, len(live)), memory_mb=args.memory),
+                                               args.memory)}
     rows = []
     for b in names:
         if b in unavailable:
             rows.append({"backend": b, "status": "skipped", "time_s": None, "validated": False,
                          "notes": unavailable[b]})
             continue
-        r = results[b]
-        row = {"backend": b, "status": r.status, "validated": False, "notes": r.reason,
-               "time_s": round(sum(v for k, v in r.stats.items() if k.endswith("_s")), 3)}
-        if r.status in ("sat", "delta-sat") and r.model:
-            err, how = case.validate(r.model)
-            row["validated"] = err is None
-            if err is None:  # dReal's δ-sat box centre that replays exactly is a witness
-                row["status"], how = "sat", how + ("; dReal said δ-sat" if r.status == "delta-sat" else "")
-                row["notes"] = f"validated ({how})"
-            elif r.status == "delta-sat":
-                row["notes"] = f"δ-sat; its model is no witness: {err}"
-            elif case.relaxed:
-                row["status"] = "unknown"
-                row["notes"] = f"a model of the relaxed script, not a witness on the network: {err}"
-            else:
-                row["notes"] = f"MODEL FAILS REPLAY: {err}"
+        o = outcomes[b]
+        row = {"backend": b, "status": o.status, "validated": o.status == "sat", "notes": o.reason,
+               "time_s": round(o.stats.get("solve_s", 0.0), 3)}
+        if o.status == "sat":
+            how = o.witness if isinstance(o.witness, str) else "exact" + (
+                f"+{o.witness.float_replay}" if getattr(o.witness, "float_replay", "") else "")
+            row["notes"] = f"validated ({'; '.join((how,) + o.notes)})"
+        elif o.status == "error" and o.reason.startswith("solver model fails the replay"):
+            row["notes"] = "MODEL FAILS REPLAY: " + o.reason.split(": ", 1)[1].splitlines()[0]
         rows.append(row)
     disagree, consensus = compare(rows)
-    failed = any(r["status"] == "error" or (r["status"] == "sat" and not r["validated"]) for r in rows)
+    failed = any(r["status"] == "error" for r in rows)
     if args.json:
-        print(json.dumps({"query": args.mode, "network": args.model, "property": case.what,
+        print(json.dumps({"query": args.mode, "network": args.model, "property": what,
+                          "engine": getattr(runs[0], "engine", "plain") if runs else "",
                           "consensus": consensus, "disagreement": disagree, "rows": rows}, indent=2))
     else:
         w = max(len(r["backend"]) for r in rows)
         print(f"{'backend':{w}}  {'status':9} {'time':>8}  {'validated':9}  notes")
         for r in rows:
             t = "-" if r["time_s"] is None else f"{r['time_s']:.2f}s"
-            v = "yes" if r["validated"] else ("NO" if r["status"] == "sat" else "-")
+            v = "yes" if r["validated"] else "-"
             print(f"{r['backend']:{w}}  {r['status']:9} {t:>8}  {v:9}  {r['notes']}")
         print("DISAGREEMENT: a validated sat and an unsat for the same query" if disagree
               else f"consistent: {consensus}")
@@ -235,7 +234,7 @@ def register(sub):
     sp.add_argument("model", help="network file (.onnx, .pt, .safetensors, .json, .keras, .h5)")
     add_model_args(sp)
     sp.add_argument("property", nargs="?", help="VNN-LIB 1.0 property (--mode verify)")
-    sp.add_argument("--mode", default="verify", choices=sorted(CASES), help="query (default verify; see below)")
+    sp.add_argument("--mode", default="verify", choices=sorted(MODES), help="query (default verify; see below)")
     sp.add_argument("--data", help="training data CSV (--mode train)")
     sp.add_argument("--free", help="layers made symbolic (--mode train; default all)")
     sp.add_argument("--weight-bound", type=float, default=None, help="box free weights in [-B, B] (--mode train)")
@@ -243,7 +242,11 @@ def register(sub):
                     help="comma-separated: z3, cvc5, pysmt:SOLVER, smt2:COMMAND (default z3,cvc5)")
     sp.add_argument("--timeout", type=float, default=60.0, help="seconds per backend (default 60; enforced by killing)")
     sp.add_argument("--memory", type=int, default=4096, help="memory limit per backend in MB (default 4096)")
-    sp.add_argument("--encoding", default="plain", help="encoding (verify: plain; train: its default, or seed, margin, homog)")
+    sp.add_argument("--encoding", default=None, help="train: its default, or seed, margin, homog")
+    sp.add_argument("--engine", default="auto", choices=["auto", "plain", "bounded", "split"],
+                    help="verify: the engine that plans the (sub-)queries every backend then gets "
+                         "(default auto, as nnsmt verify)")
+    sp.add_argument("--split", type=int, default=None, metavar="N", help="verify: the split engine's most sub-queries")
     sp.add_argument("--json", action="store_true", help="machine-readable table")
     from .estimate import add_robustness_args
     add_robustness_args(sp, plot=False)

@@ -1,90 +1,58 @@
-"""nnsmt verify: decide a VNN-LIB property, validating any counterexample before sat."""
+"""nnsmt verify: decide a VNN-LIB property with the best engine, validating any counterexample."""
 
 from __future__ import annotations
 
 import json
 import sys
-import time
 
-from .common import EXIT, add_backend_args, add_command, float_evaluator, load_model, solve, add_model_args, model_options
+from .common import EXIT, add_backend_args, add_command, add_model_args, float_evaluator, load_model, model_options
+
+
+def options(args):
+    """Typed verification options from the parsed command line."""
+    from nnsmt.engine.verify import VerifyOptions
+    from nnsmt.errors import InputError
+    engine = args.engine
+    if args.encoding is not None:  # the older spelling of --engine plain|bounded
+        if engine not in ("auto", args.encoding):
+            raise InputError(f"--encoding {args.encoding} and --engine {engine} disagree")
+        engine = args.encoding
+    return VerifyOptions(engine=engine, backend=args.backend, timeout=args.timeout, split=args.split,
+                         jobs=args.jobs or 1, executor=args.executor, ray_address=args.ray_address,
+                         sigmoid=args.sigmoid, memory_mb=getattr(args, "memory", None))
 
 
 def run(args) -> int:
-    from nnsmt.backends import get_backend
-    from nnsmt.errors import InputError, ValidationError
-    from nnsmt.queries.verify import verify_script
-    from nnsmt.validate import validate_counterexample
-    from nnsmt.vnnlib import load_vnnlib
+    from nnsmt.errors import InputError
     if args.params is not None:  # parameter robustness (nnsmt.queries.robustness)
-        from .estimate import run_verify
         if args.property is not None:
             raise InputError(f"{args.property}: a VNN-LIB property and --params do not combine; "
                              "use --property label|eps=E|sigma=S")
+        from .estimate import run_verify
         return run_verify(args)
     if args.property is None:
         raise InputError("give a VNN-LIB property, or --params delta=D with --property label|eps=E|sigma=S")
-    if not args.split and (args.jobs is not None or args.executor != "local" or args.ray_address):
-        raise InputError("--jobs, --executor and --ray-address spread the sub-queries of --split N")
-    t0 = time.perf_counter()
-    get_backend(args.backend)  # fail early, naming what is missing
+    from nnsmt.engine.verify import outcome_json, verify
+    from nnsmt.vnnlib import load_vnnlib
+    opts = options(args)
     g = load_model(args.model, **model_options(args))
     prop = load_vnnlib(args.property)
-    if args.split:
-        return _run_split(args, g, prop, t0)
-    script = verify_script(g, prop, encoding=args.encoding)
-    t_compile = time.perf_counter() - t0
-    res = solve(args.backend, script, args.timeout)
-    status, reason, cex = res.status, res.reason, None
-    if status == "sat":
-        try:
-            cex = validate_counterexample(g, prop, res.model, float_evaluator(g))
-        except ValidationError as e:
-            status, reason = "error", str(e)
-    out = {"status": status, "reason": reason, "backend": res.backend,
-           "network": args.model, "property": args.property,
-           "time": {"compile_s": round(t_compile, 4), **{k: round(v, 4) for k, v in res.stats.items()}}}
-    if cex is not None:
-        out["counterexample"] = _cex_json(cex)
-    return _report(args, out, status, reason, cex)
-
-
-def _cex_json(cex) -> dict:
-    return {"x": [float(v) for v in cex.x], "y": [float(v) for v in cex.y],
-            "x_exact": [str(v) for v in cex.x],
-            "y_onnxruntime": list(cex.y_float) if cex.y_float else None,
-            "validated": ["exact"] + ([cex.float_replay] if cex.float_replay else [])}
-
-
-def _run_split(args, g, prop, t0) -> int:
-    """--split N: independent sub-queries over sub-boxes (nnsmt.queries.split), each solved in
-    its own process on the executor's workers; --timeout bounds the whole instance."""
-    from nnsmt.backends.executors import get_executor, indexed_runner
-    from nnsmt.queries.split import verify_split
-    left = None if args.timeout is None else max(args.timeout - (time.perf_counter() - t0), 0.1)
-    executor = get_executor(args.executor, args.jobs or 1, args.ray_address)
-    r = verify_split(g, prop, args.split, None, left, float_evaluator(g),
-                     run_tasks=indexed_runner(executor, args.backend), jobs=executor.jobs)
-    out = {"status": r["status"], "reason": r["reason"], "backend": args.backend,
-           "network": args.model, "property": args.property, "encoding": "bounded",
-           "executor": {"name": executor.name, "jobs": executor.jobs},
-           "split": r["stats"], "time": {"total_s": round(time.perf_counter() - t0, 4)}}
-    if r["counterexample"] is not None:
-        out["counterexample"] = _cex_json(r["counterexample"])
-    return _report(args, out, r["status"], r["reason"], r["counterexample"])
-
-
-def _report(args, out, status, reason, cex) -> int:
+    o = verify(g, prop, opts, float_evaluator(g))
     if args.json:
+        out = outcome_json(o) | {"network": args.model, "property": args.property,
+                                 "executor": {"name": opts.executor, "jobs": opts.jobs}}
         print(json.dumps(out, indent=2))
-    else:
-        print(f"{status} ({reason})" if reason and status != "error" else status)
-        if status == "error":
-            print(reason, file=sys.stderr)
-        if cex is not None:
-            print(cex.vnncomp())
-            print("; validated: exact replay" + (f" and {cex.float_replay}" if cex.float_replay else ""),
-                  file=sys.stderr)
-    return EXIT[status]
+        return EXIT[o.status]
+    print(f"{o.status} ({o.reason})" if o.reason and o.status != "error" else o.status)
+    if o.status == "error":
+        print(o.reason, file=sys.stderr)
+    if o.witness is not None:
+        print(o.witness.vnncomp())
+        print("; validated: exact replay" + (f" and {o.witness.float_replay}" if o.witness.float_replay else ""),
+              file=sys.stderr)
+    for note in o.notes:
+        print(f"; {note}", file=sys.stderr)
+    return EXIT[o.status]
 
 
 def register(sub):
@@ -95,20 +63,24 @@ def register(sub):
     sp.add_argument("property", nargs="?", help="VNN-LIB 1.0 property (asserts the unsafe region); "
                     "omit it with --params")
     add_backend_args(sp)
-    sp.add_argument("--encoding", default="plain", choices=["plain", "bounded"],
-                    help="ReLU encoding: plain (ite, the default) or bounded (ReLUs that sound "
-                         "bounds over the input region show stable become 0 or the identity; "
-                         "the rest get bound and triangle lemmas)")
-    sp.add_argument("--split", type=int, default=0, metavar="N",
-                    help="bisect the input region into at most N independent sub-queries (bounded "
-                         "encoding), refuting sub-boxes by bounds where possible: all unsat -> unsat, "
-                         "a validated sat -> sat (the others are then cancelled)")
+    sp.add_argument("--engine", default="auto", choices=["auto", "plain", "bounded", "split"],
+                    help="auto (default): input splitting with bounds for networks with at most 16 "
+                         "inputs, bounds then one bounded query above that, one query for sigmoid "
+                         "networks; plain: every ReLU an ite; bounded: ReLUs that sound bounds show "
+                         "stable are fixed, the others get bound lemmas; split: as auto's splitting "
+                         "(--json says which engine ran and why)")
+    sp.add_argument("--encoding", default=None, choices=["plain", "bounded"],
+                    help="the same as --engine plain|bounded")
+    sp.add_argument("--split", type=int, default=None, metavar="N",
+                    help="the split engine's most sub-queries (default 4096 up to 16 inputs, else 1): "
+                         "the input region is bisected, sub-boxes refuted by bounds where possible; "
+                         "all unsat -> unsat, a validated sat -> sat (the others are then cancelled)")
     sp.add_argument("--jobs", type=int, default=None, metavar="J",
-                    help="--split: sub-queries solved at once (default 1), each in its own process")
+                    help="sub-queries solved at once (default 1), each in its own process")
     sp.add_argument("--executor", default="local", choices=["local", "ray"],
-                    help="--split: where sub-queries run: local processes (default) or Ray")
-    sp.add_argument("--ray-address", default=None, help='--split --executor ray: cluster address (e.g. "auto" '
+                    help="where sub-queries run: local processes (default) or Ray")
+    sp.add_argument("--ray-address", default=None, help='--executor ray: cluster address (e.g. "auto" '
                     "after `ray start --head`); default: start a local Ray instance")
-    sp.add_argument("--json", action="store_true", help="machine-readable result")
+    sp.add_argument("--json", action="store_true", help="machine-readable result, with the engine that ran")
     from .estimate import add_robustness_args
     add_robustness_args(sp)

@@ -29,7 +29,9 @@ from ..errors import InputError
 from ..interpret import evaluate
 from ..ir import Graph, Relu
 from ..terms import And, Bool, Cmp, Not, Num, Or, Script, Var, atoms, linear_form
-from .verify import check_compatible, verify_script
+from ..errors import ValidationError
+from ..query import Outcome
+from .verify import VerifyQuery, check_compatible, verify_script
 
 Box = tuple[tuple[Fraction, ...], tuple[Fraction, ...]]
 
@@ -374,18 +376,19 @@ def plan_split(graph: Graph, prop, n: int, *, validate=None, easy: int = 0,
 
 
 class SplitRun:
-    """One split instance being solved, by one worker or many.
+    """One split instance being solved, by one worker or many (a `nnsmt.engine.driver.Run`).
 
-    `take` hands out the next sub-query (its script built now if the plan did not build it)
-    with its share of the time left; `record` takes a result, in any order. The verdict: all
-    unsat -> unsat; the first sat whose model passes `validate` -> sat (what still runs can be
-    cancelled: `done`); else unknown, or error when a solver failed or a model failed the replay
+    `take` hands out the next sub-query (its script built now) with its share of the time left;
+    `record` takes an answer, in any order. The verdict: all unsat -> unsat; the first sat whose
+    model passes the query's `certify` -> sat (what still runs can then be cancelled); else
+    unknown, or error when a solver failed or a model of an exact sub-query failed the replay
     (never sat). `timeout` bounds the whole run: sub-queries not started by then stay undecided.
     """
 
-    def __init__(self, plan: SplitPlan, validate, timeout: float | None = None, jobs: int = 1,
-                 build_args=None, stats: dict | None = None):
-        self.plan, self.validate, self.jobs, self.build_args = plan, validate, max(1, jobs), build_args
+    def __init__(self, plan: SplitPlan, query: VerifyQuery, backend: str, timeout: float | None = None,
+                 jobs: int = 1, stats: dict | None = None, engine: str = "split"):
+        self.plan, self.query, self.backend, self.jobs = plan, query, backend, max(1, jobs)
+        self.engine = engine
         self.t0 = time.perf_counter()
         self.deadline = None if timeout is None else self.t0 + timeout
         self.stats = dict(stats or {})
@@ -396,13 +399,26 @@ class SplitRun:
         self.undecided: list[int] = []
         self.errors: list[str] = []
         self.cex = None
+        self.notes: tuple[str, ...] = ()
 
     def left(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.perf_counter()
 
+    def on(self, backend: str) -> "SplitRun":
+        """A fresh run of the same sub-queries on another backend (what `nnsmt diff` compares)."""
+        run = SplitRun(self.plan, self.query, backend, self.left(), self.jobs, self.stats, self.engine)
+        run.cex, run.notes = self.cex, self.notes
+        return run
+
+    def subquery(self, sq: SubQuery) -> VerifyQuery:
+        if sq.box == ((), ()):  # the whole region: not a bounded box
+            return replace(self.query, encoding="bounded")
+        return replace(self.query, encoding="bounded", bounds=sq.meta["bounds"], box=sq.box,
+                       index=sq.index, of=self.n)
+
     def take(self):
-        """(index, script, timeout) of the next sub-query, or None when there is none to start:
-        all started, a counterexample found, or the time is up."""
+        """(index, script, timeout, options) of the next sub-query, or None when there is none
+        to start: all started, a counterexample found, or the time is up."""
         if self.cex is not None or self.started >= self.n:
             return None
         left = self.left()
@@ -412,20 +428,18 @@ class SplitRun:
             left = min(left, max(left * self.jobs / (self.n - self.started), 2.0))
         sq = self.plan.subqueries[self.started]
         self.started += 1
-        script = sq.script if sq.script is not None else subquery_script(
-            self.build_args[0], self.build_args[1], sq.box, sq.meta["bounds"], index=sq.index, of=self.n)
+        script = sq.script if sq.script is not None else self.subquery(sq).compile()
         self.outstanding.add(sq.index)
-        return sq.index, script, left
+        return sq.index, script, left, self.query.options
 
     def record(self, index: int, res) -> None:
-        from ..errors import ValidationError
         self.outstanding.discard(index)
         self.log.append((index, res.status, res.reason, res.stats.get("solve_s", 0.0)))
         if self.cex is not None:
             return
         if res.status == "sat":
             try:
-                self.cex = self.validate(res.model)
+                self.cex = self.query.certify(res.model)
                 return
             except ValidationError as e:
                 self.errors.append(f"sub-query {index}: the model fails the replay: {str(e).splitlines()[0]}")
@@ -455,102 +469,44 @@ class SplitRun:
         timed_out = (self.deadline is not None and self.left() <= 0) or any(r == "timeout" for _, _, r, _ in self.log)
         return "unknown", reason + (" (timeout)" if timed_out else ""), None, self.log
 
-
-def solve_split(plan: SplitPlan, solve, validate, timeout: float | None = None, build_args=None):
-    """Decide the sub-queries one by one: (status, reason, counterexample, per-query log).
-
-    `solve(script, timeout) -> Result`; `validate(model) -> counterexample or raise`
-    ValidationError; `build_args` = (graph, prop) when the plan was made with build=False.
-    All unsat -> unsat; the first validated sat -> sat; otherwise unknown (or error)."""
-    return _one_by_one(SplitRun(plan, validate, timeout, 1, build_args), solve)
-
-
-def _one_by_one(run: SplitRun, solve):
-    while (item := run.take()) is not None:
-        index, script, left = item
-        run.record(index, solve(script, left))
-    return run.verdict()
+    def outcome(self) -> Outcome:
+        status, reason, cex, log = self.verdict()
+        stats = dict(self.stats)
+        stats |= {"answered": len(log), "solve_s": round(sum(t for *_, t in log), 4),
+                  "total_s": round(time.perf_counter() - self.t0, 4)}
+        notes = self.notes + tuple(getattr(cex, "notes", ()) if cex is not None else ())
+        if not log and status in ("sat", "unsat"):
+            notes += ("decided by bounds: " + ("a candidate they suggested replays" if cex is not None
+                                               else "every sub-box refuted") + "; no solver ran",)
+        return Outcome(status, "verify", self.backend, self.engine, reason, cex, notes, len(log), stats)
 
 
-def solve_split_parallel(plan: SplitPlan, run_tasks, validate, timeout: float | None = None,
-                         build_args=None, jobs: int = 1):
-    """As `solve_split`, on workers: `run_tasks(items)` takes an iterator of (index, script,
-    timeout) (read lazily, when a worker is free) and yields (index, Result) as they finish
-    (`nnsmt.backends.executors.indexed_runner`); it is closed, cancelling what still runs, as
-    soon as a validated counterexample is in. `jobs` is the number of workers (time shares)."""
-    run = SplitRun(plan, validate, timeout, jobs, build_args)
-    return _drive(run, run_tasks)
-
-
-def _drive(run: SplitRun, run_tasks):
-    if run.done:
-        return run.verdict()
-    results = run_tasks(iter(run.take, None))
-    try:
-        for index, res in results:
-            run.record(index, res)
-            if run.done:
-                break
-    finally:
-        getattr(results, "close", lambda: None)()
-    return run.verdict()
-
-
-def start_split(graph: Graph, prop, n: int, timeout: float | None = None, float_eval=None,
-                plan_share: float = 0.5, jobs: int = 1) -> SplitRun:
-    """Plan the split of `prop` (`plan_split`, candidates replayed exactly and through
-    `float_eval`) within `plan_share` of `timeout`, and return the run over what is left, its
-    timeout the rest of `timeout`. The run is already done when bounds decided the instance
-    (every sub-box refuted, or a candidate passed the replay). `run.stats` says what planning did."""
-    from ..errors import ValidationError
-    from ..validate import validate_counterexample
-
+def start_split(query: VerifyQuery, n: int, backend: str, timeout: float | None = None,
+                plan_share: float = 0.5, jobs: int = 1, engine: str | None = None,
+                candidates: bool = True) -> SplitRun:
+    """Plan the split of the query's property (`plan_split`, candidates certified by the query)
+    within `plan_share` of `timeout`, and return the run over what is left, its timeout the rest
+    of `timeout`. The run is already done when bounds decided the instance (every sub-box
+    refuted, or a candidate passed the replay). `run.stats` says what planning did."""
     def check(model) -> bool:
         try:
-            validate_counterexample(graph, prop, model, float_eval)
+            query.certify(model)
             return True
         except ValidationError:
             return False
 
     t0 = time.perf_counter()
-    plan = plan_split(graph, prop, n, validate=check, build=False,
+    plan = plan_split(query.graph, query.prop, n, validate=check if candidates else None, build=False,
+                      lemmas=query.lemmas,
                       time_budget=None if timeout is None else plan_share * timeout)
     stats = {"plan_s": round(time.perf_counter() - t0, 4), "boxes": plan.boxes_explored,
              "refuted_by_bounds": plan.refuted, "subqueries": len(plan.subqueries)}
     if plan.exhausted:
         stats["split_stopped"] = plan.exhausted
     left = None if timeout is None else timeout - (time.perf_counter() - t0)
-    run = SplitRun(plan, lambda m: validate_counterexample(graph, prop, m, float_eval), left, jobs,
-                   (graph, prop), stats)
+    run = SplitRun(plan, query, backend, left, jobs, stats, engine or f"split({n})")
     run.t0 = t0
     if plan.candidate is not None:
-        run.cex = validate_counterexample(graph, prop, {f"X_{i}": v for i, v in enumerate(plan.candidate)}, float_eval)
+        run.cex = query.certify({f"X_{i}": v for i, v in enumerate(plan.candidate)})
         run.stats["found_by"] = "bounds"
     return run
-
-
-def verify_split(graph: Graph, prop, n: int, solve=None, timeout: float | None = None,
-                 float_eval=None, plan_share: float = 0.5, *, run_tasks=None, jobs: int = 1) -> dict:
-    """Decide `prop` by input splitting (`start_split`, then the sub-queries).
-
-    `solve(script, timeout) -> Result` decides one sub-query at a time; or `run_tasks` (see
-    `solve_split_parallel`) spreads them over `jobs` workers. `plan_share` of the timeout goes to
-    splitting by bounds; the sub-queries share the rest, which bounds the whole call. Returns
-    {"status", "reason", "counterexample" (validate.Counterexample or None), "stats"}.
-    """
-    run = start_split(graph, prop, n, timeout, float_eval, plan_share, jobs if run_tasks else 1)
-    if run_tasks is not None:
-        _drive(run, run_tasks)
-    else:
-        _one_by_one(run, solve)
-    return split_result(run)
-
-
-def split_result(run: SplitRun) -> dict:
-    """The verdict of a finished run as verify_split's dict."""
-    status, reason, cex, log = run.verdict()
-    stats = dict(run.stats)
-    if log or "found_by" not in stats:
-        stats |= {"solved": len(log), "solve_s": round(sum(t for *_, t in log), 4),
-                  "total_s": round(time.perf_counter() - run.t0, 4)}
-    return {"status": status, "reason": reason, "counterexample": cex, "stats": stats}

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from typing import Callable, Mapping
+
+import numpy as np
+
 from ..encode import encode_graph
-from ..errors import InputError, UnsupportedError
-from ..ir import Graph, Input
-from ..terms import Script, ScriptBuilder, atoms, linear_form
+from ..errors import InputError, UnsupportedError, ValidationError
+from ..interpret import evaluate_enclosure
+from ..ir import Affine, Graph, Input, Sigmoid
+from ..result import SolveOptions
+from ..terms import And, Cmp, Not, Num, Or, Script, ScriptBuilder, Var, atoms, linear_form
 
 
 def check_compatible(graph: Graph, prop) -> tuple[Input, str]:
@@ -51,7 +59,8 @@ def _check_softmax_invariant(prop):
 
 
 def verify_script(graph: Graph, prop, encoding: str = "plain", bounds=None,
-                  lemmas: str = "bounds") -> Script:
+                  lemmas: str = "bounds", sigmoid: str = "exp", sigmoid_bounds=None,
+                  sigmoid_extra=None) -> Script:
     """Script that is sat iff some input satisfies every assertion of `prop`.
 
     Input elements are declared as X_i, output elements defined as Y_j (the VNN-LIB names);
@@ -74,7 +83,8 @@ def verify_script(graph: Graph, prop, encoding: str = "plain", bounds=None,
     if encoding == "bounded" and bounds is None:
         from ..domain import property_bounds
         bounds = property_bounds(graph, prop)
-    encode_graph(graph, b, names=names, encoding=encoding, bounds=bounds, lemmas=lemmas)
+    encode_graph(graph, b, names=names, encoding=encoding, bounds=bounds, lemmas=lemmas,
+                 sigmoid=sigmoid, sigmoid_bounds=sigmoid_bounds, sigmoid_extra=sigmoid_extra)
     seen: dict[int, int] = {}
     for line, t in prop.asserts:
         k = seen[line] = seen.get(line, 0) + 1
@@ -83,3 +93,147 @@ def verify_script(graph: Graph, prop, encoding: str = "plain", bounds=None,
                    "property": prop.source, "encoding": encoding,
                    "inputs": [f"X_{i}" for i in range(inp.dim)]})
     return b.build()
+
+
+def has_sigmoid(graph: Graph) -> bool:
+    return any(isinstance(n, Sigmoid) for n in graph.nodes)
+
+
+@dataclass(frozen=True)
+class VerifyQuery:
+    """Does any input satisfy the VNN-LIB property (its unsafe region)? sat: a counterexample,
+    replayed exactly (certified enclosures through a sigmoid) and by `float_eval` (onnxruntime
+    for ONNX sources); unsat: none exists (over the reals).
+
+    Attributes:
+        encoding: "plain" or "bounded" (ReLUs fixed where `bounds` show them stable).
+        bounds: value name -> Interval, sound over the region (`box`, or the property's).
+        box: (lo, hi) restricting the inputs to one sub-box of the region (input splitting).
+        sigmoid: "exp" (exact; needs a backend with exp) or "pwl" (a sound piecewise-linear
+            relaxation, refined at each rejected candidate's pre-activations: `relaxed`).
+        sigmoid_bounds: pre-activation bounds the pwl relaxation needs (Interval per value).
+    """
+
+    graph: Graph
+    prop: object
+    encoding: str = "plain"
+    bounds: Mapping | None = None
+    lemmas: str = "bounds"
+    box: tuple | None = None
+    index: int = 0
+    of: int = 1
+    sigmoid: str = "exp"
+    sigmoid_bounds: Mapping | None = None
+    sigmoid_extra: Mapping = field(default_factory=dict)
+    float_eval: Callable | None = None
+    max_rounds: int = 12
+    round: int = 0
+    kind: str = "verify"
+    options: SolveOptions = SolveOptions()
+
+    @property
+    def relaxed(self) -> bool:
+        return self.sigmoid != "exp" and has_sigmoid(self.graph)
+
+    def compile(self) -> Script:
+        s = verify_script(self.graph, self.prop, self.encoding, self.bounds, self.lemmas,
+                          self.sigmoid, self.sigmoid_bounds, dict(self.sigmoid_extra))
+        if self.box is None:
+            return s
+        lo, hi = self.box
+        box_t = And(tuple(a for j, (l, h) in enumerate(zip(lo, hi))
+                          for a in (Cmp(">=", Var(f"X_{j}"), Num(l)), Cmp("<=", Var(f"X_{j}"), Num(h)))))
+        return replace(s, asserts=s.asserts + (("split_box", box_t),),
+                       meta=s.meta | {"split_index": self.index, "split_of": self.of})
+
+    def certify(self, model):
+        """The validated counterexample of `model` (`nnsmt.validate.Counterexample`)."""
+        from ..validate import validate_counterexample
+        if not has_sigmoid(self.graph):
+            return validate_counterexample(self.graph, self.prop, model, self.float_eval)
+        return _certify_enclosure(self.graph, self.prop, model, self.float_eval)
+
+    def refine(self, model, error):
+        """Under the pwl relaxation: add the candidate's pre-activations as breakpoints."""
+        if not self.relaxed or self.round >= self.max_rounds:
+            return None
+        x = [Fraction(model[f"X_{i}"]) for i in range(self.graph.inputs[0].dim)]
+        env = evaluate_enclosure(self.graph, {self.graph.inputs[0].name: x})
+        extra = {k: list(v) for k, v in self.sigmoid_extra.items()}
+        for node in self.graph.nodes:
+            if isinstance(node, Sigmoid):
+                lo, hi = env[node.x]
+                for i, (a, b) in enumerate(zip(lo, hi)):
+                    pts = extra.setdefault((node.name, i), [])
+                    h = Fraction(1, 1 << min(40, 2 + len(pts) // 3))
+                    mid = (Fraction(a) + Fraction(b)) / 2
+                    pts.extend((mid, mid - h, mid + h))
+        return replace(self, sigmoid_extra=extra, round=self.round + 1)
+
+
+def _certify_enclosure(graph: Graph, prop, model, float_eval):
+    """A sigmoid network's counterexample: the property must hold for every output value within
+    the certified enclosures (so it holds for the true outputs), and in the float replay."""
+    from ..validate import Counterexample
+    x = [Fraction(model[f"X_{i}"]) for i in range(graph.inputs[0].dim)]
+    lo, hi = evaluate_enclosure(graph, {graph.inputs[0].name: x})[graph.outputs[0]]
+    env = {f"X_{i}": (v, v) for i, v in enumerate(x)} | \
+        {f"Y_{j}": (Fraction(a), Fraction(b)) for j, (a, b) in enumerate(zip(lo, hi))}
+    if not all(_three(t, env) is True for _, t in prop.asserts):
+        raise ValidationError("the candidate does not satisfy the property for the certified "
+                              "enclosure of the network's outputs")
+    mid = tuple((Fraction(a) + Fraction(b)) / 2 for a, b in zip(lo, hi))
+    y_float = None
+    if float_eval is not None:
+        y_float = tuple(float(v) for v in np.asarray(float_eval(np.array([float(v) for v in x],
+                                                                            dtype=np.float32))).reshape(-1))
+    return Counterexample(tuple(x), mid, y_float, "onnxruntime" if float_eval else "")
+
+
+def _range(t, env):
+    """Exact interval of a linear term over interval-valued variables."""
+    lf = linear_form(t)
+    if lf is None:
+        return None
+    coef, c = lf
+    lo = hi = Fraction(c)
+    for k, w in coef.items():
+        a, b = env[k]
+        lo += min(w * a, w * b)
+        hi += max(w * a, w * b)
+    return lo, hi
+
+
+def _three(t, env):
+    """True / False / None of a property term when variables range over intervals."""
+    match t:
+        case And():
+            vals = [_three(a, env) for a in t.args]
+            return False if False in vals else (None if None in vals else True)
+        case Or():
+            vals = [_three(a, env) for a in t.args]
+            return True if True in vals else (None if None in vals else False)
+        case Not():
+            v = _three(t.arg, env)
+            return None if v is None else not v
+        case Cmp():
+            r = _range(_sub(t.lhs, t.rhs), env)
+            if r is None:
+                return None
+            lo, hi = r
+            op = t.op
+            if op == "<=":
+                return True if hi <= 0 else (False if lo > 0 else None)
+            if op == "<":
+                return True if hi < 0 else (False if lo >= 0 else None)
+            if op == ">=":
+                return True if lo >= 0 else (False if hi < 0 else None)
+            if op == ">":
+                return True if lo > 0 else (False if hi <= 0 else None)
+            return True if lo == hi == 0 else (False if lo > 0 or hi < 0 else None)
+    return None
+
+
+def _sub(a, b):
+    from ..terms import Add, Mul
+    return Add((a, Mul((Num(Fraction(-1)), b))))

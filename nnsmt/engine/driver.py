@@ -1,0 +1,294 @@
+"""The one driver: every query on every backend goes through `drive` (or `solve`, its one-query
+form), which owns where solvers run (in-process, forked children killed at a hard deadline, or
+Ray), and how each answer is settled (certify the model, refine, or say why not).
+
+A `Run` is one query being solved: it hands out scripts (one, or many sub-queries with their
+share of the time) and takes answers in any order. `SingleRun` is a query with its refinement
+rounds; `nnsmt.queries.split.SplitRun` is a verification split into sub-boxes. `drive` runs
+many runs on one executor (that is `nnsmt batch`); `nnsmt diff` is `drive` over the same
+query on several backends.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Iterable, Iterator, Protocol
+
+from nnsmt.backends import get_backend
+from nnsmt.backends.executors import InlineExecutor, Task, get_executor
+from nnsmt.errors import BackendUnavailable, UnsupportedError, ValidationError
+from nnsmt.query import Outcome, Query
+from nnsmt.result import Result, SolveOptions
+from nnsmt.terms import Script
+
+
+def first_line(e: Exception | str) -> str:
+    return (str(e).splitlines() or [""])[0]
+
+
+def settle(query: Query, res: Result) -> Outcome | Query:
+    """One solver answer to `query`, settled: an Outcome, or the refined query to solve next.
+
+    sat/δ-sat: the model must pass `query.certify`, else the query may refine itself; a model
+    that neither certifies nor refines is unknown for a relaxation or a δ-sat, and an error for
+    an exact query (a solver bug: never sat). unsat/unknown/error pass through."""
+    base = dict(query=query.kind, backend=res.backend)
+    if res.status in ("unsat", "unknown", "error"):
+        return Outcome(res.status, reason=res.reason, **base)
+    if not res.model and getattr(query, "needs_model", True):
+        return Outcome("error", reason=f"{res.backend} answered {res.status} without a model", **base)
+    try:
+        witness = query.certify(res.model)
+    except ValidationError as e:
+        nxt = query.refine(res.model, e)
+        if nxt is not None:
+            return nxt
+        if res.status == "delta-sat":
+            return Outcome("unknown", reason=f"δ-sat ({res.reason}); its candidate does not replay: "
+                           f"{first_line(e)}", **base)
+        if query.relaxed:
+            return Outcome("unknown", reason="the relaxation's candidate does not replay on the "
+                           f"network: {first_line(e)}", **base)
+        return Outcome("error", reason=f"solver model fails the replay: {e}", **base)
+    notes = tuple(getattr(witness, "notes", ()))
+    if res.status == "delta-sat":
+        notes += (f"{res.backend} answered δ-sat ({res.reason}); its candidate replays exactly",)
+    return Outcome("sat", witness=witness, notes=notes, **base)
+
+
+class Run(Protocol):
+    """A query being solved on one backend: scripts out, answers in, in any order."""
+
+    backend: str
+    outstanding: set[int]
+
+    def take(self) -> tuple[int, Script, float | None, SolveOptions] | None:
+        """The next script to solve (index, script, seconds, options), or None for now."""
+
+    def record(self, index: int, res: Result) -> None:
+        """An answer to the script handed out under `index`."""
+
+    @property
+    def done(self) -> bool:
+        """Decided, or nothing running and nothing more to start."""
+
+    def outcome(self) -> Outcome:
+        """The answer, once done."""
+
+
+class Deadline:
+    """Seconds left of a time budget (None: no limit)."""
+
+    def __init__(self, timeout: float | None):
+        self.t0 = time.perf_counter()
+        self.end = None if timeout is None else self.t0 + timeout
+
+    def left(self) -> float | None:
+        return None if self.end is None else self.end - time.perf_counter()
+
+    def over(self) -> bool:
+        return self.end is not None and time.perf_counter() >= self.end
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+
+class SingleRun:
+    """One query and its refinement rounds, within one deadline."""
+
+    def __init__(self, query: Query, backend: str, timeout: float | None = None, engine: str = "plain",
+                 notes: tuple[str, ...] = (), stats: dict | None = None):
+        self.query, self.backend, self.engine, self.notes = query, backend, engine, notes
+        self.deadline = Deadline(timeout)
+        self.outstanding: set[int] = set()
+        self.rounds = 0
+        self.stats = dict(stats or {})
+        self.solver_s = 0.0
+        self._waiting = True  # the current query is not handed out yet
+        self._outcome: Outcome | None = None
+
+    def on(self, backend: str) -> "SingleRun":
+        """A fresh run of the same query on another backend (what `nnsmt diff` compares)."""
+        return SingleRun(self.query, backend, self.deadline.left(), self.engine, self.notes, self.stats)
+
+    def take(self):
+        if self._outcome is not None or not self._waiting:
+            return None
+        left = self.deadline.left()
+        if left is not None and left <= 0:
+            self._finish(Outcome("unknown", self.query.kind, self.backend, reason="timeout"))
+            return None
+        self._waiting = False
+        self.rounds += 1
+        self.outstanding.add(self.rounds)
+        t = time.perf_counter()
+        script = self.query.compile()
+        self.stats["compile_s"] = self.stats.get("compile_s", 0.0) + time.perf_counter() - t
+        return self.rounds, script, left, self.query.options
+
+    def record(self, index: int, res: Result) -> None:
+        self.outstanding.discard(index)
+        self.solver_s += sum(v for k, v in res.stats.items() if k in ("parse_s", "solve_s", "build_s"))
+        for k in ("objective", "objective_strict", "delta"):
+            if k in res.stats:
+                self.stats[k] = res.stats[k]
+        self.last = res
+        got = settle(self.query, res)
+        if isinstance(got, Outcome):
+            self._finish(got)
+        else:
+            self.query, self._waiting = got, True
+
+    def _finish(self, o: Outcome) -> None:
+        stats = self.stats | {"solve_s": round(self.solver_s, 4), "total_s": round(self.deadline.elapsed(), 4)}
+        self._outcome = Outcome(o.status, o.query, o.backend or self.backend, self.engine, o.reason,
+                                o.witness, self.notes + o.notes, self.rounds, stats)
+
+    @property
+    def done(self) -> bool:
+        if self._outcome is None and self._waiting and self.deadline.over():
+            self.take()  # settles as a timeout
+        return self._outcome is not None
+
+    def outcome(self) -> Outcome:
+        return self._outcome
+
+
+def executor_for(timeout: float | None, jobs: int = 1, name: str = "local", address: str | None = None,
+                 memory_mb: int | None = None):
+    """Where solvers run: in this process when nothing needs enforcing (no deadline, no memory
+    cap, one job), else forked children killed at their deadline, or Ray."""
+    if name == "local" and timeout is None and memory_mb is None and jobs == 1:
+        return InlineExecutor()
+    return get_executor(name, jobs, address)
+
+
+def drive(runs: Iterable[Run], executor, memory_mb: int | None = None) -> Iterator[tuple[Run, Outcome]]:
+    """Solve runs on `executor`, yielding (run, outcome) as each finishes.
+
+    Runs are read lazily (an instance is planned when a worker is free for it, so its time
+    counts from then); a started run's scripts go first. When a run is decided, its scripts
+    still running are cancelled (e.g. the other sub-boxes once one has a counterexample)."""
+    source = iter(runs)
+    live: dict[str, Run] = {}
+    ready: list[Run] = []
+    finished: list[Run] = []
+    counter = iter(range(1 << 62))
+
+    def start(run) -> None:
+        key = str(next(counter))
+        run._drive_key = key
+        live[key] = run
+        ready.append(run)
+
+    def tasks():
+        while True:
+            for run in list(ready):
+                item = run.take()
+                if item is None:
+                    ready.remove(run)
+                    if run.done and run._drive_key in live:
+                        del live[run._drive_key]
+                        finished.append(run)
+                    continue
+                index, script, timeout, options = item
+                ready.remove(run)  # round robin: the same query on several backends goes evenly
+                ready.append(run)
+                yield Task(f"{run._drive_key}#{index}", run.backend, script, timeout, memory_mb, options)
+                break
+            else:
+                run = next(source, None)
+                if run is None:
+                    return
+                start(run)
+
+    while True:
+        results = executor.run(tasks())
+        try:
+            for key, res in results:
+                rk, index = key.rsplit("#", 1)
+                run = live.get(rk)
+                if run is None:
+                    continue  # an answer for a run already decided
+                run.record(int(index), res)
+                if run.done:
+                    executor.cancel([f"{rk}#{i}" for i in run.outstanding])
+                    del live[rk]
+                    if run in ready:
+                        ready.remove(run)
+                    yield run, run.outcome()
+                elif run not in ready:
+                    ready.append(run)
+                while finished:
+                    r = finished.pop(0)
+                    yield r, r.outcome()
+        finally:
+            results.close()
+        while finished:
+            r = finished.pop(0)
+            yield r, r.outcome()
+        if not live:
+            return
+        for rk, run in list(live.items()):
+            if run.done:
+                del live[rk]
+                yield run, run.outcome()
+        ready = [r for r in live.values()]
+        if not ready:
+            return
+
+
+def check_backend(name: str, features) -> None:
+    """BackendUnavailable if `name` is not installed; UnsupportedError if it cannot take a
+    script with these features (an explicit choice the query cannot honour: a usage error)."""
+    why = get_backend(name).supports(frozenset(features))
+    if why:
+        raise UnsupportedError(f"backend {name!r} cannot decide this query: {why}")
+
+
+def solve(query: Query, backend: str = "z3", timeout: float | None = None, *,
+          memory_mb: int | None = None, engine: str = "plain", executor=None) -> Outcome:
+    """Decide one query: compile, solve under the hard deadline, settle (certify or refine)."""
+    run = SingleRun(query, backend, timeout, engine)
+    check_backend(backend, query.compile().features)
+    ex = executor or executor_for(timeout, memory_mb=memory_mb)
+    for _, outcome in drive([run], ex, memory_mb):
+        return outcome
+    return run.outcome()
+
+
+def solve_on(query: Query, backends: list[str], timeout: float | None,
+             memory_mb: int | None = None) -> list[Outcome | str]:
+    """The same query on several backends at once, each in its own child process (`nnsmt
+    diff`). A backend that is missing or cannot take the script is its reason (a string)."""
+    features = frozenset(query.compile().features)
+    rows: list[Outcome | str] = []
+    runs = []
+    for b in backends:
+        try:
+            check_backend(b, features)
+        except (BackendUnavailable, UnsupportedError) as e:
+            rows.append(str(e))
+            continue
+        runs.append(SingleRun(query, b, timeout))
+        rows.append(runs[-1])
+    for _ in drive(runs, get_executor("local", max(1, len(runs))), memory_mb):
+        pass
+    return [r if isinstance(r, str) else r.outcome() for r in rows]
+
+
+def solver(backend: str, timeout: float | None = None, memory_mb: int | None = None):
+    """A `nnsmt.result.Solve` for queries that call solvers in a loop (CEGIS, bisection,
+    per-neuron questions): (script, seconds=None, options=SolveOptions()) -> Result, in this
+    process without a time limit, else in a child killed at its deadline. `timeout` is the
+    default limit per call."""
+    be = get_backend(backend)
+
+    def run(script: Script, seconds: float | None = timeout, options: SolveOptions = SolveOptions()) -> Result:
+        if seconds is None and memory_mb is None:
+            return be.solve(script, None, options)
+        from nnsmt.backends.isolate import solve_isolated
+        return solve_isolated(backend, script, seconds, memory_mb, options)
+    run.backend = backend
+    run.capabilities = be.capabilities
+    return run

@@ -1,0 +1,153 @@
+"""Verification engines, and `auto`: the best one nnsmt has for a query.
+
+- `plain`: one query, every ReLU an `ite`.
+- `bounded`: one query; ReLUs that sound linear bounds over the input region show stable are
+  fixed, the others get their bounds as lemmas.
+- `split(N)`: bounds first (refuting sub-boxes, trying the points they suggest as
+  counterexamples), then at most N independent bounded sub-queries over sub-boxes
+  (`nnsmt.queries.split`), spread over the executor's workers.
+- `auto` (the default): split(4096) for piecewise-linear networks with at most LOW_DIM inputs
+  (ACAS Xu: 0 of 14 instances in 60 s with plain, 13 of 14 with split); split(1) above that,
+  i.e. bounds and candidate points, then one bounded query; plain for sigmoid networks, whose
+  sigmoids are exact (`exp`) on a backend that decides exp δ-completely and otherwise a sound
+  piecewise-linear relaxation refined at every rejected candidate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from nnsmt.backends import capabilities
+from nnsmt.domain import property_bounds
+from nnsmt.errors import InputError
+from nnsmt.ir import Graph
+from nnsmt.query import Outcome
+from nnsmt.queries.split import start_split
+from nnsmt.queries.verify import VerifyQuery, check_compatible, has_sigmoid
+
+from .driver import Run, SingleRun, check_backend, drive, executor_for
+
+ENGINES = ("auto", "plain", "bounded", "split")
+SIGMOID_MODES = ("auto", "exp", "pwl")
+LOW_DIM = 16  # inputs at most this many: bisecting the input box pays
+SPLIT_N = 4096
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    """How to verify: the engine (see the module docstring) and where it runs.
+
+    Attributes:
+        engine: auto, plain, bounded or split.
+        backend: the solver of every (sub-)query.
+        timeout: seconds for the whole instance (None: no limit).
+        split: the most sub-queries of the split engine (None: SPLIT_N, or 1 above LOW_DIM).
+        jobs, executor, ray_address: sub-queries solved at once, on local processes or Ray.
+        sigmoid: auto, exp (exact) or pwl (sound relaxation with refinement).
+        lemmas: what the bounded encoding asserts per unstable ReLU (none, bounds, triangle).
+        memory_mb: memory cap per solver process.
+        candidates: the split engine tries the points bounds suggest as counterexamples (off
+            in `nnsmt diff`, where every sat should come from a solver).
+    """
+
+    engine: str = "auto"
+    backend: str = "z3"
+    timeout: float | None = None
+    split: int | None = None
+    jobs: int = 1
+    executor: str = "local"
+    ray_address: str | None = None
+    sigmoid: str = "auto"
+    lemmas: str = "bounds"
+    memory_mb: int | None = None
+    candidates: bool = True
+
+    def __post_init__(self):
+        if self.engine not in ENGINES:
+            raise InputError(f"unknown engine {self.engine!r}; choose from {', '.join(ENGINES)}")
+        if self.sigmoid not in SIGMOID_MODES:
+            raise InputError(f"unknown sigmoid encoding {self.sigmoid!r}; choose from {', '.join(SIGMOID_MODES)}")
+        if self.split is not None and self.split < 1:
+            raise InputError(f"--split needs a positive number of sub-queries, got {self.split}")
+
+
+def sigmoid_mode(backend: str, requested: str = "auto") -> str:
+    """exp where the backend decides it δ-completely (dReal), else the pwl relaxation: Z3 has
+    no exp, and cvc5 accepts it but rarely decides these queries (a 3-4-4-2 net times out)."""
+    if requested != "auto":
+        return requested
+    caps = capabilities(backend)
+    return "exp" if "exp" in caps.features and caps.delta_complete else "pwl"
+
+
+def choose(graph: Graph, prop, opts: VerifyOptions) -> tuple[str, int, str]:
+    """(engine, sub-queries, why) for `opts.engine`; auto picks by the network and region."""
+    dim = graph.inputs[0].dim
+    if opts.engine != "auto":
+        n = opts.split or (SPLIT_N if dim <= LOW_DIM else 1)
+        return opts.engine, n, "chosen by --engine"
+    if has_sigmoid(graph):
+        return "plain", 0, "sigmoid network: one query (sigmoids are not bisected)"
+    if prop.input_boxes() is None:
+        return "bounded", 0, "the input region is not a bounded box"
+    if opts.split is not None:
+        return "split", opts.split, f"split into at most {opts.split} sub-queries (--split)"
+    if dim <= LOW_DIM:
+        return "split", SPLIT_N, f"{dim} inputs (<= {LOW_DIM}): input splitting"
+    return "split", 1, f"{dim} inputs (> {LOW_DIM}): bounds and candidates, then one bounded query"
+
+
+def plan(graph: Graph, prop, opts: VerifyOptions = VerifyOptions(), float_eval=None) -> Run:
+    """The run that answers `prop` on `graph` with the chosen engine (planning happens here:
+    the split engine's bounds may already decide it)."""
+    check_compatible(graph, prop)
+    capabilities(opts.backend)  # fail early, naming what is missing
+    engine, n, why = choose(graph, prop, opts)
+    mode = sigmoid_mode(opts.backend, opts.sigmoid) if has_sigmoid(graph) else "exp"
+    q = VerifyQuery(graph, prop, lemmas=opts.lemmas, sigmoid=mode, float_eval=float_eval)
+    if mode == "pwl":
+        sb = property_bounds(graph, prop)
+        if sb is None:
+            raise InputError(f"{prop.source}: the piecewise-linear sigmoid relaxation needs a "
+                             "bounded input region")
+        q = replace(q, sigmoid_bounds=sb)
+    notes = (f"engine {engine}" + (f"({n})" if engine == "split" else "") + f": {why}",)
+    if q.relaxed:
+        notes += ("sigmoid by a sound piecewise-linear relaxation: unsat is a proof for the "
+                  "network; a candidate counts only after it replays on it",)
+    if engine == "split":
+        run = start_split(q, n, opts.backend, opts.timeout, jobs=opts.jobs, engine=f"split({n})",
+                          candidates=opts.candidates)
+        run.notes = notes
+        return run
+    if engine == "bounded":
+        q = replace(q, encoding="bounded", bounds=property_bounds(graph, prop))
+    check_backend(opts.backend, q.compile().features)
+    return SingleRun(q, opts.backend, opts.timeout, engine, notes)
+
+
+def verify(graph: Graph, prop, opts: VerifyOptions = VerifyOptions(), float_eval=None) -> Outcome:
+    """Decide a VNN-LIB property on a network with the chosen engine: sat (a counterexample,
+    replayed), unsat (none exists), unknown or error, as one Outcome."""
+    run = plan(graph, prop, opts, float_eval)
+    ex = executor_for(opts.timeout, opts.jobs, opts.executor, opts.ray_address, opts.memory_mb)
+    for _, outcome in drive([run], ex, opts.memory_mb):
+        return outcome
+    return run.outcome()
+
+
+def counterexample_json(cex) -> dict:
+    """A validated counterexample as JSON: floats for reading, exact strings for replaying."""
+    out = {"x": [float(v) for v in cex.x], "y": [float(v) for v in cex.y],
+           "x_exact": [str(v) for v in cex.x],
+           "y_onnxruntime": list(cex.y_float) if cex.y_float else None,
+           "validated": ["exact"] + ([cex.float_replay] if cex.float_replay else [])}
+    return out
+
+
+def outcome_json(o: Outcome) -> dict:
+    """verify's --json record of an outcome (batch writes the same beside each result file)."""
+    out = o.to_json()
+    if o.witness is not None:
+        out["counterexample"] = counterexample_json(o.witness)
+    return out
