@@ -8,25 +8,41 @@ import pytest
 from nnsmt import backends
 from nnsmt.backends.isolate import solve_isolated
 from nnsmt.errors import BackendUnavailable
-from nnsmt.terms import And, Cmp, Mul, Num, ScriptBuilder
+
+from helpers import third_script
 
 
-def third_script():
-    """3x = 1 and x > 0: the only model is the exact rational 1/3."""
-    b = ScriptBuilder()
-    x = b.declare("x")
-    b.assert_("third", And((Cmp("=", Mul((Num(3), x)), Num(1)), Cmp(">", x, Num(0)))))
-    return b.build()
-
-
-def test_registry_lists_installed_backends():
+def test_installed_dependencies_load():
+    """z3-solver and cvc5 are dependencies of the package: both load, and say so."""
     av = backends.available()
-    assert set(av) >= {"z3", "cvc5"}
+    assert av["z3"] is None and av["cvc5"] is None, av
+    assert backends.get_backend("z3").name == "z3" and backends.get_backend("cvc5").name == "cvc5"
+
+
+def test_dreal_loads_or_says_what_is_missing():
+    """dReal is optional: its entry is None (and it loads) or the reason it does not, naming
+    what is missing; the reason is the one get_backend raises."""
+    import importlib.util
+    why = backends.available()["dreal"]
+    if why is None:
+        assert backends.get_backend("dreal").name == "dreal"
+        return
+    assert isinstance(why, str) and why.startswith("backend 'dreal' is not available: the Python package dreal is")
+    assert "pip install dreal" in why
+    if importlib.util.find_spec("dreal") is None:
+        assert "the Python package dreal is not installed" in why
+    else:  # installed: then the reason names the library or the import error
+        assert "is installed" in why
+    with pytest.raises(BackendUnavailable) as e:
+        backends.get_backend("dreal")
+    assert str(e.value) == why
 
 
 def test_unknown_and_missing_backends_say_what_is_missing(monkeypatch):
-    with pytest.raises(BackendUnavailable, match="unknown backend 'nope'"):
+    with pytest.raises(BackendUnavailable, match="unknown backend 'nope'; known: ") as e:
         backends.get_backend("nope")
+    assert all(name in str(e.value) for name in list(backends.REGISTRY) + ["pysmt:", "smt2:"]), str(e.value)
+    assert "nope" not in backends.available()
     monkeypatch.setitem(backends.REGISTRY, "ghost", ("no_such_module_xyz", "X", "pip install ghost-solver"))
     with pytest.raises(BackendUnavailable, match="No module named 'no_such_module_xyz'.*pip install ghost-solver"):
         backends.get_backend("ghost")

@@ -1,0 +1,52 @@
+"""Small networks, domains and scripts with hand-derived answers, shared by several test modules.
+
+(Not a test module: test modules import from here, never from each other.)"""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+
+import numpy as np
+
+from nnsmt.domain import InputDomain, parse_box_json
+from nnsmt.ir import Affine, Const, Graph, Input, Relu, Sigmoid
+from nnsmt.terms import And, Cmp, Mul, Num, ScriptBuilder
+
+
+def third_script():
+    """3x = 1 and x > 0: the only model is the exact rational 1/3."""
+    b = ScriptBuilder()
+    x = b.declare("x")
+    b.assert_("third", And((Cmp("=", Mul((Num(3), x)), Num(1)), Cmp(">", x, Num(0)))))
+    return b.build()
+
+
+def neuron(w=1.0, b=-2.0, sigmoid=False) -> Graph:
+    """f(x) = w*x + b (optionally sigmoid of it), one input."""
+    nodes = [Input("x", 1), Affine("z", "x", Const(np.array([[w]])), Const(np.array([b])))]
+    if sigmoid:
+        nodes.append(Sigmoid("y", "z"))
+    return Graph(tuple(nodes), (nodes[-1].name,)).check()
+
+
+def box(lo, hi) -> InputDomain:
+    """The input box [lo, hi] (values written exactly, as strings)."""
+    return parse_box_json(json.dumps({"lo": [str(v) for v in lo], "hi": [str(v) for v in hi]}))
+
+
+def hand_net() -> Graph:
+    """x, y in [-1, 1]; layer 1: x + y, x - y, x (each takes both signs: unstable).
+    Layer 2: relu(x+y) + relu(x-y) - 2.5 has exact maximum 2 - 2.5 = -0.5 (both active needs
+    x >= |y|, sum 2x <= 2; one active: <= 2): stably inactive. The linear bounds only give
+    relu(x+y) + relu(x-y) <= x + 2 <= 3, so they cannot decide it: an exact query must.
+    relu(x) - 0.5 is 0.5 at x = 1 and -0.5 at x = 0: unstable."""
+    w1 = np.array([[1.0, 1.0], [1.0, -1.0], [1.0, 0.0]])
+    w2 = np.array([[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    return Graph((Input("x", 2), Affine("a1", "x", Const(w1), Const(np.zeros(3))), Relu("r1", "a1"),
+                  Affine("a2", "r1", Const(w2), Const(np.array([-2.5, -0.5]))), Relu("r2", "a2"),
+                  Affine("y", "r2", Const(np.array([[1.0, -2.0]])), Const(np.array([0.25])))), ("y",)).check()
+
+
+# hand_net's input box [-1, 1]^2
+BOX = InputDomain(((tuple([Fraction(-1)] * 2), tuple([Fraction(1)] * 2)),))
