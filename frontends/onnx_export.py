@@ -71,7 +71,13 @@ def graph_to_onnx(graph: Graph, params: Mapping[str, np.ndarray] | None = None,
 
 
 def save_onnx(graph: Graph, path, params=None, dtype: str = "float32") -> bool:
-    """Write `graph` to `path`; returns whether every parameter was written exactly."""
+    """Write `graph` to `path`; returns whether every parameter was written exactly.
+
+    Raises:
+        InputError: the file cannot be written (a directory, a missing folder, ...)."""
     m, exact = graph_to_onnx(graph, params, dtype)
-    onnx.save(m, Path(path))
+    try:
+        onnx.save(m, Path(path))
+    except OSError as e:
+        raise InputError(f"{path}: cannot write: {e.strerror or e}") from None
     return exact

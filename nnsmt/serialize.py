@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import math
+import re
 from fractions import Fraction
 from pathlib import Path
 
@@ -25,46 +27,161 @@ def _arr_to_json(a: np.ndarray | None):
             "data": [str(Fraction(v)) for v in a.ravel()]}
 
 
-def _arr_from_json(d, where: str) -> np.ndarray | None:
-    if d is None:
-        return None
-    try:
-        shape = tuple(int(s) for s in d["shape"])
-        size = int(np.prod(shape)) if shape else 1
-        if d["dtype"] == "float64":
-            raw = base64.b64decode(d["data"], validate=True)
-            if len(raw) != 8 * size:
-                raise ValueError(f"{len(raw)} bytes for shape {shape}")
-            a = np.frombuffer(raw, dtype="<f8").astype(np.float64).reshape(shape)
-        elif d["dtype"] == "rational":
-            if len(d["data"]) != size:
-                raise ValueError(f"{len(d['data'])} values for shape {shape}")
-            a = np.empty(shape, dtype=object)
-            a.ravel()[:] = [Fraction(s) for s in d["data"]] if size else []
-        else:
-            raise ValueError(f"unknown dtype {d['dtype']!r}")
-    except (KeyError, TypeError, ValueError, ZeroDivisionError) as e:
-        raise InputError(f"{where}: bad array: {e}") from None
-    if a.dtype == np.float64 and not np.all(np.isfinite(a)):
-        raise InputError(f"{where}: NaN or Inf value")
-    return a
+class _Reader:
+    """The IR JSON reader's checks: every complaint is one InputError
+    `{source}: {json/path}: {what}`, the same path notation as the JSON Schema's messages
+    (`nnsmt import` adds the schema's own checks on top of these)."""
 
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, path, msg: str) -> InputError:
+        where = "/".join(map(str, path)) or "(top level)"
+        return InputError(f"{self.source}: {where}: {msg}")
+
+    def obj(self, v, path, what="an object") -> dict:
+        if not isinstance(v, dict):
+            raise self.fail(path, f"expected {what}, got {_kind(v)}")
+        return v
+
+    def field(self, d: dict, key: str, path, types, what: str):
+        if key not in d:
+            raise self.fail(path, f"missing field {key!r} ({what})")
+        v = d[key]
+        if not isinstance(v, types) or isinstance(v, bool) and bool not in _tuple(types):
+            raise self.fail((*path, key), f"expected {what}, got {_kind(v)}")
+        return v
+
+    def name(self, d: dict, key: str, path) -> str:
+        v = self.field(d, key, path, str, "a name")
+        if not _IDENT.match(v):
+            raise self.fail((*path, key), f"{v[:60]!r} is not an identifier ([A-Za-z_][A-Za-z0-9_]*)")
+        return v
+
+    def shape(self, v, path) -> tuple[int, ...]:
+        if not isinstance(v, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
+                                              for s in v):
+            raise self.fail(path, f"a shape is a list of integers >= 0, got {_kind(v)}")
+        return tuple(v)
+
+    def array(self, d, path, shape=None) -> np.ndarray | None:
+        """An exact array (or None for null); `shape`, when given, is what it must broadcast to."""
+        if d is None:
+            return None
+        d = self.obj(d, path, 'an array object {"dtype", "shape", "data"} or null')
+        dtype = self.field(d, "dtype", path, str, '"float64" or "rational"')
+        shp = self.shape(self.field(d, "shape", path, list, "a list of integers"), (*path, "shape"))
+        size = math.prod(shp)
+        if "data" not in d:
+            raise self.fail(path, "missing field 'data'")
+        data = d["data"]
+        if dtype == "float64":
+            if not isinstance(data, str):
+                raise self.fail((*path, "data"), f"expected a base64 string, got {_kind(data)}")
+            try:
+                raw = base64.b64decode(data, validate=True)
+            except (ValueError, TypeError) as e:
+                raise self.fail((*path, "data"), f"bad array: not base64 ({e})") from None
+            if len(raw) != 8 * size:
+                raise self.fail((*path, "data"), f"bad array: {len(raw)} bytes for shape "
+                                                 f"{list(shp)} ({8 * size} expected)")
+            a = np.frombuffer(raw, dtype="<f8").astype(np.float64).reshape(shp)
+            if not np.all(np.isfinite(a)):
+                k = int(np.flatnonzero(~np.isfinite(a.ravel()))[0])
+                raise self.fail((*path, "data"), f"NaN or Inf value (element {k})")
+        elif dtype == "rational":
+            if not isinstance(data, list):
+                raise self.fail((*path, "data"), f"expected a list of rational strings, got {_kind(data)}")
+            if len(data) != size:
+                raise self.fail((*path, "data"), f"bad array: {len(data)} values for shape {list(shp)}")
+            vals = []
+            for k, v in enumerate(data):
+                try:
+                    if not isinstance(v, str) or not _RATIONAL.match(v):
+                        raise ValueError
+                    q = Fraction(v)
+                except (ValueError, ZeroDivisionError):  # the schema's spelling, no n/0
+                    raise self.fail((*path, "data", k), f"{_short(v)} is not a rational string "
+                                                        '("-3", "1/3")') from None
+                if abs(q) > _FLOAT_MAX:  # every value has a float64 neighbour (bounds, export)
+                    raise self.fail((*path, "data", k), f"{_short(v)} is beyond the float64 "
+                                                        "range (|v| <= 1.8e308)")
+                vals.append(q)
+            a = np.empty(shp, dtype=object)
+            if size:
+                a.ravel()[:] = vals
+        else:
+            raise self.fail((*path, "dtype"), f"unknown dtype {_short(dtype)} (float64, rational)")
+        if shape is not None:
+            try:
+                fits = np.broadcast_shapes(a.shape, tuple(shape)) == tuple(shape)
+            except ValueError:
+                fits = False
+            if not fits:
+                raise self.fail((*path, "shape"), f"shape {list(a.shape)} does not fit "
+                                                  f"{list(shape)}")
+        return a
+
+    def param(self, d, path):
+        d = self.obj(d, path, 'a parameter {"kind": "const"|"sym", ...}')
+        kind = d.get("kind")
+        if kind == "const":
+            if d.get("value") is None:
+                raise self.fail(path, "missing field 'value' (an array)")
+            return Const(self.array(d["value"], (*path, "value")))
+        if kind == "sym":
+            name = self.name(d, "name", path)
+            shape = self.shape(self.field(d, "shape", path, list, "a list of integers"), (*path, "shape"))
+            lo, hi, nom = (self.array(d.get(k), (*path, k), shape) for k in ("lo", "hi", "nominal"))
+            return Sym(name, shape, lo, hi, nom)
+        raise self.fail((*path, "kind"), f"parameter kind must be 'const' or 'sym', got {_short(kind)}")
+
+    def node(self, nd, path):
+        nd = self.obj(nd, path, "a node object")
+        op = self.field(nd, "op", path, str, "an op name")
+        name = self.name(nd, "name", path)
+        if op == "input":
+            dim = self.field(nd, "dim", path, int, "a positive integer")
+            if dim < 1:
+                raise self.fail((*path, "dim"), f"expected a positive integer, got {dim}")
+            lo, hi = (self.array(nd.get(k), (*path, k), (dim,)) for k in ("lo", "hi"))
+            return Input(name, dim, lo, hi)
+        if op == "affine":
+            x = self.name(nd, "x", path)
+            return Affine(name, x, self.param(self.field(nd, "weight", path, dict, "a parameter"),
+                                              (*path, "weight")),
+                          self.param(self.field(nd, "bias", path, dict, "a parameter"), (*path, "bias")))
+        if op in _UNARY:
+            return _UNARY[op](name, self.name(nd, "x", path))
+        raise self.fail((*path, "op"), f"unknown op {_short(op)} (input, affine, relu, sigmoid, argmax)")
+
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_RATIONAL = re.compile(r"-?[0-9]+(/[0-9]+)?\Z")  # as the schema; digits stop at int()'s limit
+_FLOAT_MAX = Fraction(np.finfo(np.float64).max)
+_UNARY = {"relu": Relu, "sigmoid": Sigmoid, "argmax": Argmax}
+
+
+def _tuple(t):
+    return t if isinstance(t, tuple) else (t,)
+
+
+def _kind(v) -> str:
+    """A JSON value's type and a glimpse of it, for messages."""
+    kinds = {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
+             int: "a number", float: "a number", type(None): "null"}
+    return f"{kinds.get(type(v), type(v).__name__)} {_short(v)}"
+
+
+def _short(v) -> str:
+    r = json.dumps(v) if isinstance(v, (dict, list, str, int, float, bool, type(None))) else repr(v)
+    return r if len(r) <= 40 else r[:37] + "..."
 
 def _param_to_json(p):
     if isinstance(p, Const):
         return {"kind": "const", "value": _arr_to_json(p.value)}
     return {"kind": "sym", "name": p.name, "shape": list(p.shape), "lo": _arr_to_json(p.lo),
             "hi": _arr_to_json(p.hi), "nominal": _arr_to_json(p.nominal)}
-
-
-def _param_from_json(d, where):
-    kind = d.get("kind") if isinstance(d, dict) else None
-    if kind == "const":
-        return Const(_arr_from_json(d.get("value"), where))
-    if kind == "sym":
-        return Sym(d["name"], tuple(d["shape"]), _arr_from_json(d.get("lo"), where),
-                   _arr_from_json(d.get("hi"), where), _arr_from_json(d.get("nominal"), where))
-    raise InputError(f"{where}: parameter kind must be 'const' or 'sym', got {kind!r}")
 
 
 def graph_to_json(g: Graph) -> dict:
@@ -84,45 +201,91 @@ def graph_to_json(g: Graph) -> dict:
 
 
 def graph_from_json(d: dict, source: str = "<json>") -> Graph:
+    """The graph of an IR JSON document (`json.loads` of an nnsmt-ir file).
+
+    Raises:
+        InputError: one line `{source}: {json/path}: {what is wrong}` for anything that is not a
+            valid nnsmt-ir document (wrong types, unknown ops, bad arrays, NaN/Inf, shapes), or
+            `{source}: invalid IR graph: ...` for the graph's invariants (names defined once and
+            before use, dimensions).
+    """
+    r = _Reader(source)
     if not isinstance(d, dict) or d.get("format") != FORMAT:
-        raise InputError(f"{source}: not an nnsmt IR file (format must be {FORMAT!r})")
-    major = str(d.get("version", "")).split(".")[0]
-    if major != IR_VERSION.split(".")[0]:
-        raise InputError(f"{source}: IR version {d.get('version')!r} is not supported "
-                         f"(this nnsmt reads {IR_VERSION.split('.')[0]}.x)")
-    nodes = []
-    for i, nd in enumerate(d.get("nodes", [])):
-        where = f"{source}: node #{i}" + (f" {nd.get('name')!r}" if isinstance(nd, dict) else "")
-        try:
-            op = nd["op"]
-            if op == "input":
-                nodes.append(Input(nd["name"], int(nd["dim"]), _arr_from_json(nd.get("lo"), where),
-                                   _arr_from_json(nd.get("hi"), where)))
-            elif op == "affine":
-                nodes.append(Affine(nd["name"], nd["x"], _param_from_json(nd["weight"], where + " weight"),
-                                    _param_from_json(nd["bias"], where + " bias")))
-            elif op in ("relu", "sigmoid", "argmax"):
-                nodes.append({"relu": Relu, "sigmoid": Sigmoid, "argmax": Argmax}[op](nd["name"], nd["x"]))
-            else:
-                raise InputError(f"{where}: unknown op {op!r} (input, affine, relu, sigmoid, argmax)")
-        except (KeyError, TypeError) as e:
-            raise InputError(f"{where}: missing or malformed field {e}") from None
-    g = Graph(tuple(nodes), tuple(d.get("outputs", [])), {str(k): str(v) for k, v in d.get("meta", {}).items()})
+        raise InputError(f"{source}: not an nnsmt IR file (a JSON object with "
+                         f"\"format\": {FORMAT!r})")
+    version = d.get("version")
+    if not isinstance(version, str) or version.split(".")[0] != IR_VERSION.split(".")[0]:
+        raise r.fail(("version",), f"IR version {_short(version)} is not supported "
+                                   f"(this nnsmt reads {IR_VERSION.split('.')[0]}.x)")
+    nodes = r.field(d, "nodes", (), list, "a list of nodes")
+    if not nodes:
+        raise r.fail(("nodes",), "no nodes")
+    outputs = r.field(d, "outputs", (), list, "a list of value names")
+    for k, o in enumerate(outputs):
+        if not isinstance(o, str):
+            raise r.fail(("outputs", k), f"expected a value name, got {_kind(o)}")
+    meta = d.get("meta", {})
+    if not isinstance(meta, dict):
+        raise r.fail(("meta",), f"expected an object of strings, got {_kind(meta)}")
+    parsed = [r.node(nd, ("nodes", i)) for i, nd in enumerate(nodes)]
+    g = Graph(tuple(parsed), tuple(outputs), {str(k): str(v) for k, v in meta.items()})
     try:
         return g.check()
     except InputError as e:
         raise InputError(f"{source}: {e}") from None
 
-
 def save_json(g: Graph, path) -> None:
-    Path(path).write_text(json.dumps(graph_to_json(g), indent=1) + "\n")
+    """Write the IR JSON form; an unwritable path is an InputError naming it."""
+    text = json.dumps(graph_to_json(g), indent=1) + "\n"
+    try:
+        Path(path).write_text(text)
+    except OSError as e:
+        raise InputError(f"{path}: cannot write: {e.strerror or e}") from None
+
+
+def read_json(path) -> object:
+    """`json.loads` of a file; unreadable files and invalid JSON are one-line InputErrors."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not valid JSON: not UTF-8 text (byte {e.start})") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InputError(f"{path}:{e.lineno}:{e.colno}: not valid JSON: {e.msg}") from None
+    except RecursionError:
+        raise InputError(f"{path}: not valid JSON: nested too deeply") from None
 
 
 def load_json(path) -> Graph:
+    """The graph of an IR JSON file (see `graph_from_json`)."""
+    return graph_from_json(read_json(path), str(path))
+
+
+def schema() -> dict:
+    """The JSON Schema of the IR JSON form, shipped with the package."""
+    from importlib.resources import files
+    return json.loads(files("nnsmt").joinpath("schema/ir.schema.json").read_text())
+
+
+def validate_schema(doc, source: str) -> bool:
+    """Check `doc` against the shipped JSON Schema; False if jsonschema is not installed.
+
+    Raises:
+        InputError: one line naming the file and the JSON path of the first violation.
+    """
     try:
-        d = json.loads(Path(path).read_text())
-    except OSError as e:
-        raise InputError(f"{path}: cannot read: {e.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: not valid JSON: {e}") from None
-    return graph_from_json(d, str(path))
+        import jsonschema
+    except ImportError:
+        return False
+    errors = sorted(jsonschema.Draft202012Validator(schema()).iter_errors(doc),
+                    key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        e = jsonschema.exceptions.best_match(errors)
+        where = "/".join(map(str, e.absolute_path)) or "(top level)"
+        msg = " ".join(e.message.split())
+        raise InputError(f"{source}: {where}: {msg[:300]} (JSON Schema nnsmt-ir)")
+    return True
+

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+from pathlib import Path
 
 # The exit codes, in one place: EXIT_CODES is the text every --help shows, EXIT maps a verdict
 # to its code, and the EXIT_* names are the codes that are not verdicts.
@@ -79,6 +81,44 @@ def positive_float(text: str) -> float:
     if v <= 0:
         raise argparse.ArgumentTypeError(f"{text!r}: give a number > 0")
     return v
+
+
+def check_output(path) -> Path:
+    """Check an output path (-o) before any work is done: not a directory, in an existing
+    directory, and writable there.
+
+    Raises:
+        InputError: one line naming the path and what is wrong (exit 2).
+    """
+    from nnsmt.errors import InputError
+    p = Path(path)
+    if str(path) == "" or p.is_dir():
+        raise InputError(f"{path or '(empty)'}: is a directory, not an output file name")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        why = "does not exist" if not parent.exists() else "is not a directory"
+        raise InputError(f"{path}: cannot write: directory {str(parent)!r} {why}")
+    if p.exists() and not os.access(p, os.W_OK) or not p.exists() and not os.access(parent, os.W_OK):
+        raise InputError(f"{path}: cannot write: permission denied")
+    return p
+
+
+def output_error(path, e: OSError):
+    """The one-line InputError for an OSError while writing `path`."""
+    from nnsmt.errors import InputError
+    return InputError(f"{path}: cannot write: {e.strerror or e}")
+
+
+def write_output(path, data: str | bytes) -> None:
+    """Write text or bytes to `path`; an OSError becomes a one-line InputError naming it."""
+    check_output(path)
+    try:
+        if isinstance(data, bytes):
+            Path(path).write_bytes(data)
+        else:
+            Path(path).write_text(data)
+    except OSError as e:
+        raise output_error(path, e) from None
 
 
 def add_command(sub, name: str, help: str, func) -> argparse.ArgumentParser:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from nnsmt.errors import InputError
 
-from .common import add_command, add_model_args, load_model, model_options
+from .common import add_command, add_model_args, check_output, load_model, model_options, write_output
 
 FORMATS = ("ir-json", "onnx", "vnnlib")
 
 
 def run(args) -> int:
+    if args.to == "onnx" and not args.output:
+        raise InputError("--to onnx writes a binary file: give -o OUT.onnx")
+    if args.output:
+        check_output(args.output)  # before any work: a directory or a missing folder is refused
     g = load_model(args.model, **model_options(args))
     if args.to == "ir-json":
         import json
@@ -20,8 +23,6 @@ def run(args) -> int:
         _write(args.output, json.dumps(graph_to_json(g), indent=1) + "\n")
     elif args.to == "onnx":
         from nnsmt.frontends.onnx_export import save_onnx
-        if not args.output:
-            raise InputError("--to onnx writes a binary file: give -o OUT.onnx")
         exact = save_onnx(g, args.output, dtype=args.dtype)
         print(f"wrote {args.output}" + ("" if exact else
               f": some weights are not {args.dtype} values (e.g. a folded BatchNorm or a "
@@ -44,7 +45,7 @@ def run(args) -> int:
 
 def _write(out, text):
     if out:
-        Path(out).write_text(text)
+        write_output(out, text)
         print(f"wrote {out}", file=sys.stderr)
     else:
         sys.stdout.write(text)

@@ -2,56 +2,32 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
 
 from nnsmt.errors import InputError
+# the schema and its check live in nnsmt.serialize (every IR JSON reader shares them); the
+# names stay importable from here
+from nnsmt.serialize import schema, validate_schema  # noqa: F401
 
-from .common import add_command
-
-
-def schema() -> dict:
-    """The JSON Schema of the IR JSON form, shipped with the package."""
-    from importlib.resources import files
-    return json.loads(files("nnsmt").joinpath("schema/ir.schema.json").read_text())
-
-
-def validate_schema(doc, source: str) -> bool:
-    """Check `doc` against the shipped JSON Schema; False if jsonschema is not installed.
-
-    Raises:
-        InputError: one line naming the file and the JSON path of the first violation.
-    """
-    try:
-        import jsonschema
-    except ImportError:
-        return False
-    errors = sorted(jsonschema.Draft202012Validator(schema()).iter_errors(doc),
-                    key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
-    if errors:
-        e = jsonschema.exceptions.best_match(errors)
-        where = "/".join(map(str, e.absolute_path)) or "(top level)"
-        msg = " ".join(e.message.split())
-        raise InputError(f"{source}: {where}: {msg[:300]} (JSON Schema nnsmt-ir)")
-    return True
+from .common import add_command, check_output
 
 
 def run(args) -> int:
-    from nnsmt.serialize import graph_from_json
+    from nnsmt.serialize import graph_from_json, read_json
     path = args.file
-    try:
-        doc = json.loads(Path(path).read_text())
-    except OSError as e:
-        raise InputError(f"{path}: cannot read: {e.strerror}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise InputError(f"{path}: not valid JSON: {' '.join(str(e).split())}") from None
+    out = args.output
+    if out is not None:
+        if not out.lower().endswith((".onnx", ".json")):
+            raise InputError(f"{out}: -o writes .onnx or .json")
+        check_output(out)
+    doc = read_json(path)
+    # the reader first: a file every command refuses gets the same message here as in
+    # `nnsmt verify FILE.json`; then what only the schema says (e.g. rational spellings)
+    g = graph_from_json(doc, path)  # also Graph.check: names, order, dimensions
     checked = validate_schema(doc, path)
-    g = graph_from_json(doc, path)  # Graph.check: names, order, dimensions
     if not checked:
         print("note: jsonschema is not installed; checked with the reader's own rules only",
               file=sys.stderr)
-    out = args.output
     if out is None:
         from nnsmt.pretty import format_graph
         print(format_graph(g))
