@@ -8,8 +8,9 @@ from typing import Mapping, Protocol
 
 import numpy as np
 
-from .errors import InputError, UnsupportedError
+from .errors import InputError, InternalError, UnsupportedError
 from .ir import Affine, Argmax, Const, Graph, Input, Relu, Sigmoid, Sym
+from .sigmoid import sigmoid_interval
 
 
 class Domain(Protocol):
@@ -22,10 +23,25 @@ class Domain(Protocol):
     def argmax(self, node: Argmax, x): ...
 
 
-def interpret(graph: Graph, domain: Domain, inputs: Mapping[str, object]) -> dict[str, object]:
-    """Run `domain` over the graph; `inputs` maps each Input node's name to its value."""
-    env: dict[str, object] = {}
+def interpret(graph: Graph, domain: Domain, inputs: Mapping[str, object],
+              initial_env: Mapping[str, object] | None = None) -> dict[str, object]:
+    """Run `domain` over the graph.
+
+    Args:
+        graph: a checked graph.
+        domain: what a value means (one method per node type).
+        inputs: each Input node's name -> its value, passed to `domain.input`.
+        initial_env: values taken as already computed, in the domain's own representation
+            (partial evaluation, as torch.fx's `Interpreter.run(initial_env=...)`): a node whose
+            name is given is skipped, an Input given here needs no entry in `inputs`.
+
+    Returns:
+        value name -> value, for every node (and every entry of `initial_env`).
+    """
+    env: dict[str, object] = dict(initial_env or {})
     for node in graph.nodes:
+        if node.name in env:
+            continue
         match node:
             case Input():
                 if node.name not in inputs:
@@ -39,6 +55,9 @@ def interpret(graph: Graph, domain: Domain, inputs: Mapping[str, object]) -> dic
                 env[node.name] = domain.sigmoid(node, env[node.x])
             case Argmax():
                 env[node.name] = domain.argmax(node, env[node.x])
+            case _:
+                raise InternalError(f"interpret: unknown IR node type {type(node).__name__} "
+                                    f"(node {node.name!r})")
     return env
 
 
@@ -200,7 +219,6 @@ class EnclosureDomain:
         return self.exact.relu(node, x[0]), self.exact.relu(node, x[1])
 
     def sigmoid(self, node, x):
-        from .sigmoid import sigmoid_interval
         lo = np.empty(len(x[0]), dtype=object)
         hi = np.empty(len(x[0]), dtype=object)
         for i, (a, b) in enumerate(zip(x[0], x[1])):

@@ -13,7 +13,7 @@ from typing import Mapping, Union
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, InternalError, UnsupportedError
 
 IR_VERSION = "1.0"
 
@@ -43,6 +43,15 @@ def exact_array(values) -> np.ndarray:
     out = np.empty(a.shape, dtype=object)
     out.ravel()[:] = flat  # ravel of a fresh contiguous array is a view
     return out
+
+
+def rounded(values, dtype) -> tuple[np.ndarray, bool]:
+    """`values` (float64 or exact Fractions) rounded to the float `dtype` (through float64, to
+    nearest) and whether every value came through exactly: how parameters are written out."""
+    a = np.asarray(values)
+    flat = list(a.ravel())
+    out = np.array([float(v) for v in flat], dtype=np.float64).astype(dtype).reshape(a.shape)
+    return out, all(Fraction(v) == Fraction(float(o)) for v, o in zip(flat, out.ravel()))
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -155,6 +164,16 @@ Node = Union[Input, Affine, Relu, Sigmoid, Argmax]
 OPS = {Input: "input", Affine: "affine", Relu: "relu", Sigmoid: "sigmoid", Argmax: "argmax"}
 
 
+def operands(node: Node) -> tuple[str, ...]:
+    """Names of the values `node` reads (none for an Input)."""
+    match node:
+        case Input():
+            return ()
+        case Affine() | Relu() | Sigmoid() | Argmax():
+            return (node.x,)
+    raise InternalError(f"unknown IR node type {type(node).__name__} (node {getattr(node, 'name', node)!r})")
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Graph:
     """Nodes in topological order and the names of the output values.
@@ -176,11 +195,60 @@ class Graph:
     def inputs(self) -> tuple[Input, ...]:
         return tuple(n for n in self.nodes if isinstance(n, Input))
 
+    @property
+    def source(self) -> str:
+        """Where the graph came from (meta["source"]), for messages."""
+        return self.meta.get("source", "network")
+
     def node(self, name: str) -> Node:
+        """The node defining value `name`; InputError when there is none."""
         for n in self.nodes:
             if n.name == name:
                 return n
-        raise KeyError(name)
+        raise InputError(f"{self.source}: no value named {name!r} "
+                         f"(values: {', '.join(n.name for n in self.nodes)})")
+
+    def single_io(self, what: str) -> tuple[Input, str]:
+        """The only input node and the only output name.
+
+        Args:
+            what: what needs them, for the message (e.g. "robustness").
+
+        Raises:
+            UnsupportedError: the graph has several inputs or outputs; the message names the
+                source and `what`.
+        """
+        if len(self.inputs) != 1 or len(self.outputs) != 1:
+            raise UnsupportedError(f"{self.source}: {what} needs exactly one input and one output "
+                                   f"(has {len(self.inputs)} and {len(self.outputs)})")
+        return self.inputs[0], self.outputs[0]
+
+    def users(self) -> dict[str, list[Node]]:
+        """Value name -> the nodes that read it, in graph order (outputs are not counted)."""
+        out: dict[str, list[Node]] = {n.name: [] for n in self.nodes}
+        for n in self.nodes:
+            for v in operands(n):
+                out.setdefault(v, []).append(n)
+        return out
+
+    def slice(self, outputs) -> "Graph":
+        """The cone of influence of the values `outputs`: the nodes they depend on (themselves
+        included), in graph order, with `outputs` as the outputs. A checked Graph.
+
+        Raises:
+            InputError: a name in `outputs` is not a value of the graph.
+        """
+        outputs = (outputs,) if isinstance(outputs, str) else tuple(outputs)
+        defined = {n.name for n in self.nodes}
+        for o in outputs:
+            if o not in defined:
+                self.node(o)  # raises, naming the values
+        need, keep = set(outputs), []
+        for n in reversed(self.nodes):
+            if n.name in need:
+                keep.append(n)
+                need.update(operands(n))
+        return Graph(tuple(reversed(keep)), outputs, self.meta).check()
 
     def dims(self) -> dict[str, int]:
         """Dimension of every value (assumes a checked graph)."""
@@ -226,11 +294,11 @@ class Graph:
                 fail(f"node name {n.name!r} is not an identifier ([A-Za-z_][A-Za-z0-9_]*)")
             if n.name in dims:
                 fail(f"value {n.name!r} defined twice")
-            if not isinstance(n, Input):
-                if n.x not in dims:
-                    fail(f"node {n.name!r} uses {n.x!r} before it is defined")
-                if n.x in indices:
-                    fail(f"node {n.name!r} uses the index {n.x!r} of an argmax as a vector")
+            for x in operands(n):
+                if x not in dims:
+                    fail(f"node {n.name!r} uses {x!r} before it is defined")
+                if x in indices:
+                    fail(f"node {n.name!r} uses the index {x!r} of an argmax as a vector")
             match n:
                 case Input():
                     if not (isinstance(n.dim, int) and n.dim > 0):
