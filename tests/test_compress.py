@@ -18,7 +18,7 @@ from nnsmt.queries.compress import compress, equivalence_script
 
 from conftest import have
 from strategies import mlp_graph, mlp_specs
-from test_stability import BOX, hand_net
+from helpers import BOX, hand_net
 
 
 def _same_exactly(f, g, dom: InputDomain, n=20, seed=0):

@@ -15,7 +15,7 @@ from nnsmt.queries.estimate import estimate
 from nnsmt.sigmoid import sigmoid_bounds
 
 from conftest import EXAMPLES
-from test_robustness import box, neuron
+from helpers import box, neuron
 
 D = F(1, 10)
 TOL = F(1, 10**6)

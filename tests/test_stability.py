@@ -9,30 +9,15 @@ from hypothesis import given, settings, strategies as hst
 
 from nnsmt.cli import main
 from nnsmt.domain import InputDomain, load_domain, parse_box_json
-from nnsmt.errors import InputError, NnsmtError
+from nnsmt.errors import InputError, ValidationError
 from nnsmt.interpret import evaluate_exact
 from nnsmt.ir import Affine, Const, Graph, Input, Relu
 from nnsmt.queries.stability import (ACTIVE, INACTIVE, UNSTABLE, check_witnesses, classify, cone,
                                       refuted_by_splitting)
 
 from conftest import EXAMPLES, solver_backend
+from helpers import BOX, hand_net
 from strategies import mlp_graph, mlp_specs
-
-
-def hand_net() -> Graph:
-    """x, y in [-1, 1]; layer 1: x + y, x - y, x (each takes both signs: unstable).
-    Layer 2: relu(x+y) + relu(x-y) - 2.5 has exact maximum 2 - 2.5 = -0.5 (both active needs
-    x >= |y|, sum 2x <= 2; one active: <= 2): stably inactive. The linear bounds only give
-    relu(x+y) + relu(x-y) <= x + 2 <= 3, so they cannot decide it: an exact query must.
-    relu(x) - 0.5 is 0.5 at x = 1 and -0.5 at x = 0: unstable."""
-    w1 = np.array([[1.0, 1.0], [1.0, -1.0], [1.0, 0.0]])
-    w2 = np.array([[1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
-    return Graph((Input("x", 2), Affine("a1", "x", Const(w1), Const(np.zeros(3))), Relu("r1", "a1"),
-                  Affine("a2", "r1", Const(w2), Const(np.array([-2.5, -0.5]))), Relu("r2", "a2"),
-                  Affine("y", "r2", Const(np.array([[1.0, -2.0]])), Const(np.array([0.25])))), ("y",)).check()
-
-
-BOX = InputDomain(((tuple([Fraction(-1)] * 2), tuple([Fraction(1)] * 2)),))
 
 
 @pytest.mark.parametrize("guided", [False, True])
@@ -84,7 +69,7 @@ def _fake_solver(model_x):
                                     ([0, 0], "fails the exact replay")])  # a = 0: shows nothing
 @pytest.mark.parametrize("method", ["single", "per-neuron"])
 def test_bad_models_are_refused(method, x, msg):
-    with pytest.raises(NnsmtError, match=msg):
+    with pytest.raises(ValidationError, match=msg):
         classify(hand_net(), BOX, _fake_solver(x), method, guided=False)
 
 
