@@ -21,9 +21,10 @@ import struct
 import time
 from fractions import Fraction
 
+from nnsmt.bounds import down, up
 from nnsmt.result import Result
 from nnsmt.terms import (Add, And, Bool, Cmp, Div, Dot, Exp, Ite, Mul, Not, Num, Or, Script, Var,
-                         is_symbolic)
+                         is_symbolic, unknown_term)
 
 DEFAULT_DELTA = 1e-6  # measured on the cats model: 1e-4 boxes often miss; 1e-6 costs no more
 
@@ -134,16 +135,6 @@ def load_dreal():
     return dreal
 
 
-def _down(q: Fraction) -> float:
-    f = float(q)
-    return f if Fraction(f) <= q else float(__import__("numpy").nextafter(f, -float("inf")))
-
-
-def _up(q: Fraction) -> float:
-    f = float(q)
-    return f if Fraction(f) >= q else float(__import__("numpy").nextafter(f, float("inf")))
-
-
 class _Builder:
     """Script terms -> dReal expressions and formulas."""
 
@@ -163,7 +154,7 @@ class _Builder:
             return dreal.Expression(f)
         self.fresh += 1
         v = dreal.Variable(f"_c{self.fresh}")
-        self.side += [v >= _down(q), v <= _up(q)]
+        self.side += [v >= down(q), v <= up(q)]
         return dreal.Expression(v)
 
     def expr(self, t):
@@ -190,7 +181,10 @@ class _Builder:
                 return dreal.if_then_else(self.formula(t.cond), self.expr(t.then), self.expr(t.other))
             case Dot():
                 return self.dot(t)
-        raise TypeError(f"dReal backend cannot translate {t!r}")
+            case Bool() | Cmp() | And() | Or() | Not():
+                raise TypeError(f"dReal backend: {type(t).__name__} is a formula where a real "
+                                f"term is expected: {t!r}")
+        unknown_term(t, "dReal translation")
 
     def dot(self, t: Dot):
         w, x = t.w, t.x
@@ -220,7 +214,10 @@ class _Builder:
                 return dreal.Not(self.formula(t.arg))
             case Cmp():
                 return self.cmp(t)
-        raise TypeError(f"dReal backend cannot translate the formula {t!r}")
+            case Var() | Num() | Add() | Mul() | Div() | Exp() | Ite() | Dot():
+                raise TypeError(f"dReal backend: {type(t).__name__} is a real term where a "
+                                f"formula is expected: {t!r}")
+        unknown_term(t, "dReal translation")
 
     def cmp(self, t: Cmp):
         lhs, rhs, op = t.lhs, t.rhs, t.op
@@ -231,11 +228,11 @@ class _Builder:
         # a bound against a non-float constant is weakened to the neighbouring float (sound)
         if isinstance(rhs, Num) and Fraction(float(rhs.value)) != rhs.value and op != "=":
             q = rhs.value
-            c = _down(q) if op in (">", ">=") else _up(q)
+            c = down(q) if op in (">", ">=") else up(q)
             return _OPS[op](self.expr(lhs), dreal.Expression(c))
         if isinstance(lhs, Num) and Fraction(float(lhs.value)) != lhs.value and op != "=":
             q = lhs.value
-            c = _up(q) if op in (">", ">=") else _down(q)
+            c = up(q) if op in (">", ">=") else down(q)
             return _OPS[op](dreal.Expression(c), self.expr(rhs))
         return _OPS[op](self.expr(lhs), self.expr(rhs))
 

@@ -13,7 +13,8 @@ from pysmt.typing import REAL
 
 from nnsmt.errors import BackendUnavailable
 from nnsmt.result import Result
-from nnsmt.terms import Add, And, Bool, Cmp, Dot, Exp, Ite, Mul, Not, Num, Or, Script, Var, is_symbolic
+from nnsmt.terms import (Add, And, Bool, Cmp, Div, Dot, Exp, Ite, Mul, Not, Num, Or, Script, Var, is_symbolic,
+                         unknown_term)
 
 
 def installed_solvers() -> list[str]:
@@ -46,6 +47,8 @@ class ToPysmt:
                 return m.Plus([self.term(a) for a in t.args]) if t.args else self.num(0)
             case Mul():
                 return m.Times([self.term(a) for a in t.args]) if t.args else self.num(1)
+            case Div():
+                return m.Div(self.term(t.num), self.term(t.den))
             case Dot():
                 w, x = t.w, t.x
                 if not is_symbolic(w) or not is_symbolic(x):
@@ -72,7 +75,7 @@ class ToPysmt:
                 return m.Bool(t.value)
             case Exp():
                 raise BackendUnavailable("pySMT has no exp")
-        raise TypeError(f"cannot convert {t!r}")
+        unknown_term(t, "pySMT translation")
 
 
 def script_to_pysmt(script: Script, env: Environment | None = None):

@@ -26,8 +26,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from .errors import UnsupportedError
 from .interpret import interpret
-from .ir import Affine, Const, Graph, Input, Relu, Sigmoid, Sym
+from .ir import Affine, Const, Graph, Input, Relu, Sigmoid
 
 U = 2.0 ** -53  # unit roundoff of float64
 ETA = 2.0 ** -1074  # smallest subnormal: absolute error of an underflowing product
@@ -313,9 +314,12 @@ def propagate_bounds(graph: Graph, box: Interval | Mapping[str, Interval] | None
 
 def _domain(graph, box, method, skip=frozenset()):
     if method not in METHODS:
-        raise ValueError(f"unknown bound method {method!r}; choose from {METHODS}")
+        raise UnsupportedError(f"unknown bound method {method!r}; choose from {', '.join(METHODS)}")
     dom = IntervalDomain() if method == "interval" else LinearDomain(graph, skip)
     if isinstance(box, Interval):
+        if len(graph.inputs) != 1:
+            raise UnsupportedError(f"{graph.source}: one input box for {len(graph.inputs)} inputs "
+                                   "(give a mapping input name -> Interval)")
         box = {graph.inputs[0].name: box}
     inputs = {n.name: (box or {}).get(n.name) for n in graph.inputs}
     interpret(graph, dom, inputs)
@@ -327,17 +331,16 @@ def output_spec_bounds(graph: Graph, box: Interval, C: np.ndarray, method: str =
     each spec's coefficients on the input (zeros when back-substitution stopped early) and
     the bounds of every value. Tighter than bounding the outputs separately. Batched: box
     arrays (B, n) give (B, k) bounds and (B, k, n) coefficients."""
-    out = graph.outputs[0]
+    inp, out = graph.single_io("output spec bounds")
     dom = _domain(graph, box, method, frozenset([out]))
     iv = dom.bounds[out]
     C = np.asarray(C, dtype=np.float64)
     naive = lin_lower(C, iv)
-    n_in = graph.inputs[0].dim
-    zeros = np.zeros(box.lo.shape[:-1] + (len(C), n_in))
+    zeros = np.zeros(box.lo.shape[:-1] + (len(C), inp.dim))
     if method == "interval":
         return naive, zeros, dom.bounds
     lower, (leaf, A, _) = dom.backsub(out, C)
-    coeff = np.broadcast_to(A, zeros.shape) if leaf == graph.inputs[0].name else zeros
+    coeff = np.broadcast_to(A, zeros.shape) if leaf == inp.name else zeros
     return np.maximum(lower, naive), coeff, dom.bounds
 
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Union
+from typing import Iterator, NoReturn, Union
 
 import numpy as np
+
+from .errors import InputError, InternalError
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +80,8 @@ class Cmp:
     rhs: object
 
     def __post_init__(self):
-        assert self.op in CMP_OPS, self.op
+        if self.op not in CMP_OPS:
+            raise InternalError(f"comparison {self.op!r} is not one of {', '.join(CMP_OPS)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +105,45 @@ class Bool:
 
 
 Term = Union[Var, Num, Add, Mul, Div, Dot, Ite, Exp, Cmp, And, Or, Not, Bool]
+TERMS: tuple[type, ...] = (Var, Num, Add, Mul, Div, Dot, Ite, Exp, Cmp, And, Or, Not, Bool)
+"""Every term class. A walker handles each of them explicitly and calls `unknown_term` for
+anything else (tests/test_terms.py checks every walker against this module's classes)."""
+
+
+def unknown_term(t, where: str) -> NoReturn:
+    """Raise the internal error of a walker (`where`) meeting something that is not a term."""
+    raise InternalError(f"{where}: unknown term type {type(t).__name__} ({t!r}); a term is one "
+                        f"of {', '.join(c.__name__ for c in TERMS)}")
+
+
+def children(t) -> tuple:
+    """The direct sub-terms of `t`. A `Dot`'s arrays hold names and numbers, not terms: its
+    only sub-term is the bias (see `variables` for its names)."""
+    match t:
+        case Var() | Num() | Bool():
+            return ()
+        case Add() | Mul() | And() | Or():
+            return tuple(t.args)
+        case Div():
+            return (t.num, t.den)
+        case Dot():
+            return () if t.bias is None else (t.bias,)
+        case Ite():
+            return (t.cond, t.then, t.other)
+        case Exp() | Not():
+            return (t.arg,)
+        case Cmp():
+            return (t.lhs, t.rhs)
+    unknown_term(t, "nnsmt.terms.children")
+
+
+def subterms(t) -> Iterator:
+    """`t` and every term below it, parents before children (iterative: no recursion limit)."""
+    stack = [t]
+    while stack:
+        t = stack.pop()
+        yield t
+        stack.extend(reversed(children(t)))
 
 
 def is_symbolic(a: np.ndarray) -> bool:
@@ -109,37 +151,36 @@ def is_symbolic(a: np.ndarray) -> bool:
     return a.dtype == object and a.size > 0 and isinstance(a.flat[0], str)
 
 
+def variables(t) -> set[str]:
+    """Names of the variables a term reads: `Var`s and the symbolic arrays of `Dot`s."""
+    out: set[str] = set()
+    for s in subterms(t):
+        match s:
+            case Var():
+                out.add(s.name)
+            case Dot():
+                for a in (s.w, s.x):
+                    if is_symbolic(a):
+                        out.update(a.tolist())
+    return out
+
+
 def term_features(t) -> set[str]:
     """Features a term needs: "nonlinear" (product of two non-constants), "exp"."""
     out: set[str] = set()
-    stack = [t]
-    while stack:
-        t = stack.pop()
-        match t:
+    for s in subterms(t):
+        match s:
             case Dot():
-                if is_symbolic(t.w) and is_symbolic(t.x):
+                if is_symbolic(s.w) and is_symbolic(s.x):
                     out.add("nonlinear")
-                if t.bias is not None:
-                    stack.append(t.bias)
             case Mul():
-                if sum(not isinstance(a, Num) for a in t.args) > 1:
+                if sum(not isinstance(a, Num) for a in s.args) > 1:
                     out.add("nonlinear")
-                stack.extend(t.args)
             case Div():
-                if not isinstance(t.den, Num):
+                if not isinstance(s.den, Num):
                     out.add("nonlinear")
-                stack.extend((t.num, t.den))
             case Exp():
                 out.add("exp")
-                stack.append(t.arg)
-            case Add() | And() | Or():
-                stack.extend(t.args)
-            case Ite():
-                stack.extend((t.cond, t.then, t.other))
-            case Cmp():
-                stack.extend((t.lhs, t.rhs))
-            case Not():
-                stack.append(t.arg)
     return out
 
 
@@ -186,7 +227,8 @@ class ScriptBuilder:
 
     def _fresh(self, name: str) -> str:
         if name in self._names:
-            raise ValueError(f"SMT name {name!r} used twice")
+            raise InputError(f"SMT name {name!r} is defined twice (two IR values or parameters "
+                             "give the same generated name: rename one)")
         self._names.add(name)
         return name
 
@@ -218,6 +260,10 @@ def atoms(t):
             yield from atoms(t.arg)
         case Cmp():
             yield t
+        case Bool() | Ite() | Var() | Num() | Add() | Mul() | Div() | Dot() | Exp():
+            pass  # no comparison below a constant; not boolean structure otherwise
+        case _:
+            unknown_term(t, "nnsmt.terms.atoms")
 
 
 def linear_form(t) -> tuple[dict[str, Fraction], Fraction] | None:
@@ -253,4 +299,6 @@ def linear_form(t) -> tuple[dict[str, Fraction], Fraction] | None:
                 return {}, const
             # (sum c_i v_i + k) * const
             return {v: c * const for v, c in coeffs.items() if c * const}, factor_const * const
-    return None
+        case Div() | Dot() | Ite() | Exp() | Cmp() | And() | Or() | Not() | Bool():
+            return None  # not a linear form (or not arithmetic)
+    unknown_term(t, "nnsmt.terms.linear_form")

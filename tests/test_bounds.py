@@ -134,3 +134,13 @@ def test_batched_bounds_match_single():
         single = propagate_bounds(g, b)
         for k in single:
             assert np.allclose(single[k].lo, bb[k].lo[i]) and np.allclose(single[k].hi, bb[k].hi[i])
+
+
+def test_unknown_method_and_ambiguous_box_are_nnsmt_errors():
+    from nnsmt.errors import UnsupportedError
+    g = Graph((Input("x", 1), Input("y", 1), Relu("r", "x")), ("r",), {"source": "two.json"}).check()
+    with pytest.raises(UnsupportedError, match="unknown bound method 'exact'"):
+        propagate_bounds(g, None, "exact")
+    with pytest.raises(UnsupportedError, match="two.json: one input box for 2 inputs"):
+        propagate_bounds(g, box_interval([0], [1]))
+    assert propagate_bounds(g, {"x": box_interval([-1], [1]), "y": box_interval([0], [0])})["r"].hi[0] == 1
