@@ -71,12 +71,7 @@ def remove_stable(graph: Graph, states: dict[str, np.ndarray], merge: bool = Tru
     ReLU layers that are not `affine -> relu -> affine` with single uses are left unchanged.
     """
     nodes = list(graph.nodes)
-    uses: dict[str, int] = {}
-    for n in nodes:
-        if hasattr(n, "x"):
-            uses[n.x] = uses.get(n.x, 0) + 1
-    for o in graph.outputs:
-        uses[o] = uses.get(o, 0) + 1
+    uses = {v: len(u) + graph.outputs.count(v) for v, u in graph.users().items()}
     by_name = {n.name: n for n in nodes}
     for r in [n for n in nodes if isinstance(n, Relu)]:
         if r.name not in states:

@@ -10,8 +10,8 @@ import numpy as np
 
 from ..domain import InputDomain, region_bounds
 from ..encode import TermDomain, encode_graph
-from ..interpret import interpret
 from ..errors import UnsupportedError
+from ..interpret import interpret
 from ..ir import Graph
 from ..passes import remove_stable, size
 from ..terms import Add, Cmp, Num, Or, Script, ScriptBuilder, Var
@@ -21,20 +21,18 @@ from .stability import Stability, classify
 def equivalence_script(f: Graph, g: Graph, domain: InputDomain, tol: Fraction = Fraction(0)) -> Script:
     """Sat iff some input in `domain` has |f(x)_j - g(x)_j| > tol for some output j
     (both networks with the bounded encoding over the domain; inputs shared as X_i)."""
-    if len(f.inputs) != 1 or len(g.inputs) != 1 or len(f.outputs) != 1 or len(g.outputs) != 1:
-        raise UnsupportedError("equivalence needs networks with one input and one output")
-    df, dg = f.dims(), g.dims()
-    if f.inputs[0].dim != g.inputs[0].dim or df[f.outputs[0]] != dg[g.outputs[0]]:
-        raise UnsupportedError("the two networks differ in input or output size")
+    fin, fout = f.single_io("equivalence")
+    gin, gout = g.single_io("equivalence")
+    if fin.dim != gin.dim or f.dims()[fout] != g.dims()[gout]:
+        raise UnsupportedError(f"{f.source} and {g.source} differ in input or output size")
     b = ScriptBuilder()
-    xs = [f"X_{i}" for i in range(f.inputs[0].dim)]
-    # f declares the inputs X_i; g reads the same variables
-    fin = f.inputs[0].name
-    env_f = encode_graph(f, b, names=lambda n, d: xs if n == fin else None, prefix="f_",
+    xs = [f"X_{i}" for i in range(fin.dim)]
+    # f declares the inputs X_i; g reads the same variables (its input is already computed)
+    env_f = encode_graph(f, b, names=lambda n, d: xs if n == fin.name else None, prefix="f_",
                          encoding="bounded", bounds=region_bounds(f, domain), lemmas="none")
     dom_g = TermDomain(b, prefix="g_", encoding="bounded", bounds=region_bounds(g, domain), lemmas="none")
-    env_g = interpret(g, _SharedInput(dom_g, xs), {g.inputs[0].name: None})
-    outs = {"f": env_f[f.outputs[0]], "g": env_g[g.outputs[0]]}
+    env_g = interpret(g, dom_g, {}, initial_env={gin.name: np.array(xs, dtype=object)})
+    outs = {"f": env_f[fout], "g": env_g[gout]}
     b.assert_("domain", domain.constraint(xs))
     t = Num(Fraction(tol))
     atoms = []
@@ -44,19 +42,6 @@ def equivalence_script(f: Graph, g: Graph, domain: InputDomain, tol: Fraction = 
     b.assert_("differ", Or(tuple(atoms)))
     b.meta.update({"query": "equivalence", "tolerance": str(tol), "inputs": xs})
     return b.build()
-
-
-class _SharedInput:
-    """A TermDomain whose input node takes existing variable names instead of declaring new ones."""
-
-    def __init__(self, dom, names):
-        self.dom, self.names = dom, names
-
-    def input(self, node, value):
-        return np.array(self.names, dtype=object)
-
-    def __getattr__(self, k):
-        return getattr(self.dom, k)
 
 
 @dataclass

@@ -32,14 +32,16 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from ..bounds import box_interval, propagate_bounds
+from ..domain import region_bounds
 from ..encode import TermDomain
 from ..errors import InputError, UnsupportedError
 from ..interpret import evaluate_enclosure, interpret
 from ..ir import Argmax, Graph, Sigmoid
-from ..params import params_from_model, sym_params, within
+from ..params import nominal_graph, params_from_model, sym_params, within
 from ..result import Result
 from ..sigmoid import SIGMOID_ENCODINGS, logit_bounds
-from ..terms import Add, And, Cmp, Mul, Not, Num, Objective, Or, Script, ScriptBuilder, Var, is_symbolic
+from ..terms import Add, And, Cmp, Mul, Not, Num, Objective, Or, Script, ScriptBuilder, Var
 
 KINDS = ("eps", "label", "sigma")
 SIDES = ("above", "below")
@@ -92,10 +94,7 @@ class Head:
 
 
 def analyse(graph: Graph) -> Head:
-    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
-        raise UnsupportedError(f"{graph.meta.get('source', 'network')}: robustness needs one input "
-                               f"and one output (has {len(graph.inputs)} and {len(graph.outputs)})")
-    out = graph.outputs[0]
+    _, out = graph.single_io("robustness")
     node = graph.node(out)
     if isinstance(node, Argmax):
         out = node.x
@@ -106,28 +105,12 @@ def analyse(graph: Graph) -> Head:
 
 
 def truncate(graph: Graph, out: str) -> Graph:
-    """The sub-graph computing `out` (nodes it does not depend on are dropped)."""
-    need, keep = {out}, []
-    for n in reversed(graph.nodes):
-        if n.name in need:
-            keep.append(n)
-            if not isinstance(n, type(graph.inputs[0])):
-                need.add(n.x)
-    return graph.replace(nodes=tuple(reversed(keep)), outputs=(out,))
+    """The sub-graph computing `out`: `graph.slice((out,))`."""
+    return graph.slice((out,))
 
 
 def has_sigmoid(graph: Graph) -> bool:
     return any(isinstance(n, Sigmoid) for n in graph.nodes)
-
-
-class _SharedInput(TermDomain):
-    """A TermDomain whose input may be an array of already declared names (a second copy of
-    the network over the same symbolic input)."""
-
-    def input(self, node, value):
-        if isinstance(value, np.ndarray) and is_symbolic(value):
-            return value
-        return super().input(node, value)
 
 
 def _t(v):
@@ -197,7 +180,6 @@ def build(graph: Graph, q: Question, enc: Encoding | None = None,
     ("eps", j, +1|-1) maximises ±(f_p(x)_j - f_p0(x)_j); ("sigma", "above"|"below") optimises
     the nominal output (pre-activation of a final sigmoid) over the inputs whose label flips.
     """
-    from ..params import nominal_graph
     enc = enc or Encoding()
     head = analyse(graph)
     if q.kind == "sigma" and not head.binary:
@@ -205,7 +187,7 @@ def build(graph: Graph, q: Question, enc: Encoding | None = None,
                                "classifier); this one has several (argmax labels)")
     use_logit = head.logit is not None and q.kind != "eps"
     target = head.logit if use_logit else head.out
-    gp = truncate(graph, target)
+    gp = graph.slice((target,))
     gn = nominal_graph(gp)
     if q.kind == "eps" and has_sigmoid(gp) and enc.sigmoid not in SIGMOID_ENCODINGS:
         raise UnsupportedError(f"unknown sigmoid encoding {enc.sigmoid!r}")
@@ -218,16 +200,18 @@ def build(graph: Graph, q: Question, enc: Encoding | None = None,
         if len(q.point) != inp.dim:
             raise InputError(f"the point has {len(q.point)} values, the network {inp.dim} inputs")
         x_val = np.array([Fraction(v) for v in q.point], dtype=object)
-        pd = _SharedInput(b, prefix="p_", **kw)
+        pd = TermDomain(b, prefix="p_", **kw)
         yp = interpret(gp, pd, {inp.name: x_val})[target]
-        yn = interpret(gn, _SharedInput(b, prefix="n_", **kw), {inp.name: x_val})[target]
+        yn = interpret(gn, TermDomain(b, prefix="n_", **kw), {inp.name: x_val})[target]
     else:
         if q.domain.dim != inp.dim:
             raise InputError(f"{q.domain.source}: the domain has {q.domain.dim} inputs, the network {inp.dim}")
-        pd = _SharedInput(b, prefix="p_", names=lambda n, d: xs if n == inp.name else None, **kw)
+        pd = TermDomain(b, prefix="p_", names=lambda n, d: xs if n == inp.name else None, **kw)
         yp = interpret(gp, pd, {inp.name: None})[target]
         b.assert_("domain", q.domain.constraint(xs))
-        yn = interpret(gn, _SharedInput(b, prefix="n_", **kw), {inp.name: np.array(xs, dtype=object)})[target]
+        # the nominal copy reads the same input variables: its input is already computed
+        yn = interpret(gn, TermDomain(b, prefix="n_", **kw), {},
+                       initial_env={inp.name: np.array(xs, dtype=object)})[target]
     for p in sym_params(graph):  # parameters the truncation dropped are still declared (boxed)
         pd.param(p)
     L = Fraction(0) if use_logit else head.level
@@ -428,15 +412,9 @@ def sigmoid_mode(backend_name: str, requested: str = "auto") -> str:
 
 def query_bounds(graph: Graph, q: Question):
     """Sound interval bounds of every value over the question's inputs and parameter boxes."""
-    from ..bounds import Interval, box_interval, propagate_bounds
     if q.point is not None:
-        iv = box_interval(q.point, q.point)
-        return propagate_bounds(graph, iv, "interval")
-    out = {}
-    for iv in q.domain.intervals():
-        bd = propagate_bounds(graph, iv, "interval")
-        out = bd if not out else {k: out[k].hull(v) for k, v in bd.items()}
-    return out
+        return propagate_bounds(graph, box_interval(q.point, q.point), "interval")
+    return region_bounds(graph, q.domain, "interval")
 
 
 def solver(backend_name: str, timeout: float | None) -> Callable[[Script], Result]:
@@ -481,7 +459,7 @@ class Outcome:
 def needs_sigmoid(graph: Graph, q: Question) -> bool:
     head = analyse(graph)
     target = head.logit if head.logit is not None and q.kind != "eps" else head.out
-    return has_sigmoid(truncate(graph, target))
+    return has_sigmoid(graph.slice((target,)))
 
 
 def check(graph: Graph, q: Question, backend: str = "z3", timeout: float | None = None,

@@ -44,7 +44,7 @@ from ..domain import InputDomain, region_bounds
 from ..encode import LEMMAS, encode_graph
 from ..errors import NnsmtError, UnsupportedError
 from ..interpret import evaluate_exact, interpret
-from ..ir import Affine, Const, Graph, Input, Relu
+from ..ir import Affine, Const, Graph, Relu, operands
 from ..terms import Cmp, Num, Or, ScriptBuilder, Var
 from ..vnnlib import Property
 from .split import plan_split
@@ -115,39 +115,23 @@ class _Harvest:
         return key in (self.pos if sign == ">" else self.neg)
 
 
-def _prefix(graph: Graph, relus: list[Relu]) -> Graph:
-    """The graph up to the last ReLU (what the analysis needs)."""
-    last = max(i for i, n in enumerate(graph.nodes) if n.name in {r.name for r in relus})
-    return graph.replace(nodes=graph.nodes[: last + 1], outputs=(graph.nodes[last].name,))
-
-
 def cone(graph: Graph, targets: dict[str, list[int]]) -> tuple[Graph, dict[str, list[str]]]:
     """The cone of influence of some elements of some values: `targets` maps a value to the
     element indices asked about. Returns the subgraph of their ancestors, in which a target
     that nothing else in the cone consumes keeps only the asked rows (when it is an affine map
     with constant parameters), and the SMT names of those rows (`{value}_{i}`, as in the full
     encoding)."""
-    by = {n.name: n for n in graph.nodes}
-    need: set[str] = set()
-    stack = list(targets)
-    while stack:
-        v = stack.pop()
-        if v not in need:
-            need.add(v)
-            if not isinstance(by[v], Input):
-                stack.append(by[v].x)
-    consumed = {n.x for n in graph.nodes if n.name in need and not isinstance(n, Input)}
+    sub = graph.slice(tuple(targets))
+    consumed = {x for n in sub.nodes for x in operands(n)}
     nodes, names = [], {}
-    for n in graph.nodes:
-        if n.name not in need:
-            continue
+    for n in sub.nodes:
         if n.name in targets and n.name not in consumed and isinstance(n, Affine) \
                 and isinstance(n.weight, Const) and isinstance(n.bias, Const):
             rows = sorted(set(targets[n.name]))
             n = Affine(n.name, n.x, Const(n.weight.value[rows]), Const(n.bias.value[rows]))
             names[n.name] = [f"{n.name}_{i}" for i in rows]
         nodes.append(n)
-    return graph.replace(nodes=tuple(nodes), outputs=tuple(targets)), names
+    return sub.replace(nodes=tuple(nodes)), names
 
 
 def _query(graph: Graph, domain: InputDomain, bounds, targets: dict[str, list[int]], question,
@@ -244,14 +228,15 @@ def classify(graph: Graph, domain: InputDomain, solve, method: str = "single",
     if lemmas not in LEMMAS:
         raise UnsupportedError(f"unknown lemmas {lemmas!r}; choose from {', '.join(LEMMAS)}")
     if len(graph.inputs) != 1:
-        raise UnsupportedError("stability analysis needs a network with one input")
+        raise UnsupportedError(f"{graph.source}: stability analysis needs a network with one input "
+                               f"(has {len(graph.inputs)})")
     if split < 0:
         raise UnsupportedError(f"split needs a number of sub-boxes >= 0, got {split}")
     t0 = time.perf_counter()
     relus = [n for n in graph.nodes if isinstance(n, Relu)]
     if not relus:
         return Stability({}, method, time_s=time.perf_counter() - t0)
-    g = _prefix(graph, relus)
+    g = graph.slice([r.name for r in relus])  # what the analysis needs: the ReLUs' cones
     bounds = region_bounds(g, domain)
     by_b = relu_states(g, bounds)
     st = Stability({k: np.where(v == 1, ACTIVE, np.where(v == -1, INACTIVE, UNKNOWN)).astype(np.int8)
