@@ -11,15 +11,13 @@ written instead with `onnx_export.save_onnx`, and the report says so.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fractions import Fraction
-from pathlib import Path
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
 from nnsmt.errors import InputError
-from nnsmt.ir import Affine, Const, Graph
+from nnsmt.ir import Affine, Const, Graph, rounded
 
 
 @dataclass(frozen=True)
@@ -65,14 +63,6 @@ def _layer_sites(model: onnx.ModelProto):
     return sites
 
 
-def _cast(values: np.ndarray, np_dtype) -> tuple[np.ndarray, bool]:
-    """Values (float64 or exact Fractions) in the initializer's dtype, and whether exactly."""
-    flat = list(np.asarray(values).ravel())
-    out = np.array([float(v) for v in flat], dtype=np.float64).astype(np_dtype).reshape(np.shape(values))
-    exact = all(Fraction(v) == Fraction(float(o)) for v, o in zip(flat, out.ravel()))
-    return out, exact
-
-
 def write_back(trained: Graph, src_path, out_path, dtype: str = "source") -> WriteReport:
     """Write `trained` (the source graph with trained Const parameters) to `out_path`.
 
@@ -113,7 +103,7 @@ def write_back(trained: Graph, src_path, out_path, dtype: str = "source") -> Wri
                 if old.dtype.kind != "f":
                     reason = f"initializer {name!r} is not a float tensor"
                     break
-                cast, ex = _cast(np.asarray(val), old.dtype)
+                cast, ex = rounded(val, old.dtype)
                 exact &= ex
                 inits[name].CopyFrom(numpy_helper.from_array(cast, name))
                 written.add(name)
@@ -139,12 +129,3 @@ def _rounded(node, site, inits):
     w = numpy_helper.to_array(inits[wname]).astype(np.float64)
     b = numpy_helper.to_array(inits[bname]).astype(np.float64).ravel()
     return (w if layout == "out_in" else w.T), b
-
-
-def save_trained(trained: Graph, src_path, out_path, fmt: str = "onnx", dtype: str = "source"):
-    """Dispatch on the output format: "onnx" (write-back), "json" (IR JSON, exact rationals)."""
-    if fmt == "json":
-        from nnsmt.serialize import save_json
-        save_json(trained, Path(out_path))
-        return WriteReport(str(out_path), False, "rational", True, "IR JSON")
-    return write_back(trained, src_path, out_path, dtype)

@@ -56,29 +56,43 @@ def parse_delta(text: str) -> Fraction:
 
 
 def affine_layers(graph: Graph) -> list[str]:
+    """Names of the affine nodes, in graph order."""
     return [n.name for n in graph.nodes if isinstance(n, Affine)]
 
 
-def select_layers(graph: Graph, layers: Sequence[str]) -> list[str]:
-    """Affine node names for `layers` (names, 1-based indices, or negative indices: -1 = last)."""
+def select_layers(graph: Graph, layers: Sequence[str], option: str = "--layers") -> list[str]:
+    """Affine node names, in graph order, for `layers`: each a node name, a 1-based index, a
+    negative index (-1 = last), "first", "last" or "all"; empty = every affine layer.
+
+    Raises:
+        InputError: an item names no affine layer; the message starts with `option` (the flag
+            the items came from) and lists the layers.
+    """
     names = affine_layers(graph)
-    if not layers:
-        return names
-    out = []
+    chosen: set[str] = set()
     for s in layers:
         s = str(s).strip()
         if s in names:
-            out.append(s)
+            chosen.add(s)
+            continue
+        if s == "all":
+            chosen.update(names)
+            continue
+        if s in ("first", "last") and names:
+            chosen.add(names[0] if s == "first" else names[-1])
             continue
         try:
             i = int(s)
         except ValueError:
-            raise InputError(f"--layers: no affine layer {s!r}; the network has {', '.join(names)} "
-                             f"(or use 1..{len(names)}, -1 for the last)") from None
+            listing = ", ".join(f"{a} ({k})" for k, a in enumerate(names, 1)) or "none"
+            raise InputError(f"{option}: there is no affine layer {s!r}; {s!r} is not an affine layer "
+                             f"of {graph.source} (layers: {listing}; or -1 for the last, first, "
+                             "last, all)") from None
         if not (1 <= i <= len(names) or -len(names) <= i <= -1):
-            raise InputError(f"--layers: layer index {i} is out of range 1..{len(names)}")
-        out.append(names[i - 1] if i > 0 else names[i])
-    return list(dict.fromkeys(out))
+            raise InputError(f"{option}: layer {i} does not exist (index out of range 1..{len(names)}, "
+                             f"or -{len(names)}..-1 from the end)")
+        chosen.add(names[i - 1] if i > 0 else names[i])
+    return [n for n in names if n in chosen] if layers else names
 
 
 def make_symbolic(graph: Graph, pert: Perturbation) -> Graph:

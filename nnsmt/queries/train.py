@@ -27,6 +27,7 @@ from ..data import Dataset
 from ..errors import InputError, UnsupportedError
 from ..interpret import evaluate, evaluate_exact
 from ..ir import Affine, Argmax, Const, Graph, Sigmoid, Sym
+from ..params import affine_layers, select_layers
 from ..terms import Script
 from .train_encode import encode, resolve_encoding
 
@@ -68,32 +69,12 @@ class TrainProblem:
 
 def free_layers(graph: Graph, spec: str | None) -> tuple[str, ...]:
     """Affine node names selected by --free: "all" (default), "last", "first", a node name
-    ("a2"), a 1-based affine index ("2"), or a comma-separated list of these."""
-    affines = [n.name for n in graph.nodes if isinstance(n, Affine)]
-    if not affines:
-        raise UnsupportedError("the network has no affine layer to train")
-    if spec is None or spec.strip() in ("", "all"):
-        return tuple(affines)
-    out = []
-    for tok in (t.strip() for t in spec.split(",")):
-        if tok == "last":
-            name = affines[-1]
-        elif tok == "first":
-            name = affines[0]
-        elif tok.isdigit():
-            k = int(tok)
-            if not 1 <= k <= len(affines):
-                raise InputError(f"--free {spec}: layer {k} does not exist; the network has "
-                                 f"{len(affines)} affine layers ({', '.join(affines)})")
-            name = affines[k - 1]
-        elif tok in affines:
-            name = tok
-        else:
-            raise InputError(f"--free {spec}: {tok!r} is not an affine layer; layers: "
-                             + ", ".join(f"{a} ({i})" for i, a in enumerate(affines, 1)) + ", last, all")
-        if name not in out:
-            out.append(name)
-    return tuple(n for n in affines if n in out)
+    ("a2"), a 1-based affine index ("2"), or a comma-separated list of these
+    (`nnsmt.params.select_layers`)."""
+    if not affine_layers(graph):
+        raise UnsupportedError(f"{graph.source}: the network has no affine layer to train")
+    items = [] if spec is None else [t for t in (t.strip() for t in spec.split(",")) if t]
+    return tuple(select_layers(graph, items, f"--free {spec}"))
 
 
 def make_problem(graph: Graph, data: Dataset, free: str | None = None,
@@ -104,11 +85,9 @@ def make_problem(graph: Graph, data: Dataset, free: str | None = None,
         UnsupportedError: more than one input/output, or a sigmoid inside the network.
         InputError: the data does not fit the network (features, labels).
     """
-    src = graph.meta.get("source", "network")
-    if len(graph.inputs) != 1 or len(graph.outputs) != 1:
-        raise UnsupportedError(f"{src}: training needs one input and one output")
+    src = graph.source
+    inp, out = graph.single_io("training")
     nodes = list(graph.nodes)
-    out = graph.outputs[0]
     final_sigmoid = False
     while isinstance(graph.node(out), (Sigmoid, Argmax)):  # strip: they keep the decision
         n = graph.node(out)
@@ -121,7 +100,6 @@ def make_problem(graph: Graph, data: Dataset, free: str | None = None,
                                    "encodes affine/ReLU layers (a sigmoid is allowed only at the end)")
         if isinstance(n, Argmax):
             raise UnsupportedError(f"{src}: argmax {n.name!r} inside the network")
-    inp = graph.inputs[0]
     if out == inp.name:
         raise UnsupportedError(f"{src}: the output is the input; nothing to train")
     k = graph.dims()[out]

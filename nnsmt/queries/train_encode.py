@@ -34,6 +34,7 @@ from ..errors import UnsupportedError
 from ..interpret import interpret
 from ..ir import Affine, Relu, Sym
 from ..terms import Add, And, Cmp, Dot, Ite, Mul, Num, Or, Script, ScriptBuilder, Var
+from .train_widen import narrowable
 
 ENCODINGS = ("auto", "seed", "margin", "homog")
 ONE, ZERO, MINUS_ONE = Num(Fraction(1)), Num(Fraction(0)), Num(Fraction(-1))
@@ -117,19 +118,9 @@ def _symmetry(problem, b: ScriptBuilder, declared: dict) -> list[str]:
     Exact: permuting the units of such a layer (rows of W_l, b_l; columns of W_{l+1}) leaves the
     network's function unchanged and the box of --weight-bound is the same for every weight,
     so every solution has a permuted twin with sorted biases."""
-    nodes = problem.graph.nodes
     notes = []
-    for i, n in enumerate(nodes):
-        if not (isinstance(n, Affine) and isinstance(n.weight, Sym) and isinstance(n.bias, Sym)):
-            continue
-        nxt = nodes[i + 1:i + 3]
-        if not (len(nxt) == 2 and isinstance(nxt[0], Relu) and nxt[0].x == n.name and
-                isinstance(nxt[1], Affine) and nxt[1].x == nxt[0].name and
-                isinstance(nxt[1].weight, Sym)):
-            continue
-        users = [m for m in nodes if getattr(m, "x", None) in (n.name, nxt[0].name)]
-        if len(users) != 2 or n.name in problem.graph.outputs or nxt[0].name in problem.graph.outputs:
-            continue
+    for k, _ in narrowable(problem):  # the same layers narrowing may cut (see train_widen)
+        n = problem.graph.nodes[k]
         names = declared.get(n.bias.name)
         if names is None or len(names) < 2:
             continue

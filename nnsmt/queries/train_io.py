@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import struct
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
-from ..ir import Affine, Const, Graph
+from ..ir import Affine, Const, Graph, rounded
 
 
 def save_safetensors(trained: Graph, path, dtype: str = "float32") -> bool:
@@ -23,9 +22,8 @@ def save_safetensors(trained: Graph, path, dtype: str = "float32") -> bool:
             continue
         for suffix, p in (("weight", n.weight), ("bias", n.bias)):
             vals = p.value if isinstance(p, Const) else np.asarray(p.nominal)
-            flat = list(vals.ravel())
-            arr = np.array([float(v) for v in flat], dtype=np.float64).astype(np_t)
-            exact &= all(Fraction(v) == Fraction(float(a)) for v, a in zip(flat, arr))
+            arr, ex = rounded(vals, np_t)
+            exact &= ex
             raw = arr.astype(np.dtype(np_t).newbyteorder("<")).tobytes()
             header[f"{n.name}.{suffix}"] = {"dtype": code, "shape": list(vals.shape),
                                             "data_offsets": [offset, offset + len(raw)]}
@@ -36,21 +34,6 @@ def save_safetensors(trained: Graph, path, dtype: str = "float32") -> bool:
     h += b" " * (-len(h) % 8)  # the spec allows padding the header with spaces
     Path(path).write_bytes(struct.pack("<Q", len(h)) + h + b"".join(blobs))
     return exact
-
-
-def load_safetensors(path) -> dict[str, np.ndarray]:
-    """Read back a safetensors file written by `save_safetensors` (F32/F64 tensors)."""
-    data = Path(path).read_bytes()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
-    out = {}
-    for name, d in header.items():
-        if name == "__metadata__":
-            continue
-        t = {"F32": "<f4", "F64": "<f8"}[d["dtype"]]
-        a, b = d["data_offsets"]
-        out[name] = np.frombuffer(data[8 + n + a:8 + n + b], dtype=t).reshape(d["shape"])
-    return out
 
 
 def classify_float(outputs: np.ndarray, problem) -> np.ndarray:

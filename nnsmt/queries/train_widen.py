@@ -25,6 +25,7 @@ def narrowable(problem) -> list[tuple[int, int]]:
     """(index of hidden affine, index of the affine after its ReLU) for every free hidden layer
     whose next affine layer is free too (and nothing else reads the layer)."""
     nodes = problem.graph.nodes
+    users = problem.graph.users()
     out = []
     for k, n in enumerate(nodes):
         if not (isinstance(n, Affine) and isinstance(n.weight, Sym) and isinstance(n.bias, Sym)):
@@ -35,8 +36,7 @@ def narrowable(problem) -> list[tuple[int, int]]:
         if not (isinstance(r, Relu) and r.x == n.name and isinstance(nxt, Affine) and
                 nxt.x == r.name and isinstance(nxt.weight, Sym)):
             continue
-        readers = [m for m in nodes if getattr(m, "x", None) in (n.name, r.name)]
-        if len(readers) != 2 or {n.name, r.name} & set(problem.graph.outputs):
+        if len(users[n.name]) + len(users[r.name]) != 2 or {n.name, r.name} & set(problem.graph.outputs):
             continue
         out.append((k, k + 2))
     return out
