@@ -27,7 +27,7 @@ from typing import Mapping
 import numpy as np
 
 from nnsmt.errors import InputError, UnsupportedError
-from nnsmt.ir import Affine, Const, Graph, Sym, exact_array
+from nnsmt.ir import Affine, Const, Graph, Sym
 
 from .arch import DEFAULT_BN_EPS, LayerSpec, format_arch, parse_arch
 from .sequential import Activation, BatchNorm, Dense, checked, lower, runtime_eps
@@ -381,20 +381,17 @@ def _traced_layers(module, torch, nn, out, source):
                                    f"({node.op} {node.target})")
         if node.op == "call_module":
             _leaf_layers(node.target, gm.get_submodule(node.target), nn, out, source)
-        elif node.op == "call_function" and node.target in fns:
+        elif node.op == "call_function" and node.target in fns or \
+                node.op == "call_method" and node.target in methods:
+            fn = node.op == "call_function"
+            kind = (fns if fn else methods)[node.target]
             dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else -1)
-            if fns[node.target] == "softmax" and dim not in (1, -1):
+            if kind == "softmax" and dim not in (1, -1):
                 raise UnsupportedError(f"{source}: {node.name!r} normalises over dim {dim}; "
                                        "only a softmax over the features is supported")
-            if fns[node.target]:
-                out.append(Activation(fns[node.target], f"{node.name} ({node.target.__name__})"))
-        elif node.op == "call_method" and node.target in methods:
-            dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else -1)
-            if methods[node.target] == "softmax" and dim not in (1, -1):
-                raise UnsupportedError(f"{source}: {node.name!r} normalises over dim {dim}; "
-                                       "only a softmax over the features is supported")
-            if methods[node.target]:
-                out.append(Activation(methods[node.target], f"{node.name} (.{node.target})"))
+            if kind:
+                what = node.target.__name__ if fn else f".{node.target}"
+                out.append(Activation(kind, f"{node.name} ({what})"))
         else:
             raise UnsupportedError(f"{source}: {node.name!r} ({node.op} {node.target}) is not "
                                    "supported in a plain chain")

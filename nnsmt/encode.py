@@ -27,7 +27,8 @@ import numpy as np
 from .errors import UnsupportedError
 from .interpret import exact_matvec, interpret
 from .ir import Affine, Argmax, Const, Graph, Input, Relu, Sigmoid, Sym
-from .terms import Add, And, Bool, Cmp, Dot, Ite, Mul, Num, ScriptBuilder, Var, is_symbolic
+from .sigmoid import encode_sigmoid
+from .terms import Add, And, Cmp, Dot, Ite, Mul, Num, ScriptBuilder, Var, is_symbolic
 
 ENCODINGS = ("plain", "bounded")
 LEMMAS = ("none", "bounds", "triangle")
@@ -152,7 +153,6 @@ class TermDomain:
                                             Cmp(">=", Var(o), Var(a)), chord)))
 
     def sigmoid(self, node: Sigmoid, x):
-        from .sigmoid import encode_sigmoid
         return encode_sigmoid(self, node, x)
 
     def argmax(self, node: Argmax, x):

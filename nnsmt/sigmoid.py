@@ -27,7 +27,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .terms import Add, And, Cmp, Div, Exp, Mul, Num, Or, ScriptBuilder, Var
+from .errors import InternalError, UnsupportedError
+from .terms import Add, And, Cmp, Div, Exp, Mul, Num, Or, ScriptBuilder, Var, is_symbolic
 
 SIGMOID_ENCODINGS = ("exp", "pwl")
 DEFAULT_BITS = 96  # enclosure width ~2^-96 relative: far below any tolerance a user asks for
@@ -114,7 +115,7 @@ def logit_bounds(t, bits: int = 60) -> tuple[Fraction, Fraction]:
     about 2**-bits of it; logit(1/2) = 0 exactly (lo = hi = 0)."""
     t = Fraction(t)
     if not 0 < t < 1:
-        raise ValueError(f"logit of {t} is not finite")
+        raise InternalError(f"logit_bounds: logit({t}) is not finite (needs 0 < t < 1)")
     if t == Fraction(1, 2):
         return Fraction(0), Fraction(0)
     prec = max(DEFAULT_BITS, bits + 16)
@@ -160,7 +161,7 @@ def pwl_segments(lo: float, hi: float, pieces: int = PWL_PIECES, extra: Sequence
     """
     lo, hi = Fraction(lo), Fraction(hi)
     if hi < lo:
-        raise ValueError("empty interval")
+        raise InternalError(f"pwl_segments: empty interval [{lo}, {hi}]")
     if hi == lo:
         s_lo, s_hi = sigmoid_bounds(lo, bits)
         return [(lo, hi, (Fraction(0), s_lo), (Fraction(0), s_hi))]
@@ -227,11 +228,6 @@ def exp_term(a) -> object:
     return Div(Num(Fraction(1)), Add((Num(Fraction(1)), Exp(Mul((Num(Fraction(-1)), a))))))
 
 
-def sigmoid_floats(x: np.ndarray) -> np.ndarray:
-    """float64 sigmoid, overflow free (for plots and display only)."""
-    return 0.5 * (1.0 + np.tanh(0.5 * np.asarray(x, dtype=np.float64)))
-
-
 def encode_sigmoid(dom, node, x) -> np.ndarray:
     """`TermDomain.sigmoid`: encode sigmoid(x) with the domain's `sigmoid_mode` ("exp", "pwl" or
     "pwl:N" for N grid segments).
@@ -239,8 +235,6 @@ def encode_sigmoid(dom, node, x) -> np.ndarray:
     x is numeric (a concrete value: exp of a constant, or a tight rational enclosure under pwl)
     or an array of SMT names.
     """
-    from .errors import UnsupportedError
-    from .terms import is_symbolic
     mode, _, n = str(dom.sigmoid_mode).partition(":")
     pieces = int(n) if n.isdigit() and int(n) > 0 else PWL_PIECES
     if mode not in SIGMOID_ENCODINGS or (n and not n.isdigit()):
