@@ -7,16 +7,27 @@ STAMP   = $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 .PHONY: demo test bench golden clean
 
+DEMO_STAMP = $(VENV)/.demo-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+# make test: everything the tests need (torch for the PyTorch frontend tests, Ray, ...)
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "nnsmt needs Python >= 3.11"'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test,torch]'
-	rm -f $(VENV)/.installed-*; touch $@
+	rm -f $(VENV)/.installed-* $(VENV)/.demo-*; touch $@ $(DEMO_STAMP)
+
+# make demo: only what the demo runs (nnsmt and onnxruntime for the float replay)
+$(DEMO_STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "nnsmt needs Python >= 3.11"'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[ort]'
+	rm -f $(VENV)/.demo-*; touch $@
 
 # Verify the shipped example network on Z3: one violated property (sat, with a validated
 # counterexample; exit code 10), one that holds (unsat; exit code 0), and the SMT-LIB2 compiled.
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	@echo "== the network"; $(NNSMT) inspect examples/classifier.onnx
 	@echo; echo "== nnsmt verify examples/classifier.onnx examples/class1_margin.vnnlib   (expect sat)"
 	@$(NNSMT) verify examples/classifier.onnx examples/class1_margin.vnnlib; test $$? -eq 10

@@ -1,7 +1,11 @@
 """ACAS Xu: nnsmt (bounds + input splitting + SMT) vs Marabou, one instance at a time.
 
-    python bench/acasxu.py [--timeout 116] [--tools nnsmt,marabou] [--instances default|known|all|N]
-                           [--split 4096] [--encoding-timeout 30] [--no-encodings]
+    python bench/acasxu.py [--timeout 116] [--tools nnsmt,nnsmt-plain,marabou]
+                           [--instances default|known|all|N] [--encoding-timeout 30] [--no-encodings]
+
+Tools: `nnsmt` is the plain command a user types, `nnsmt verify NET PROP` (the auto engine);
+`nnsmt-plain` is `--engine plain` (one query, the baseline of issue 11); `nnsmt-split` is
+`--engine split --split N`; `marabou` is maraboupy.
 
 Instances (`default`, 21 of ../shared/benchmarks/acasxu/acasxu_instances.csv): every instance of
 known.csv (6, with published answers), each single-network property 5-10 (6), and 9 more of
@@ -246,15 +250,17 @@ def main():
     rows = choose(a.instances)
     tools = [t.strip() for t in a.tools.split(",") if t.strip()]
     print(f"ACAS Xu: {len(rows)} instances, timeout {a.timeout:.0f} s each, tools {', '.join(tools)}; "
-          f"nnsmt = verify --split {a.split} --backend {a.backend}")
+          f"nnsmt = `nnsmt verify NET PROP --backend {a.backend}` (defaults)")
     res: dict = {t: [] for t in tools}
     print(f"  {'instance':26} {'known':6} " + " ".join(f"{t:>22}" for t in tools), flush=True)
     for onnx, vnn, expected in rows:
         prop = load_vnnlib(ACAS / vnn)
         cells = []
         for t in tools:
-            if t == "nnsmt":
-                st, dt, x, why = run_nnsmt(onnx, vnn, a.timeout, ["--split", str(a.split), "--backend", a.backend])
+            if t.startswith("nnsmt"):
+                extra = {"nnsmt": [], "nnsmt-plain": ["--engine", "plain"],
+                         "nnsmt-split": ["--engine", "split", "--split", str(a.split)]}[t]
+                st, dt, x, why = run_nnsmt(onnx, vnn, a.timeout, extra + ["--backend", a.backend])
             else:
                 st, dt, x, why = run_marabou(onnx, vnn, a.timeout)
             ok = True
@@ -278,10 +284,10 @@ def main():
         print(f"  {t:8} solved {solved:3}  unsat {sum(s == 'unsat' for s, *_ in rs):3}  "
               f"sat {sum(s == 'sat' for s, *_ in rs):3}  unknown {sum(s not in ('sat', 'unsat') for s, *_ in rs):3}  "
               f"wrong {wrong:2}  total time {sum(d for _, d, *_ in rs):8.1f} s")
-    if len(tools) == 2:
-        a0, a1 = (sum(st in ("sat", "unsat") for st, *_ in res[t]) for t in tools)
-        t0, t1 = (sum(d for _, d, *_ in res[t]) for t in tools)
-        print(f"  solved {tools[0]} / {tools[1]}: {a0} / {a1};  time ratio {tools[1]} / {tools[0]}: {t1 / max(t0, 1e-9):.2f}x")
+    for other in tools[1:]:
+        a0, a1 = (sum(st in ("sat", "unsat") for st, *_ in res[t]) for t in (tools[0], other))
+        t0, t1 = (sum(d for _, d, *_ in res[t]) for t in (tools[0], other))
+        print(f"  solved {tools[0]} / {other}: {a0} / {a1};  time ratio {other} / {tools[0]}: {t1 / max(t0, 1e-9):.2f}x")
     if not a.no_encodings:
         encodings(rows, a.encoding_timeout, split=a.split)
 

@@ -140,7 +140,8 @@ class SingleRun:
             self.query, self._waiting = got, True
 
     def _finish(self, o: Outcome) -> None:
-        stats = self.stats | {"solve_s": round(self.solver_s, 4), "total_s": round(self.deadline.elapsed(), 4)}
+        stats = {k: round(v, 4) if isinstance(v, float) else v for k, v in self.stats.items()}
+        stats |= {"solve_s": round(self.solver_s, 4), "total_s": round(self.deadline.elapsed(), 4)}
         self._outcome = Outcome(o.status, o.query, o.backend or self.backend, self.engine, o.reason,
                                 o.witness, self.notes + o.notes, self.rounds, stats)
 

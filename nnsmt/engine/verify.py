@@ -21,6 +21,7 @@ from nnsmt.backends import capabilities
 from nnsmt.domain import property_bounds
 from nnsmt.errors import InputError
 from nnsmt.ir import Graph
+from nnsmt.params import sym_params
 from nnsmt.query import Outcome
 from nnsmt.queries.split import start_split
 from nnsmt.queries.verify import VerifyQuery, check_compatible, has_sigmoid
@@ -112,6 +113,9 @@ def plan(graph: Graph, prop, opts: VerifyOptions = VerifyOptions(), float_eval=N
                              "bounded input region")
         q = replace(q, sigmoid_bounds=sb)
     notes = (f"engine {engine}" + (f"({n})" if engine == "split" else "") + f": {why}",)
+    if sym_params(graph):
+        notes += ("the network has symbolic parameters: a counterexample is an input and parameter "
+                  "values in their boxes, replayed exactly (onnxruntime runs only the nominal weights)",)
     if q.relaxed:
         notes += ("sigmoid by a sound piecewise-linear relaxation: unsat is a proof for the "
                   "network; a candidate counts only after it replays on it",)

@@ -148,7 +148,10 @@ class VerifyQuery:
 
     def certify(self, model):
         """The validated counterexample of `model` (`nnsmt.validate.Counterexample`)."""
+        from ..params import sym_params
         from ..validate import validate_counterexample
+        if sym_params(self.graph):
+            return _certify_symbolic(self.graph, self.prop, model)
         if not has_sigmoid(self.graph):
             return validate_counterexample(self.graph, self.prop, model, self.float_eval)
         return _certify_enclosure(self.graph, self.prop, model, self.float_eval)
@@ -169,6 +172,24 @@ class VerifyQuery:
                     mid = (Fraction(a) + Fraction(b)) / 2
                     pts.extend((mid, mid - h, mid + h))
         return replace(self, sigmoid_extra=extra, round=self.round + 1)
+
+
+def _certify_symbolic(graph: Graph, prop, model):
+    """A network with symbolic parameters: a counterexample is an input and parameter values
+    within their boxes (the solver chose both), replayed exactly with those values. No float
+    replay: the source file holds the nominal weights, not these."""
+    from ..params import params_from_model, within
+    from ..validate import Counterexample
+    params = params_from_model(graph, model)
+    if not within(graph, params):
+        raise ValidationError("the model's parameter values lie outside their boxes")
+    x = [Fraction(model[f"X_{i}"]) for i in range(graph.inputs[0].dim)]
+    lo, hi = evaluate_enclosure(graph, {graph.inputs[0].name: x}, params)[graph.outputs[0]]
+    env = {f"X_{i}": (v, v) for i, v in enumerate(x)} | \
+        {f"Y_{j}": (Fraction(a), Fraction(b)) for j, (a, b) in enumerate(zip(lo, hi))}
+    if not all(_three(t, env) is True for _, t in prop.asserts):
+        raise ValidationError("solver model fails the exact replay with its parameter values")
+    return Counterexample(tuple(x), tuple((Fraction(a) + Fraction(b)) / 2 for a, b in zip(lo, hi)))
 
 
 def _certify_enclosure(graph: Graph, prop, model, float_eval):
