@@ -7,10 +7,8 @@ Output is deterministic: it depends only on the script.
 from __future__ import annotations
 
 from nnsmt import __version__
-from nnsmt.printer import Printer, fmt_float, fmt_float_array, fmt_fraction
+from nnsmt.printer import Printer
 from nnsmt.terms import Script
-
-__all__ = ["to_smtlib", "Printer", "fmt_float", "fmt_float_array", "fmt_fraction"]
 
 
 def to_smtlib(script: Script, *, commands: bool = True) -> str:

@@ -136,7 +136,3 @@ class Printer:
             return "0.0"
         return parts[0] if len(parts) == 1 else f"(+ {' '.join(parts)})"
 
-
-def format_term(t, num: Callable[[Fraction], str] = fmt_fraction) -> str:
-    """SMT-LIB text of one term (`num` writes its rational constants)."""
-    return Printer(num).term(t)

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from nnsmt.backends.smtlib import fmt_fraction, to_smtlib
+from nnsmt.backends.smtlib import to_smtlib
 from nnsmt.encode import encode_graph
 from nnsmt.interpret import evaluate_exact
+from nnsmt.printer import Printer, fmt_float, fmt_float_array, fmt_fraction
 from nnsmt.ir import Affine, Argmax, Const, Graph, Input, Relu, Sym
-from nnsmt.terms import And, Cmp, Not, Num, ScriptBuilder, Var
+from nnsmt.terms import And, Cmp, Dot, Not, Num, ScriptBuilder, Var
 
 from conftest import EXAMPLES, GOLDEN, solver_backend
 from strategies import mlp_graph, mlp_specs, points
@@ -136,10 +137,13 @@ def test_encoding_equals_exact_evaluation(name, layers, data):
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=1, max_size=20))
 def test_vectorised_float_format_is_exact(values):
-    from nnsmt.backends.smtlib import fmt_float, fmt_float_array
     a = np.array(values, dtype=np.float64)
     out = fmt_float_array(a)
     assert out == [fmt_float(v) for v in values]
+    # the dot-product fast path writes the same products as the exact one, term by term
+    names = np.array([f"v{i}" for i in range(len(values))], dtype=object)
+    exact = Printer(lambda q: fmt_fraction(q)).dot(Dot(a.astype(object), names))
+    assert Printer().dot(Dot(a, names)) == exact
     for v, s in zip(values, out):  # and it denotes exactly v
         m = re.fullmatch(r"(\(- )?(?:(\d+)\.0|\(/ (\d+) (\d+)\))\)?", s)
         q = Fraction(int(m[2])) if m[2] else Fraction(int(m[3]), int(m[4]))

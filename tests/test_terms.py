@@ -12,7 +12,7 @@ import pytest
 
 from nnsmt import terms
 from nnsmt.errors import InputError, InternalError, NnsmtError
-from nnsmt.printer import Printer, fmt_fraction, format_term
+from nnsmt.printer import Printer, fmt_fraction
 from nnsmt.terms import (TERMS, Add, And, Bool, Cmp, Div, Dot, Exp, Ite, Mul, Not, Num, Or,
                          Script, ScriptBuilder, Var, atoms, children, linear_form, subterms,
                          term_features, variables)
@@ -170,11 +170,11 @@ def test_variables_include_the_names_of_dot_products():
 
 def test_printer_number_format_is_pluggable():
     """The one printer writes VNN-LIB style decimals when given another constant format."""
-    dec = lambda q: str(float(q))  # noqa: E731
-    assert format_term(Cmp(">=", Add((x, Num(Fraction(-1, 4)))), half), dec) == "(>= (+ x -0.25) 0.5)"
-    assert format_term(DOT) == "(+ (* (/ 1 2) x) (- y) 1.0)"
-    assert format_term(DOT, dec) == "(+ (* 0.5 x) (- y) 1.0)"
-    assert format_term(Num(Fraction(-3, 4))) == fmt_fraction(Fraction(-3, 4)) == "(- (/ 3 4))"
+    dec = Printer(lambda q: str(float(q)))
+    assert dec.term(Cmp(">=", Add((x, Num(Fraction(-1, 4)))), half)) == "(>= (+ x -0.25) 0.5)"
+    assert Printer().term(DOT) == "(+ (* (/ 1 2) x) (- y) 1.0)"
+    assert dec.term(DOT) == "(+ (* 0.5 x) (- y) 1.0)"
+    assert Printer().term(Num(Fraction(-3, 4))) == fmt_fraction(Fraction(-3, 4)) == "(- (/ 3 4))"
 
 
 def test_bad_comparison_and_duplicate_names_are_nnsmt_errors():
