@@ -9,10 +9,11 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from nnsmt.cli import main
 from nnsmt.data import Dataset, save_csv
+from nnsmt.errors import InputError
 from nnsmt.ir import Const
 from nnsmt.queries.train import make_problem, misclassified, train, training_script
 from nnsmt.queries.train_encode import homog_applies
@@ -125,9 +126,9 @@ def test_weight_bound_is_in_the_statement():
 
 def test_free_spec_errors(capsys, tmp_path):
     g = net([2, 2, 2])
-    with pytest.raises(Exception, match="layer 3 does not exist"):
+    with pytest.raises(InputError, match="layer 3 does not exist"):
         make_problem(g, XOR, free="3")
-    with pytest.raises(Exception, match="'b7' is not an affine layer"):
+    with pytest.raises(InputError, match="'b7' is not an affine layer"):
         make_problem(g, XOR, free="b7")
     assert make_problem(g, XOR, free="a1,last").free == ("a1", "a2")
 
@@ -180,7 +181,7 @@ def test_cli_unsat_prints_what_was_proved_and_the_core(tmp_path, capsys):
 
 
 def test_json_and_safetensors_outputs(tmp_path, capsys):
-    load_file = pytest.importorskip("safetensors.numpy").load_file  # the reference reader
+    from safetensors.numpy import load_file  # the reference reader (a dependency: no skip)
     from nnsmt.serialize import load_json
     from nnsmt.interpret import evaluate_exact
     args = ["train", str(EXAMPLES / "sphere_3_8_2.onnx"), "--data", str(EXAMPLES / "sphere_grid.csv")]
@@ -234,21 +235,109 @@ def test_compile_mode_train_emits_seed_encoding(tmp_path, capsys):
     assert "choose from auto, seed, margin, homog" in capsys.readouterr().err
 
 
-# Encodings must agree: sat/unsat the same (unknown aside), every sat model exact on all points.
-@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.integers(1, 2), st.lists(st.tuples(st.integers(-2, 2), st.integers(-2, 2), st.integers(0, 1)),
-                                   min_size=2, max_size=5, unique_by=lambda t: t[:2]))
-def test_encodings_agree(h, pts):
-    d = Dataset(np.array([p[:2] for p in pts], dtype=float), np.array([p[2] for p in pts]))
-    p = make_problem(net([2, h, 2]), d)
-    verdicts = {}
+# ---- encodings agree, with the answer derived independently ----
+#
+# A 2-1-2 network fits a labelled point set iff its two classes are strictly linearly separable
+# (the XOR argument above: the class-1 region of c * relu(w.x + b) + d is a half-plane, and a
+# separating line w.x + b = t gives one). Two finite sets in the plane are strictly separable iff
+# their convex hulls are disjoint: no point of one lies in the other's hull (in a triangle,
+# segment or point of it: Caratheodory) and no two segments, one from each, meet. Exact integer
+# geometry, no solver.
+
+def _orient(a, b, c):
+    return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+
+
+def _on_segment(p, a, b):
+    return _orient(a, b, p) == 0 and min(a[0], b[0]) <= p[0] <= max(a[0], b[0]) \
+        and min(a[1], b[1]) <= p[1] <= max(a[1], b[1])
+
+
+def _segments_meet(a, b, c, d):
+    o1, o2, o3, o4 = _orient(a, b, c), _orient(a, b, d), _orient(c, d, a), _orient(c, d, b)
+    if o1 * o2 < 0 and o3 * o4 < 0:
+        return True
+    return _on_segment(c, a, b) or _on_segment(d, a, b) or _on_segment(a, c, d) or _on_segment(b, c, d)
+
+
+def _in_hull(p, pts):
+    from itertools import combinations
+    if p in pts or any(_on_segment(p, a, b) for a, b in combinations(pts, 2)):
+        return True
+    for a, b, c in combinations(pts, 3):
+        s = (_orient(a, b, p), _orient(b, c, p), _orient(c, a, p))
+        if _orient(a, b, c) != 0 and (min(s) >= 0 or max(s) <= 0):
+            return True
+    return False
+
+
+def separable(a, b) -> bool:
+    """Whether the finite point sets a, b (integer pairs) are strictly linearly separable."""
+    from itertools import combinations
+    if any(_in_hull(p, b) for p in a) or any(_in_hull(p, a) for p in b):
+        return False
+    return not any(_segments_meet(p, q, r, t) for p, q in combinations(a, 2) for r, t in combinations(b, 2))
+
+
+def test_separability_oracle_by_hand():
+    assert separable([(0, 0), (1, 1)], [(0, 1), (1, 0)]) is False  # XOR: the diagonals cross
+    assert separable([(-1, 0), (1, 0)], [(0, 0)]) is False  # between two others on a line
+    assert separable([(0, 0), (2, 0), (0, 2)], [(1, 1)]) is False  # on the hull's edge
+    assert separable([(0, 0), (4, 0), (0, 4)], [(1, 1), (5, 5)]) is False  # inside the triangle
+    assert separable([(0, 0), (4, 4)], [(0, 4), (3, 0)]) is False  # the segments cross at x = 12/7
+    assert separable([(0, 0), (0, 1), (1, 0)], [(1, 1), (2, 2)]) is True  # x + y <= 1 vs >= 2
+    assert separable([(0, 0), (0, 2)], [(1, 1)]) is True
+    assert separable([(0, 0), (1, 1)], []) is True  # one class: a constant fits
+
+
+POINT_SETS = st.lists(st.tuples(st.integers(-2, 2), st.integers(-2, 2), st.integers(0, 1)),
+                      min_size=2, max_size=5, unique_by=lambda t: t[:2])
+
+
+def _dataset(pts) -> Dataset:
+    return Dataset(np.array([p[:2] for p in pts], dtype=float), np.array([p[2] for p in pts]))
+
+
+def _classes(pts):
+    return [p[:2] for p in pts if p[2] == 0], [p[:2] for p in pts if p[2] == 1]
+
+
+# Every encoding decides 2-1-2 on up to 5 grid points within a second or so (measured: 25
+# non-separable sets, all unsat in <= 1.1 s per encoding): an unknown is a failure.
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(POINT_SETS)
+@example([(0, 0, 0), (1, 1, 0), (0, 1, 1), (1, 0, 1)])  # XOR: unsat
+@example([(-1, 0, 0), (0, 0, 1), (1, 0, 0), (2, 2, 1)])  # 0 1 0 on a line: unsat
+@example([(-2, -2, 0), (-1, 0, 0), (1, 1, 1), (2, -1, 1)])  # separable: sat
+def test_encodings_agree_with_separability(pts):
+    p = make_problem(net([2, 1, 2]), _dataset(pts))
+    want = "sat" if separable(*_classes(pts)) else "unsat"
     for enc in ("seed", "margin", "homog"):
-        r = train(p, encoding=enc, solver=inproc(limit=4))
+        r = train(p, encoding=enc, solver=inproc(limit=60))
+        assert r.status == want, (enc, pts, r.status, r.reason)
         if r.status == "sat":
             assert misclassified(p, r.params, exact=True) == []
-        if r.status in ("sat", "unsat"):
-            verdicts[enc] = r.status
-    assert len(set(verdicts.values())) <= 1, verdicts
+
+
+# 2-2-2: no independent oracle for the non-separable sets, and Z3's nonlinear search on the seed
+# and margin encodings takes from 1 s to over 30 s on them (measured): a benchmark. Every
+# encoding must decide, all must agree, a separable set must fit, and every fit is exact.
+@pytest.mark.slow
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(POINT_SETS)
+@example([(0, 0, 0), (1, 1, 0), (0, 1, 1), (1, 0, 1)])  # XOR: sat with two hidden units
+def test_encodings_agree_two_hidden_units(pts):
+    p = make_problem(net([2, 2, 2]), _dataset(pts))
+    verdicts = {}
+    for enc in ("seed", "margin", "homog"):
+        r = train(p, encoding=enc, solver=fresh(limit=300))
+        assert r.status in ("sat", "unsat"), (enc, pts, r.status, r.reason)
+        if r.status == "sat":
+            assert misclassified(p, r.params, exact=True) == []
+        verdicts[enc] = r.status
+    assert len(set(verdicts.values())) == 1, (pts, verdicts)
+    if separable(*_classes(pts)):
+        assert verdicts["homog"] == "sat", pts
 
 
 @pytest.mark.skipif(not have("onnxruntime"), reason="onnxruntime is not installed")
