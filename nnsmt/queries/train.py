@@ -28,6 +28,7 @@ from ..errors import InputError, UnsupportedError
 from ..interpret import evaluate, evaluate_exact
 from ..ir import Affine, Argmax, Const, Graph, Sigmoid, Sym
 from ..params import affine_layers, select_layers
+from ..result import SolveOptions
 from ..terms import Script
 from .train_encode import encode, resolve_encoding
 
@@ -236,9 +237,10 @@ def _initial_points(problem: TrainProblem, count: int) -> list[int]:
 def _solve(backend: str, script: Script, timeout: float | None):
     from nnsmt.backends import get_backend
     from nnsmt.backends.isolate import solve_isolated
+    options = SolveOptions(want_core=bool(script.meta.get("want_core")))  # cores name points
     if timeout is None:
-        return get_backend(backend).solve(script)
-    return solve_isolated(backend, script, timeout)  # hard deadline: the child is killed
+        return get_backend(backend).solve(script, options=options)
+    return solve_isolated(backend, script, timeout, options=options)  # hard deadline: the child is killed
 
 
 def coarse_coordinates(x: np.ndarray, bits: int) -> np.ndarray:

@@ -31,13 +31,14 @@ class Hints:
 
 
 def _layers(problem):
-    """[(affine node, relu follows)] in order, for the affine/relu chain of the problem."""
+    """[(affine node, the ReLU node right after it reading it, or None)] in order, for the
+    affine/relu chain of the problem."""
     nodes = problem.graph.nodes
     out = []
     for k, n in enumerate(nodes):
         if isinstance(n, Affine):
-            relu = k + 1 < len(nodes) and isinstance(nodes[k + 1], Relu) and nodes[k + 1].x == n.name
-            out.append((n, relu))
+            nxt = nodes[k + 1] if k + 1 < len(nodes) else None
+            out.append((n, nxt if isinstance(nxt, Relu) and nxt.x == n.name else None))
     return out
 
 
@@ -74,7 +75,7 @@ def _gd_once(problem, seconds: float, seed: int, steps: int) -> Hints | None:
             return None
         chain.append(n.name)
         if relu:
-            chain.append(problem.graph.nodes[[m.name for m in problem.graph.nodes].index(n.name) + 1].name)
+            chain.append(relu.name)
     if chain[-1] != problem.logits:
         return None
     t0 = time.perf_counter()
@@ -153,8 +154,7 @@ def _gd_once(problem, seconds: float, seed: int, steps: int) -> Hints | None:
     for (W, B), (n, relu) in zip(weights, layers):
         z = h @ W.T + B
         if relu:
-            relu_name = problem.graph.nodes[[m.name for m in problem.graph.nodes].index(n.name) + 1].name
-            pattern[relu_name] = z > 0
+            pattern[relu.name] = z > 0
             h = np.maximum(z, 0)
         else:
             h = z
