@@ -1,10 +1,40 @@
-"""nnsmt: compile neural networks into exact SMT queries."""
+"""nnsmt: compile neural networks into exact SMT queries.
+
+The Python API lives in `nnsmt.api` and every name of it is available here:
+
+    >>> import nnsmt
+    >>> outcome = nnsmt.verify("examples/classifier.onnx", "examples/class1_margin.vnnlib")
+    >>> outcome.status, outcome.witness.float_replay
+    ('sat', 'onnxruntime')
+
+`import nnsmt` loads only the IR and the error classes; `nnsmt.api` (engines, queries,
+solver registry) is imported on the first use of one of its names. No solver or model
+library (z3, cvc5, onnx, torch) is imported before it is needed.
+"""
 
 from .errors import BackendUnavailable, InputError, NnsmtError, UnsupportedError, ValidationError
 from .ir import IR_VERSION, Affine, Argmax, Const, Graph, Input, Relu, Sigmoid, Sym
 
 __version__ = "0.1.0"
 
+# the names of nnsmt.api, imported from it on first use (PEP 562)
+_API = ("load_network", "load_property", "verify", "solve", "to_smtlib", "available_backends",
+        "Query", "VerifyQuery", "ScriptQuery", "Property", "Script", "Outcome", "Counterexample",
+        "SolveOptions", "VerifyOptions", "InternalError")
+
 __all__ = ["IR_VERSION", "Affine", "Argmax", "BackendUnavailable", "Const", "Graph", "Input",
            "InputError", "NnsmtError", "Relu", "Sigmoid", "Sym", "UnsupportedError",
-           "ValidationError", "__version__"]
+           "ValidationError", "__version__", *_API]
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from . import api
+        value = getattr(api, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'nnsmt' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_API))
