@@ -59,7 +59,8 @@ def _gamma(n: int) -> float:
 
 
 def down(q) -> float:
-    """Largest float64 <= q (q a Fraction, int or float; None -> -inf)."""
+    """Largest float64 <= q (q a Fraction, int or float; None -> -inf). With `up`, the one
+    outward rounding of exact constants to floats (bounds, domains, dReal's constants)."""
     if q is None:
         return -INF
     f = float(q)
