@@ -89,10 +89,13 @@ def test_arch_spec_spellings(tmp_path):
     assert ir(load_state_dict(FIX / "soft.safetensors", arch=str(spec_json))) == expected
     assert ir(load_state_dict(FIX / "soft.safetensors", arch='["linear","relu","linear",'
                                                             '"softmax"]')) == expected
-    if have("yaml"):
-        spec_yaml = tmp_path / "arch.yaml"
-        spec_yaml.write_text("- linear\n- relu\n- type: linear\n  name: '4'\n- softmax\n")
-        assert ir(load_state_dict(FIX / "soft.safetensors", arch=str(spec_yaml))) == expected
+
+
+@pytest.mark.skipif(not have("yaml"), reason="pyyaml is not installed (pip install 'nnsmt[test]')")
+def test_arch_spec_from_yaml(tmp_path):
+    spec_yaml = tmp_path / "arch.yaml"
+    spec_yaml.write_text("- linear\n- relu\n- type: linear\n  name: '4'\n- softmax\n")
+    assert ir(load_state_dict(FIX / "soft.safetensors", arch=str(spec_yaml))) == onnx_ir("soft")
 
 
 def test_batchnorm_eps_from_the_spec_changes_the_fold():
@@ -230,26 +233,37 @@ def test_write_back_reports_rounding(tmp_path):
     assert back[0, 0] == float(np.float32(1 / 3))
 
 
-def test_write_back_through_a_folded_batchnorm_is_exact(tmp_path):
+def _write_back_bn(tmp_path):
+    """New float32-exact values written into bn.safetensors' layer a1 (Linear 0 and BatchNorm 1
+    folded: rational weights); returns the file, its graph read back, and the values."""
     src = FIX / "bn.safetensors"
     g = load_state_dict(src)
-    a1 = g.node("a1")  # Linear 0 and BatchNorm 1 folded: rational weights
-    W = np.round(np.asarray(a1.weight.floats()) * 64) / 64  # new float32-exact values
+    a1 = g.node("a1")
+    W = np.round(np.asarray(a1.weight.floats()) * 64) / 64
     b = np.arange(4, dtype=np.float64) / 8
     out = tmp_path / "bn_trained.safetensors"
     assert save_state_dict_like(_symbolic(g, {"a1"}), {"Wa1": W, "Ba1": b}, src, out) is True
-    back = load_state_dict(out)
+    return out, load_state_dict(out), W, b
+
+
+def test_write_back_through_a_folded_batchnorm_is_exact(tmp_path):
+    out, back, W, b = _write_back_bn(tmp_path)
     assert back.node("a1").weight.value.tolist() == W.tolist()
     assert back.node("a1").bias.value.tolist() == b.tolist()
-    if have("torch"):  # PyTorch's own float32 forward agrees: the BatchNorm is an identity
-        import torch
-        from safetensors.torch import load_file
-        m = torch_sequential("bn")
-        m.load_state_dict(load_file(str(out)))
-        x = np.array(REFS["inputs"][0])
-        with torch.no_grad():
-            y = m(torch.tensor(x, dtype=torch.float32)[None]).double().numpy()[0]
-        np.testing.assert_allclose(evaluate(back, {"x": x})["a3"], y, rtol=1e-5, atol=1e-6)
+
+
+@needs_torch
+def test_write_back_through_a_folded_batchnorm_matches_torch(tmp_path):
+    """PyTorch's own float32 forward of the written file agrees: the BatchNorm is an identity."""
+    import torch
+    from safetensors.torch import load_file
+    out, back, _, _ = _write_back_bn(tmp_path)
+    m = torch_sequential("bn")
+    m.load_state_dict(load_file(str(out)))
+    x = np.array(REFS["inputs"][0])
+    with torch.no_grad():
+        y = m(torch.tensor(x, dtype=torch.float32)[None]).double().numpy()[0]
+    np.testing.assert_allclose(evaluate(back, {"x": x})["a3"], y, rtol=1e-5, atol=1e-6)
 
 
 def test_write_back_refuses_folded_linear_layers(tmp_path):
