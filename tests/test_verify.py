@@ -44,8 +44,9 @@ def test_vnncomp_known_answers(backend):
 @pytest.mark.parametrize("prop, expected", [("class1_margin.vnnlib", "sat"), ("corner_robust.vnnlib", "unsat")])
 def test_example_network(backend, prop, expected):
     res, cex = decide(backend, EXAMPLES / "classifier.onnx", EXAMPLES / prop)
-    assert res.status == expected
-    if cex is not None:  # validated: exact outputs satisfy Y_1 >= Y_2 + 0.25 and x is in the box
+    assert res.status == expected, (res.status, res.reason)
+    assert (cex is not None) == (expected == "sat")
+    if expected == "sat":  # validated: exact outputs satisfy Y_1 >= Y_2 + 0.25 and x is in the box
         assert cex.y[1] >= cex.y[2] + Fraction(1, 4)
         assert all(-1 <= v <= 1 for v in cex.x) and cex.float_replay == "onnxruntime"
 
