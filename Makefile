@@ -38,7 +38,7 @@ demo: $(DEMO_STAMP)
 		--mode verify --emit smt2 -o out/demo.smt2 && head -n 25 out/demo.smt2 && echo "..."
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -rs
 
 bench: $(STAMP)
 	$(PY) bench/compile_speed.py
