@@ -5,7 +5,7 @@ PY      = $(VENV)/bin/python
 NNSMT   = $(VENV)/bin/nnsmt
 STAMP   = $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test bench golden clean
+.PHONY: demo test bench golden clean docs docs-check
 
 DEMO_STAMP = $(VENV)/.demo-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
@@ -49,6 +49,14 @@ bench: $(STAMP)
 	-$(PY) -m pip install -q -e '.[bench]'   # Marabou, for the comparison (skipped if unavailable)
 	nice $(PY) bench/acasxu.py   # long: up to 2 x 21 x 116 s
 
+
+# The API reference: HTML from the docstrings (pdoc) in docs/api/ (not committed). docs-check
+# builds it into a temporary folder and fails on any pdoc warning or unresolved reference.
+docs: $(STAMP)
+	$(PY) docs/apidoc.py -o docs/api
+
+docs-check: $(STAMP)
+	$(PY) docs/apidoc.py --check
 
 # Regenerate the golden SMT-LIB files after an intended printer change (then review the diff).
 golden: $(STAMP)
