@@ -97,7 +97,7 @@ def load_csv(path, n_features: int | None = None, n_classes: int | None = None) 
         if label != int(label) or label < 0:
             raise InputError(f"{path}:{ln}: label {cells[-1]!r} is not a class index 0, 1, ...")
         if n_classes is not None and label >= n_classes:
-            raise InputError(f"{path}:{ln}: label {int(label)} is outside the network's classes "
+            raise InputError(f"{path}:{ln}: label {cells[-1][:30]} is outside the network's classes "
                              f"0..{n_classes - 1}")
         rows.append(vals)
         lines.append(ln)
@@ -110,17 +110,26 @@ def load_csv(path, n_features: int | None = None, n_classes: int | None = None) 
 def save_csv(path, x: np.ndarray, y: np.ndarray, header: bool = True) -> None:
     """Write points with `repr` floats (they read back bit-exactly) and a header `x1,...,label`."""
     x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or len(x) != len(y):
+        raise InputError(f"{path}: points of shape {x.shape} and {len(y)} labels do not make a data set")
     out = []
     if header:
         out.append(",".join([f"x{i + 1}" for i in range(x.shape[1])] + ["label"]))
     out += [",".join(repr(float(v)) for v in row) + f",{int(c)}" for row, c in zip(x, y)]
-    Path(path).write_text("\n".join(out) + "\n")
+    try:
+        Path(path).write_text("\n".join(out) + "\n")
+    except OSError as e:
+        raise InputError(f"{path}: cannot write: {e.strerror or e}") from None
 
 
 # ---- the sphere task of the seed paper ----
 
+MAX_POINTS = 10_000_000  # 240 MB of float64 points; far more than an exact training query holds
+
 def sphere_planes(seed: int) -> tuple[np.ndarray, np.ndarray]:
     """The two random plane normals a, d (standard normal, seeded) of the sphere task."""
+    if seed < 0:
+        raise InputError(f"--seed must be an integer >= 0, got {seed}")
     rng = np.random.default_rng([seed, 1])  # a stream of its own: the same planes for any --points
     return rng.standard_normal(3), rng.standard_normal(3)
 
@@ -133,8 +142,10 @@ def sphere_labels(x: np.ndarray, seed: int) -> np.ndarray:
 
 def sphere_points(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """n points uniform on the unit sphere in 3-D (normalised Gaussians), labelled by two planes."""
-    if n < 1:
-        raise InputError(f"--points must be at least 1, got {n}")
+    if not 1 <= n <= MAX_POINTS:
+        raise InputError(f"--points must be between 1 and {MAX_POINTS:,}, got {n}")
+    if seed < 0:
+        raise InputError(f"--seed must be an integer >= 0, got {seed}")
     g = np.random.default_rng([seed, 0]).standard_normal((n, 3))
     x = g / np.linalg.norm(g, axis=1, keepdims=True)
     return x, sphere_labels(x, seed)

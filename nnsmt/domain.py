@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
+
 from .bounds import Interval, box_interval
 from .errors import InputError
 from .terms import And, Cmp, Num, Or, Var
@@ -64,13 +66,24 @@ class InputDomain:
         return [(a + b) / 2 for a, b in zip(lo, hi)]
 
 
+FLOAT_MAX = Fraction(float(np.finfo(np.float64).max))
+MAX_DIM = 10**6  # inputs of a domain: far beyond any network nnsmt can encode
+
+
+def _short(v) -> str:
+    r = repr(v)
+    return r if len(r) <= 40 else r[:37] + "..."
+
+
 def _num(v, where: str) -> Fraction:
     if isinstance(v, bool) or not isinstance(v, (int, float, str)):
-        raise InputError(f"{where}: expected a number or a rational string, got {v!r}")
+        raise InputError(f"{where}: expected a number or a rational string, got {_short(v)}")
     try:
-        q = Fraction(v)
+        q = Fraction(v.strip() if isinstance(v, str) else v)
     except (ValueError, ZeroDivisionError, OverflowError):
-        raise InputError(f"{where}: {v!r} is not a finite rational number") from None
+        raise InputError(f"{where}: {_short(v)} is not a finite rational number") from None
+    if abs(q) > FLOAT_MAX:  # JSON's 1e400 is already inf; "1e400" as a string is exact but no
+        raise InputError(f"{where}: {_short(v)} is beyond the float64 range (|v| <= 1.8e308)")
     return q
 
 
@@ -86,9 +99,10 @@ def _box(d, dim, where: str) -> Box:
     if not isinstance(d, dict) or "lo" not in d or "hi" not in d:
         raise InputError(f"{where}: a box is an object with \"lo\" and \"hi\"")
     dim = d.get("dim", dim)
-    if dim is not None and (not isinstance(dim, int) or dim <= 0):
-        raise InputError(f"{where}.dim: expected a positive integer, got {dim!r}")
-    lo, hi = _vec(d["lo"], dim, f"{where}.lo"), _vec(d["hi"], dim, f"{where}.hi")
+    if dim is not None and (not isinstance(dim, int) or isinstance(dim, bool) or not 0 < dim <= MAX_DIM):
+        raise InputError(f"{where}: dim: expected a positive integer (at most {MAX_DIM}), "
+                         f"got {_short(dim)}")
+    lo, hi = _vec(d["lo"], dim, f"{where}: lo"), _vec(d["hi"], dim, f"{where}: hi")
     if len(lo) != len(hi):
         raise InputError(f"{where}: lo has {len(lo)} bounds, hi has {len(hi)}")
     for i, (a, b) in enumerate(zip(lo, hi)):
@@ -103,6 +117,8 @@ def parse_box_json(text: str, source: str = "<string>", dim: int | None = None) 
         d = json.loads(text)
     except json.JSONDecodeError as e:
         raise InputError(f"{source}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from None
+    except RecursionError:
+        raise InputError(f"{source}: invalid JSON: nested too deeply") from None
     if isinstance(d, dict) and "boxes" in d:
         if not isinstance(d["boxes"], list) or not d["boxes"]:
             raise InputError(f"{source}: \"boxes\" must be a non-empty list")
@@ -124,6 +140,9 @@ def domain_from_property(prop) -> InputDomain:
         for i, (a, b) in enumerate(zip(lo, hi)):
             if a is None or b is None:
                 raise InputError(f"{prop.source}: input X_{i} is unbounded; a domain needs every input bounded")
+            if abs(a) > FLOAT_MAX or abs(b) > FLOAT_MAX:
+                raise InputError(f"{prop.source}: input X_{i} has a bound beyond the float64 range "
+                                 "(|v| <= 1.8e308); a domain needs bounds that floats can hold")
         if all(a <= b for a, b in zip(lo, hi)):  # drop empty boxes
             out.append((tuple(lo), tuple(hi)))
     if not out:
@@ -135,9 +154,11 @@ def load_domain(path, dim: int | None = None) -> InputDomain:
     """A domain from `box.json` (see module docstring) or a `.vnnlib` property's input boxes."""
     p = Path(path)
     try:
-        text = p.read_text()
+        text = p.read_text(encoding="utf-8-sig")
     except OSError as e:
-        raise InputError(f"{path}: cannot read domain: {e.strerror}") from None
+        raise InputError(f"{path}: cannot read domain: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: cannot read domain: not UTF-8 text (byte {e.start})") from None
     if p.suffix.lower() == ".vnnlib":
         from .vnnlib import parse_vnnlib
         dom = domain_from_property(parse_vnnlib(text, str(path)))

@@ -25,6 +25,8 @@ CASES = {  # name: (property text, verdict, exit code)
     "const_1e400_unreachable": (HEAD + BOX + "(assert (>= Y_0 1e400))\n", "unsat", 0),
     "const_1e400_everywhere": (HEAD + BOX + "(assert (<= Y_0 1e400))\n", "sat", 10),
     "coef_1e400": (HEAD + BOX + "(assert (>= (* 1e400 Y_0) (* -1e400 1e400)))\n", "sat", 10),
+    "input_bound_1e400": (HEAD + "(assert (>= X_0 -1e400))\n(assert (<= X_0 1e400))\n(assert (>= X_1 -1))\n"
+                          "(assert (<= X_1 1))\n(assert (>= Y_0 Y_1))\n", "sat", 10),
     "const_neg_1e400": (HEAD + BOX + "(assert (>= Y_0 (- 1e400)))\n(assert (<= Y_1 -1e400))\n", "unsat", 0),
 }
 
@@ -33,7 +35,9 @@ CASES = {  # name: (property text, verdict, exit code)
 def test_plan_split_edge(name):
     text, verdict, _ = CASES[name]
     plan = plan_split(load_onnx(NET), parse_vnnlib(text, f"{name}.vnnlib"), 4, validate=lambda m: True)
-    if verdict == "unsat":  # nothing left for a solver: no input, or every box refuted by bounds
+    if name == "input_bound_1e400":  # bounds beyond float64: one sub-query, the whole property
+        assert len(plan.subqueries) == 1 and plan.exhausted
+    elif verdict == "unsat":  # nothing left for a solver: no input, or every box refuted by bounds
         assert plan.subqueries == [] and plan.candidate is None
     else:
         assert plan.candidate is not None

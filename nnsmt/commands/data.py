@@ -6,11 +6,13 @@ import sys
 
 import numpy as np
 
-from .common import add_command
+from .common import add_command, check_output, nonnegative_int, positive_int
 
 
 def run(args) -> int:
     from nnsmt.data import save_csv, sphere_grid, sphere_points
+    if args.output:
+        check_output(args.output)  # before any work: a directory or a missing folder is refused
     x, y = sphere_grid(args.seed) if args.grid else sphere_points(args.points, args.seed)
     if args.output:
         save_csv(args.output, x, y)
@@ -32,9 +34,11 @@ def register(sub):
     sp.add_argument("task", choices=["sphere"],
                     help="sphere: points on the unit sphere in 3-D, label 1 on the positive side "
                          "of two random planes a.x > 0 and d.x > 0 (seeded), else 0")
-    sp.add_argument("--points", type=int, default=200, help="number of uniform random points (default 200)")
+    sp.add_argument("--points", type=positive_int, default=200,
+                    help="number of uniform random points (default 200, at most 10,000,000)")
     sp.add_argument("--grid", action="store_true",
                     help="instead, the 12-point angle grid: polar angle pi/4, pi/2, 3pi/4 times "
                          "azimuth 0, pi/2, pi, 3pi/2")
-    sp.add_argument("--seed", type=int, default=0, help="seed of the points and the planes (default 0)")
+    sp.add_argument("--seed", type=nonnegative_int, default=0,
+                    help="seed of the points and the planes, an integer >= 0 (default 0)")
     sp.add_argument("-o", "--output", help="write here instead of standard output")

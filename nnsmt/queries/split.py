@@ -309,8 +309,9 @@ def plan_split(graph: Graph, prop, n: int, *, validate=None, easy: int = 0,
         raise InputError(f"--split needs a positive number of sub-queries, got {n}")
     t0 = time.perf_counter()
     boxes = prop.input_boxes()
-    if boxes is None or any(v is None for lo, hi in boxes for v in (*lo, *hi)):
-        # not a bounded union of boxes: one sub-query, the whole property
+    if boxes is None or any(v is None or _float_or_none(v) is None for lo, hi in boxes for v in (*lo, *hi)):
+        # not a bounded union of boxes (or bounds beyond float64, which the float bound
+        # arithmetic cannot hold): one sub-query, the whole property
         s = verify_script(graph, prop, encoding="bounded", lemmas=lemmas)
         return SplitPlan([SubQuery(0, s, ((), ()), {"note": "input region is not a bounded box"})],
                          exhausted="input region is not a bounded union of boxes")
