@@ -10,6 +10,18 @@ The Python API lives in `nnsmt.api` and every name of it is available here:
 `import nnsmt` loads only the IR and the error classes; `nnsmt.api` (engines, queries,
 solver registry) is imported on the first use of one of its names. No solver or model
 library (z3, cvc5, onnx, torch) is imported before it is needed.
+
+The reference also documents the modules behind the API:
+
+- `nnsmt.api`: the functions and types listed here, with every argument;
+- `nnsmt.ir`: the network IR, a `Graph` of nodes; `nnsmt.interpret` evaluates it (float,
+  exact rationals, certified enclosures);
+- `nnsmt.vnnlib`: VNN-LIB properties; `nnsmt.validate`: the replay of a counterexample;
+- `nnsmt.query` and `nnsmt.result`: the query protocol, `Outcome`, solver options;
+- `nnsmt.queries.verify`: the verification query; `nnsmt.engine`: the driver that solves
+  any query and the verification engines;
+- `nnsmt.terms`: solver-neutral scripts; `nnsmt.backends`: the solvers and the SMT-LIB
+  printer; `nnsmt.frontends`: the model loaders; `nnsmt.errors`: what nnsmt raises.
 """
 
 from .errors import BackendUnavailable, InputError, NnsmtError, UnsupportedError, ValidationError
