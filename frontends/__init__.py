@@ -35,21 +35,34 @@ def load_network(path, **options) -> Graph:
 
     Raises:
         InputError: the extension has no frontend, an option does not apply to it, or the
-            loader rejects the file.
+            loader rejects the file (also when it is nested too deeply or too large to load).
     """
     ext = Path(path).suffix.lower()
     if ext not in _LOADERS:
         raise InputError(f"{path}: unsupported model format '{ext}' "
                          f"(supported: {', '.join(sorted(_LOADERS))})")
+    options = {k: v for k, v in options.items() if v is not None}
+    if ext == ".json":  # IR JSON is read here, by the reader `nnsmt import` uses (same messages)
+        from nnsmt.serialize import FORMAT, graph_from_json, read_json
+        doc = read_json(path)
+        if isinstance(doc, dict) and doc.get("format") == FORMAT:
+            for k in options:
+                raise InputError(f"{path}: an nnsmt IR file holds its weights and architecture; "
+                                 f"{_OPTION_FLAGS.get(k, k)} does not apply")
+            return graph_from_json(doc, str(path))
     module, func = _LOADERS[ext]
     loader = getattr(importlib.import_module(module), func)
-    options = {k: v for k, v in options.items() if v is not None}
     accepted = inspect.signature(loader).parameters
     for k in options:
         if k not in accepted:
             raise InputError(f"{path}: {_OPTION_FLAGS.get(k, k)} does not apply to "
                              f"'{ext}' models")
-    return loader(path, **options)
+    try:
+        return loader(path, **options)
+    except RecursionError:  # e.g. JSON nested 100,000 deep: the file, not nnsmt, is at fault
+        raise InputError(f"{path}: nested too deeply to read") from None
+    except MemoryError:
+        raise InputError(f"{path}: too large to load into memory") from None
 
 
 def load_onnx(path) -> Graph:

@@ -254,7 +254,7 @@ def read_json(path) -> object:
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise InputError(f"{path}:{e.lineno}:{e.colno}: not valid JSON: {e.msg}") from None
+        raise InputError(f"{path}: not valid JSON: {e.msg} (line {e.lineno}, column {e.colno})") from None
     except RecursionError:
         raise InputError(f"{path}: not valid JSON: nested too deeply") from None
 
