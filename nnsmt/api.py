@@ -24,6 +24,8 @@ Statuses are "sat", "unsat", "unknown" (timeout, or a relaxation that could not 
 
 from __future__ import annotations
 
+import dataclasses
+
 import importlib.util
 import math
 import os
@@ -156,7 +158,7 @@ def _check_timeout(timeout) -> None:
 
 
 def verify(network: str | os.PathLike | Graph, property: str | os.PathLike | Property, *,
-           engine: str = "auto", backend: str = "z3", timeout: float | None = None, jobs: int = 1,
+           engine: str = "auto", backend: str = "z3", timeout: float | None = None, jobs: int | None = None,
            split: int | None = None, sigmoid: str = "auto", executor: str = "local",
            memory_mb: int | None = None, float_replay: bool | None = None,
            options: VerifyOptions | None = None,
@@ -176,7 +178,8 @@ def verify(network: str | os.PathLike | Graph, property: str | os.PathLike | Pro
             (see `available_backends`).
         timeout: seconds for the whole instance (None: no limit); on expiry the status is
             "unknown" with reason "timeout". Solvers run in child processes killed at it.
-        jobs: sub-queries of the split engine solved at once, each in its own process.
+        jobs: sub-queries of the split engine solved at once, each in its own process
+            (None: one per core).
         split: the split engine's most sub-queries (None: 4096 up to 16 inputs, else 1).
         sigmoid: "auto", "exp" (exact; needs a backend with exp) or "pwl" (a sound
             piecewise-linear relaxation refined at each rejected candidate).
@@ -203,15 +206,15 @@ def verify(network: str | os.PathLike | Graph, property: str | os.PathLike | Pro
         ('sat', 'onnxruntime')
     """
     _check_timeout(timeout)
-    if not isinstance(jobs, int) or jobs < 1:
-        raise InputError(f"jobs must be an integer >= 1, got {jobs!r}")
+    if jobs is not None and (not isinstance(jobs, int) or jobs < 1):
+        raise InputError(f"jobs must be an integer >= 1 or None, got {jobs!r}")
     given = dict(engine=engine, backend=backend, timeout=timeout, jobs=jobs, split=split,
                  sigmoid=sigmoid, executor=executor, memory_mb=memory_mb)
     if options is None:
         options = VerifyOptions(**given)
     else:
-        default = VerifyOptions()
-        changed = [k for k, v in given.items() if v != getattr(default, k)]
+        default = {f.name: f.default for f in dataclasses.fields(VerifyOptions)}
+        changed = [k for k, v in given.items() if v != default[k]]
         if changed:
             raise InputError(f"give either options= or the keywords {', '.join(changed)}, not both")
     graph = _network(network, load_options)

@@ -18,7 +18,7 @@ def options(args):
             raise InputError(f"--encoding {args.encoding} and --engine {engine} disagree")
         engine = args.encoding
     return VerifyOptions(engine=engine, backend=args.backend, timeout=args.timeout, split=args.split,
-                         jobs=args.jobs or 1, executor=args.executor, ray_address=args.ray_address,
+                         jobs=args.jobs, executor=args.executor, ray_address=args.ray_address,
                          sigmoid=args.sigmoid, memory_mb=getattr(args, "memory", None))
 
 
@@ -28,8 +28,10 @@ def run(args) -> int:
         if args.property is not None:
             raise InputError(f"{args.property}: a VNN-LIB property and --params do not combine; "
                              "use --property label|eps=E|sigma=S")
-        from .estimate import run_verify
-        return run_verify(args)
+        from .options import run_robustness
+        return run_robustness(args)
+    from .options import vnnlib_args
+    vnnlib_args(args)
     if args.property is None:
         raise InputError("give a VNN-LIB property, or --params delta=D with --property label|eps=E|sigma=S")
     from nnsmt.engine.verify import outcome_json, verify
@@ -76,11 +78,11 @@ def register(sub):
                          "the input region is bisected, sub-boxes refuted by bounds where possible; "
                          "all unsat -> unsat, a validated sat -> sat (the others are then cancelled)")
     sp.add_argument("--jobs", type=int, default=None, metavar="J",
-                    help="sub-queries solved at once (default 1), each in its own process")
+                    help="sub-queries solved at once (default: one per core), each in its own process")
     sp.add_argument("--executor", default="local", choices=["local", "ray"],
                     help="where sub-queries run: local processes (default) or Ray")
     sp.add_argument("--ray-address", default=None, help='--executor ray: cluster address (e.g. "auto" '
                     "after `ray start --head`); default: start a local Ray instance")
     sp.add_argument("--json", action="store_true", help="machine-readable result, with the engine that ran")
-    from .estimate import add_robustness_args
+    from .options import add_robustness_args
     add_robustness_args(sp)

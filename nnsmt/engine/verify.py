@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 
 from nnsmt.backends import capabilities
@@ -43,7 +44,8 @@ class VerifyOptions:
         backend: the solver of every (sub-)query.
         timeout: seconds for the whole instance (None: no limit).
         split: the most sub-queries of the split engine (None: SPLIT_N, or 1 above LOW_DIM).
-        jobs, executor, ray_address: sub-queries solved at once, on local processes or Ray.
+        jobs, executor, ray_address: sub-queries solved at once (None: one per core), on local
+            processes or Ray.
         sigmoid: auto, exp (exact) or pwl (sound relaxation with refinement).
         lemmas: what the bounded encoding asserts per unstable ReLU (none, bounds, triangle).
         memory_mb: memory cap per solver process.
@@ -55,7 +57,7 @@ class VerifyOptions:
     backend: str = "z3"
     timeout: float | None = None
     split: int | None = None
-    jobs: int = 1
+    jobs: int | None = None
     executor: str = "local"
     ray_address: str | None = None
     sigmoid: str = "auto"
@@ -68,6 +70,10 @@ class VerifyOptions:
             raise InputError(f"unknown engine {self.engine!r}; choose from {', '.join(ENGINES)}")
         if self.sigmoid not in SIGMOID_MODES:
             raise InputError(f"unknown sigmoid encoding {self.sigmoid!r}; choose from {', '.join(SIGMOID_MODES)}")
+        if self.jobs is None:
+            object.__setattr__(self, "jobs", os.cpu_count() or 1)
+        if self.jobs < 1:
+            raise InputError(f"--jobs needs a positive number, got {self.jobs}")
         if self.split is not None and self.split < 1:
             raise InputError(f"--split needs a positive number of sub-queries, got {self.split}")
 
