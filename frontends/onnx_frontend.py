@@ -179,8 +179,9 @@ class _Map:
         return self.A is None and self.d is None and self.b is None
 
     def shift(self, c) -> "_Map":  # v + c
-        if not np.any(c):
-            return self
+        a = np.asarray(c)
+        if not np.any(a) and (self.is_identity or a.dtype == object or not np.signbit(a).any()):
+            return self  # + 0 changes nothing; a -0.0 bias of a layer keeps the file's bits
         return _Map(self.n_in, self.A, self.d, c if self.b is None else _add(self.b, c))
 
     def scale(self, c) -> "_Map":  # v * c, elementwise
