@@ -22,7 +22,7 @@ import time
 from fractions import Fraction
 
 from nnsmt.bounds import down, up
-from nnsmt.result import Result
+from nnsmt.result import Capabilities, Result, SolveOptions
 from nnsmt.terms import (Add, And, Bool, Cmp, Div, Dot, Exp, Ite, Mul, Not, Num, Or, Script, Var,
                          is_symbolic, unknown_term)
 
@@ -243,26 +243,29 @@ _OPS = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a 
 
 class DrealBackend:
     name = "dreal"
+    capabilities = Capabilities(frozenset({"nonlinear", "exp", "optimize"}), frozenset({"delta", "margin"}),
+                                delta_complete=True)
 
     def __init__(self, delta: float = DEFAULT_DELTA):
         load_dreal()
         self.delta = delta
 
     def supports(self, features):
-        return None
+        return self.capabilities.refuses(self.name, features)
 
-    def solve(self, script: Script, timeout: float | None = None) -> Result:
-        """δ-decide the script (δ from script.meta["dreal_delta"] or the backend's). A model is
-        the centre of dReal's box; stats["delta"] is the δ used. `timeout` is not enforced by
-        dReal itself: callers run it under `solve_isolated`.
+    def solve(self, script: Script, timeout: float | None = None,
+              options: SolveOptions = SolveOptions()) -> Result:
+        """δ-decide the script (δ: `options.delta`, else the backend's). A model is the centre
+        of dReal's box; stats["delta"] is the δ used. `timeout` is not enforced by dReal
+        itself: callers run it in a child process killed at the deadline.
 
-        script.meta["dreal_margin"] = m > 0 strengthens every comparison by m (a < b becomes
-        a < b - m): its δ-sat boxes then tend to satisfy the original strictly, so they are
-        where to look for a witness that replays; its unsat says nothing about the original
-        and is returned as unknown."""
+        `options.margin` = m > 0 strengthens every comparison by m (a < b becomes a < b - m):
+        its δ-sat boxes then tend to satisfy the original strictly, so they are where to look
+        for a witness that replays; its unsat says nothing about the original and is returned
+        as unknown."""
         t0 = time.perf_counter()
-        delta = float(script.meta.get("dreal_delta", self.delta))
-        margin = float(script.meta.get("dreal_margin", 0.0))
+        delta = float(options.delta if options.delta is not None else self.delta)
+        margin = float(options.margin)
         try:
             b = _Builder(script, margin)
             f = dreal.And(*([b.formula(t) for _, t in script.asserts] + b.side + [dreal.Formula.TRUE()] * 2))

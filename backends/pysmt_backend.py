@@ -12,7 +12,7 @@ from pysmt.logics import QF_LRA, QF_NRA
 from pysmt.typing import REAL
 
 from nnsmt.errors import BackendUnavailable
-from nnsmt.result import Result
+from nnsmt.result import Capabilities, Result, SolveOptions
 from nnsmt.terms import (Add, And, Bool, Cmp, Div, Dot, Exp, Ite, Mul, Not, Num, Or, Script, Var, is_symbolic,
                          unknown_term)
 
@@ -104,14 +104,14 @@ class PysmtBackend:
         self.solver = solver
         self.name = f"pysmt:{solver}"
 
-    def supports(self, features):
-        if "exp" in features:
-            return "pySMT has no exp"
-        if "optimize" in features:
-            return "the pySMT bridge does not optimise (use bisection)"
-        return None
+    capabilities = Capabilities(frozenset({"nonlinear"}), why_not=(
+        ("exp", "pySMT has no exp"), ("optimize", "the pySMT bridge does not optimise (use bisection)")))
 
-    def solve(self, script: Script, timeout: float | None = None) -> Result:
+    def supports(self, features):
+        return self.capabilities.refuses(self.name, features)
+
+    def solve(self, script: Script, timeout: float | None = None,
+              options: SolveOptions = SolveOptions()) -> Result:
         t0 = time.perf_counter()
         why = self.supports(script.features)
         if why:

@@ -10,7 +10,7 @@ import time
 from fractions import Fraction
 
 from nnsmt.errors import BackendUnavailable
-from nnsmt.result import Result
+from nnsmt.result import Capabilities, Result, SolveOptions
 from nnsmt.terms import Script
 
 from .smtlib import to_smtlib
@@ -59,10 +59,14 @@ class Smt2CommandBackend:
             raise BackendUnavailable(f"solver binary {self.argv[0]!r} not found on PATH")
         self.name = f"smt2:{command}"
 
-    def supports(self, features):
-        return None  # the binary decides; an unsupported feature comes back as an error
+    # the binary decides: a feature it lacks comes back as its error
+    capabilities = Capabilities(frozenset({"nonlinear", "exp", "optimize"}))
 
-    def solve(self, script: Script, timeout: float | None = None) -> Result:
+    def supports(self, features):
+        return self.capabilities.refuses(self.name, features)
+
+    def solve(self, script: Script, timeout: float | None = None,
+              options: SolveOptions = SolveOptions()) -> Result:
         text = to_smtlib(script)
         t0 = time.perf_counter()
         try:

@@ -26,7 +26,7 @@ from nnsmt.backends import available  # noqa: E402
 from nnsmt.domain import load_domain  # noqa: E402
 from nnsmt.frontends import load_onnx  # noqa: E402
 from nnsmt.params import Perturbation, make_symbolic  # noqa: E402
-from nnsmt.queries.estimate import estimate  # noqa: E402
+from nnsmt.engine.robustness import estimate  # noqa: E402
 
 EX = ROOT / "examples"
 DELTA = Fraction(5, 1000)

@@ -26,10 +26,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from nnsmt.backends import get_backend  # noqa: E402
-from nnsmt.commands.stable import summary_label, summary_line  # noqa: E402
+from nnsmt.commands.options import summary_label, summary_line  # noqa: E402
 from nnsmt.domain import parse_box_json  # noqa: E402
 from nnsmt.frontends import load_onnx  # noqa: E402
-from nnsmt.queries.stability import SOLVER_OPTIONS, check_witnesses, classify  # noqa: E402
+from nnsmt.queries.stability import SIMPLEX, StabilityOptions, check_witnesses, classify  # noqa: E402
+from nnsmt.result import SolveOptions  # noqa: E402
 
 CONFIGS = {"prepass": "bounds + pre-pass (guided corners) + queries",
            "queries": "bounds + queries only"}
@@ -46,7 +47,7 @@ def main():
                     help="pre-pass: refute open questions by bounds on up to N sub-boxes")
     ap.add_argument("--configs", default="prepass,queries")
     ap.add_argument("--solver-defaults", action="store_true",
-                    help="run the solver with its default options (the baseline of SOLVER_OPTIONS)")
+                    help="run the solver with its default simplex (the baseline of SIMPLEX)")
     a = ap.parse_args()
     be = get_backend(a.backend)
     dom = parse_box_json('{"lo": 0, "hi": 16, "dim": 64}', "[0, 16]^64")
@@ -55,18 +56,17 @@ def main():
         g = load_onnx(ROOT / "examples" / "digits" / f"{name}.onnx")
         for cfg in a.configs.split(","):
             pre = cfg == "prepass"
-            opts = "default options" if a.solver_defaults else \
-                ", ".join(f"{k}={v}" for k, v in SOLVER_OPTIONS.get(a.backend, {}).items()) or "default options"
+            opts = "default simplex" if a.solver_defaults or "simplex" not in be.capabilities.options \
+                else f"simplex {SIMPLEX}"
             print(f"{name} over [0, 16]^64: {CONFIGS[cfg]}; backend {a.backend} ({opts}), {a.timeout:.0f} s "
                   f"per query, lemmas {a.lemmas}" + (f", {a.samples} samples" if pre and a.samples else "")
                   + (f", split {a.split}" if pre and a.split else ""))
             runs = [("single", True), ("per-neuron", True)] + ([] if pre else [("per-neuron", False)])
             res = []
             for m, reuse in runs:
-                st = classify(g, dom, lambda s, t: be.solve(s, timeout=t), method=m, timeout=a.timeout,
-                              samples=a.samples if pre else 0, guided=pre, lemmas=a.lemmas, reuse=reuse,
-                              split=a.split if pre else 0,
-                              solver_options={} if a.solver_defaults else None)
+                st = classify(g, dom, lambda s, t=None, o=SolveOptions(): be.solve(s, t, o), StabilityOptions(
+                    m, a.timeout, samples=a.samples if pre else 0, guided=pre, lemmas=a.lemmas, reuse=reuse,
+                    split=a.split if pre else 0, simplex="default" if a.solver_defaults else SIMPLEX))
                 check_witnesses(g, st)
                 res.append(st)
                 print("  " + summary_line(st), flush=True)

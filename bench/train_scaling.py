@@ -83,8 +83,9 @@ def nnsmt_default(x: np.ndarray, y: np.ndarray, h: int, timeout: float,
                   widen: bool = True) -> tuple[str, float, str]:
     """nnsmt's default (`widen=False`: the requested width only, no narrow-first phase).
     (status, accuracy, width the solver solved)."""
-    from nnsmt.queries.train import make_problem, train
-    r = train(make_problem(mlp(h), Dataset(x, y)), timeout=timeout, widen=widen)
+    from nnsmt.engine.driver import solver
+    from nnsmt.queries.train import TrainOptions, make_problem, train
+    r = train(make_problem(mlp(h), Dataset(x, y)), solver("z3"), TrainOptions(timeout=timeout, widen=widen))
     solved = next((n.split("hidden width ")[1].split()[0] for n in r.notes if "widened" in n), str(h))
     return r.status, (1.0 if r.status == "sat" else 0.0), solved
 
@@ -113,8 +114,10 @@ def three_classes(n: int, seed: int = 0):
 
 
 def nnsmt_encoding(x, y, h: int, k: int, encoding: str, timeout: float):
-    from nnsmt.queries.train import make_problem, train
-    r = train(make_problem(mlp2(h, k), Dataset(x, y)), encoding=encoding, timeout=timeout, widen=False)
+    from nnsmt.engine.driver import solver
+    from nnsmt.queries.train import TrainOptions, make_problem, train
+    r = train(make_problem(mlp2(h, k), Dataset(x, y)), solver("z3"),
+              TrainOptions(encoding=encoding, timeout=timeout, widen=False))
     return r.status, 1.0 if r.status == "sat" else 0.0
 
 

@@ -14,7 +14,10 @@ from nnsmt.domain import InputDomain, parse_box_json
 from nnsmt.interpret import evaluate_exact
 from nnsmt.ir import Affine, Const, Graph, Input, Relu
 from nnsmt.passes import _row_basis, remove_stable, size
-from nnsmt.queries.compress import compress, equivalence_script
+from nnsmt.query import decide
+from nnsmt.queries.compress import CompressOptions, EquivalenceQuery, compress, equivalence_script
+from nnsmt.queries.stability import StabilityOptions
+from nnsmt.result import SolveOptions
 
 from conftest import have
 from strategies import mlp_graph, mlp_specs
@@ -64,14 +67,22 @@ def test_active_neurons_fold_to_a_basis():
 
 def test_equivalence_query(backend):
     g = hand_net()
-    f = lambda s, t: backend.solve(s, timeout=t)
-    r = compress(g, BOX, f, timeout=30)
+
+    def f(script, seconds=None, options=SolveOptions()):
+        return backend.solve(script, seconds, options)
+    r = compress(g, BOX, f, CompressOptions(StabilityOptions(timeout=30)))
     assert r.after["relus"] == r.before["relus"] - 1 and r.equivalence == "unsat"
-    # a wrong compression (drop an unstable neuron) must be caught: the query is sat
+    # a wrong compression (drop an unstable neuron) must be caught: the query is sat, and its
+    # witness is an input of the box where the two networks differ (replayed exactly)
     wrong = remove_stable(g, {"r1": np.array([0, 0, 0]), "r2": np.array([-1, -1])})
     assert f(equivalence_script(g, wrong, BOX), 30).status == "sat"
+    o = decide(EquivalenceQuery(g, wrong, BOX), f, 30)
+    assert o.status == "sat" and BOX.contains(o.witness)
+    yg, yw = (evaluate_exact(n, {"x": o.witness})[n.outputs[0]] for n in (g, wrong))
+    assert any(a != b for a, b in zip(yg, yw))
     # a tolerance above the largest difference makes it unsat again: |y| <= 2*0.5 differs by <= 1
     assert f(equivalence_script(g, wrong, BOX, Fraction(1)), 30).status == "unsat"
+    assert decide(EquivalenceQuery(g, wrong, BOX, Fraction(1)), f, 30).status == "unsat"
 
 
 @pytest.mark.skipif(not have("onnxruntime"), reason="onnxruntime is not installed")

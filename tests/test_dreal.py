@@ -81,13 +81,15 @@ def dreal():
 
 def test_dreal_exact_sigmoid_eps(dreal):
     """sigmoid(x - 2) at x0 = 2, δ = 1/10: ε = sigmoid(3/10) - 1/2 ~ 0.074443 with exp."""
-    from nnsmt.queries.robustness import Question, check, build
+    from nnsmt.engine.robustness import check
+    from nnsmt.queries.robustness import Question, build
     from nnsmt.sigmoid import sigmoid_bounds
     gs = make_symbolic(neuron(sigmoid=True), Perturbation(F(1, 10)))
     s = build(gs, Question("eps", point=(F(2),), value=F(7, 100)))
     assert "exp" in s.features
     o = check(gs, Question("eps", point=(F(2),), value=F(7, 100)), "dreal", timeout=60)
-    assert o.status == "sat" and o.sigmoid == "exp" and o.witness.holds  # δ-sat, replayed exactly
+    assert o.status == "sat" and o.witness.holds  # δ-sat, replayed exactly
+    assert not any("relaxation" in n for n in o.notes) and "δ-sat" in o.notes[-1]  # auto = exp on dReal
     hi = sigmoid_bounds(F(3, 10))[1] - F(1, 2)
     assert check(gs, Question("eps", point=(F(2),), value=hi + F(1, 1000)), "dreal", timeout=60).status == "unsat"
 
@@ -97,7 +99,8 @@ def test_dreal_known_answers(dreal):
     the level reach f0 up to 1/3, not attained. σ = 0.35 is unsat; σ = 0.3 is sat: x in
     [2.3, 7/3) with w = 0.9, b = -2.1 flips, a gap of 1/30 that dReal's δ = 1e-6 box (or its
     strengthened retry) must land in, so the witness replays exactly (a bare delta-sat fails)."""
-    from nnsmt.queries.robustness import Question, check
+    from nnsmt.engine.robustness import check
+    from nnsmt.queries.robustness import Question
     gs = make_symbolic(neuron(), Perturbation(F(1, 10)))
     dom = box([0], [4])
     assert check(gs, Question("sigma", domain=dom, value=F(35, 100), sides=("above",)), "dreal", timeout=60).status == "unsat"
@@ -108,7 +111,7 @@ def test_dreal_known_answers(dreal):
 
 
 def test_dreal_estimate_brackets_contain_the_truth(dreal):
-    from nnsmt.queries.estimate import estimate
+    from nnsmt.engine.robustness import estimate
     gs = make_symbolic(neuron(), Perturbation(F(1, 10)))
     b, = estimate(gs, "eps", domain=box([1], [3]), backend="dreal", budget=30, tolerance=F(1, 10**4))
     assert b.lo.value <= F(2, 5) <= b.hi.value

@@ -11,7 +11,7 @@ import pytest
 
 from nnsmt.errors import InputError
 from nnsmt.params import Perturbation, make_symbolic
-from nnsmt.queries.estimate import estimate
+from nnsmt.engine.robustness import estimate
 from nnsmt.sigmoid import sigmoid_bounds
 
 from conftest import EXAMPLES

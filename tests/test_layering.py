@@ -7,7 +7,7 @@ relative ones resolved) must point inward.
     backends    no queries, commands, engine, frontends
     frontends   no queries, commands, engine, backends
     engine      no commands
-    commands    no other command module (nnsmt.commands.common is shared)
+    commands    no other command module (nnsmt.commands.common and .options are shared)
 
 Every violation of a rule is listed ("module: imports X (line N)") before the rule's test fails.
 """
@@ -140,7 +140,7 @@ def in_package(prefix: str) -> Callable[[Module], bool]:
 
 def other_command(module: str, target: str) -> bool:
     return under(target, "nnsmt.commands") and target != module \
-        and target not in ("nnsmt.commands", "nnsmt.commands.common")
+        and target not in ("nnsmt.commands", "nnsmt.commands.common", "nnsmt.commands.options")
 
 
 RULES = {
@@ -244,7 +244,8 @@ def test_checker_reports_every_violation_of_a_rule():
 
 
 def test_checker_commands_and_core_rules():
-    src = "from . import common\nfrom .common import x\nfrom . import train\nfrom nnsmt.commands.verify import y\n"
+    src = ("from . import common\nfrom .common import x\nfrom . import train\nfrom nnsmt.commands.verify import y\n"
+           "from .options import z\n")
     assert violations(RULES["commands"], fake("nnsmt.commands.verify", src)) == [
         "nnsmt.commands.verify: imports nnsmt.commands.train (line 3)"]
     core = "import numpy\nfrom .ir import Graph\n\ndef f():\n    import matplotlib.pyplot as plt\n"

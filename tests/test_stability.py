@@ -12,20 +12,29 @@ from nnsmt.domain import InputDomain, load_domain, parse_box_json
 from nnsmt.errors import InputError, ValidationError
 from nnsmt.interpret import evaluate_exact
 from nnsmt.ir import Affine, Const, Graph, Input, Relu
-from nnsmt.queries.stability import (ACTIVE, INACTIVE, UNSTABLE, check_witnesses, classify, cone,
-                                      refuted_by_splitting)
+from nnsmt.queries.stability import (ACTIVE, INACTIVE, UNSTABLE, StabilityOptions, check_witnesses,
+                                      classify, cone, refuted_by_splitting)
+from nnsmt.result import SolveOptions
 
 from conftest import EXAMPLES, solver_backend
 from helpers import BOX, hand_net
 from strategies import mlp_graph, mlp_specs
 
 
+def solve_with(backend):
+    """A `nnsmt.result.Solve` on `backend` in this process (its own time limit)."""
+    def solve(script, seconds=None, options=SolveOptions()):
+        return backend.solve(script, seconds, options)
+    solve.backend, solve.capabilities = backend.name, backend.capabilities
+    return solve
+
+
 @pytest.mark.parametrize("guided", [False, True])
 @pytest.mark.parametrize("method", ["single", "per-neuron"])
 def test_hand_derived_classification(backend, method, guided):
     g = hand_net()
-    st = classify(g, BOX, lambda s, t: backend.solve(s, timeout=t), method=method, timeout=30,
-                  guided=guided)
+    st = classify(g, BOX, solve_with(backend), StabilityOptions(method=method, timeout=30,
+                  guided=guided))
     assert list(st.states["r1"]) == [UNSTABLE] * 3
     assert list(st.states["r2"]) == [INACTIVE, UNSTABLE]
     assert st.by_bounds == 0 and st.unsat >= 1  # the inactive one needed a proof
@@ -44,25 +53,25 @@ def test_hand_derived_classification(backend, method, guided):
 
 def test_methods_agree(backend):
     g = hand_net()
-    f = lambda s, t: backend.solve(s, timeout=t)
-    a = classify(g, BOX, f, "single", 30, guided=False)
-    b = classify(g, BOX, f, "per-neuron", 30, guided=False)
+    f = solve_with(backend)
+    a = classify(g, BOX, f, StabilityOptions("single", 30, guided=False))
+    b = classify(g, BOX, f, StabilityOptions("per-neuron", 30, guided=False))
     assert a.same_as(b) and a.unknown == b.unknown == 0
     assert a.unsat == 1  # the harvest ends with the one unsat
 
 
 def test_per_neuron_without_reuse_asks_two_questions_a_neuron(backend):
     g = hand_net()
-    f = lambda s, t: backend.solve(s, timeout=t)
-    a = classify(g, BOX, f, "per-neuron", 30, guided=False, reuse=False)
+    f = solve_with(backend)
+    a = classify(g, BOX, f, StabilityOptions("per-neuron", 30, guided=False, reuse=False))
     assert a.queries == 10 and not a.reuse  # 5 open neurons, none decided by bounds
-    assert a.same_as(classify(g, BOX, f, "per-neuron", 30, guided=False))
+    assert a.same_as(classify(g, BOX, f, StabilityOptions("per-neuron", 30, guided=False)))
     check_witnesses(g, a)
 
 
 def _fake_solver(model_x):
     from nnsmt.result import Result
-    return lambda s, t: Result("sat", "fake", model={f"X_{i}": Fraction(v) for i, v in enumerate(model_x)})
+    return lambda s, t=None, o=None: Result("sat", "fake", model={f"X_{i}": Fraction(v) for i, v in enumerate(model_x)})
 
 
 @pytest.mark.parametrize("x, msg", [([2, 0], "outside the domain"),  # not in [-1, 1]^2
@@ -70,16 +79,26 @@ def _fake_solver(model_x):
 @pytest.mark.parametrize("method", ["single", "per-neuron"])
 def test_bad_models_are_refused(method, x, msg):
     with pytest.raises(ValidationError, match=msg):
-        classify(hand_net(), BOX, _fake_solver(x), method, guided=False)
+        classify(hand_net(), BOX, _fake_solver(x), StabilityOptions(method, guided=False))
 
 
-def test_solver_options_reach_cvc5():
-    """The stability scripts carry cvc5 options in meta; the backend applies them (an unknown
-    option is cvc5's own error, so it must have been passed on)."""
+def test_queries_ask_for_the_soi_simplex():
+    """Every stability query asks for the sum-of-infeasibilities simplex as a typed option
+    (`SolveOptions(simplex="soi")`, nothing in the script's meta), which cvc5 declares it
+    honours; asking for the default simplex instead classifies the same."""
     be = solver_backend("cvc5")
-    with pytest.raises(RuntimeError, match="no-such-option"):
-        classify(hand_net(), BOX, lambda s, t: be.solve(s, timeout=t), guided=False,
-                 solver_options={"cvc5": {"no-such-option": "true"}})
+    seen = []
+
+    def solve(script, seconds=None, options=SolveOptions()):
+        seen.append(options)
+        assert "solver_options" not in script.meta
+        return be.solve(script, seconds, options)
+    st = classify(hand_net(), BOX, solve, StabilityOptions(guided=False))
+    assert seen and all(o.simplex == "soi" for o in seen)
+    assert "simplex" in be.capabilities.options
+    n = len(seen)
+    assert classify(hand_net(), BOX, solve, StabilityOptions(guided=False, simplex="default")).same_as(st)
+    assert all(o.simplex == "default" for o in seen[n:])
 
 
 def test_cone_keeps_the_asked_rows():
@@ -98,7 +117,7 @@ def test_bounds_decide_without_queries(backend):
     """On [0.5, 1]^2 every layer-1 neuron is decided by bounds (x+y > 0, x >= 0; x-y unstable)."""
     g = hand_net()
     dom = parse_box_json('{"lo": [0.5, 0.5], "hi": [1, 1]}')
-    st = classify(g, dom, lambda s, t: backend.solve(s, timeout=t), "single", 30)
+    st = classify(g, dom, solve_with(backend), StabilityOptions("single", 30))
     assert st.states["r1"][0] == ACTIVE and st.states["r1"][2] == ACTIVE and st.by_bounds >= 2
     check_witnesses(g, st)
 
@@ -107,7 +126,7 @@ def test_zero_preactivation_is_stable(backend):
     """relu(x - 1) on x in [0, 1] reaches 0 only at x = 1 and is never positive: inactive."""
     g = Graph((Input("x", 1), Affine("a", "x", Const(np.array([[1.0]])), Const(np.array([-1.0]))),
                Relu("r", "a")), ("r",)).check()
-    st = classify(g, parse_box_json('{"lo": [0], "hi": [1]}'), lambda s, t: backend.solve(s, timeout=t))
+    st = classify(g, parse_box_json('{"lo": [0], "hi": [1]}'), solve_with(backend))
     assert list(st.states["r"]) == [INACTIVE]
 
 
@@ -191,11 +210,11 @@ def test_cone_and_prepass_match_plain_queries(name, layers, box):
     dom = InputDomain(((tuple(Fraction(a, 2) for a, _ in box[:n]),
                         tuple(Fraction(a + w, 2) for a, w in box[:n])),))
     ref = _reference(g, dom, be)
-    f = lambda s, t: be.solve(s, timeout=t)
+    f = solve_with(be)
     for method, guided, samples, lemmas, split in [
             ("per-neuron", False, 0, "none", 0), ("per-neuron", True, 4, "triangle", 16),
             ("single", False, 0, "bounds", 0), ("single", True, 0, "none", 16)]:
-        res = classify(g, dom, f, method, 30, samples=samples, guided=guided, lemmas=lemmas, split=split)
+        res = classify(g, dom, f, StabilityOptions(method, 30, samples=samples, guided=guided, lemmas=lemmas, split=split))
         assert {k: list(v) for k, v in res.states.items()} == ref, (method, guided, lemmas, split)
         check_witnesses(g, res)
 
@@ -205,8 +224,8 @@ def test_split_refutes_what_the_bounds_cannot(method):
     """r2[0] of the hand net is inactive (max -0.5) but its linear bound over the whole box is
     positive; on sub-boxes the bounds refute "r2[0] > 0", so no query is needed at all."""
     g = hand_net()
-    never = lambda s, t: pytest.fail("no query expected")
-    st = classify(g, BOX, never, method, split=64)
+    never = lambda *a: pytest.fail("no query expected")
+    st = classify(g, BOX, never, StabilityOptions(method, split=64))
     assert st.by_split == 1 and st.queries == 0
     assert list(st.states["r2"]) == [INACTIVE, UNSTABLE]
     assert not refuted_by_splitting(g, BOX, "a2", 1, ">", 64)  # relu(x) - 0.5 > 0 at x = 1

@@ -1,8 +1,8 @@
 """SMT training: hand-derived sat/unsat cases, exact checks, write-back, encodings agreeing.
 
 The hand-derived cases solve in about a second; they solve in this process (`inproc`) with the
-solver's own time limit: `train(timeout=...)` solves in a forked child, and forking a test
-process that other tests left with threads (onnxruntime, Ray) can hang the child."""
+solver's own time limit: the driver's solver with a timeout solves in a forked child, and forking
+a test process that other tests left with threads (onnxruntime, Ray) can hang the child."""
 
 import json
 from fractions import Fraction
@@ -15,7 +15,8 @@ from nnsmt.cli import main
 from nnsmt.data import Dataset, save_csv
 from nnsmt.errors import InputError
 from nnsmt.ir import Const
-from nnsmt.queries.train import make_problem, misclassified, train, training_script
+from nnsmt.queries.train import TrainOptions, make_problem, misclassified, train, training_script
+from nnsmt.result import SolveOptions
 from nnsmt.queries.train_encode import homog_applies
 
 from conftest import EXAMPLES, have, solver_backend
@@ -25,18 +26,28 @@ from strategies import mlp_graph, mlp_onnx
 XOR = Dataset(np.array([[0., 0.], [1., 1.], [0., 1.], [1., 0.]]), np.array([0, 0, 1, 1]))
 
 
+def _solver(name, run):
+    """A `nnsmt.result.Solve` for `train` from run(script, options)."""
+    from nnsmt.backends import capabilities
+
+    def solve(script, seconds=None, options=SolveOptions()):
+        return run(script, options)
+    solve.backend, solve.capabilities = name, capabilities(name)
+    return solve
+
+
 def inproc(name="z3", limit=120.0):
     """A solver for `train` that runs in this process with the backend's own time limit (Z3 also
     picks its strategy for nonlinear queries by whether a limit is set: with none, the seed
     encoding of XOR 2-2-2 takes minutes instead of a second)."""
     from nnsmt.backends import get_backend
     b = get_backend(name)
-    return lambda script, left: b.solve(script, timeout=limit)
+    return _solver(name, lambda script, options: b.solve(script, limit, options))
 
 
-def _solve_fresh(name, script, limit):
+def _solve_fresh(name, script, limit, options):
     from nnsmt.backends import get_backend
-    return get_backend(name).solve(script, timeout=limit)
+    return get_backend(name).solve(script, limit, options)
 
 
 def fresh(name="z3", limit=60.0):
@@ -46,10 +57,14 @@ def fresh(name="z3", limit=60.0):
     hand-derived nonlinear cases as fast as they are alone."""
     import multiprocessing as mp
 
-    def solve(script, left):
+    def solve(script, options):
         with mp.get_context("spawn").Pool(1) as pool:
-            return pool.apply(_solve_fresh, (name, script, limit))
-    return solve
+            return pool.apply(_solve_fresh, (name, script, limit, options))
+    return _solver(name, solve)
+
+
+def fit(problem, solve, **options):
+    return train(problem, solve, TrainOptions(**options))
 
 
 def net(sizes, seed=0):
@@ -72,8 +87,7 @@ CASES = [("z3", "seed"), ("z3", "margin"), ("z3", "homog"), ("cvc5", "homog")]
 def test_xor_one_hidden_unit_is_unsat(backend_name, encoding):
     solver_backend(backend_name)
     p = make_problem(net([2, 1, 2]), XOR)
-    r = train(p, backend=backend_name, encoding=encoding,
-              solver=(inproc if encoding == "homog" else fresh)(backend_name))
+    r = fit(p, (inproc if encoding == "homog" else fresh)(backend_name), encoding=encoding)
     assert r.status == "unsat", r
     assert r.statement.startswith("no 2-1-2 network classifies all of these points")
     assert r.core and set(r.core) <= {0, 1, 2, 3}
@@ -83,8 +97,7 @@ def test_xor_one_hidden_unit_is_unsat(backend_name, encoding):
 def test_xor_two_hidden_units_is_sat_and_exact(backend_name, encoding):
     solver_backend(backend_name)
     p = make_problem(net([2, 2, 2]), XOR)
-    r = train(p, backend=backend_name, encoding=encoding,
-              solver=(inproc if encoding == "homog" else fresh)(backend_name))
+    r = fit(p, (inproc if encoding == "homog" else fresh)(backend_name), encoding=encoding)
     assert r.status == "sat", r
     assert misclassified(p, r.params, exact=True) == []
 
@@ -93,7 +106,7 @@ def test_xor_single_output_binary():
     # one output: label 1 iff logit > 0 (the same derivations hold for one logit)
     for sizes, want in (([2, 1, 1], "unsat"), ([2, 2, 1], "sat")):
         p = make_problem(net(sizes), XOR)
-        assert p.binary_single and train(p, solver=fresh()).status == want
+        assert p.binary_single and fit(p, fresh()).status == want
 
 
 def test_free_last_layer_keeps_frozen_layer():
@@ -103,23 +116,23 @@ def test_free_last_layer_keeps_frozen_layer():
     good = mlp_graph([(np.array([[1, -1], [-1, 1]], np.float32), np.zeros(2, np.float32)),
                       (np.ones((2, 2), np.float32), np.zeros(2, np.float32))])
     p = make_problem(good, XOR, free="last")
-    r = train(p, solver=inproc())
+    r = fit(p, inproc())
     assert p.free == ("a2",) and r.status == "sat" and set(r.params) == {"W_a2", "b_a2"}
     bad = mlp_graph([(np.eye(2, dtype=np.float32), np.zeros(2, np.float32)),
                      (np.ones((2, 2), np.float32), np.zeros(2, np.float32))])
-    r = train(make_problem(bad, XOR, free="2"), solver=inproc())
+    r = fit(make_problem(bad, XOR, free="2"), inproc())
     assert r.status == "unsat" and "with layers a1 frozen" in r.statement
 
 
 def test_weight_bound_is_in_the_statement():
-    r = train(make_problem(net([2, 1, 2]), XOR, weight_bound=4), solver=fresh())
+    r = fit(make_problem(net([2, 1, 2]), XOR, weight_bound=4), fresh())
     assert r.status == "unsat" and "free weights and biases in [-4, 4]" in r.statement
     assert r.encoding == "margin"  # homog needs unbounded weights
     # the box holds in sat models (last layer free over the |x1 - x2| features of the test above:
     # linear, so the answer does not hang on nonlinear search)
     good = mlp_graph([(np.array([[1, -1], [-1, 1]], np.float32), np.zeros(2, np.float32)),
                       (np.ones((2, 2), np.float32), np.zeros(2, np.float32))])
-    r = train(make_problem(good, XOR, free="last", weight_bound=4), solver=inproc())
+    r = fit(make_problem(good, XOR, free="last", weight_bound=4), inproc())
     assert r.status == "sat", r
     assert all(abs(v) <= 4 for a in r.params.values() for v in a.ravel())
 
@@ -139,7 +152,7 @@ def test_multiclass_deeper_net_trains_exactly():
     d = Dataset(np.array([[-2.], [-1.], [0.], [1.], [2.]]), np.array([0, 0, 1, 2, 2]))
     p = make_problem(net([1, 2, 3]), d)
     assert homog_applies(p) is not None
-    r = train(p, solver=fresh())
+    r = fit(p, fresh())
     assert r.status == "sat" and r.encoding == "margin" and misclassified(p, r.params) == []
 
 
@@ -151,7 +164,7 @@ def test_cli_trains_writes_onnx_and_onnxruntime_agrees(tmp_path, capsys):
     code = main(["train", str(EXAMPLES / "sphere_3_8_2.onnx"), "--data", str(EXAMPLES / "sphere_grid.csv"),
                  "-o", str(out), "--json", "--timeout", "60"])
     d = json.loads(capsys.readouterr().out)
-    assert code == 0 and d["status"] == "sat" and d["output"]["accuracy_onnxruntime"] == 1.0
+    assert code == 10 and d["status"] == "sat" and d["output"]["accuracy_onnxruntime"] == 1.0
     assert d["output"]["same_graph"] is True
     src, new = onnx.load(str(EXAMPLES / "sphere_3_8_2.onnx")), onnx.load(str(out))
     assert [n.op_type for n in src.graph.node] == [n.op_type for n in new.graph.node]
@@ -175,7 +188,7 @@ def test_cli_unsat_prints_what_was_proved_and_the_core(tmp_path, capsys):
                         (rng.standard_normal((2, 1)).astype(np.float32), np.zeros(2, np.float32))]), model)
     code = main(["train", str(model), "--data", str(p), "--backend", "cvc5"])
     out = capsys.readouterr().out
-    assert code == 10
+    assert code == 0  # unsat: no weights exist (as verify: unsat = no witness)
     assert out.startswith("unsat: no 2-1-2 network classifies all of these points correctly")
     assert "unsat core:" in out and f"{p}:2" in out
 
@@ -185,14 +198,14 @@ def test_json_and_safetensors_outputs(tmp_path, capsys):
     from nnsmt.serialize import load_json
     from nnsmt.interpret import evaluate_exact
     args = ["train", str(EXAMPLES / "sphere_3_8_2.onnx"), "--data", str(EXAMPLES / "sphere_grid.csv")]
-    assert main(args + ["-o", str(tmp_path / "t.json")]) == 0
+    assert main(args + ["-o", str(tmp_path / "t.json")]) == 10
     g = load_json(tmp_path / "t.json")
     from nnsmt.data import load_csv
     data = load_csv(EXAMPLES / "sphere_grid.csv")
     for x, y in zip(data.x, data.y):  # exact rational weights: every point, exactly
         l = evaluate_exact(g, {"x": x})[g.outputs[0]]
         assert l[y] > l[1 - y]
-    assert main(args + ["-o", str(tmp_path / "t.safetensors")]) == 0
+    assert main(args + ["-o", str(tmp_path / "t.safetensors")]) == 10
     t = load_file(str(tmp_path / "t.safetensors"))
     assert sorted(t) == ["a1.bias", "a1.weight", "a2.bias", "a2.weight"]
     assert t["a1.weight"].shape == (8, 3) and t["a1.weight"].dtype == np.float32
@@ -313,7 +326,7 @@ def test_encodings_agree_with_separability(pts):
     p = make_problem(net([2, 1, 2]), _dataset(pts))
     want = "sat" if separable(*_classes(pts)) else "unsat"
     for enc in ("seed", "margin", "homog"):
-        r = train(p, encoding=enc, solver=inproc(limit=60))
+        r = fit(p, inproc(limit=60), encoding=enc)
         assert r.status == want, (enc, pts, r.status, r.reason)
         if r.status == "sat":
             assert misclassified(p, r.params, exact=True) == []
@@ -330,7 +343,7 @@ def test_encodings_agree_two_hidden_units(pts):
     p = make_problem(net([2, 2, 2]), _dataset(pts))
     verdicts = {}
     for enc in ("seed", "margin", "homog"):
-        r = train(p, encoding=enc, solver=fresh(limit=300))
+        r = fit(p, fresh(limit=300), encoding=enc)
         assert r.status in ("sat", "unsat"), (enc, pts, r.status, r.reason)
         if r.status == "sat":
             assert misclassified(p, r.params, exact=True) == []
@@ -363,7 +376,7 @@ def test_folded_layer_falls_back_to_a_fresh_graph(tmp_path, capsys):
     save_csv(data, XOR.x, XOR.y)
     code = main(["train", str(model), "--data", str(data), "-o", str(out), "--json"])
     d = json.loads(capsys.readouterr().out)
-    assert code == 0 and d["output"]["same_graph"] is False
+    assert code == 10 and d["output"]["same_graph"] is False
     assert "fresh ONNX graph" in d["output"]["note"] and d["output"]["accuracy_onnxruntime"] == 1.0
 
 
@@ -396,13 +409,13 @@ def test_narrow_first_fit_is_widened_and_exact():
     # XOR on 2-8-2: width 1 is unsat (above), width 2 is sat; the width-2 fit padded to 8 units
     # is reported, with a note saying so, and is exact on every point.
     p = make_problem(net([2, 8, 2]), XOR)
-    r = train(p, solver=inproc())
+    r = fit(p, inproc())
     assert r.status == "sat", r
     assert r.params["W_a1"].shape == (8, 2) and r.params["W_a2"].shape == (2, 8)
     assert any("widened exactly to 8" in n for n in r.notes), r.notes
     assert any("1: unsat" in n for n in r.notes), r.notes
     assert misclassified(p, r.params, exact=True) == []
-    r2 = train(p, solver=inproc(), widen=False)
+    r2 = fit(p, inproc(), widen=False)
     assert r2.status == "sat" and not any("widened" in n for n in r2.notes)
 
 
@@ -410,7 +423,7 @@ def test_narrow_unsat_is_never_the_answer():
     # Two copies of one point with different labels: unsat at every width. The unsat reported
     # is the full width's (its statement names 2-4-2), not a narrow attempt's.
     bad = Dataset(np.array([[0., 1.], [0., 1.], [1., 0.]]), np.array([0, 1, 1]))
-    r = train(make_problem(net([2, 4, 2]), bad), solver=inproc())
+    r = fit(make_problem(net([2, 4, 2]), bad), inproc())
     assert r.status == "unsat", r
     assert r.statement.startswith("no 2-4-2 network")
     assert any("1: unsat, 2: unsat" in n for n in r.notes), r.notes

@@ -16,8 +16,10 @@ from pathlib import Path
 from nnsmt.domain import load_domain
 from nnsmt.frontends import load_onnx
 from nnsmt.params import Perturbation, make_symbolic
-from nnsmt.queries.estimate import estimate
-from nnsmt.queries.robustness import Question, check
+from nnsmt.engine.robustness import check, estimate
+from nnsmt.queries.robustness import Question
+
+VERDICT = {"unsat": "robust", "sat": "not robust"}
 
 HERE = Path(__file__).resolve().parent
 
@@ -45,7 +47,7 @@ def main(argv=None):
                 dt = time.perf_counter() - t0
                 for b in bs:
                     br = "no flip" if b.none else f"[{float(b.lo.value):.7f}, {float(b.hi.value):.7f}]"
-                    print(f"{net:<7} {d:>6} {rob.verdict:>16} {b.quantity:<12} {br:>30} {dt:6.1f}s"
+                    print(f"{net:<7} {d:>6} {VERDICT.get(rob.status, 'undecided'):>16} {b.quantity:<12} {br:>30} {dt:6.1f}s"
                           + ("" if b.width <= tol or b.none else f"  ({b.stopped})"))
     print("""
 Smaller is more robust: σ is how far from the decision level (in output probability) a label can
@@ -53,7 +55,7 @@ still flip, ε how far the output can move anywhere in the box. Both networks se
 absolute δ on every weight; the weight input ranges over 31-170 kg, so first-layer weights on it
 dominate the perturbation.""")
     if args.plot:
-        from nnsmt.plots import robustness_figure
+        from nnsmt.engine.plots import robustness_figure
         import numpy as np
         from train import load
         x, y = load()

@@ -16,7 +16,7 @@ from pathlib import Path
 from nnsmt.domain import load_domain
 from nnsmt.frontends import load_onnx
 from nnsmt.params import Perturbation, make_symbolic
-from nnsmt.queries.estimate import estimate
+from nnsmt.engine.robustness import estimate
 
 HERE = Path(__file__).resolve().parent
 PAPER = {("eps", "0.005"): 0.00691, ("eps", "0.01"): 0.05054,
@@ -61,7 +61,7 @@ witness's, i.e. an underestimate; its σ values agree with ours to the digits it
 brute-force grid over the box (|Δz| <= δ(1 + Hwt + Bwt) with sigmoid monotone) gives the same ε
 as our brackets.""")
     if args.plot:
-        from nnsmt.plots import robustness_figure
+        from nnsmt.engine.plots import robustness_figure
         import numpy as np
         from build_model import load
         gs = make_symbolic(g, Perturbation(Fraction("0.005")))

@@ -1,57 +1,54 @@
-"""nnsmt compile: write a query as SMT-LIB2 text.
+"""nnsmt compile: write a query as SMT-LIB2 text, `to_smtlib(query.compile())`.
 
-Each mode is a function args -> Script, registered in MODES; a mode's own options are added
-to the parser in `register`.
-"""
+Each mode is a function args -> Query, registered in MODES. There is no backend here, so
+`--sigmoid auto` writes the exact exp (what an exact solver decides)."""
 
 from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
 from nnsmt.errors import InputError
 
-from .common import add_command, add_model_args
+from .common import add_command, add_model_args, load_model, model_options, write_output
+from .options import (ESTIMATE, ROBUST, TRAIN, add_estimate_args, add_robustness_args, add_training_args,
+                      refuse, robustness_query, train_query)
 
 
-def verify_mode(args):
-    from nnsmt.queries.verify import verify_script
+def verify_query(args):
+    """The VNN-LIB property's query (--encoding plain, the default, or bounded)."""
+    from nnsmt.domain import property_bounds
+    from nnsmt.queries.verify import VerifyQuery, has_sigmoid
     from nnsmt.vnnlib import load_vnnlib
-    from .common import load_model, model_options
+    refuse(args, TRAIN + ESTIMATE + tuple(n for n in ROBUST if n != "robust_property"), "to --mode verify")
     if args.property is None:
         raise InputError("--mode verify needs --property P.vnnlib")
-    return verify_script(load_model(args.model, **model_options(args)), load_vnnlib(args.property), encoding=args.encoding or "plain")
+    if args.encoding not in (None, "plain", "bounded"):
+        raise InputError(f"--mode verify: --encoding plain or bounded (got {args.encoding!r})")
+    g, prop = load_model(args.model, **model_options(args)), load_vnnlib(args.property)
+    sig = "pwl" if args.sigmoid == "pwl" and has_sigmoid(g) else "exp"
+    return VerifyQuery(g, prop, encoding=args.encoding or "plain", sigmoid=sig,
+                       sigmoid_bounds=property_bounds(g, prop) if sig == "pwl" else None)
 
 
-def _robustness_mode(args):
-    from .estimate import robustness_mode
-    return robustness_mode(args)
+def robust(kind):
+    def mode(args):
+        args.robust_property = args.property  # one --property here: label|eps=E|sigma=S
+        return robustness_query(args, kind)
+    return mode
 
 
-def _estimate_mode(args):
-    from .estimate import estimate_mode
-    return estimate_mode(args)
-
-
-def train_mode(args):
-    """Every free weight a variable, every data point's label the strict winner (see nnsmt train)."""
-    from nnsmt.queries.train import training_script
-    from .train import load_problem
-    return training_script(load_problem(args), args.encoding or "seed")
-
-
-MODES = {"verify": verify_mode, "robustness": _robustness_mode, "estimate": _estimate_mode,
-         "train": train_mode}
+MODES = {"verify": verify_query, "robustness": robust("robustness"), "estimate": robust("estimate"),
+         "train": lambda args: train_query(args, "seed")}
 
 
 def run(args) -> int:
     from nnsmt.backends.smtlib import to_smtlib
     t0 = time.perf_counter()
-    script = MODES[args.mode](args)
+    script = MODES[args.mode](args).compile()
     text = to_smtlib(script)
     if args.output:
-        Path(args.output).write_text(text)
+        write_output(args.output, text)
         print(f"wrote {args.output}: {len(script.decls)} declarations, {len(script.defs)} "
               f"definitions, {len(script.asserts)} assertions, logic {script.logic} "
               f"({time.perf_counter() - t0:.2f} s)", file=sys.stderr)
@@ -68,14 +65,9 @@ def register(sub):
     sp.add_argument("--emit", default="smt2", choices=["smt2"], help="output format (default smt2)")
     sp.add_argument("-o", "--output", help="write here instead of standard output")
     sp.add_argument("--property", help="VNN-LIB property (--mode verify); label|eps=E|sigma=S "
-                    "(--mode robustness)")
-    sp.add_argument("--encoding", default=None,
-                    help="encoding; each mode lists its own (verify: plain, the default, or bounded)")
-    from .estimate import add_compile_args
-    add_compile_args(sp)
-    sp.add_argument("--data", help="training data CSV (--mode train; encodings: seed, the default "
-                    "and faithful to the seed paper, margin, homog)")
-    sp.add_argument("--free", default=None, metavar="LAYERS",
-                    help="--mode train: layers made symbolic (all, last, a2, 2, a1,a3; default all)")
-    sp.add_argument("--weight-bound", type=float, default=None, metavar="B",
-                    help="--mode train: box free weights and biases in [-B, B]")
+                    "(--mode robustness); eps=T|sigma=T (--mode estimate: can the quantity exceed T?)")
+    sp.add_argument("--encoding", default=None, help="verify: plain (default) or bounded; train: seed "
+                    "(default, faithful to the seed paper), margin, homog, auto")
+    add_robustness_args(sp, with_property=False, plot=False)
+    add_estimate_args(sp)
+    add_training_args(sp)

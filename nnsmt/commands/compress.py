@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
-from fractions import Fraction
 from pathlib import Path
 
-from .common import add_backend_args, add_command, add_model_args, load_model, model_options, solve
-from .stable import add_domain_args, summary_line
+from .common import EXIT, add_backend_args, add_command, add_model_args, load_model, model_options
+from .options import add_domain_args, exit_epilog, parse_number, stability_options, summary_line
 
 
 def _spot_check(src_onnx, out_onnx, dom, n=200, seed=0) -> float | None:
@@ -27,21 +26,17 @@ def _spot_check(src_onnx, out_onnx, dom, n=200, seed=0) -> float | None:
 
 
 def run(args) -> int:
-    from nnsmt.backends import get_backend
     from nnsmt.domain import load_domain
-    from nnsmt.errors import InputError
+    from nnsmt.engine.driver import solver
     from nnsmt.frontends.onnx_export import save_onnx
-    from nnsmt.queries.compress import compress
+    from nnsmt.queries.compress import CompressOptions, compress
     from nnsmt.serialize import save_json
-    get_backend(args.backend)
+    opts = CompressOptions(stability_options(args, args.method), not args.no_prove,
+                           parse_number(args.tolerance, "--tolerance"))
+    solve = solver(args.backend)
     g = load_model(args.model, **model_options(args))
     dom = load_domain(args.domain, g.inputs[0].dim if len(g.inputs) == 1 else None)
-    try:
-        tol = Fraction(args.tolerance)
-    except ValueError:
-        raise InputError(f"--tolerance {args.tolerance!r} is not a number") from None
-    r = compress(g, dom, lambda s, t: solve(args.backend, s, t), method=args.method,
-                 timeout=args.timeout, samples=args.samples, prove=not args.no_prove, tol=tol)
+    r = compress(g, dom, solve, opts)
     out = Path(args.output)
     exact_onnx = save_onnx(r.graph, out)
     ir_path = Path(args.ir) if args.ir else out.with_suffix(".json")
@@ -72,13 +67,16 @@ def run(args) -> int:
             print(f"  onnxruntime spot check (200 points): max |difference| {spot:.3g}")
     if r.equivalence == "sat":
         print("nnsmt: error: the compressed network differs from the original", file=sys.stderr)
-        return 3
-    return 0 if r.equivalence in ("unsat", "not checked") else 20
+    return 0 if r.equivalence == "not checked" else EXIT[r.equivalence]
 
 
 def register(sub):
     sp = add_command(sub, "compress", "remove stably active/inactive ReLUs over an input domain, "
                      "write the smaller network (ONNX + exact JSON IR) and prove it equivalent", run)
+    sp.epilog = exit_epilog("compress", unsat="written, and proved equivalent on the domain (or --no-prove)",
+                            sat="written, but the equivalence query found an input where they differ "
+                            "(replayed exactly: a bug in nnsmt, please report)",
+                            unknown="written; the equivalence query was undecided (timeout)")
     sp.add_argument("model", help="network file")
     add_model_args(sp)
     add_domain_args(sp)

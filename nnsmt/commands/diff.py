@@ -1,20 +1,19 @@
 """nnsmt diff: one compiled query on several backends, each in its own process; every sat model
 is replayed; answers that cannot both be right are flagged.
 
-Each query mode is a function args -> Case (the script, and how to check a model of it), in
-CASES; the robustness and estimate modes take the options of `nnsmt verify --params`."""
+Each query mode is a function (args, backends) -> (query, what it asks), in CASES: the same
+Query objects nnsmt compile writes; the robustness and estimate modes take the options of
+`nnsmt verify --params`."""
 
 from __future__ import annotations
 
 import json
 
-from dataclasses import dataclass
-from fractions import Fraction
-from typing import Callable
-
 from nnsmt.errors import InputError
 
 from .common import EXIT, add_command, add_model_args, float_evaluator, load_model, model_options
+from .options import (ESTIMATE, ROBUST, TRAIN, add_estimate_args, add_robustness_args, add_training_args,
+                      refuse, robustness_query, train_query)
 
 EXIT_DISAGREE = 4
 DIFF_EXIT = """exit codes (diff):
@@ -37,8 +36,10 @@ queries (--mode):
               flips at distance >= T from the decision level); sat means T is below the
               quantity (a certified lower bound from the witness), unsat that T bounds it
 
-One script goes to every backend, so --sigmoid auto means the exact exp here (as in nnsmt
-compile); a backend that cannot take the script (e.g. z3 and exp) is a skipped row.
+One query goes to every backend, with --sigmoid auto resolved for the first backend (the
+exact exp on a backend that decides exp δ-completely, e.g. dreal, else the pwl relaxation,
+as nnsmt verify would on it); a backend that cannot take the script (e.g. z3 and exp) is a
+skipped row.
 Where the script relaxes the network (--sigmoid pwl, or a sigma threshold behind a final sigmoid,
 bounded by rationals), a model that does not replay is no witness: that row is unknown.
 """
@@ -51,99 +52,31 @@ def _verify_runs(args, backends):
     from nnsmt.vnnlib import load_vnnlib
     if args.property is None:
         raise InputError("diff --mode verify needs a VNN-LIB property")
+    refuse(args, ROBUST + ESTIMATE + TRAIN, "to --mode verify")
     g = load_model(args.model, **model_options(args))
     prop = load_vnnlib(args.property)
     run = plan(g, prop, VerifyOptions(engine=args.engine, backend=backends[0], timeout=args.timeout,
-                                      split=args.split, candidates=False), float_evaluator(g))
+                                      split=args.split, sigmoid=args.sigmoid, candidates=False),
+               float_evaluator(g))
     return [run.on(b) for b in backends], args.property
 
 
-def _query(script, validate, relaxed=False, kind="diff"):
-    """A compiled script and its model check as a query of the driver."""
-    from nnsmt.errors import ValidationError
-    from nnsmt.query import ScriptQuery
-
-    def check(model):
-        err, how = validate(model)
-        if err is not None:
-            raise ValidationError(err)
-        return how
-    return ScriptQuery(script, check, kind, relaxed)
+def _train_case(args, backends):
+    """The training query (`nnsmt.queries.train.TrainQuery`, every point): a model must
+    classify every point exactly."""
+    return train_query(args), args.data
 
 
-def _train_case(args):
-    """The training query: a model must classify every point exactly."""
-    from nnsmt.queries.train import misclassified
-    from nnsmt.queries.train_encode import encode
-    from .train import load_problem
-    problem = load_problem(args)
-    data = problem.data
-    enc = encode(problem, range(data.n), args.encoding if args.encoding != "plain" else None)
-
-    def validate(model):
-        wrong = misclassified(problem, enc.decode(model), exact=True)
-        if wrong:
-            return f"misclassifies {len(wrong)} point(s), e.g. {data.where(wrong[0][0])}", ""
-        return None, f"exact, all {data.n} points"
-    return _query(enc.script, validate, kind="train"), args.data
-
-
-def _robust_question(args, mode):
-    """(symbolic graph, Question) from the options of `nnsmt verify --params` (robustness) or
-    of `nnsmt estimate` plus --threshold (estimate: the probe its bisection runs)."""
-    from nnsmt.queries.robustness import Question
-    from .estimate import parse_property, setup
+def _robustness_case(args, backends):
+    """The negation of a robustness property, or estimate's probe "can the quantity exceed
+    T?" (`nnsmt.queries.robustness.RobustnessQuery`, --sigmoid auto resolved for the first
+    backend): a model is perturbed parameters and an input, replayed exactly (certified
+    enclosures through a sigmoid) and in onnxruntime."""
     if args.property is not None:
-        raise InputError(f"{args.property}: a VNN-LIB property does not apply to --mode {mode}; "
+        raise InputError(f"{args.property}: a VNN-LIB property does not apply to --mode {args.mode}; "
                          "use --property label|eps=E|sigma=S or --objective")
-    gs, point, domain, _ = setup(args)
-    if mode == "robustness":
-        if args.robust_property is None:
-            raise InputError("diff --mode robustness needs --property label|eps=E|sigma=S")
-        kind, value = parse_property(args.robust_property)
-        return gs, Question(kind, point=point, domain=domain, value=value)
-    if args.objective is None or args.threshold is None:
-        raise InputError("diff --mode estimate needs --objective eps|sigma and --threshold T")
-    try:
-        t = Fraction(args.threshold)
-    except (ValueError, ZeroDivisionError):
-        raise InputError(f"--threshold: {args.threshold!r} is not a number") from None
-    if t < 0:
-        raise InputError(f"--threshold must be >= 0, got {args.threshold}")
-    sides = (args.side,) if args.objective == "sigma" else ("above", "below")
-    return gs, Question(args.objective, point=point, domain=domain, value=t, sides=sides)
-
-
-def _robustness_case(args):
-    """The negation of a robustness property (what `nnsmt compile --mode robustness` writes; the
-    sigmoid encoding `auto` is the exact exp, as there). A model is perturbed parameters and an
-    input, replayed exactly (certified enclosures through a sigmoid) and in onnxruntime."""
-    from nnsmt.errors import ValidationError
-    from nnsmt.queries.robustness import (Encoding, analyse, build, has_sigmoid, needs_sigmoid, query_bounds,
-                                          witness_from_model)
-    from .estimate import ort_replay
-    gs, q = _robust_question(args, args.mode)
-    mode = "exp" if args.sigmoid == "auto" else args.sigmoid
-    script = build(gs, q, Encoding(mode, args.pieces, {}, query_bounds(gs, q) if mode == "pwl" else None))
-    sig = needs_sigmoid(gs, q)
-    relaxed = (sig and mode == "pwl") or (q.kind == "sigma" and q.value > 0 and analyse(gs).logit is not None)
-
-    def validate(model):
-        try:
-            w = witness_from_model(gs, q, model)
-        except (KeyError, ValueError) as e:
-            return f"the model does not give every parameter and input ({e})", ""
-        if not w.holds:
-            return ("the replay cannot decide the witness" if w.holds is None else
-                    "the replayed network does not break the property"), ""
-        how = "certified enclosures" if has_sigmoid(gs) else "exact"
-        try:
-            ort = ort_replay(gs, w)
-        except ValidationError as e:
-            return str(e).splitlines()[0], ""
-        value = "" if w.value is None else f"; {q.kind} >= {float(w.value):.6g}"
-        return None, how + (f"+{ort}" if ort else "") + value
-    return _query(script, validate, relaxed, kind=args.mode), q.describe()
+    q = robustness_query(args, args.mode, backends[0], float_check=True)
+    return q, q.describe()
 
 
 CASES = {"train": _train_case, "robustness": _robustness_case, "estimate": _robustness_case}
@@ -174,7 +107,7 @@ def run(args) -> int:
     if args.mode == "verify":
         runs, what = _verify_runs(args, names)
     else:
-        query, what = CASES[args.mode](args)
+        query, what = CASES[args.mode](args, names)
         runs = [SingleRun(query, b, args.timeout) for b in names]
     unavailable = {}
     features = None
@@ -235,9 +168,7 @@ def register(sub):
     add_model_args(sp)
     sp.add_argument("property", nargs="?", help="VNN-LIB 1.0 property (--mode verify)")
     sp.add_argument("--mode", default="verify", choices=sorted(MODES), help="query (default verify; see below)")
-    sp.add_argument("--data", help="training data CSV (--mode train)")
-    sp.add_argument("--free", help="layers made symbolic (--mode train; default all)")
-    sp.add_argument("--weight-bound", type=float, default=None, help="box free weights in [-B, B] (--mode train)")
+    add_training_args(sp)
     sp.add_argument("--backends", default="z3,cvc5",
                     help="comma-separated: z3, cvc5, pysmt:SOLVER, smt2:COMMAND (default z3,cvc5)")
     sp.add_argument("--timeout", type=float, default=60.0, help="seconds per backend (default 60; enforced by killing)")
@@ -248,10 +179,5 @@ def register(sub):
                          "(default auto, as nnsmt verify)")
     sp.add_argument("--split", type=int, default=None, metavar="N", help="verify: the split engine's most sub-queries")
     sp.add_argument("--json", action="store_true", help="machine-readable table")
-    from .estimate import add_robustness_args
     add_robustness_args(sp, plot=False)
-    g = sp.add_argument_group("estimation (--mode estimate)")
-    g.add_argument("--objective", choices=["eps", "sigma"], help="the quantity nnsmt estimate brackets")
-    g.add_argument("--side", default="above", choices=["above", "below"],
-                   help="--objective sigma: class 1 (above the level, default) or class 0 (below)")
-    g.add_argument("--threshold", metavar="T", help="ask whether the quantity can exceed T (exact decimal)")
+    add_estimate_args(sp)

@@ -4,18 +4,8 @@ from __future__ import annotations
 
 import json
 
-from .common import add_backend_args, add_command, add_model_args, load_model, model_options, solve
-
-
-def add_domain_args(sp):
-    sp.add_argument("--domain", required=True, metavar="BOX",
-                    help='input domain: box.json ({"lo": [...], "hi": [...]}, see README) or a '
-                         "VNN-LIB property (its input boxes)")
-    sp.add_argument("--method", default="single", choices=["single", "per-neuron", "both"],
-                    help="exact queries for what bounds leave open: single (harvest models of one "
-                         "query, default), per-neuron (two queries a neuron), both (compare)")
-    sp.add_argument("--samples", type=int, default=0,
-                    help="random inputs replayed exactly first, as cheap witnesses (default 0)")
+from .common import add_backend_args, add_command, add_model_args, load_model, model_options
+from .options import add_domain_args, exit_epilog, stability_options, summary_line
 
 
 def add_query_args(sp):
@@ -33,36 +23,18 @@ def add_query_args(sp):
                          "the digits networks), their bounds, or also the triangle relaxation")
 
 
-def summary_label(st) -> str:
-    return st.method + ("" if st.reuse else " (no reuse)")
-
-
-def summary_line(st) -> str:
-    c = st.counts()
-    return (f"{summary_label(st):21} active {c['active']:4}  inactive {c['inactive']:4}  "
-            f"unstable {c['unstable']:4}  unknown {c['unknown']:3}  | by bounds {st.by_bounds:4}  "
-            f"by pre-pass {st.by_samples:4}  "
-            + (f"refuted by splitting {st.by_split}  " if st.by_split else "")
-            + f"queries {st.queries:4} (sat {st.sat}, unsat {st.unsat}, unknown {st.unknown})  "
-            f"{st.time_s:8.2f} s")
-
-
 def run(args) -> int:
-    from nnsmt.backends import get_backend
     from nnsmt.domain import load_domain
-    from nnsmt.errors import InputError
+    from nnsmt.engine.driver import solver
     from nnsmt.queries.stability import check_witnesses, classify, layer_counts
-    get_backend(args.backend)
-    if args.split < 0:
-        raise InputError(f"--split needs a number of sub-boxes >= 0, got {args.split}")
+    methods = ["single", "per-neuron"] if args.method == "both" else [args.method]
+    opts = [stability_options(args, m) for m in methods]
+    solve = solver(args.backend)
     g = load_model(args.model, **model_options(args))
     dom = load_domain(args.domain, g.inputs[0].dim if len(g.inputs) == 1 else None)
-    methods = ["single", "per-neuron"] if args.method == "both" else [args.method]
     results = []
-    for m in methods:
-        st = classify(g, dom, lambda s, t: solve(args.backend, s, t), method=m, timeout=args.timeout,
-                      samples=args.samples, guided=args.guided, lemmas=args.lemmas, reuse=args.reuse,
-                      split=args.split)
+    for o in opts:
+        st = classify(g, dom, solve, o)
         check_witnesses(g, st)
         results.append(st)
     same = all(r.same_as(results[0]) for r in results)
@@ -92,6 +64,10 @@ def run(args) -> int:
 def register(sub):
     sp = add_command(sub, "stable", "classify every ReLU over an input domain as stably active, "
                      "stably inactive or unstable (bounds first, then exact queries)", run)
+    sp.epilog = exit_epilog("stable", unsat="every neuron decided: each stable one proved (bounds or "
+                            "unsat), each unstable one with two replayed witnesses",
+                            unknown="some neurons unknown (a query timed out)",
+                            error="the two methods (--method both) disagree, or a solver failed")
     sp.add_argument("model", help="network file")
     add_model_args(sp)
     add_domain_args(sp)

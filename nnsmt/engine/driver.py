@@ -16,44 +16,10 @@ from typing import Iterable, Iterator, Protocol
 
 from nnsmt.backends import get_backend
 from nnsmt.backends.executors import InlineExecutor, Task, get_executor
-from nnsmt.errors import BackendUnavailable, UnsupportedError, ValidationError
-from nnsmt.query import Outcome, Query
+from nnsmt.errors import BackendUnavailable, UnsupportedError
+from nnsmt.query import Outcome, Query, first_line, settle  # noqa: F401 (the policy lives with the protocol)
 from nnsmt.result import Result, SolveOptions
 from nnsmt.terms import Script
-
-
-def first_line(e: Exception | str) -> str:
-    return (str(e).splitlines() or [""])[0]
-
-
-def settle(query: Query, res: Result) -> Outcome | Query:
-    """One solver answer to `query`, settled: an Outcome, or the refined query to solve next.
-
-    sat/δ-sat: the model must pass `query.certify`, else the query may refine itself; a model
-    that neither certifies nor refines is unknown for a relaxation or a δ-sat, and an error for
-    an exact query (a solver bug: never sat). unsat/unknown/error pass through."""
-    base = dict(query=query.kind, backend=res.backend)
-    if res.status in ("unsat", "unknown", "error"):
-        return Outcome(res.status, reason=res.reason, **base)
-    if not res.model and getattr(query, "needs_model", True):
-        return Outcome("error", reason=f"{res.backend} answered {res.status} without a model", **base)
-    try:
-        witness = query.certify(res.model)
-    except ValidationError as e:
-        nxt = query.refine(res.model, e)
-        if nxt is not None:
-            return nxt
-        if res.status == "delta-sat":
-            return Outcome("unknown", reason=f"δ-sat ({res.reason}); its candidate does not replay: "
-                           f"{first_line(e)}", **base)
-        if query.relaxed:
-            return Outcome("unknown", reason="the relaxation's candidate does not replay on the "
-                           f"network: {first_line(e)}", **base)
-        return Outcome("error", reason=f"solver model fails the replay: {e}", **base)
-    notes = tuple(getattr(witness, "notes", ()))
-    if res.status == "delta-sat":
-        notes += (f"{res.backend} answered δ-sat ({res.reason}); its candidate replays exactly",)
-    return Outcome("sat", witness=witness, notes=notes, **base)
 
 
 class Run(Protocol):

@@ -13,7 +13,12 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import InputError, UnsupportedError
+from nnsmt.errors import InputError, UnsupportedError
+from nnsmt.interpret import evaluate
+from nnsmt.params import nominal_graph
+from nnsmt.queries.robustness import Question, analyse
+
+from .robustness import check, estimate
 
 
 def _mpl():
@@ -30,7 +35,6 @@ def flip_map(gs, points: Sequence, backend: str = "z3", timeout: float = 10.0,
              sigmoid: str = "auto") -> list[str]:
     """For each point: "flips" (sat: some parameters within δ change its label), "robust"
     (unsat) or "unknown"."""
-    from .queries.robustness import Question, check
     out = []
     for p in points:
         o = check(gs, Question("label", point=tuple(Fraction(float(v)) for v in p)), backend, timeout,
@@ -42,7 +46,6 @@ def flip_map(gs, points: Sequence, backend: str = "z3", timeout: float = 10.0,
 def eps_heatmap(gs, domain, n: int = 8, backend: str = "z3", tolerance=Fraction(1, 1000),
             budget_each: float = 5.0, sigmoid: str = "auto"):
     """(xs, ys, hi) with hi[j, i] the certified upper end of local ε at (xs[i], ys[j])."""
-    from .queries.estimate import estimate
     lo, hi = domain.boxes[0]
     xs = np.linspace(float(lo[0]), float(hi[0]), n)
     ys = np.linspace(float(lo[1]), float(hi[1]), n)
@@ -69,9 +72,6 @@ def robustness_figure(gs, domain, path, *, backend: str = "z3", sigmoid: str = "
         points: sample points (default a grid × grid lattice over the box); labels: their data
             labels, drawn as marker shapes.
     """
-    from .interpret import evaluate
-    from .params import nominal_graph
-    from .queries.robustness import analyse
     if gs.inputs[0].dim != 2:
         raise UnsupportedError(f"--plot draws networks with 2 inputs; this one has {gs.inputs[0].dim}")
     plt = _mpl()

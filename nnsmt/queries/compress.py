@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
 
 from ..domain import InputDomain, region_bounds
 from ..encode import TermDomain, encode_graph
-from ..errors import UnsupportedError
-from ..interpret import interpret
+from ..errors import InputError, UnsupportedError, ValidationError
+from ..interpret import evaluate_exact, interpret
 from ..ir import Graph
 from ..passes import remove_stable, size
+from ..query import decide
+from ..result import SolveOptions
 from ..terms import Add, Cmp, Num, Or, Script, ScriptBuilder, Var
-from .stability import Stability, classify
+from .stability import Stability, StabilityOptions, classify
 
 
 def equivalence_script(f: Graph, g: Graph, domain: InputDomain, tol: Fraction = Fraction(0)) -> Script:
@@ -44,6 +46,53 @@ def equivalence_script(f: Graph, g: Graph, domain: InputDomain, tol: Fraction = 
     return b.build()
 
 
+@dataclass(frozen=True, eq=False)
+class EquivalenceQuery:
+    """Does some input of `domain` tell f and g apart by more than `tol` on some output?
+    (`equivalence_script`). certify: the model's input lies in the domain and, replayed
+    exactly through both networks, some output differs by more than `tol`; the witness is
+    that input. unsat proves |f(x) - g(x)| <= tol on the whole domain."""
+
+    f: Graph
+    g: Graph
+    domain: InputDomain
+    tol: Fraction = Fraction(0)
+    options: SolveOptions = SolveOptions()
+    kind: str = "equivalence"
+    relaxed: bool = False
+
+    def compile(self) -> Script:
+        return equivalence_script(self.f, self.g, self.domain, self.tol)
+
+    def certify(self, model) -> list[Fraction]:
+        x = [Fraction(model[f"X_{i}"]) for i in range(self.f.inputs[0].dim)]
+        if not self.domain.contains(x):
+            raise ValidationError("solver model lies outside the domain")
+        yf = evaluate_exact(self.f, {self.f.inputs[0].name: x})[self.f.outputs[0]]
+        yg = evaluate_exact(self.g, {self.g.inputs[0].name: x})[self.g.outputs[0]]
+        if not any(abs(a - b) > self.tol for a, b in zip(yf, yg)):
+            raise ValidationError(f"solver model fails the exact replay: f and g agree within {self.tol} there")
+        return x
+
+    def refine(self, model, error):
+        return None
+
+
+@dataclass(frozen=True)
+class CompressOptions:
+    """How to compress: how stability is decided (`StabilityOptions`), whether to prove the
+    result equivalent (`prove`, with `tol`, 0 = exactly)."""
+
+    stability: StabilityOptions = field(default_factory=StabilityOptions)
+    prove: bool = True
+    tol: Fraction = Fraction(0)
+
+    def __post_init__(self):
+        object.__setattr__(self, "tol", Fraction(self.tol))
+        if self.tol < 0:
+            raise InputError(f"--tolerance must be >= 0, got {self.tol}")
+
+
 @dataclass
 class Compression:
     graph: Graph
@@ -56,22 +105,21 @@ class Compression:
     time_s: dict | None = None
 
 
-def compress(graph: Graph, domain: InputDomain, solve, method: str = "single",
-             timeout: float | None = None, samples: int = 0, prove: bool = True,
-             tol: Fraction = Fraction(0)) -> Compression:
-    """Classify the ReLUs, remove the stable ones exactly, and (if `prove`) decide the
-    equivalence query over the domain: unsat means f = g there (up to `tol`, 0 = exactly)."""
+def compress(graph: Graph, domain: InputDomain, solve, options: CompressOptions = CompressOptions()) -> Compression:
+    """Classify the ReLUs, remove the stable ones exactly, and (if `options.prove`) decide the
+    `EquivalenceQuery` over the domain with the `nnsmt.result.Solve` callable `solve`: unsat
+    means f = g there (up to `tol`, 0 = exactly)."""
     t0 = time.perf_counter()
-    st = classify(graph, domain, solve, method=method, timeout=timeout, samples=samples)
+    st = classify(graph, domain, solve, options.stability)
     t1 = time.perf_counter()
     states = {k: v.copy() for k, v in st.states.items()}
     for v in states.values():
         v[(v != 1) & (v != -1)] = 0  # unknown counts as unstable: kept as a ReLU
     small = remove_stable(graph, states)
     t2 = time.perf_counter()
-    res = Compression(small, st, size(graph), size(small), tolerance=Fraction(tol))
-    if prove:
-        r = solve(equivalence_script(graph, small, domain, tol), timeout)
-        res.equivalence, res.equivalence_reason = r.status, r.reason
+    res = Compression(small, st, size(graph), size(small), tolerance=options.tol)
+    if options.prove:
+        o = decide(EquivalenceQuery(graph, small, domain, options.tol), solve, options.stability.timeout)
+        res.equivalence, res.equivalence_reason = o.status, o.reason
     res.time_s = {"classify": t1 - t0, "compress": t2 - t1, "prove": time.perf_counter() - t2}
     return res

@@ -8,12 +8,13 @@
 
 Bisection works on every backend: a probe v is the query "ε > v" (resp. "a label flips at
 distance >= σ"); unsat lowers hi to v, a certified sat raises lo to the witness's value (>= v).
-Native optimisation is used first where the backend has it: Z3's Optimize on linear scripts
-(e.g. a fixed input with only the first layer's weights perturbed, or only biases perturbed),
-dReal's minimiser on nonlinear ones; its optimum is never trusted as such: its model is replayed
-(a lo witness) and its value is certified by an unsat probe (hi), then bisection closes any gap.
-With dReal, δ-sat answers whose candidates do not replay exactly cannot raise lo: they only steer
-the search, and the final bracket says where δ-sat was seen.
+Native optimisation is used first where the solver declares it (`Capabilities.features`): an
+exact optimiser on linear scripts (e.g. a fixed input with only the first layer's weights
+perturbed, or only biases perturbed), a δ-complete minimiser on nonlinear ones; its optimum is
+never trusted as such: its model is replayed (a lo witness) and its value is certified by an
+unsat probe (hi), then bisection closes any gap. On a δ-complete solver, δ-sat answers whose
+candidates do not replay exactly cannot raise lo: they only steer the search, and the final
+bracket says where δ-sat was seen.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-import numpy as np
-
 from ..errors import InputError
+from ..result import Capabilities, SolveOptions
+from ..sigmoid import SIGMOID_ENCODINGS
 from .robustness import (Encoding, Question, Witness, analyse, build, check, needs_sigmoid,
-                         query_bounds, replay, sigmoid_mode, solver)
+                         query_bounds, replay, witness_from_model)
 
 OBJECTIVES = ("eps", "sigma")
+METHODS = ("auto", "bisect", "native")
 
 
 @dataclass
@@ -62,7 +64,7 @@ class Bracket:
     stopped: str = ""
     probes: list = field(default_factory=list)  # (value, status, seconds)
     note: str = ""
-    delta_sat_at: Fraction | None = None  # highest probe dReal called δ-sat without a witness
+    delta_sat_at: Fraction | None = None  # highest probe answered δ-sat without a witness
     none: bool = False  # sigma: no label on this side can flip at all
 
     @property
@@ -85,8 +87,40 @@ def _dyadic_mid(lo: Fraction, hi: Fraction) -> Fraction:
     return q if lo < q < hi else (lo + hi) / 2
 
 
-def _up(v: float) -> Fraction:
-    return Fraction(float(np.nextafter(v, np.inf)))
+@dataclass(frozen=True)
+class EstimateOptions:
+    """How to estimate.
+
+    Attributes:
+        tolerance: target bracket width.
+        budget: seconds for the whole estimate (the best bracket reached is reported).
+        method: "bisect", "native" (native optimisation, then bisection to close any gap) or
+            "auto" (native where the solver optimises this script exactly or δ-completely).
+        sigmoid: "exp" or "pwl"; "auto" must be resolved by the solver's capabilities before
+            `estimate` runs (`nnsmt.engine.robustness.estimate` does).
+        pieces: pwl grid segments per sigmoid (refined around rejected candidates).
+        query_timeout: seconds per probe (default: what is left of the budget).
+    """
+
+    tolerance: Fraction = Fraction(1, 10**6)
+    budget: float = 60.0
+    method: str = "auto"
+    sigmoid: str = "auto"
+    pieces: int = 8
+    query_timeout: float | None = None
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise InputError(f"--method: choose auto, bisect or native (got {self.method!r})")
+        object.__setattr__(self, "tolerance", Fraction(self.tolerance))
+        if self.tolerance <= 0:
+            raise InputError("--tolerance must be > 0")
+        if not self.budget > 0:
+            raise InputError(f"--budget must be > 0 seconds, got {self.budget}")
+        if self.sigmoid not in ("auto", *SIGMOID_ENCODINGS):
+            raise InputError(f"--sigmoid: choose auto, exp or pwl (got {self.sigmoid!r})")
+        if self.pieces < 1:
+            raise InputError(f"--pieces needs a positive number of segments, got {self.pieces}")
 
 
 class _Clock:
@@ -98,65 +132,84 @@ class _Clock:
         return self.budget - (time.perf_counter() - self.t0)
 
 
-def estimate(graph, objective: str, *, point=None, domain=None, backend: str = "z3",
-             tolerance: Fraction = Fraction(1, 10**6), budget: float = 60.0,
-             method: str = "auto", sigmoid: str = "auto", query_timeout: float | None = None,
-             pieces: int = 8) -> list[Bracket]:
+def estimate(graph, objective: str, solve, *, point=None, domain=None,
+             options: EstimateOptions = EstimateOptions()) -> list[Bracket]:
     """Certified brackets for `objective` ("eps" or "sigma") on the symbolic network `graph`.
 
     Args:
         graph: network whose parameters are symbolic (`nnsmt.params.make_symbolic`).
         objective: "eps" (one bracket) or "sigma" (two: the "above" side, nominal label 1, and
             the "below" side, nominal label 0).
+        solve: a `nnsmt.result.Solve` (`nnsmt.engine.driver.solver`); its capabilities decide
+            native optimisation and δ-complete retries.
         point / domain: a fixed input (local ε) or an InputDomain (global).
-        backend: solver name; tolerance: target width; budget: seconds for the whole estimate.
-        method: "bisect", "native" (native optimisation, then bisection to close any gap) or
-            "auto" (native where the backend has it for this script).
-        sigmoid: "auto", "exp" or "pwl" (see `robustness.sigmoid_mode`).
-        query_timeout: seconds per solver call (default: what is left of the budget).
+        options: `EstimateOptions`.
     """
     if objective not in OBJECTIVES:
         raise InputError(f"--objective: choose eps or sigma (got {objective!r})")
-    if method not in ("auto", "bisect", "native"):
-        raise InputError(f"--method: choose auto, bisect or native (got {method!r})")
-    tolerance = Fraction(tolerance)
-    if tolerance <= 0:
-        raise InputError("--tolerance must be > 0")
-    clock = _Clock(budget)
+    if options.sigmoid not in SIGMOID_ENCODINGS:
+        raise InputError("--sigmoid auto is resolved by the backend's capabilities before an estimate "
+                         "(nnsmt.engine.robustness.estimate)")
+    clock = _Clock(options.budget)
     if objective == "eps":
         q = Question("eps", point=point, domain=domain)
-        return [_run(graph, q, "eps", None, backend, tolerance, clock, method, sigmoid, query_timeout, pieces)]
-    q = Question("sigma", domain=domain)
+        return [_run(graph, q, "eps", None, solve, clock, options)]
     out = []
     for i, side in enumerate(("above", "below")):
         sub = _Clock(clock.left() / (2 - i))  # split what is left between the sides
         out.append(_run(graph, Question("sigma", domain=domain, sides=(side,)), f"sigma {side}", side,
-                        backend, tolerance, sub, method, sigmoid, query_timeout, pieces))
+                        solve, sub, options))
     return out
 
 
-def _native_ok(backend: str) -> bool:
-    return backend in ("z3", "dreal")
+@dataclass
+class _Probe:
+    """One probe's answer: its status (sat, unsat, unknown, error, or delta-sat: a δ-complete
+    solver's candidate that did not replay), witness (certified, or for an undecided probe the
+    replay of its last candidate), reason and time."""
+
+    status: str
+    witness: Witness | None
+    reason: str
+    backend: str
+    time_s: float
 
 
-def _run(graph, q, quantity, side, backend, tol, clock, method, sigmoid, query_timeout, pieces):
+def _probe(graph, q, solve, opts, t) -> _Probe:
+    seen = []
+    t1 = time.perf_counter()
+    o = check(graph, q, solve, opts.sigmoid, opts.pieces, timeout=t, observe=lambda _, r: seen.append(r))
+    dt = time.perf_counter() - t1
+    w, status = o.witness, o.status
+    if status in ("unknown", "error") and o.reason != "timeout":
+        cands = [r for r in seen if r.status in ("sat", "delta-sat") and r.model]
+        if cands:  # the last candidate's replay: its certified value still bounds the quantity
+            try:
+                w = witness_from_model(graph, q, cands[-1].model)
+            except (KeyError, ValueError):
+                w = None
+            if any(r.status == "delta-sat" for r in seen):
+                status = "delta-sat"
+    return _Probe(status, w, o.reason, o.backend or getattr(solve, "backend", ""), dt)
+
+
+def _run(graph, q, quantity, side, solve, clock, opts: EstimateOptions):
     head = analyse(graph)
-    mode = sigmoid_mode(backend, sigmoid)
+    tol, method = opts.tolerance, opts.method
     bounds = query_bounds(graph, q)
     x0 = list(q.point) if q.point is not None else q.domain.center()
     probes: list = []
     notes = []
-    if needs_sigmoid(graph, q) and mode == "pwl":
+    if needs_sigmoid(graph, q) and opts.sigmoid == "pwl":
         notes.append("sigmoid by the sound piecewise-linear relaxation (unsat proves; candidates are "
                      "replayed on the network)")
 
     def run_check(value, t_left):
         qq = Question(q.kind, point=q.point, domain=q.domain, value=value, sides=q.sides)
-        t = max(0.05, t_left if query_timeout is None else min(query_timeout, t_left))
-        t1 = time.perf_counter()
-        o = check(graph, qq, backend, timeout=t, sigmoid=sigmoid, pieces=pieces)
-        probes.append((value, o.status, time.perf_counter() - t1))
-        return o, time.perf_counter() - t1
+        t = max(0.05, t_left if opts.query_timeout is None else min(opts.query_timeout, t_left))
+        p = _probe(graph, qq, solve, opts, t)
+        probes.append((value, p.status, p.time_s))
+        return p, p.time_s
 
     # starting ends: interval bounds above, the nominal network (or a first flip) below
     ob = bounds[head.out]
@@ -176,20 +229,21 @@ def _run(graph, q, quantity, side, backend, tol, clock, method, sigmoid, query_t
         if o.status == "unsat":
             e = End(Fraction(0), "unsat", o.backend, dt)
             return Bracket(quantity, e, e, "bisection", "no label of this class can flip", probes,
-                           "; ".join(notes + [o.note] if o.note else notes), none=True)
+                           "; ".join(notes), none=True)
         if o.status != "sat":
             return Bracket(quantity, End(Fraction(0), "none"), hi, "bisection",
                            f"the first query (any flip) was {o.status}: {o.reason}", probes, "; ".join(notes))
         lo = End(o.witness.value, "witness", o.backend, dt, o.witness)
     used = "bisection"
     # native optimisation, then certify its value
-    if method in ("auto", "native") and _native_ok(backend) and lo.value < hi.value:
-        nat = _native(graph, q, head, side, backend, mode, bounds, clock, query_timeout, pieces, notes)
+    caps = getattr(solve, "capabilities", Capabilities())
+    if method in ("auto", "native") and "optimize" in caps.features and lo.value < hi.value:
+        nat = _native(graph, q, head, side, solve, caps, bounds, clock, opts, notes)
         if nat is not None:
             used = "native optimisation + certification"
             for w, t_w in nat["witnesses"]:
                 if w.value is not None and w.value > lo.value:
-                    lo = End(w.value, "witness", backend, t_w, w)
+                    lo = End(w.value, "witness", nat["backend"], t_w, w)
             cand = nat["candidate"]
             if cand is not None and lo.value <= cand < hi.value and clock.left() > 0:
                 if q.kind == "sigma" and cand == lo.value:
@@ -207,6 +261,8 @@ def _run(graph, q, quantity, side, backend, tol, clock, method, sigmoid, query_t
         elif method == "native":
             notes.append("native optimisation does not apply here (the script is not linear, or "
                          "the backend has none): bisection only")
+    elif method == "native":
+        notes.append("native optimisation does not apply here (the backend has none): bisection only")
     # bisection
     search_lo, dsat, undecided, why = lo.value, None, None, ""
     stopped = ""
@@ -252,50 +308,46 @@ def _run(graph, q, quantity, side, backend, tol, clock, method, sigmoid, query_t
     return Bracket(quantity, lo, hi, used, stopped, probes, "; ".join(notes), delta_sat_at=dsat)
 
 
-def _native(graph, q, head, side, backend, mode, bounds, clock, query_timeout, pieces, notes):
-    """Optimise natively; None when not applicable. Returns witnesses and a candidate for hi."""
-    enc = Encoding(mode, pieces, {}, bounds)
+NATIVE_DELTA = 1e-3  # δ of a δ-complete minimiser: its witness is replayed anyway
+
+
+def _native(graph, q, head, side, solve, caps, bounds, clock, opts, notes):
+    """Optimise natively; None when not applicable. Returns witnesses and a candidate for hi:
+    an exact optimiser's value on a linear script (certified afterwards by an unsat probe); a
+    δ-complete minimiser's value is δ-approximate, so only its witnesses count."""
+    enc = Encoding(opts.sigmoid, opts.pieces, {}, bounds)
     if q.kind == "eps":
         k = len(bounds[head.out].lo)
         objs = [("eps", j, s) for j in range(k) for s in (1, -1)]
     else:
         objs = [("sigma", side)]
-    scripts = [build(graph, q, enc, objective=o) for o in objs]
-    if backend == "z3" and any(f in s.features for s in scripts for f in ("nonlinear", "exp")):
+    scripts = [build(graph, q, enc, objective=o, kind="estimate") for o in objs]
+    features = set().union(*(s.features for s in scripts))
+    if caps.refuses("", features) or not caps.delta_complete and features & {"nonlinear", "exp"}:
         return None
+    options = SolveOptions(delta=NATIVE_DELTA) if "delta" in caps.options else SolveOptions()
     wits, cands = [], []
     share = clock.left() / 4  # native optimisation gets a quarter of the budget: bisection certifies
     t_end = time.perf_counter() + share
     for s in scripts:
-        if backend == "dreal":
-            s.meta["dreal_delta"] = 1e-3  # the minimiser's tolerance: its witness is replayed anyway
         left = min(clock.left(), t_end - time.perf_counter())
         if left <= 0:
             break
         t1 = time.perf_counter()
-        res = solver(backend, max(0.05, left if query_timeout is None else min(query_timeout, left)))(s)
+        res = solve(s, max(0.05, left if opts.query_timeout is None else min(opts.query_timeout, left)), options)
         dt = time.perf_counter() - t1
         if res.status not in ("sat", "delta-sat"):
             notes.append(f"native optimisation: {res.status} ({res.reason})")
             continue
-        from .robustness import witness_from_model
-        w = witness_from_model(graph, q, res.model)
-        if q.kind == "eps":
-            wits.append((w, dt))
-        else:
-            wits.append((_sigma_witness(graph, q, res.model, side), dt))
+        w = witness_from_model(graph, q, res.model) if q.kind == "eps" else \
+            _sigma_witness(graph, q, res.model, side)
+        wits.append((w, dt))
         val = res.stats.get("objective")
-        if val is not None and res.status == "sat" and backend == "z3":
+        if val is not None and res.status == "sat":  # an exact optimum (not δ-approximate)
             cands.append(_objective_to_value(q, head, side, Fraction(val)))
-    best_lo = max((w.value for w, _ in wits if w.value is not None), default=None)
-    if cands:
-        cand = max(cands)
-    elif best_lo is not None:
-        cand = None  # dReal's value is δ-approximate: bisection certifies above the witness
-    else:
-        cand = None
+    backend = getattr(solve, "backend", "")
     notes.append(f"native optimisation on {backend}")
-    return {"witnesses": wits, "candidate": cand}
+    return {"witnesses": wits, "candidate": max(cands) if cands else None, "backend": backend}
 
 
 def _sigma_witness(graph, q, model, side):

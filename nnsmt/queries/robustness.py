@@ -25,8 +25,7 @@ label is 1 (f_p0 >= l + σ), "below" the side of label 0 (f_p0 <= l - σ).
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Callable, Mapping, Sequence
 
@@ -35,11 +34,12 @@ import numpy as np
 from ..bounds import box_interval, propagate_bounds
 from ..domain import region_bounds
 from ..encode import TermDomain
-from ..errors import InputError, UnsupportedError
+from ..errors import InputError, UnsupportedError, ValidationError
 from ..interpret import evaluate_enclosure, interpret
 from ..ir import Argmax, Graph, Sigmoid
 from ..params import nominal_graph, params_from_model, sym_params, within
-from ..result import Result
+from ..query import Outcome, decide
+from ..result import Capabilities, SolveOptions
 from ..sigmoid import SIGMOID_ENCODINGS, logit_bounds
 from ..terms import Add, And, Cmp, Mul, Not, Num, Objective, Or, Script, ScriptBuilder, Var
 
@@ -79,7 +79,8 @@ class Question:
 
     def describe(self) -> str:
         v = {"eps": f" with ε = {float(self.value):g}", "sigma": f" with σ = {float(self.value):g}"}
-        return NAMES[self.definition] + v.get(self.kind, "")
+        side = f" (class {self.sides[0]} the level)" if self.kind == "sigma" and len(self.sides) == 1 else ""
+        return NAMES[self.definition] + v.get(self.kind, "") + side
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,6 @@ class Encoding:
     bounds: Mapping | None = None  # value name -> Interval (pwl needs them)
     logit_bits: int = 60  # precision of rational logit thresholds (σ behind a final sigmoid)
     logit_strong: bool = False  # thresholds on the strict side: to find a witness, proves nothing
-    dreal_margin: float | None = None  # dReal: retry δ-sat with comparisons strengthened by this
 
 
 def input_names(graph: Graph) -> list[str]:
@@ -173,12 +173,14 @@ def input_names(graph: Graph) -> list[str]:
 
 
 def build(graph: Graph, q: Question, enc: Encoding | None = None,
-          objective: tuple | None = None) -> Script:
+          objective: tuple | None = None, kind: str = "robustness") -> Script:
     """The script asserting the negation of `q` on the symbolic network `graph`.
 
     With `objective`, the negation's threshold is dropped and the quantity is optimised instead:
     ("eps", j, +1|-1) maximises ±(f_p(x)_j - f_p0(x)_j); ("sigma", "above"|"below") optimises
     the nominal output (pre-activation of a final sigmoid) over the inputs whose label flips.
+    `kind` is what the script's header calls the query (robustness, or estimate for the probes
+    and objectives of an estimate).
     """
     enc = enc or Encoding()
     head = analyse(graph)
@@ -219,6 +221,10 @@ def build(graph: Graph, q: Question, enc: Encoding | None = None,
         cond, term, sense = _objective(q, head, objective, yp, yn, L)
         b.objective = Objective(sense, term)
         b.features.add("optimize")
+        b.meta["objective"] = (f"maximise {'' if objective[2] > 0 else '-'}(f_p(x)[{objective[1]}] - "
+                               f"f_p0(x)[{objective[1]}])" if objective[0] == "eps" else
+                               f"{sense}imise the nominal output over inputs whose label flips "
+                               f"({objective[1]} the level)")
     else:
         cond = _negation(q, head, yp, yn, L, use_logit, enc.logit_bits, enc.logit_strong)
     if cond is True:
@@ -227,7 +233,7 @@ def build(graph: Graph, q: Question, enc: Encoding | None = None,
         b.assert_("negation", Cmp("<", Num(Fraction(0)), Num(Fraction(0))))
     else:
         b.assert_("negation", cond)
-    b.meta.update({"query": "robustness", "definition": q.describe(),
+    b.meta.update({"query": kind, "definition": q.describe() if objective is None else NAMES[q.definition],
                    "network": graph.meta.get("source", ""),
                    "perturbation": graph.meta.get("perturbation", ""),
                    "sigmoid": enc.sigmoid if has_sigmoid(gp) else "none",
@@ -314,6 +320,12 @@ class Witness:
     holds: bool | None
     side: str = ""
     pre: dict = field(default_factory=dict)  # (prefix+node, neuron) -> pre-activation of sigmoids
+    float_replay: str = ""  # a float replay that agreed too (e.g. "onnxruntime")
+    notes: tuple[str, ...] = ()  # how it was certified, and what it witnesses
+
+    @property
+    def replayed(self) -> list[str]:
+        return ["certified enclosures" if self.pre else "exact"] + ([self.float_replay] if self.float_replay else [])
 
     def to_json(self) -> dict:
         mid = lambda e: [float((a + b) / 2) for a, b in zip(*e)]  # noqa: E731
@@ -397,17 +409,14 @@ def witness_from_model(graph: Graph, q: Question, model: Mapping[str, Fraction])
     return replay(graph, q, x, params)
 
 
-# --- solving ---------------------------------------------------------------------------------
+# --- the query -----------------------------------------------------------------------------------
 
-def sigmoid_mode(backend_name: str, requested: str = "auto") -> str:
-    """The sigmoid encoding for a backend: `auto` is exact `exp` on dReal (δ-complete over
-    transcendentals) and the sound `pwl` relaxation elsewhere (Z3 has no exp; cvc5 accepts exp
-    but rarely decides these queries). `exp` or `pwl` force a choice."""
-    if requested != "auto":
-        if requested not in SIGMOID_ENCODINGS:
-            raise InputError(f"--sigmoid: choose auto, exp or pwl (got {requested!r})")
-        return requested
-    return "exp" if backend_name == "dreal" else "pwl"
+DELTA = 1e-6  # δ asked of δ-complete solvers (measured on the cats model: 1e-4 boxes often miss)
+MARGIN = 100  # a δ-sat candidate that does not replay: ask again, comparisons strengthened by MARGIN·δ
+LOGIT_BITS_MAX = 480  # σ behind a final sigmoid: the finest rational bounds of logit(1/2 ± σ)
+REFINE = 12  # pwl: refinements of the relaxation around rejected candidates
+RELAXATION_NOTE = ("sigmoid by a sound piecewise-linear relaxation: unsat is a proof for the network; "
+                   "a sat candidate is reported only after it replays on the network")
 
 
 def query_bounds(graph: Graph, q: Question):
@@ -417,140 +426,146 @@ def query_bounds(graph: Graph, q: Question):
     return region_bounds(graph, q.domain, "interval")
 
 
-def solver(backend_name: str, timeout: float | None) -> Callable[[Script], Result]:
-    """Solve scripts on a backend, with a hard deadline when a timeout is given."""
-    from nnsmt.backends import get_backend
-    from nnsmt.backends.isolate import solve_isolated
-    backend = get_backend(backend_name)
-
-    def run(script: Script, t: float | None = timeout) -> Result:
-        if t is None:
-            return backend.solve(script)
-        return solve_isolated(backend_name, script, t)
-    return run
-
-
-@dataclass
-class Outcome:
-    """The answer to one robustness question.
-
-    status: unsat (the property holds: robust), sat (a certified witness breaks it), delta-sat
-    (dReal's answer; its candidate did not replay exactly), unknown, or error. `note` says what
-    an answer means when it is not plain (the relaxation, δ-sat)."""
-
-    status: str
-    question: Question
-    backend: str
-    reason: str = ""
-    witness: Witness | None = None
-    note: str = ""
-    sigmoid: str = "none"
-    rounds: int = 1
-    time_s: float = 0.0
-    solver_s: float = 0.0
-    script: Script | None = None
-    delta: float | None = None
-
-    @property
-    def verdict(self) -> str:
-        return {"unsat": "robust", "sat": "not robust"}.get(self.status, "undecided")
-
-
 def needs_sigmoid(graph: Graph, q: Question) -> bool:
     head = analyse(graph)
     target = head.logit if head.logit is not None and q.kind != "eps" else head.out
     return has_sigmoid(graph.slice((target,)))
 
 
-def check(graph: Graph, q: Question, backend: str = "z3", timeout: float | None = None,
-          sigmoid: str = "auto", pieces: int = 8, refine: int = 12,
-          solve: Callable | None = None) -> Outcome:
-    """Decide `q` on the symbolic network `graph` (parameters already made symbolic).
+class Rejected(ValidationError):
+    """A candidate whose replay does not break the property; `witness` is what the replay
+    showed (its certified value still bounds the quantity from below)."""
 
-    Under the pwl relaxation a sat candidate that does not replay on the network refines the
-    relaxation at its pre-activations and solves again, at most `refine` times.
-    """
-    t0 = time.perf_counter()
-    custom = solve is not None
-    solve = solve or solver(backend, timeout)
-    if custom:  # a caller's solve(script) takes no time argument
-        plain = solve
-        solve = lambda script, t=None: plain(script)  # noqa: E731
-    mode = sigmoid_mode(backend, sigmoid)
-    sig = needs_sigmoid(graph, q)
-    enc = Encoding(mode, pieces, {}, query_bounds(graph, q) if sig and mode == "pwl" else None)
-    note = ""
-    if sig and mode == "pwl":
-        note = ("sigmoid by a sound piecewise-linear relaxation: unsat is a proof for the network; "
-                "a sat candidate is reported only after it replays on the network")
-    rounds, solver_s = 0, 0.0
-    while True:
-        rounds += 1
-        script = build(graph, q, enc)
-        if enc.dreal_margin is not None:
-            script.meta["dreal_margin"] = enc.dreal_margin
-        if timeout is not None:  # the timeout covers all rounds of refinement
-            left = timeout - (time.perf_counter() - t0)
-            res = solve(script, max(left, 0.05)) if left > 0 else \
-                Result("unknown", backend, "timeout")
-        else:
-            res = solve(script)
-        solver_s += res.stats.get("solve_s", 0.0) + res.stats.get("parse_s", 0.0)
-        base = dict(question=q, backend=res.backend, note=note, sigmoid=mode if sig else "none",
-                    rounds=rounds, script=script)
-        if enc.logit_strong and res.status != "sat" and res.status != "delta-sat":
-            # no witness beyond the strict rational threshold: the answer lies in the gap
-            # between the two rational bounds of logit(1/2 ± σ); narrow it
-            enc.logit_strong = False
-            if res.status == "unsat" and enc.logit_bits < 480:
-                enc.logit_bits *= 4
-                continue
-            return Outcome("unknown", reason="the candidates lie within 2^-480 of the threshold "
-                           "logit(1/2 ± σ) and cannot be decided", time_s=time.perf_counter() - t0,
-                           solver_s=solver_s, **base)
-        if enc.dreal_margin is not None and res.status != "delta-sat":  # the strengthened retry
-            return Outcome("delta-sat", witness=first, delta=first_delta, time_s=time.perf_counter() - t0,
-                           solver_s=solver_s, reason=f"δ-sat with δ = {first_delta:g}; the candidate does "
-                           "not replay exactly, and none was found with strengthened comparisons",
-                           **base)
-        if res.status in ("unsat", "unknown", "error"):
-            return Outcome(res.status, reason=res.reason, time_s=time.perf_counter() - t0,
-                           solver_s=solver_s, **base)
-        w = witness_from_model(graph, q, res.model)
-        delta = res.stats.get("delta") if res.status == "delta-sat" else None
-        if enc.dreal_margin is None:
-            first, first_delta = w, delta
-        if w.holds:
-            extra = f"; dReal answered δ-sat (δ = {delta:g}), its box's centre replays exactly" \
-                if delta is not None else ""
-            return Outcome("sat", witness=w, time_s=time.perf_counter() - t0, solver_s=solver_s,
-                           delta=delta, **(base | {"note": note + extra}))
-        if res.status == "delta-sat" and not script.meta.get("dreal_margin") and enc.dreal_margin is None:
-            enc.dreal_margin = 100 * (delta or 1e-6)  # look again, with strengthened comparisons
-            continue
-        if res.status == "delta-sat":
-            return Outcome("delta-sat", witness=w, delta=delta, time_s=time.perf_counter() - t0,
-                           solver_s=solver_s, reason=f"δ-sat with δ = {delta:g}; the candidate "
-                           "does not replay exactly (it may be an artefact of δ)", **base)
-        head = analyse(graph)
-        if q.kind == "sigma" and head.logit is not None and q.value > 0 and w.holds is None \
-                or w.holds is False and q.kind == "sigma" and head.logit is not None and q.value > 0 \
-                and w.value is not None and w.value < q.value:
-            # the candidate sits in the gap between logit(1/2 ± σ) and its weak rational bound:
-            # look for one beyond the strict bound instead
-            if not enc.logit_strong:
-                enc.logit_strong = True
-                continue
-            return Outcome("unknown", reason="a candidate beyond the strict threshold did not replay",
-                           witness=w, time_s=time.perf_counter() - t0, solver_s=solver_s, **base)
-        if not (sig and mode == "pwl") or rounds > refine:
-            why = ("the solver's model fails the exact replay" if not (sig and mode == "pwl") else
-                   f"the relaxation's candidate did not replay on the network after {rounds} rounds "
-                   "of refinement (try more --pieces or an exact backend)")
-            status = "error" if not (sig and mode == "pwl") else "unknown"
-            return Outcome(status, reason=why, witness=w, time_s=time.perf_counter() - t0,
-                           solver_s=solver_s, **base)
-        for k, v in w.pre.items():  # refine around the candidate's pre-activations
-            pts = enc.extra.setdefault(k, [])
-            h = Fraction(1, 1 << min(40, 2 + len(pts) // 3))
-            pts.extend(p + d for p in v for d in (0, -h, h))
+    def __init__(self, message: str, witness: Witness | None = None):
+        super().__init__(message)
+        self.witness = witness
+
+
+@dataclass(frozen=True, eq=False)
+class RobustnessQuery:
+    """The negation of a robustness question (`build`) as a query of the driver.
+
+    certify: the model's parameters and input, replayed exactly (certified enclosures through a
+    sigmoid), must break the property; then `float_check(witness)`, if given, replays it in
+    floating point (raising ValidationError on a disagreement). refine, after a rejected
+    candidate: on a δ-complete solver once with strengthened comparisons (`options.margin`);
+    σ behind a final sigmoid: the stricter rational threshold (whose unsat proves nothing:
+    then the weaker one with 4x the bits, up to LOGIT_BITS_MAX); pwl: the relaxation refined
+    around the candidate's pre-activations, at most `refinements` times.
+
+    `sigmoid` is "exp" or "pwl", resolved by the caller from the solver's capabilities
+    (`nnsmt.engine.robustness.sigmoid_for`); `objective` turns the query into the optimisation
+    script of `build` (what `nnsmt compile --mode estimate --objective` writes); `kind` is
+    "robustness", or "estimate" for the threshold probe of an estimate."""
+
+    graph: Graph
+    question: Question
+    sigmoid: str = "pwl"
+    pieces: int = 8
+    bounds: Mapping | None = None
+    extra: Mapping = field(default_factory=dict)
+    logit_bits: int = 60
+    logit_strong: bool = False
+    delta_complete: bool = False
+    options: SolveOptions = SolveOptions()
+    refinements: int = REFINE
+    objective: tuple | None = None
+    float_check: Callable[[Witness], str | None] | None = None
+    kind: str = "robustness"
+
+    @property
+    def uses_sigmoid(self) -> bool:
+        return needs_sigmoid(self.graph, self.question)
+
+    @property
+    def relaxed(self) -> bool:
+        q = self.question
+        return (self.uses_sigmoid and self.sigmoid == "pwl") or \
+            (q.kind == "sigma" and q.value > 0 and analyse(self.graph).logit is not None)
+
+    @property
+    def proves_unsat(self) -> bool:
+        return not self.logit_strong
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        return (RELAXATION_NOTE,) if self.uses_sigmoid and self.sigmoid == "pwl" else ()
+
+    def describe(self) -> str:
+        return self.question.describe()
+
+    def compile(self) -> Script:
+        enc = Encoding(self.sigmoid, self.pieces, self.extra, self.bounds, self.logit_bits, self.logit_strong)
+        return build(self.graph, self.question, enc, self.objective, self.kind)
+
+    def certify(self, model: Mapping[str, Fraction]) -> Witness:
+        try:
+            w = witness_from_model(self.graph, self.question, model)
+        except (KeyError, ValueError) as e:
+            raise Rejected(f"the model does not give every parameter and input ({e})") from None
+        if not w.holds:
+            why = "the replay cannot decide the candidate" if w.holds is None else \
+                "the replayed network does not break the property"
+            if self.uses_sigmoid and self.sigmoid == "pwl" and not self.refinements:
+                why += f" (after {REFINE} refinements of the relaxation; try more --pieces or an exact backend)"
+            raise Rejected(why, w)
+        how = self.float_check(w) if self.float_check is not None else None
+        q = self.question
+        notes = (("replayed with certified enclosures of the sigmoid",) if w.pre else ()) + \
+            (() if w.value is None else (f"{q.kind} >= {float(w.value):.6g}",))
+        return replace(w, float_replay=how or "", notes=notes)
+
+    def refine(self, model, error) -> "RobustnessQuery | None":
+        w = getattr(error, "witness", None)
+        if w is None:
+            return None
+        if self.delta_complete:  # look again once, with strengthened comparisons
+            return None if self.options.margin else \
+                replace(self, options=replace(self.options, margin=MARGIN * (self.options.delta or DELTA)))
+        q = self.question
+        if q.kind == "sigma" and q.value > 0 and analyse(self.graph).logit is not None and \
+                (w.holds is None or w.value is not None and w.value < q.value):
+            # the candidate sits in the gap between logit(1/2 ± σ) and its weaker rational bound:
+            # look for one beyond the stricter bound instead
+            return None if self.logit_strong else replace(self, logit_strong=True)
+        if self.uses_sigmoid and self.sigmoid == "pwl" and self.refinements > 0:
+            extra = {k: list(v) for k, v in self.extra.items()}
+            for k, v in w.pre.items():  # refine around the candidate's pre-activations
+                pts = extra.setdefault(k, [])
+                h = Fraction(1, 1 << min(40, 2 + len(pts) // 3))
+                pts.extend(p + d for p in v for d in (0, -h, h))
+            return replace(self, extra=extra, refinements=self.refinements - 1)
+        return None
+
+    def refine_unsat(self, core) -> "RobustnessQuery | None":
+        """No witness beyond the stricter threshold: the answer lies between the two rational
+        bounds of logit(1/2 ± σ); narrow them."""
+        if self.logit_bits >= LOGIT_BITS_MAX:
+            return None
+        return replace(self, logit_strong=False, logit_bits=self.logit_bits * 4)
+
+
+def robustness_query(graph: Graph, q: Question, sigmoid: str = "pwl", pieces: int = 8, *,
+                     capabilities: Capabilities = Capabilities(), **kw) -> RobustnessQuery:
+    """The query for `q` on the symbolic network `graph`, for a solver with `capabilities`
+    (δ-complete ones get δ = DELTA and the strengthened retry). `sigmoid` is "exp" or "pwl"."""
+    if sigmoid not in SIGMOID_ENCODINGS:
+        raise InputError(f"--sigmoid: choose exp or pwl here (got {sigmoid!r}); auto is resolved "
+                         "by the backend's capabilities")
+    if pieces < 1:
+        raise InputError(f"--pieces needs a positive number of segments, got {pieces}")
+    bounds = query_bounds(graph, q) if sigmoid == "pwl" and needs_sigmoid(graph, q) else None
+    dc = capabilities.delta_complete
+    return RobustnessQuery(graph, q, sigmoid, pieces, bounds, delta_complete=dc,
+                           options=SolveOptions(delta=DELTA) if dc and "delta" in capabilities.options
+                           else SolveOptions(), **kw)
+
+
+def check(graph: Graph, q: Question, solve, sigmoid: str = "pwl", pieces: int = 8,
+          timeout: float | None = None, observe=None, **kw) -> Outcome:
+    """Decide `q` on the symbolic network `graph` with a `nnsmt.result.Solve` callable, all
+    refinement rounds within `timeout` seconds: sat (a certified `Witness`), unsat (the property
+    holds), unknown or error (`nnsmt.query.Outcome`)."""
+    query = robustness_query(graph, q, sigmoid, pieces,
+                             capabilities=getattr(solve, "capabilities", Capabilities()), **kw)
+    return decide(query, solve, timeout, notes=query.notes, observe=observe)

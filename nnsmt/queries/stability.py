@@ -42,10 +42,12 @@ import numpy as np
 from ..bounds import LinearDomain, relu_states
 from ..domain import InputDomain, region_bounds
 from ..encode import LEMMAS, encode_graph
-from ..errors import NnsmtError, UnsupportedError
+from ..errors import NnsmtError, UnsupportedError, ValidationError
 from ..interpret import evaluate_exact, interpret
 from ..ir import Affine, Const, Graph, Relu, operands
-from ..terms import Cmp, Num, Or, ScriptBuilder, Var
+from ..query import decide
+from ..result import SolveOptions
+from ..terms import Cmp, Num, Or, Script, ScriptBuilder, Var
 from ..vnnlib import Property
 from .split import plan_split
 
@@ -53,10 +55,49 @@ ACTIVE, INACTIVE, UNSTABLE, UNKNOWN = 1, -1, 0, 2
 STATE_NAMES = {ACTIVE: "active", INACTIVE: "inactive", UNSTABLE: "unstable", UNKNOWN: "unknown"}
 METHODS = ("single", "per-neuron")
 ZERO = Num(Fraction(0))
-# cvc5's sum-of-infeasibilities simplex: on the 64-input digits MLPs its default simplex spends
-# tens of seconds in pivots on large exact rationals (0 conflicts); with use-soi every query
-# there took under 5 s (bench/stability.py, README). Z3 has no such switch and stalls there.
-SOLVER_OPTIONS = {"cvc5": {"use-soi": "true"}}
+# a sum-of-infeasibilities simplex where the solver has one (`Capabilities.options`): measured on
+# the 64-input digits MLPs, a default simplex spends tens of seconds in pivots on large exact
+# rationals (0 conflicts), and with it every query there took under 5 s (bench/stability.py).
+SIMPLEX = "soi"
+
+
+@dataclass(frozen=True)
+class StabilityOptions:
+    """How to classify (see `classify`).
+
+    Attributes:
+        method: "single" (harvesting) or "per-neuron".
+        timeout: seconds per query; a query that times out leaves its neurons UNKNOWN.
+        samples: random inputs replayed exactly before any query (cheap witnesses); seed: theirs.
+        guided: also replay, before any query, the box corners the linear bounds point to.
+        lemmas: what the bounded encoding asserts about unstable ReLUs ("none", "bounds",
+            "triangle"; see `nnsmt.encode`).
+        reuse: per-neuron only: skip a question that a model of an earlier query already
+            answered (False: both questions for every neuron the pre-pass left open).
+        split: before any query, try to refute each open question by bounds on at most this
+            many sub-boxes (0: no splitting).
+        simplex: `SolveOptions.simplex` of every query (default SIMPLEX; "default": the solver's).
+    """
+
+    method: str = "single"
+    timeout: float | None = None
+    samples: int = 0
+    seed: int = 0
+    guided: bool = True
+    lemmas: str = "none"
+    reuse: bool = True
+    split: int = 0
+    simplex: str = SIMPLEX
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise UnsupportedError(f"unknown stability method {self.method!r} ({', '.join(METHODS)})")
+        if self.lemmas not in LEMMAS:
+            raise UnsupportedError(f"unknown lemmas {self.lemmas!r}; choose from {', '.join(LEMMAS)}")
+        if self.split < 0:
+            raise UnsupportedError(f"--split needs a number of sub-boxes >= 0, got {self.split}")
+        if self.samples < 0:
+            raise UnsupportedError(f"--samples needs a number of points >= 0, got {self.samples}")
 
 
 @dataclass
@@ -134,20 +175,52 @@ def cone(graph: Graph, targets: dict[str, list[int]]) -> tuple[Graph, dict[str, 
     return sub.replace(nodes=tuple(nodes)), names
 
 
-def _query(graph: Graph, domain: InputDomain, bounds, targets: dict[str, list[int]], question,
-           lemmas: str, options: dict):
-    """Script: inputs X_i in the domain, the cone of `targets` with the bounded encoding, and
-    the boolean term `question` over the targets' SMT names `{value}_{i}`."""
-    g, rows = cone(graph, targets)
-    inp = g.inputs[0]
-    xs = [f"X_{i}" for i in range(inp.dim)]
-    b = ScriptBuilder()
-    encode_graph(g, b, names=lambda n, d: xs if n == inp.name else rows.get(n),
-                 encoding="bounded", bounds=bounds, lemmas=lemmas)
-    b.assert_("domain", domain.constraint(xs))
-    b.assert_("ask", question)
-    b.meta.update({"query": "stability", "inputs": xs, "solver_options": options})
-    return b.build()
+@dataclass(frozen=True, eq=False)
+class StabilityQuestion:
+    """Is there an input in the domain at which one of `asked` holds? Each asked atom is
+    (value, i, sign): the pre-activation `value[i]` compared with 0 by sign ">" or "<".
+
+    compile: inputs X_i in the domain, the cone of the asked values with the bounded encoding
+    (`cone`), and the disjunction of the atoms. certify: the model's input lies in the domain
+    and, replayed exactly, satisfies one of the atoms; the witness is that input."""
+
+    graph: Graph
+    domain: InputDomain
+    bounds: object
+    asked: tuple
+    lemmas: str = "none"
+    options: SolveOptions = SolveOptions(simplex=SIMPLEX)
+    kind: str = "stability"
+    relaxed: bool = False
+
+    def compile(self) -> Script:
+        targets: dict[str, list[int]] = {}
+        for v, i, _ in self.asked:
+            targets.setdefault(v, []).append(i)
+        g, rows = cone(self.graph, targets)
+        inp = g.inputs[0]
+        xs = [f"X_{i}" for i in range(inp.dim)]
+        atoms = [Cmp(sign, Var(f"X_{i}" if v == inp.name else f"{v}_{i}"), ZERO) for v, i, sign in self.asked]
+        b = ScriptBuilder()
+        encode_graph(g, b, names=lambda n, d: xs if n == inp.name else rows.get(n),
+                     encoding="bounded", bounds=self.bounds, lemmas=self.lemmas)
+        b.assert_("domain", self.domain.constraint(xs))
+        b.assert_("ask", atoms[0] if len(atoms) == 1 else Or(tuple(atoms)))
+        b.meta.update({"query": "stability", "inputs": xs})
+        return b.build()
+
+    def certify(self, model) -> list[Fraction]:
+        x = [Fraction(model[f"X_{i}"]) for i in range(self.graph.inputs[0].dim)]
+        if not self.domain.contains(x):
+            raise ValidationError("solver model lies outside the domain")
+        env = evaluate_exact(self.graph, {self.graph.inputs[0].name: x})
+        if not any(env[v][i] > 0 if sign == ">" else env[v][i] < 0 for v, i, sign in self.asked):
+            raise ValidationError("solver model fails the exact replay: none of the asked neuron "
+                                  "states holds at its input")
+        return x
+
+    def refine(self, model, error):
+        return None
 
 
 def guided_points(graph: Graph, domain: InputDomain, targets: dict[str, list[int]]) -> list[list[Fraction]]:
@@ -195,43 +268,29 @@ def _random_points(domain: InputDomain, n: int, seed: int) -> list[list[Fraction
     return out
 
 
-def classify(graph: Graph, domain: InputDomain, solve, method: str = "single",
-             timeout: float | None = None, samples: int = 0, seed: int = 0,
-             guided: bool = True, lemmas: str = "none", reuse: bool = True,
-             split: int = 0, solver_options: dict | None = None) -> Stability:
+def classify(graph: Graph, domain: InputDomain, solve, options: StabilityOptions = StabilityOptions()) -> Stability:
     """Classify every ReLU of `graph` over `domain`.
 
     Args:
         graph: a checked graph with one input (ReLU networks; the queries need no sigmoid
             before the last ReLU).
         domain: the input region.
-        solve: `solve(script, timeout) -> nnsmt.result.Result`.
-        method: "single" (harvesting) or "per-neuron".
-        timeout: seconds per query; a query that times out leaves its neurons UNKNOWN.
-        samples: random inputs replayed exactly before any query (cheap witnesses).
-        guided: also replay, before any query, the box corners the linear bounds point to.
-        lemmas: what the bounded encoding asserts about unstable ReLUs ("none", "bounds",
-            "triangle"; see `nnsmt.encode`).
-        split: before any query, try to refute each open question by bounds on at most this
-            many sub-boxes (0: no splitting).
-        reuse: per-neuron only: skip a question that a model of an earlier query already
-            answered (False: both questions for every neuron the pre-pass left open).
-        solver_options: backend name -> {option: value}, put in each script's
-            meta["solver_options"] (default `SOLVER_OPTIONS`; {} for the solvers' defaults).
+        solve: a `nnsmt.result.Solve` (`nnsmt.engine.driver.solver`); each `StabilityQuestion`
+            is settled by the driver's policy (`nnsmt.query.decide`).
+        options: `StabilityOptions`.
 
     Returns:
         A Stability; every ACTIVE/INACTIVE is proved (bounds or unsat), every UNSTABLE has two
         exactly replayed witnesses.
+
+    Raises:
+        ValidationError: a solver's model fails the exact replay (never counted).
     """
-    if method not in METHODS:
-        raise UnsupportedError(f"unknown stability method {method!r} ({', '.join(METHODS)})")
-    if lemmas not in LEMMAS:
-        raise UnsupportedError(f"unknown lemmas {lemmas!r}; choose from {', '.join(LEMMAS)}")
+    opts = options
+    method = opts.method
     if len(graph.inputs) != 1:
         raise UnsupportedError(f"{graph.source}: stability analysis needs a network with one input "
                                f"(has {len(graph.inputs)})")
-    if split < 0:
-        raise UnsupportedError(f"split needs a number of sub-boxes >= 0, got {split}")
     t0 = time.perf_counter()
     relus = [n for n in graph.nodes if isinstance(n, Relu)]
     if not relus:
@@ -239,20 +298,15 @@ def classify(graph: Graph, domain: InputDomain, solve, method: str = "single",
     g = graph.slice([r.name for r in relus])  # what the analysis needs: the ReLUs' cones
     bounds = region_bounds(g, domain)
     by_b = relu_states(g, bounds)
+    reuse = opts.reuse or method != "per-neuron"
     st = Stability({k: np.where(v == 1, ACTIVE, np.where(v == -1, INACTIVE, UNKNOWN)).astype(np.int8)
-                    for k, v in by_b.items()}, method, reuse=reuse or method != "per-neuron")
+                    for k, v in by_b.items()}, method, reuse=reuse)
     st.by_bounds = int(sum((v != UNKNOWN).sum() for v in st.states.values()))
     pre = {r.name: r.x for r in relus}
-    inp_name = g.inputs[0].name
-
-    def atom(key, sign):  # "a > 0" / "a < 0" for neuron key, in the query's SMT names
-        v, i = pre[key[0]], key[1]
-        return Cmp(sign, Var(f"X_{i}" if v == inp_name else f"{v}_{i}"), ZERO)
-
     open_ = [(r.name, int(i)) for r in relus for i in np.flatnonzero(st.states[r.name] == UNKNOWN)]
     hv = _Harvest(g, relus)
-    points = _random_points(domain, samples, seed) if samples else []
-    if guided and open_:
+    points = _random_points(domain, opts.samples, opts.seed) if opts.samples else []
+    if opts.guided and open_:
         targets: dict[str, list[int]] = {}
         for r, i in open_:
             targets.setdefault(pre[r], []).append(i)
@@ -262,51 +316,44 @@ def classify(graph: Graph, domain: InputDomain, solve, method: str = "single",
     st.points = len(points)
     st.by_samples = sum(1 for k in open_ if k in hv.pos and k in hv.neg)
     impossible: set = set()  # (neuron, sign) refuted by bounds on sub-boxes
-    if split:
+    if opts.split:
         for key in open_:
             for sign in (">", "<"):
-                if not hv.seen(key, sign) and refuted_by_splitting(g, domain, pre[key[0]], key[1], sign, split):
+                if not hv.seen(key, sign) and refuted_by_splitting(g, domain, pre[key[0]], key[1], sign, opts.split):
                     impossible.add((key, sign))
         st.by_split = len(impossible)
     known = ({k for k in open_ if k in hv.pos}, {k for k in open_ if k in hv.neg})  # after the pre-pass
-    dim = g.inputs[0].dim
     undecided: set = set()  # (neuron, sign) whose query gave no answer
+    qopts = SolveOptions(simplex=opts.simplex)
 
-    def ask(targets, question, strict=True):
-        """One query; a model is replayed and recorded (returns whether it was sat; with
-        `strict`, a model that shows nothing new fails the replay)."""
-        s = _query(g, domain, bounds, targets, question, lemmas,
-                   SOLVER_OPTIONS if solver_options is None else solver_options)
-        t = time.perf_counter()
-        res = solve(s, timeout)
-        st.solve_s += time.perf_counter() - t
+    def ask(asked):
+        """One StabilityQuestion about (neuron, sign) pairs: True (a model, replayed and
+        recorded), False (unsat) or None (no answer)."""
+        q = StabilityQuestion(g, domain, bounds, tuple((pre[r], i, sign) for (r, i), sign in asked),
+                              opts.lemmas, qopts)
+        models = []
+        o = decide(q, solve, opts.timeout, observe=lambda _, res: models.append(bool(res.model)))
+        st.solve_s += o.stats.get("solve_s", 0.0)
         st.queries += 1
-        if res.status == "unsat":
+        if o.status == "unsat":
             st.unsat += 1
             return False
-        if res.status != "sat":
-            st.unknown += 1
-            return None
-        st.sat += 1
-        x = [res.model[f"X_{i}"] for i in range(dim)]
-        if not domain.contains(x):
-            raise NnsmtError("solver model lies outside the domain")
-        if hv.record(x) == 0 and strict:
-            raise NnsmtError("solver model fails the exact replay: it shows no new neuron state")
-        return True
+        if o.status == "sat":
+            st.sat += 1
+            hv.record(o.witness)
+            return True
+        if o.status == "error" and any(models):  # a model that fails the replay: never counted
+            raise ValidationError(o.reason)
+        st.unknown += 1
+        return None
 
     if method == "per-neuron":
         for key in open_:
-            r, i = key
             for sign in (">", "<"):
                 if (key, sign) in impossible or \
                         (hv.seen(key, sign) if reuse else key in known[sign == "<"]):
                     continue
-                res = ask({pre[r]: [i]}, atom(key, sign), strict=reuse)
-                v = hv.env[pre[r]][i] if res else 0
-                if res and not (v > 0 if sign == ">" else v < 0):
-                    raise NnsmtError(f"solver model fails the exact replay for {pre[r]}[{i}] {sign} 0")
-                if res is None:
+                if ask([(key, sign)]) is None:
                     undecided.add((key, sign))
     else:
         while True:
@@ -314,11 +361,7 @@ def classify(graph: Graph, domain: InputDomain, solve, method: str = "single",
                      if not hv.seen(key, sign) and (key, sign) not in undecided | impossible]
             if not asked:
                 break
-            targets = {}
-            for (r, i), _ in asked:
-                targets.setdefault(pre[r], []).append(i)
-            atoms = [atom(key, sign) for key, sign in asked]
-            res = ask(targets, atoms[0] if len(atoms) == 1 else Or(tuple(atoms)))
+            res = ask(asked)
             if res is False:
                 break
             if res is None:  # timeout: what is left stays unknown
@@ -358,4 +401,5 @@ def layer_counts(st: Stability) -> list[tuple[str, dict[str, int]]]:
 
 
 __all__ = ["classify", "check_witnesses", "cone", "guided_points", "layer_counts", "Stability",
-           "ACTIVE", "INACTIVE", "UNSTABLE", "UNKNOWN", "STATE_NAMES", "METHODS", "SOLVER_OPTIONS"]
+           "StabilityOptions", "StabilityQuestion", "ACTIVE", "INACTIVE", "UNSTABLE", "UNKNOWN",
+           "STATE_NAMES", "METHODS", "SIMPLEX"]

@@ -1,8 +1,9 @@
 """SMT training: find weights that classify every data point correctly, or prove none exist.
 
 `make_problem` turns a network and a data set into a `TrainProblem` (free layers become `Sym`
-parameters); `train` solves it and returns a `TrainResult` whose parameters have been checked on
-every point in exact rational arithmetic. The encodings live in `train_encode`; the default is
+parameters); `train` solves it with a `nnsmt.result.Solve` callable and returns a `TrainResult`
+whose parameters have been checked on every point in exact rational arithmetic; `TrainQuery` is
+one round of it as a query of the driver (`train_query`: every point at once). The encodings live in `train_encode`; the default is
 ``auto`` (``homog`` for one hidden ReLU layer on a binary task -- linear and exact -- else
 ``margin``), chosen by measurement (bench/train_scaling.py).
 
@@ -19,15 +20,17 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
+from functools import cached_property
 from typing import Callable
 
 import numpy as np
 
 from ..data import Dataset
-from ..errors import InputError, UnsupportedError
+from ..errors import InputError, UnsupportedError, ValidationError
 from ..interpret import evaluate, evaluate_exact
 from ..ir import Affine, Argmax, Const, Graph, Sigmoid, Sym
 from ..params import affine_layers, select_layers
+from ..query import decide
 from ..result import SolveOptions
 from ..terms import Script
 from .train_encode import encode, resolve_encoding
@@ -135,13 +138,6 @@ def make_problem(graph: Graph, data: Dataset, free: str | None = None,
                         bound, final_sigmoid)
 
 
-def training_script(problem: TrainProblem, encoding: str | None = None,
-                    want_core: bool = False) -> Script:
-    """The whole training query (every point) as one script: what `nnsmt compile --mode train`
-    emits."""
-    return encode(problem, range(problem.data.n), encoding, want_core).script
-
-
 # ---- checking ----
 
 def _correct(logits, label: int, binary_single: bool) -> bool:
@@ -201,7 +197,137 @@ def statement(problem: TrainProblem, encoding: str, restriction: str = "") -> st
     return s
 
 
-# ---- solving ----
+# ---- the query ----
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """How to train.
+
+    Attributes:
+        encoding: "auto" (default; None is auto), "seed", "margin" or "homog" (`train_encode`).
+        strategy: "cegis" (default) or "direct" (all points, exact coordinates, one query).
+        timeout: seconds for all solving; on expiry the status is unknown (timeout).
+        init, batch: CEGIS's first subset size and how many misclassified points a round adds.
+        coarse_bits: precision of the stand-ins (None or 0: exact coordinates throughout).
+        hints: first try each round with the activation pattern of a quick float fit asserted.
+        widen: narrow first (`train`).
+        want_core: ask the solver for an unsat core (named data points).
+    """
+
+    encoding: str | None = None
+    strategy: str = "cegis"
+    timeout: float | None = None
+    init: int = 8
+    batch: int = 8
+    coarse_bits: int | None = 10
+    hints: bool = True
+    widen: bool = True
+    want_core: bool = True
+
+    def __post_init__(self):
+        if self.strategy not in STRATEGIES:
+            raise UnsupportedError(f"unknown strategy {self.strategy!r}; choose from {', '.join(STRATEGIES)}")
+        if self.init < 1 or self.batch < 1:
+            raise InputError(f"CEGIS needs init and batch >= 1 (got {self.init}, {self.batch})")
+        if self.coarse_bits is not None and self.coarse_bits < 0:
+            raise InputError(f"--coarse-bits must be >= 0 (0: off), got {self.coarse_bits}")
+
+
+@dataclass(frozen=True)
+class Trained:
+    """A certified fit: free parameter name -> object array of Fractions, checked exactly on
+    every point."""
+
+    params: dict
+    notes: tuple[str, ...] = ()
+
+
+class Misclassified(ValidationError):
+    """A candidate the exact check rejects; `wrong` is (point, margin), most violated first."""
+
+    def __init__(self, message: str, wrong: list):
+        super().__init__(message)
+        self.wrong = wrong
+
+
+@dataclass(frozen=True, eq=False)
+class TrainQuery:
+    """Weights that classify the `active` points (CEGIS's subset; all of them for the direct
+    query), as a query of the driver.
+
+    certify: the decoded parameters must classify every point of the data exactly (not only
+    the active ones). refine (CEGIS): add up to `batch` misclassified points, and put back the
+    exact coordinates of active points whose stand-ins misled the solver; a model that gets an
+    exactly encoded active point wrong is an error (never sat). The query does not prove unsat
+    while it asserts phase hints or uses coarse stand-ins (`coarse & active`): then
+    `refine_unsat` drops the hints, or restores exact coordinates (of the unsat core's points
+    where there is a core)."""
+
+    problem: TrainProblem
+    encoding: str
+    active: frozenset
+    coarse: frozenset = frozenset()  # points whose stand-in coordinates `xq` the solver sees
+    xq: np.ndarray | None = None
+    hints: object = None
+    batch: int = 8
+    options: SolveOptions = SolveOptions()
+    kind: str = "train"
+    relaxed: bool = False
+
+    @cached_property
+    def encoded(self):
+        return encode(self.problem, sorted(self.active), self.encoding,
+                      xs={i: self.xq[i] for i in self.active & self.coarse}, hints=self.hints)
+
+    @property
+    def proves_unsat(self) -> bool:
+        return self.hints is None and not self.active & self.coarse
+
+    def compile(self) -> Script:
+        return self.encoded.script
+
+    def certify(self, model) -> Trained:
+        p, n = self.problem, self.problem.data.n
+        params = self.encoded.decode(model)
+        suspects = [i for i in range(n) if i not in self.active or i in self.coarse]
+        wrong = misclassified(p, params, exact=False, points=suspects)  # a quick filter
+        if not wrong:
+            wrong = misclassified(p, params, exact=True)  # the verdict, every point
+        if not wrong:
+            return Trained(params, (f"exact check of all {n} points",))
+        seen = [i for i, _ in wrong if i in self.active and i not in self.coarse]
+        if seen:
+            raise Misclassified(f"the model misclassifies point(s) {', '.join(p.data.where(i) for i in seen[:5])} "
+                                "it was given (exact check)", wrong)
+        raise Misclassified(f"the model misclassifies {len(wrong)} point(s), e.g. {p.data.where(wrong[0][0])}", wrong)
+
+    def refine(self, model, error) -> "TrainQuery | None":
+        wrong = [i for i, _ in getattr(error, "wrong", [])]
+        if not wrong or any(i in self.active and i not in self.coarse for i in wrong):
+            return None  # an exactly given point is wrong: a solver or encoding bug
+        new = [i for i in wrong if i not in self.active]
+        return replace(self, active=self.active | set(new[:self.batch]),
+                       coarse=self.coarse - (set(wrong) & self.active))
+
+    def refine_unsat(self, core) -> "TrainQuery | None":
+        if self.hints is not None:  # the hinted pattern is infeasible: solve without it
+            return replace(self, hints=None)
+        pts = {int(c[2:]) for c in core if c.startswith("pt") and c[2:].isdigit()}
+        stand_ins = self.active & self.coarse
+        return replace(self, coarse=self.coarse - ((stand_ins & pts) or stand_ins))
+
+
+def train_query(problem: TrainProblem, encoding: str | None = None, want_core: bool = False) -> TrainQuery:
+    """The whole training query: every point, exact coordinates (what `nnsmt compile --mode
+    train` writes and `nnsmt diff --mode train` compares)."""
+    return TrainQuery(problem, resolve_encoding(problem, encoding), frozenset(range(problem.data.n)),
+                      options=SolveOptions(want_core=want_core))
+
+
+def training_script(problem: TrainProblem, encoding: str | None = None) -> Script:
+    """The whole training query (every point) as one script."""
+    return train_query(problem, encoding).compile()
+
 
 @dataclass(frozen=True)
 class TrainResult:
@@ -234,15 +360,6 @@ def _initial_points(problem: TrainProblem, count: int) -> list[int]:
     return sorted(out)
 
 
-def _solve(backend: str, script: Script, timeout: float | None):
-    from nnsmt.backends import get_backend
-    from nnsmt.backends.isolate import solve_isolated
-    options = SolveOptions(want_core=bool(script.meta.get("want_core")))  # cores name points
-    if timeout is None:
-        return get_backend(backend).solve(script, options=options)
-    return solve_isolated(backend, script, timeout, options=options)  # hard deadline: the child is killed
-
-
 def coarse_coordinates(x: np.ndarray, bits: int) -> np.ndarray:
     """Data rounded to a dyadic grid `bits` below the largest magnitude (the same grid for all
     coordinates): short rationals the simplex can pivot on cheaply."""
@@ -259,56 +376,44 @@ NARROW_DEFAULT_S = 10.0  # per narrow attempt when there is no time budget
 HINT_SECONDS = 1.0  # at most, for the float fit behind the phase hints
 
 
-def train(problem: TrainProblem, backend: str = "z3", encoding: str | None = None,
-          strategy: str = "cegis", timeout: float | None = None, init: int = 8, batch: int = 8,
-          coarse_bits: int | None = 10, hints: bool = True, widen: bool = True,
-          want_core: bool = True, progress: Callable[..., None] | None = None,
-          solver: Callable | None = None) -> TrainResult:
+def train(problem: TrainProblem, solve, options: TrainOptions = TrainOptions(),
+          progress: Callable[..., None] | None = None) -> TrainResult:
     """Find parameters that classify every point (exactly checked), or prove none exist.
 
-    Narrow first (`widen`, the default): a network with fewer hidden units embeds exactly into
-    this one (`train_widen`), so networks of width 1, 2, 4, ... below the requested one are tried
-    first, each with at most NARROW_SHARE of the budget (NARROW_TOTAL for all of them; an attempt
-    that times out ends the narrow phase). A narrow fit is zero-padded, checked exactly on every
-    point at the full width, and returned with a note naming the width the solver solved; a
-    narrow unsat proves nothing and is never reported. Then the requested width is solved with
-    the time that is left. Measured on 200 random sphere points (bench/train_scaling.py): Z3
-    fits a 3-2-2 net in about 1.5 s but no 3-h-2 net with h >= 4 within 60 s, while every wider
-    net contains the 3-2-2 one.
+    Narrow first (`options.widen`, the default): a network with fewer hidden units embeds
+    exactly into this one (`train_widen`), so networks of width 1, 2, 4, ... below the
+    requested one are tried first, each with at most NARROW_SHARE of the budget (NARROW_TOTAL
+    for all of them; an attempt that times out ends the narrow phase). A narrow fit is
+    zero-padded, checked exactly on every point at the full width, and returned with a note
+    naming the width the solver solved; a narrow unsat proves nothing and is never reported.
+    Then the requested width is solved with the time that is left. Measured on 200 random
+    sphere points (bench/train_scaling.py): Z3 fits a 3-2-2 net in about 1.5 s but no 3-h-2 net
+    with h >= 4 within 60 s, while every wider net contains the 3-2-2 one.
 
-    CEGIS (the default strategy) also lets the solver see *coarse* stand-ins of the points
-    first: coordinates rounded to `coarse_bits` bits (`coarse_coordinates`). Float data are
-    dyadic rationals with 53-bit numerators and simplex pivots on them are slow (a 12-point
-    3-2-2 query: 30 s exact, 0.05 s coarse). A coarse answer is only a candidate: sat still
-    needs the exact check of every original point; a point the candidate gets wrong exactly
-    while its stand-in was used is put back with its exact coordinates; unsat is reported only
-    once every point in the (core of the) query has its exact coordinates.
+    CEGIS (the default strategy, `TrainQuery`) also lets the solver see *coarse* stand-ins of
+    the points first: coordinates rounded to `coarse_bits` bits (`coarse_coordinates`). Float
+    data are dyadic rationals with 53-bit numerators and simplex pivots on them are slow (a
+    12-point 3-2-2 query: 30 s exact, 0.05 s coarse). A coarse answer is only a candidate: sat
+    still needs the exact check of every original point; a point the candidate gets wrong
+    exactly while its stand-in was used is put back with its exact coordinates; unsat is
+    reported only once every point in the (core of the) query has its exact coordinates.
+    Phase hints (`options.hints`): each round is first tried with the activation pattern of a
+    quick float fit asserted (`train_hints`, at most HINT_SECONDS); a hinted unsat only drops
+    the hints. On 200 sphere points a 3-2-2 fit takes 1.4 s with hints and times out (60 s)
+    without.
 
     Args:
         problem: from `make_problem`.
-        backend: "z3" or "cvc5".
-        encoding: "auto" (default), "seed", "margin" or "homog".
-        strategy: "cegis" (default) or "direct" (all points, exact coordinates, one query).
-        timeout: seconds for all solving; on expiry the status is unknown (timeout).
-        init, batch: CEGIS's first subset size and how many misclassified points a round adds.
-        coarse_bits: precision of the stand-ins (None or 0: exact coordinates throughout).
-        hints: first try each round with the activation pattern of a quick float fit
-            (`train_hints`, at most HINT_SECONDS) asserted; a hinted unsat only drops the hints,
-            it proves nothing. On by default: on 200 sphere points a 3-2-2 fit takes 1.4 s with
-            hints and times out (60 s) without.
-        widen: narrow first (above).
-        want_core: ask the backend for an unsat core (named data points).
-        progress: called as progress(event, **info) at "encode", "solve", "check", "done".
-        solver: (script, timeout) -> Result; default: the named backend, hard-killed on timeout.
+        solve: a `nnsmt.result.Solve` (`nnsmt.engine.driver.solver`): each round's script goes
+            to it with the time left and `SolveOptions(want_core=...)`.
+        options: `TrainOptions`.
+        progress: called as progress(event, **info) at "hints", "narrow", "solve", "check", "done".
     """
-    if strategy not in STRATEGIES:
-        raise UnsupportedError(f"unknown strategy {strategy!r}; choose from {', '.join(STRATEGIES)}")
-    resolve_encoding(problem, encoding)  # fail early on a bad name
+    resolve_encoding(problem, options.encoding)  # fail early on a bad name
     progress = progress or (lambda *a, **k: None)
-    opts = dict(backend=backend, encoding=encoding, strategy=strategy, init=init, batch=batch,
-                coarse_bits=coarse_bits, hints=hints, progress=progress, solver=solver)
     from .train_widen import narrow, pad, schedule, widths
-    full = max(widths(problem).values(), default=0) if widen else 0
+    full = max(widths(problem).values(), default=0) if options.widen else 0
+    timeout = options.timeout
     t0 = time.perf_counter()
     tried = []
     for w in schedule(full):
@@ -318,7 +423,7 @@ def train(problem: TrainProblem, backend: str = "z3", encoding: str | None = Non
         budget = NARROW_DEFAULT_S if timeout is None else \
             min(NARROW_SHARE * timeout, NARROW_TOTAL * timeout - spent)
         progress("narrow", width=w, full=full)
-        r = _train_once(narrow(problem, w), timeout=budget, want_core=False, **opts)
+        r = _train_once(narrow(problem, w), solve, options, budget, False, progress)
         tried.append(f"{w}: {r.status}")
         if r.status == "sat":
             params = pad(problem, r.params)
@@ -334,7 +439,7 @@ def train(problem: TrainProblem, backend: str = "z3", encoding: str | None = Non
         if r.status != "unsat":
             break  # a wider narrow attempt would be harder still
     left = None if timeout is None else timeout - (time.perf_counter() - t0)
-    r = _train_once(problem, timeout=left, want_core=want_core, **opts)
+    r = _train_once(problem, solve, options, left, options.want_core, progress)
     return replace(r, notes=r.notes + (_tried(tried),)) if tried else r
 
 
@@ -342,84 +447,45 @@ def _tried(tried: list[str]) -> str:
     return "narrow attempts (width: answer): " + ", ".join(tried)
 
 
-def _train_once(problem: TrainProblem, backend: str, encoding: str | None, strategy: str,
-                timeout: float | None, init: int, batch: int, coarse_bits: int | None,
-                hints: bool, want_core: bool, progress: Callable[..., None],
-                solver: Callable | None) -> TrainResult:
-    """`train` at the problem's own width (no narrow phase)."""
-    enc = resolve_encoding(problem, encoding)
-    if solver is None:
-        solver = lambda script, t: _solve(backend, script, t)  # noqa: E731
+def _train_once(problem: TrainProblem, solve, opts: TrainOptions, timeout: float | None,
+                want_core: bool, progress: Callable[..., None]) -> TrainResult:
+    """`train` at the problem's own width (no narrow phase): `TrainQuery` rounds settled by
+    the driver's policy (`nnsmt.query.decide`)."""
+    enc = resolve_encoding(problem, opts.encoding)
     n, X = problem.data.n, problem.data.x
-    direct = strategy == "direct"
-    active = set(range(n)) if direct else set(_initial_points(problem, init))
-    Xq = coarse_coordinates(X, coarse_bits) if coarse_bits and not direct else X
-    coarse = {i for i in range(n) if not np.array_equal(Xq[i], X[i])}  # points with a stand-in
-    t0 = time.perf_counter()
-    stats = {"encode_s": 0.0, "solve_s": 0.0, "check_s": 0.0}
-    rounds = 0
-    notes: tuple[str, ...] = ()
+    direct = opts.strategy == "direct"
+    active = frozenset(range(n)) if direct else frozenset(_initial_points(problem, opts.init))
+    Xq = coarse_coordinates(X, opts.coarse_bits) if opts.coarse_bits and not direct else X
+    coarse = frozenset(i for i in range(n) if not np.array_equal(Xq[i], X[i]))  # points with a stand-in
+    stats: dict = {}
     hint = None
-    if hints:
+    if opts.hints:
         from .train_hints import gd_fit
         progress("hints")
         t = time.perf_counter()
-        hint = gd_fit(problem, seconds=HINT_SECONDS if timeout is None else
-                      min(HINT_SECONDS, 0.1 * timeout))
+        hint = gd_fit(problem, seconds=HINT_SECONDS if timeout is None else min(HINT_SECONDS, 0.1 * timeout))
         stats["hints_s"] = time.perf_counter() - t
+    query = TrainQuery(problem, enc, active, coarse, Xq, hint, opts.batch, SolveOptions(want_core=want_core))
+    last: dict = {"query": query, "round": 0}
 
-    def result(status, **kw):
-        progress("done", status=status)
-        kw.setdefault("stats", stats)
-        return TrainResult(status, enc, rounds=rounds, used=len(active), notes=notes, **kw)
+    def watched(script, seconds=None, options=SolveOptions()):
+        progress("solve", round=last["round"] + 1, points=script.meta.get("points", 0), total=n,
+                 logic=script.logic)
+        return solve(script, seconds, options)
+    watched.backend = getattr(solve, "backend", "")
 
-    while True:
-        rounds += 1
-        left = None if timeout is None else timeout - (time.perf_counter() - t0)
-        if left is not None and left <= 0:
-            return result("unknown", reason="timeout")
-        pts = sorted(active)
-        n_coarse = len(active & coarse)
-        progress("encode", round=rounds, points=len(pts), total=n, coarse=n_coarse)
-        t = time.perf_counter()
-        e = encode(problem, pts, enc, want_core, xs={i: Xq[i] for i in active & coarse}, hints=hint)
-        notes = e.notes
-        stats["encode_s"] += time.perf_counter() - t
-        progress("solve", round=rounds, points=len(pts), total=n, coarse=n_coarse,
-                 logic=e.script.logic)
-        t = time.perf_counter()
-        res = solver(e.script, left)
-        stats["solve_s"] += time.perf_counter() - t
-        if res.status == "unsat" and hint is not None:
-            hint = None  # the hinted pattern is infeasible: proves nothing, solve without it
-            continue
-        if res.status == "unsat":
-            core = {int(c[2:]) for c in res.core if c.startswith("pt") and c[2:].isdigit()}
-            stand_ins = active & coarse
-            if not stand_ins:
-                return result("unsat", core=tuple(sorted(core)),
-                              statement=statement(problem, enc, e.restriction))
-            # not yet a proof: put back the exact coordinates (of the core's points if any)
-            coarse -= (stand_ins & core) or stand_ins
-            continue
-        if res.status != "sat":
-            return result(res.status if res.status in ("unknown", "error") else "unknown",
-                          reason=res.reason or res.status)
-        params = e.decode(res.model)
-        progress("check", round=rounds, points=len(pts), total=n)
-        t = time.perf_counter()
-        suspects = [i for i in range(n) if i not in active or i in coarse]
-        wrong = misclassified(problem, params, exact=False, points=suspects)  # quick filter
-        if not wrong:
-            wrong = misclassified(problem, params, exact=True)  # the verdict, every point
-        stats["check_s"] += time.perf_counter() - t
-        if not wrong:
-            return result("sat", params=params)
-        bad = [i for i, _ in wrong if i in active and i not in coarse]
-        if bad:  # a point the solver saw exactly fails the exact check: a solver/encoding bug
-            return result("error", reason="the solver's model misclassifies point(s) "
-                          f"{', '.join(problem.data.where(i) for i in bad[:5])} it was given "
-                          "(exact check); not reported as sat")
-        coarse -= {i for i, _ in wrong if i in active}  # their stand-ins misled the solver
-        new = [i for i, _ in wrong if i not in active]
-        active |= set(new[:batch])
+    def observe(q, res):  # the query just solved and its answer
+        last.update(query=q, res=res, round=last["round"] + 1)
+        if res.status == "sat":
+            progress("check", round=last["round"], points=len(q.active), total=n)
+
+    o = decide(query, watched, timeout, observe=observe)
+    q = last["query"]
+    progress("done", status=o.status)
+    base = dict(rounds=o.rounds, used=len(q.active), stats=stats | dict(o.stats), notes=q.encoded.notes)
+    if o.status == "sat":
+        return TrainResult("sat", enc, params=o.witness.params, **base)
+    if o.status == "unsat":
+        core = tuple(sorted(int(c[2:]) for c in last["res"].core if c.startswith("pt") and c[2:].isdigit()))
+        return TrainResult("unsat", enc, core=core, statement=statement(problem, enc, q.encoded.restriction), **base)
+    return TrainResult(o.status, enc, reason=o.reason or o.status, **base)

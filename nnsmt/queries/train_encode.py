@@ -140,8 +140,7 @@ def _hint_atoms(names, active) -> list:
             if isinstance(n, str)]
 
 
-def encode_network(problem, points, encoding: str = "margin", want_core: bool = False,
-                   xs=None, hints=None) -> Encoded:
+def encode_network(problem, points, encoding: str = "margin", xs=None, hints=None) -> Encoded:
     """The `seed` (strict, faithful) or `margin` encoding of the given points (`xs` may map a
     point to other coordinates: CEGIS's coarse stand-ins)."""
     x_of = _coords(problem, xs)
@@ -171,7 +170,7 @@ def encode_network(problem, points, encoding: str = "margin", want_core: bool = 
         notes = [] if hints is not None else _symmetry(problem, b, declared)
         notes.insert(0, "class constraints strict (margin 1 would not be exact here)" if strict
                      else "margin 1 with >= (exact: the free last layer rescales)")
-    b.meta.update(_meta(problem, encoding, points, want_core))
+    b.meta.update(_meta(problem, encoding, points))
     syms = {p.name: p for _, _, p in problem.graph.params() if isinstance(p, Sym)}
 
     def decode(model):
@@ -180,8 +179,7 @@ def encode_network(problem, points, encoding: str = "margin", want_core: bool = 
     return Encoded(b.build(), encoding, strict, decode, "", tuple(notes))
 
 
-def encode_homog(problem, points, want_core: bool = False, xs=None, hints=None,
-                 order_biases: bool = False) -> Encoded:
+def encode_homog(problem, points, xs=None, hints=None, order_biases: bool = False) -> Encoded:
     """One hidden ReLU layer, binary task: a linear (QF_LRA) encoding that loses no solution.
 
     Write the decision function as s(x) = c + sum_j v_j relu(w_j . x + b_j) (one output: the
@@ -240,7 +238,7 @@ def encode_homog(problem, points, want_core: bool = False, xs=None, hints=None,
             b.assert_(f"hint_{point_name(i)}", And(tuple(_hint_atoms(
                 [f"p{i}_{a1.name}_{j}" for j in range(h)], hints.pattern[r1.name][i]))))
         b.assert_(point_name(i), Cmp(">=", s, ONE) if Y[i] == 1 else Cmp("<=", s, MINUS_ONE))
-    b.meta.update(_meta(problem, "homog", points, want_core))
+    b.meta.update(_meta(problem, "homog", points))
     k = a2.weight.shape[0]
 
     def decode(model):
@@ -261,10 +259,9 @@ def encode_homog(problem, points, want_core: bool = False, xs=None, hints=None,
     return Encoded(b.build(), "homog", False, decode, "", notes)
 
 
-def _meta(problem, encoding, points, want_core):
+def _meta(problem, encoding, points):
     return {"query": "train", "network": problem.graph.meta.get("source", ""),
-            "data": problem.data.source, "encoding": encoding, "points": len(points),
-            "want_core": want_core}
+            "data": problem.data.source, "encoding": encoding, "points": len(points)}
 
 
 def resolve_encoding(problem, encoding: str | None) -> str:
@@ -276,11 +273,10 @@ def resolve_encoding(problem, encoding: str | None) -> str:
     return encoding
 
 
-def encode(problem, points, encoding: str | None = None, want_core: bool = False,
-           xs=None, hints=None) -> Encoded:
+def encode(problem, points, encoding: str | None = None, xs=None, hints=None) -> Encoded:
     """Encode the given points (indices into problem.data) with the requested encoding;
     `xs` optionally maps a point index to the coordinates to use instead of its own."""
     enc = resolve_encoding(problem, encoding)
     if enc == "homog":
-        return encode_homog(problem, points, want_core, xs, hints)
-    return encode_network(problem, points, enc, want_core, xs, hints)
+        return encode_homog(problem, points, xs, hints)
+    return encode_network(problem, points, enc, xs, hints)

@@ -1,0 +1,341 @@
+"""Argument groups shared by several commands, their argv -> typed options converters, the
+queries they build (robustness, estimation probe, training), and each command's exit codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+from nnsmt.errors import InputError
+
+from .common import EXIT, load_model, model_options, positive_int
+
+# dest -> default of every option added here, and of the verification options that verify,
+# diff and compile add themselves (see `refuse`)
+DEFAULTS: dict[str, object] = {"encoding": None, "engine": "auto", "split": None, "jobs": None,
+                               "executor": "local", "ray_address": None}
+VERIFY_ONLY = ("engine", "split", "jobs", "executor", "ray_address")
+
+
+def exit_epilog(command: str, **meanings: str) -> str:
+    """The exit-code table of one command, in the shared order: sat means a witness exists (10),
+    unsat that none does (0), as for verify."""
+    rows = [("0", meanings.get("unsat")), ("10", meanings.get("sat")), ("20", meanings.get("unknown")),
+            ("2", "bad input or usage (one line names the file or option)"),
+            ("3", meanings.get("error", "error: a solver failed, or its model failed the replay")),
+            ("1", "internal error: a bug in nnsmt (NNSMT_DEBUG=1 shows the traceback)")]
+    return f"exit codes ({command}):\n" + "".join(f"  {c:3} {m}\n" for c, m in rows if m)
+
+
+def _add(group, *flags, **kw):
+    action = group.add_argument(*flags, **kw)
+    DEFAULTS[action.dest] = action.default
+    return action
+
+
+def refuse(args, names, where: str) -> None:
+    """InputError (exit 2) for the first of `names` given a value here: a flag either takes
+    effect or is refused, never silently ignored."""
+    for n in names:
+        if n in DEFAULTS and getattr(args, n, DEFAULTS[n]) != DEFAULTS[n]:
+            flag = "--property" if n == "robust_property" else "--" + n.replace("_", "-")
+            raise InputError(f"{flag} does not apply {where}")
+
+
+ROBUST = ("params", "relative", "layers", "which", "domain", "point", "robust_property", "pieces", "plot")
+ESTIMATE = ("objective", "side", "threshold")
+TRAIN = ("data", "free", "weight_bound")
+
+
+# --- parameter robustness ------------------------------------------------------------------------
+
+def add_robustness_args(sp, with_property: bool = True, plot: bool = True):
+    """--params/--relative/--layers/--which/--domain/--point/--sigmoid/--pieces (and --property
+    label|eps=E|sigma=S, --plot)."""
+    g = sp.add_argument_group("parameter robustness")
+    _add(g, "--params", metavar="delta=D", help="make parameters symbolic within nominal ± D "
+         "(e.g. delta=0.005; exact decimal)")
+    _add(g, "--relative", action="store_true", help="D is relative: |p - p0| <= D·|p0|")
+    _add(g, "--layers", help="comma-separated affine layers whose parameters move (names, or 1-based "
+         "indices, -1 = last; default all)")
+    _add(g, "--which", default="all", choices=["all", "weights", "biases"],
+         help="which parameters of those layers move (default all)")
+    _add(g, "--domain", help="input box (box.json: {\"lo\": [...], \"hi\": [...]}) for global properties")
+    _add(g, "--point", help="input point for local properties: a .csv file with one row, or inline "
+         "values '10,3'")
+    if with_property:
+        _add(g, "--property", dest="robust_property", metavar="label|eps=E|sigma=S",
+             help="label: no label changes (δ robust); eps=E: outputs move by at most E; sigma=S: no "
+                  "label changes at distance >= S from the decision level")
+    _add(g, "--sigmoid", default="auto", choices=["auto", "exp", "pwl"],
+         help="sigmoid encoding: auto (the exact exp on a backend that decides it δ-completely, e.g. "
+              "dReal; the sound piecewise-linear relaxation elsewhere), exp, or pwl")
+    _add(g, "--pieces", type=positive_int, default=8, help="pwl: initial grid segments per sigmoid "
+         "(refined around rejected candidates; default 8)")
+    if plot:
+        _add(g, "--plot", metavar="OUT.png", help="2-D input networks: decision boundary, points coloured "
+             "by whether their label can flip, σ band, ε heat map (needs matplotlib)")
+
+
+def add_estimate_args(sp, threshold: bool = True):
+    """--objective, --side and (for a single probe) --threshold."""
+    g = sp.add_argument_group("estimation (--mode estimate)")
+    _add(g, "--objective", choices=["eps", "sigma"], help="the quantity nnsmt estimate brackets (eps: "
+         "output change; sigma: label-flip distance from the decision level)")
+    _add(g, "--side", default="above", choices=["above", "below"],
+         help="--objective sigma: class 1 (above the level, default) or class 0 (below)")
+    if threshold:
+        _add(g, "--threshold", metavar="T", help="ask whether the quantity can exceed T (exact decimal; "
+             "the same as --property eps=T|sigma=T); without it compile writes the optimisation script")
+
+
+def parse_point(text: str) -> tuple[Fraction, ...]:
+    """A point from a .csv file (one row) or inline 'a,b,...' (exact decimals)."""
+    p = Path(text)
+    src, row = "--point", text
+    if p.suffix.lower() in (".csv", ".txt") or p.exists():
+        try:
+            rows = [r for r in p.read_text().splitlines() if r.strip() and not r.startswith("#")]
+        except OSError as e:
+            raise InputError(f"{text}: cannot read point: {e.strerror}") from None
+        if len(rows) != 1:
+            raise InputError(f"{text}: a point file holds one row of numbers, found {len(rows)} rows")
+        src, row = text, rows[0]
+    vals = []
+    for i, v in enumerate(row.replace(";", ",").replace(" ", ",").split(",")):
+        if v.strip():
+            try:
+                vals.append(Fraction(v.strip()))
+            except (ValueError, ZeroDivisionError):
+                raise InputError(f"{src}: value {i} ({v.strip()!r}) is not a number") from None
+    if not vals:
+        raise InputError(f"{src}: no values")
+    return tuple(vals)
+
+
+def parse_number(text: str, flag: str) -> Fraction:
+    """An exact number >= 0 (a threshold, ε, σ)."""
+    try:
+        q = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        raise InputError(f"{flag}: {text!r} is not a number") from None
+    if q < 0:
+        raise InputError(f"{flag} must be >= 0, got {text}")
+    return q
+
+
+def parse_property(text: str):
+    """label | eps=E | sigma=S -> (kind, value)."""
+    t = (text or "").strip()
+    if t == "label":
+        return "label", Fraction(0)
+    k, _, v = t.partition("=")
+    if k in ("eps", "sigma") and v:
+        return k, parse_number(v, f"--property {k}")
+    raise InputError(f"--property: expected label, eps=E or sigma=S (got {text!r})")
+
+
+def perturbed(args):
+    """(symbolic graph, point, domain) from the robustness options."""
+    from nnsmt.domain import load_domain
+    from nnsmt.params import Perturbation, make_symbolic, parse_delta
+    if args.params is None:
+        raise InputError("--params delta=D is required (e.g. --params delta=0.005)")
+    g = load_model(args.model, **model_options(args))
+    layers = tuple(s for s in (args.layers or "").split(",") if s.strip())
+    gs = make_symbolic(g, Perturbation(parse_delta(args.params), args.relative, layers, args.which))
+    if (args.point is None) == (args.domain is None):
+        raise InputError("give exactly one of --domain box.json (global) or --point x.csv (local)")
+    dim = g.inputs[0].dim if len(g.inputs) == 1 else None
+    point = parse_point(args.point) if args.point is not None else None
+    if point is not None and dim is not None and len(point) != dim:
+        raise InputError(f"{args.point}: the point has {len(point)} values, {args.model} has {dim} inputs")
+    domain = load_domain(args.domain, dim) if args.domain is not None else None
+    return gs, point, domain
+
+
+def robustness_query(args, kind: str, backend: str | None = None, float_check: bool = False):
+    """The query of `--mode robustness` (the negation of --property) or `--mode estimate` (the
+    probe "can the quantity exceed T?", from --property eps=T|sigma=T or --objective and
+    --threshold; without a threshold, compile's optimisation script), for `backend` (None:
+    no backend, as in compile: --sigmoid auto is the exact exp)."""
+    from nnsmt.engine.robustness import float_replay, query, sigmoid_for
+    from nnsmt.queries.robustness import Question, robustness_query as make
+    refuse(args, TRAIN + VERIFY_ONLY + ("encoding",), f"to --mode {kind}")
+    if kind == "robustness":
+        refuse(args, ESTIMATE, "to --mode robustness (use --mode estimate)")
+    gs, point, domain = perturbed(args)
+    prop = getattr(args, "robust_property", None)
+    objective = None
+    if kind == "robustness":
+        if prop is None:
+            raise InputError("--mode robustness needs --property label|eps=E|sigma=S")
+        what, value = parse_property(prop)
+        q = Question(what, point=point, domain=domain, value=value)
+    else:
+        if prop is not None:
+            refuse(args, ("objective", "threshold"), "with --property eps=T|sigma=T (the same probe)")
+            what, t = parse_property(prop)
+            if what == "label":
+                raise InputError("--mode estimate: --property eps=T or sigma=T (label has no quantity)")
+        elif args.objective is None:
+            raise InputError("--mode estimate needs --property eps=T|sigma=T, or --objective eps|sigma "
+                             "[--threshold T]")
+        else:
+            what = args.objective
+            t = None if getattr(args, "threshold", None) is None else parse_number(args.threshold, "--threshold")
+        if what == "eps":
+            refuse(args, ("side",), "to --objective eps")
+        sides = (args.side,) if what == "sigma" else ("above", "below")
+        if t is None:
+            if backend is not None:
+                raise InputError("diff --mode estimate needs --threshold T (or --property eps=T|sigma=T)")
+            objective, t = (("eps", 0, 1) if what == "eps" else ("sigma", args.side)), Fraction(0)
+        q = Question(what, point=point, domain=domain, value=t, sides=sides)
+    kw = dict(kind=kind, objective=objective, float_check=float_replay(gs) if float_check else None)
+    if backend is None:
+        sig = "exp" if args.sigmoid == "auto" else args.sigmoid
+        return make(gs, q, sig, args.pieces, **kw)
+    sigmoid_for(backend, args.sigmoid)
+    return query(gs, q, backend, args.sigmoid, args.pieces, **kw)
+
+
+def _vec(vals, n=10) -> str:
+    return "[" + ", ".join(f"{float(v):.{n}g}" for v in vals) + "]"
+
+
+def describe_witness(w, indent="  ") -> list[str]:
+    import numpy as np
+    lines = [f"{indent}input x = {_vec(w.x)}"]
+    for k, v in w.params.items():
+        a = np.asarray(v, dtype=np.float64)
+        lines.append(f"{indent}{k} = " + (_vec(a) if a.ndim == 1 else "[" + ", ".join(_vec(r) for r in a) + "]"))
+    mid = lambda e: [(a + b) / 2 for a, b in zip(*e)]  # noqa: E731
+    lines.append(f"{indent}nominal f(x) = {_vec(mid(w.y_nom))}   perturbed f(x) = {_vec(mid(w.y_pert))}")
+    return lines
+
+
+def where(args, point) -> str:
+    return f"at x = {_vec(point, 8)}" if point is not None else f"on {args.domain}"
+
+
+def run_robustness(args) -> int:
+    """`nnsmt verify NET --params ...`: one robustness question through the driver."""
+    from nnsmt.engine.robustness import run
+    if args.robust_property is None:
+        raise InputError("--property label|eps=E|sigma=S is required with --params")
+    q = robustness_query(args, "robustness", args.backend, float_check=True)  # refuses verify's engines
+    gs, point, domain = q.graph, q.question.point, q.question.domain
+    o = run(q, args.backend, args.timeout, getattr(args, "memory", None))
+    pert = gs.meta.get("perturbation")
+    out = {"status": o.status, "verdict": {"unsat": "robust", "sat": "not robust"}.get(o.status, "undecided"),
+           "reason": o.reason, "backend": o.backend, "network": args.model, "definition": q.describe(),
+           "where": where(args, point), "perturbation": pert,
+           "sigmoid": q.sigmoid if q.uses_sigmoid else "none", "notes": list(o.notes), "rounds": o.rounds,
+           "time": {"total_s": o.stats.get("total_s"), "solver_s": o.stats.get("solve_s")}}
+    if "delta" in o.stats:
+        out["delta"] = o.stats["delta"]
+    if o.witness is not None:
+        out["witness"] = o.witness.to_json() | {"replayed": o.witness.replayed}
+    if args.json:
+        print(json.dumps(out, indent=2, ensure_ascii=False))
+    else:
+        head = {"unsat": f"unsat: {q.describe()} {out['where']} ({pert})",
+                "sat": f"sat: NOT {q.describe()} {out['where']} ({pert})"}
+        print(head.get(o.status, f"{o.status} ({o.reason})" if o.reason else o.status))
+        if o.witness is not None:
+            print("\n".join(describe_witness(o.witness)))
+        for note in o.notes:
+            print(f"; {note}", file=sys.stderr)
+        if o.status == "error":
+            print(o.reason, file=sys.stderr)
+    plot(args, gs, domain)
+    return EXIT[o.status]
+
+
+def vnnlib_args(args) -> None:
+    """verify with a VNN-LIB property: the parameter-robustness options are refused."""
+    refuse(args, ROBUST, "without --params (a parameter-robustness option)")
+
+
+def plot(args, gs, domain, **kw) -> None:
+    """--plot: the robustness figure of a 2-D network over --domain."""
+    if getattr(args, "plot", None) is None:
+        return
+    if domain is None:
+        raise InputError("--plot needs --domain (the box to draw)")
+    from nnsmt.engine.plots import robustness_figure
+    robustness_figure(gs, domain, args.plot, backend=args.backend, sigmoid=args.sigmoid, **kw)
+    print(f"; wrote {args.plot}", file=sys.stderr)
+
+
+# --- training ------------------------------------------------------------------------------------
+
+def add_training_args(sp, required: bool = False):
+    """--data, --free, --weight-bound."""
+    _add(sp, "--data", required=required, help="training data CSV, one point a line: features..., label "
+         "(integer class 0..k-1, last); optional header line of column names")
+    _add(sp, "--free", default=None, metavar="LAYERS", help="layers that become solver variables; the "
+         "others keep their values from the model (fine-tuning / repair): 'all' (default), 'last', "
+         "'first', an affine layer name as `nnsmt inspect` prints it (a1, a2, ...), its 1-based index "
+         "among the affine layers (2), or a comma-separated list (a1,a3)")
+    _add(sp, "--weight-bound", type=float, default=None, metavar="B",
+         help="box every free weight and bias in [-B, B] (an unsat then proves only that)")
+
+
+def load_problem(args):
+    """The model and --data as a TrainProblem with --free / --weight-bound applied: what train,
+    compile --mode train and diff --mode train all solve."""
+    from nnsmt.data import load_csv
+    from nnsmt.queries.train import make_problem
+    if args.data is None:
+        raise InputError("--mode train needs --data DATA.csv")
+    g = load_model(args.model, **model_options(args))
+    k = g.dims()[g.outputs[0]]
+    data = load_csv(args.data, n_features=g.inputs[0].dim, n_classes=2 if k == 1 else k)
+    return make_problem(g, data, free=args.free, weight_bound=args.weight_bound)
+
+
+def train_query(args, default_encoding: str | None = None):
+    """The whole training query (every point) of `--mode train`."""
+    from nnsmt.queries.train import train_query as make
+    refuse(args, ROBUST + ESTIMATE + VERIFY_ONLY, "to --mode train")
+    if getattr(args, "sigmoid", "auto") != "auto":
+        raise InputError("--sigmoid does not apply to --mode train (training encodes affine/ReLU layers)")
+    return make(load_problem(args), args.encoding or default_encoding)
+
+
+# --- stability (stable, compress) ----------------------------------------------------------------
+
+def add_domain_args(sp):
+    sp.add_argument("--domain", required=True, metavar="BOX",
+                    help='input domain: box.json ({"lo": [...], "hi": [...]}, see README) or a '
+                         "VNN-LIB property (its input boxes)")
+    sp.add_argument("--method", default="single", choices=["single", "per-neuron", "both"],
+                    help="exact queries for what bounds leave open: single (harvest models of one "
+                         "query, default), per-neuron (two queries a neuron), both (compare)")
+    sp.add_argument("--samples", type=int, default=0,
+                    help="random inputs replayed exactly first, as cheap witnesses (default 0)")
+
+
+def stability_options(args, method: str):
+    from nnsmt.queries.stability import StabilityOptions
+    return StabilityOptions(method=method, timeout=args.timeout, samples=args.samples,
+                            guided=getattr(args, "guided", True), lemmas=getattr(args, "lemmas", "none"),
+                            reuse=getattr(args, "reuse", True), split=getattr(args, "split", 0))
+
+
+def summary_label(st) -> str:
+    return st.method + ("" if st.reuse else " (no reuse)")
+
+
+def summary_line(st) -> str:
+    c = st.counts()
+    return (f"{summary_label(st):21} active {c['active']:4}  inactive {c['inactive']:4}  "
+            f"unstable {c['unstable']:4}  unknown {c['unknown']:3}  | by bounds {st.by_bounds:4}  "
+            f"by pre-pass {st.by_samples:4}  "
+            + (f"refuted by splitting {st.by_split}  " if st.by_split else "")
+            + f"queries {st.queries:4} (sat {st.sat}, unsat {st.unsat}, unknown {st.unknown})  "
+            f"{st.time_s:8.2f} s")
