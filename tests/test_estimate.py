@@ -121,3 +121,25 @@ def test_cli_estimate_json():
     assert below["lo"]["value"] <= 0.02135 <= below["hi"]["value"] + 1e-4
     assert above["lo"]["proved_by"] == "witness" and above["hi"]["proved_by"] == "unsat"
     assert above["lo"]["witness"]["side"] == "above"
+
+
+def test_compile_estimate_as_the_readme_writes_it():
+    """`nnsmt compile NET --mode estimate ... --property eps=0.01` (README) writes the probe
+    "can ε exceed 0.01?", the same query as --objective eps --threshold 0.01 and as diff's; its
+    header says so. With --objective alone it writes the optimisation script, whose header
+    names the objective and no threshold."""
+    def compile_(*extra):
+        r = subprocess.run([sys.executable, "-m", "nnsmt.cli", "compile", str(EXAMPLES / "cats" / "cats.onnx"),
+                            "--mode", "estimate", "--params", "delta=0.005", "--domain",
+                            str(EXAMPLES / "cats" / "box.json"), *extra], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+    probe = compile_("--property", "eps=0.01")
+    head = [line for line in probe.splitlines() if line.startswith(";")]
+    assert "; query: estimate" in head and "; probe: can some output move by more than 0.01?" in head
+    assert "; definition: (δ, ε) robust globally with ε = 0.01" in head and ":named negation" in probe
+    assert compile_("--objective", "eps", "--threshold", "0.01") == probe
+    opt = compile_("--objective", "eps")
+    head = [line for line in opt.splitlines() if line.startswith(";")]
+    assert "; objective: maximise (f_p(x)[0] - f_p0(x)[0])" in head and "(maximize " in opt
+    assert not any("ε = 0" in line or "probe" in line for line in head)

@@ -260,3 +260,123 @@ def test_plot_writes_a_png(tmp_path):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(UnsupportedError, match="2 inputs"):
         robustness_figure(make_symbolic(neuron(), Perturbation(D)), box([0], [1]), out)
+
+
+# --- the query's refinements, settled by the driver's policy ------------------------------------
+
+def _fake_solve(answers, caps):
+    """A `Solve` that answers from a list, recording the options of every call."""
+    from nnsmt.result import SolveOptions
+    calls = []
+
+    def solve(script, seconds=None, options=SolveOptions()):
+        calls.append(options)
+        return answers[len(calls) - 1]
+    solve.backend, solve.capabilities, solve.calls = "fake", caps, calls
+    return solve
+
+
+# at x0 = 2, δ = 1/10: w = 11/10, b = -19/10 moves f by 3/10 > 29/100 (a witness); the nominal
+# parameters move it by 0 (a δ-sat candidate that does not replay)
+WITNESS = {"z_W_0_0": F(11, 10), "z_B_0": F(-19, 10)}
+NOMINAL = {"z_W_0_0": F(1), "z_B_0": F(-2)}
+
+
+@pytest.mark.parametrize("second, want", [("unknown", "unknown"), ("delta-sat", "sat")])
+def test_delta_complete_candidate_is_retried_with_a_margin(second, want):
+    """On a δ-complete solver (declared capabilities, no name), a δ-sat candidate that does not
+    replay is asked again once with comparisons strengthened by 100·δ (a typed SolveOption, not
+    script meta); that query's unknown stays unknown, its replaying candidate is sat."""
+    from nnsmt.queries.robustness import check as check_with
+    from nnsmt.result import Capabilities, Result
+    caps = Capabilities(frozenset({"nonlinear", "exp", "optimize"}), frozenset({"delta", "margin"}),
+                        delta_complete=True)
+    gs = make_symbolic(neuron(), Perturbation(D))
+    answers = [Result("delta-sat", "fake", "δ-sat", model=NOMINAL),
+               Result(second, "fake", "no box", model=WITNESS if second == "delta-sat" else {})]
+    solve = _fake_solve(answers, caps)
+    o = check_with(gs, Question("eps", point=(F(2),), value=F(29, 100)), solve, "exp")
+    assert o.status == want and o.rounds == 2
+    first, retry = solve.calls
+    assert (first.delta, first.margin) == (1e-6, 0.0) and (retry.delta, retry.margin) == (1e-6, 100 * 1e-6)
+    if want == "sat":
+        assert o.witness.value == F(3, 10) and "δ-sat" in o.notes[-1]
+
+
+def test_exact_solver_model_that_fails_the_replay_is_an_error():
+    """Without a relaxation or δ-completeness there is nothing to refine: a model that does not
+    replay is the solver's error, never sat, and is not retried."""
+    from nnsmt.queries.robustness import check as check_with
+    from nnsmt.result import Capabilities, Result
+    solve = _fake_solve([Result("sat", "fake", model=NOMINAL)], Capabilities(frozenset({"nonlinear"})))
+    o = check_with(make_symbolic(neuron(), Perturbation(D)), Question("eps", point=(F(2),), value=F(29, 100)), solve)
+    assert o.status == "error" and "fails the replay" in o.reason and len(solve.calls) == 1
+
+
+def test_strict_logit_threshold_unsat_narrows_the_bounds():
+    """σ behind a final sigmoid: the stricter rational threshold only looks for witnesses, so its
+    unsat is no proof: settle asks for the weaker threshold with 4x the bits instead, up to 480
+    bits, then says unknown."""
+    from dataclasses import replace
+    from nnsmt.query import Outcome, settle
+    from nnsmt.queries.robustness import robustness_query
+    from nnsmt.result import Result
+    gs = make_symbolic(neuron(sigmoid=True), Perturbation(D))
+    q = robustness_query(gs, Question("sigma", domain=box([0], [4]), value=F(1, 10), sides=("above",)))
+    assert q.relaxed and q.proves_unsat
+    strict = replace(q, logit_strong=True)
+    assert not strict.proves_unsat
+    nxt = settle(strict, Result("unsat", "fake"))
+    assert not isinstance(nxt, Outcome) and nxt.logit_bits == 240 and not nxt.logit_strong
+    assert settle(q, Result("unsat", "fake")).status == "unsat"  # the weaker bound proves
+    o = settle(replace(strict, logit_bits=480), Result("unsat", "fake"))
+    assert isinstance(o, Outcome) and o.status == "unknown"
+
+
+# --- every flag takes effect or is refused -------------------------------------------------------
+
+@pytest.fixture
+def sigmoid_neuron(tmp_path):
+    from nnsmt.serialize import save_json
+    save_json(neuron(sigmoid=True), tmp_path / "sig.json")
+    (tmp_path / "p.vnnlib").write_text("(declare-const X_0 Real)\n(declare-const Y_0 Real)\n"
+                                       "(assert (>= X_0 0.0))\n(assert (<= X_0 4.0))\n(assert (>= Y_0 0.9))\n")
+    return tmp_path
+
+
+def test_sigmoid_flag_takes_effect_everywhere(sigmoid_neuron):
+    net, prop = sigmoid_neuron / "sig.json", sigmoid_neuron / "p.vnnlib"
+    rob = ["--params", "delta=0.1", "--point", "2", "--property", "eps=0.07"]
+    # compile: auto is the exact exp (no backend), pwl the relaxation, for every mode
+    for mode in (["--mode", "verify", "--property", prop], ["--mode", "robustness", *rob],
+                 ["--mode", "estimate", *rob]):
+        exact, relaxed = (nnsmt("compile", net, *mode, *extra) for extra in ([], ["--sigmoid", "pwl"]))
+        assert exact.returncode == relaxed.returncode == 0, (mode, exact.stderr, relaxed.stderr)
+        assert "(exp " in exact.stdout and "(exp " not in relaxed.stdout, mode
+    # verify --params on z3: auto is the relaxation; exp is refused (z3 has no exp), not ignored
+    r = nnsmt("verify", net, *rob, "--json")
+    assert r.returncode == 10 and json.loads(r.stdout)["sigmoid"] == "pwl", r.stderr
+    r = nnsmt("verify", net, *rob, "--sigmoid", "exp")
+    assert r.returncode == 2 and "no exp" in r.stderr
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["verify", "{net}", "{prop}", "--pieces", "4"], "--pieces"),
+    (["verify", "{net}", "{prop}", "--domain", "{prop}"], "--domain"),
+    (["verify", "{net}", "--params", "delta=0.1", "--point", "2", "--property", "label", "--engine", "split"], "--engine"),
+    (["compile", "{net}", "--mode", "verify", "--property", "{prop}", "--params", "delta=0.1"], "--params"),
+    (["compile", "{net}", "--mode", "robustness", "--params", "delta=0.1", "--point", "2", "--property",
+      "label", "--encoding", "bounded"], "--encoding"),
+    (["compile", "{net}", "--mode", "robustness", "--params", "delta=0.1", "--point", "2", "--property",
+      "label", "--objective", "eps"], "--objective"),
+    (["compile", "{net}", "--mode", "estimate", "--params", "delta=0.1", "--point", "2", "--objective", "eps",
+      "--side", "below"], "--side"),
+    (["compile", "{net}", "--mode", "train", "--data", "{prop}", "--sigmoid", "pwl"], "--sigmoid"),
+    (["compile", "{net}", "--mode", "train", "--data", "{prop}", "--pieces", "3"], "--pieces"),
+    (["diff", "{net}", "--mode", "train", "--data", "{prop}", "--point", "2"], "--point"),
+    (["diff", "{net}", "{prop}", "--params", "delta=0.1"], "--params"),
+])
+def test_flags_that_do_not_apply_are_refused(sigmoid_neuron, argv, flag):
+    argv = [a.format(net=sigmoid_neuron / "sig.json", prop=sigmoid_neuron / "p.vnnlib") for a in argv]
+    r = nnsmt(*argv)
+    assert r.returncode == 2 and flag in r.stderr and "does not apply" in r.stderr, (argv, r.stderr)

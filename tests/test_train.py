@@ -427,3 +427,26 @@ def test_narrow_unsat_is_never_the_answer():
     assert r.status == "unsat", r
     assert r.statement.startswith("no 2-4-2 network")
     assert any("1: unsat, 2: unsat" in n for n in r.notes), r.notes
+
+
+def test_train_and_diff_exit_codes_agree(tmp_path, capsys):
+    """One exit-code table: a fit is a witness (10, as verify's sat), no fit is unsat (0), for
+    train and for diff --mode train alike (they used to disagree)."""
+    import onnx
+    p = tmp_path / "xor.csv"
+    save_csv(p, XOR.x, XOR.y)
+    rng = np.random.default_rng(0)
+    for hidden, want in ((1, 0), (2, 10)):  # XOR: 2-1-2 cannot fit it, 2-2-2 can (above)
+        model = tmp_path / f"n{hidden}.onnx"
+        onnx.save(mlp_onnx([(rng.standard_normal((hidden, 2)).astype(np.float32), np.zeros(hidden, np.float32)),
+                            (rng.standard_normal((2, hidden)).astype(np.float32), np.zeros(2, np.float32))]), model)
+        args = [str(model), "--data", str(p)]
+        assert main(["train", *args, "--encoding", "homog", "--timeout", "60"]) == want
+        assert main(["diff", *args, "--mode", "train", "--encoding", "homog", "--backends", "z3"]) == want
+        capsys.readouterr()
+
+
+def test_train_help_documents_its_exit_codes(capsys):
+    assert main(["train", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "exit codes (train)" in out and "10  sat: weights exist" in out and "0   unsat: no network" in out

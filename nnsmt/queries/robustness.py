@@ -227,6 +227,9 @@ def build(graph: Graph, q: Question, enc: Encoding | None = None,
                                f"({objective[1]} the level)")
     else:
         cond = _negation(q, head, yp, yn, L, use_logit, enc.logit_bits, enc.logit_strong)
+        if kind == "estimate":  # a probe of the estimate's search: the definition's negation
+            b.meta["probe"] = (f"can some output move by more than {float(q.value):g}?" if q.kind == "eps" else
+                               f"can a label flip at distance >= {float(q.value):g} from the level?")
     if cond is True:
         b.assert_("negation", Cmp(">=", Num(Fraction(0)), Num(Fraction(0))))
     elif cond is False:
