@@ -28,10 +28,10 @@ from ..bounds import Interval, box_interval, output_spec_bounds, propagate_bound
 from ..errors import InputError
 from ..interpret import evaluate
 from ..ir import Graph, Relu
-from ..terms import And, Bool, Cmp, Not, Num, Or, Script, Var, atoms, linear_form
+from ..terms import And, Bool, Cmp, Not, Or, Script, atoms, linear_form, variables
 from ..errors import ValidationError
 from ..query import Outcome
-from .verify import VerifyQuery, check_compatible, verify_script
+from .verify import VerifyQuery, check_compatible, restrict, verify_script
 
 Box = tuple[tuple[Fraction, ...], tuple[Fraction, ...]]
 
@@ -72,7 +72,7 @@ class _Atoms:
 def _collectatoms(prop, n_out: int) -> tuple[list, _Atoms]:
     y_asserts, rows, consts, index = [], [], [], {}
     for _, t in prop.asserts:
-        names = _vars(t)
+        names = variables(t)
         if not any(v.startswith("Y_") for v in names):
             continue  # input constraints: the boxes
         y_asserts.append(t)
@@ -111,25 +111,6 @@ def _float_consts(d: np.ndarray) -> np.ndarray:
     float64 (the screen then leaves that atom unknown: sound, the exact check decides)."""
     out = [_float_or_none(v) for v in d]
     return np.array([np.nan if f is None else f for f in out], dtype=np.float64)
-
-
-def _vars(t) -> set[str]:
-    out, stack = set(), [t]
-    while stack:
-        t = stack.pop()
-        match t:
-            case Var():
-                out.add(t.name)
-            case And() | Or():
-                stack.extend(t.args)
-            case Not():
-                stack.append(t.arg)
-            case Cmp():
-                stack.extend((t.lhs, t.rhs))
-            case _:
-                for a in getattr(t, "args", ()):
-                    stack.append(a)
-    return out
 
 
 def _three(t, lo, hi, atoms: _Atoms):
@@ -277,12 +258,7 @@ def subquery_script(graph: Graph, prop, box: Box, bounds, lemmas: str = "bounds"
     """The verification script restricted to `box` (asserted as `split_box`), with the bounded
     encoding over `bounds` (sound on that box)."""
     s = verify_script(graph, prop, encoding="bounded", bounds=bounds, lemmas=lemmas)
-    lo, hi = box
-    names = [f"X_{j}" for j in range(len(lo))]
-    box_t = And(tuple(a for v, l, h in zip(names, lo, hi)
-                      for a in (Cmp(">=", Var(v), Num(l)), Cmp("<=", Var(v), Num(h)))))
-    return replace(s, asserts=s.asserts + (("split_box", box_t),),
-                   meta=s.meta | {"split_index": index, "split_of": of})
+    return restrict(s, box, index, of)
 
 
 def plan_split(graph: Graph, prop, n: int, *, validate=None, easy: int = 0,

@@ -11,29 +11,25 @@ import numpy as np
 from ..encode import encode_graph
 from ..errors import InputError, UnsupportedError, ValidationError
 from ..interpret import evaluate_enclosure
-from ..ir import Affine, Graph, Input, Sigmoid
+from ..ir import Graph, Input, Sigmoid
 from ..result import SolveOptions
 from ..terms import And, Cmp, Not, Num, Or, Script, ScriptBuilder, Var, atoms, linear_form
 
 
 def check_compatible(graph: Graph, prop) -> tuple[Input, str]:
     """The graph's single input node and output name, after checking sizes against the property."""
-    ins = graph.inputs
-    if len(ins) != 1 or len(graph.outputs) != 1:
-        raise UnsupportedError(f"{graph.meta.get('source', 'network')}: verification needs exactly one "
-                               f"input and one output (has {len(ins)} and {len(graph.outputs)})")
+    inp, out = graph.single_io("verification")
     dims = graph.dims()
-    out = graph.outputs[0]
-    src = graph.meta.get("source", "network")
-    if ins[0].dim != prop.n_inputs:
-        raise InputError(f"input size mismatch: {src} has {ins[0].dim} inputs, "
+    src = graph.source
+    if inp.dim != prop.n_inputs:
+        raise InputError(f"input size mismatch: {src} has {inp.dim} inputs, "
                          f"{prop.source} declares {prop.n_inputs} (X_0..X_{prop.n_inputs - 1})")
     if dims[out] != prop.n_outputs:
         raise InputError(f"output size mismatch: {src} has {dims[out]} outputs, "
                          f"{prop.source} declares {prop.n_outputs} (Y_0..Y_{prop.n_outputs - 1})")
     if graph.meta.get("dropped_softmax") == "true":
         _check_softmax_invariant(prop)
-    return ins[0], out
+    return inp, out
 
 
 def _check_softmax_invariant(prop):
@@ -95,6 +91,15 @@ def verify_script(graph: Graph, prop, encoding: str = "plain", bounds=None,
     return b.build()
 
 
+def restrict(script: Script, box, index: int = 0, of: int = 1) -> Script:
+    """`script` with its inputs X_j asserted within the closed `box` = (lo, hi) (`split_box`)."""
+    lo, hi = box
+    box_t = And(tuple(a for j, (l, h) in enumerate(zip(lo, hi))
+                      for a in (Cmp(">=", Var(f"X_{j}"), Num(l)), Cmp("<=", Var(f"X_{j}"), Num(h)))))
+    return replace(script, asserts=script.asserts + (("split_box", box_t),),
+                   meta=script.meta | {"split_index": index, "split_of": of})
+
+
 def has_sigmoid(graph: Graph) -> bool:
     return any(isinstance(n, Sigmoid) for n in graph.nodes)
 
@@ -140,11 +145,7 @@ class VerifyQuery:
                           self.sigmoid, self.sigmoid_bounds, dict(self.sigmoid_extra))
         if self.box is None:
             return s
-        lo, hi = self.box
-        box_t = And(tuple(a for j, (l, h) in enumerate(zip(lo, hi))
-                          for a in (Cmp(">=", Var(f"X_{j}"), Num(l)), Cmp("<=", Var(f"X_{j}"), Num(h)))))
-        return replace(s, asserts=s.asserts + (("split_box", box_t),),
-                       meta=s.meta | {"split_index": self.index, "split_of": self.of})
+        return restrict(s, self.box, self.index, self.of)
 
     def certify(self, model):
         """The validated counterexample of `model` (`nnsmt.validate.Counterexample`)."""
