@@ -226,15 +226,17 @@ class _Planner:
         if key in self.tried or self.found is not None:
             return self.found is not None
         self.tried.add(key)
-        y = evaluate(self.g, {self.inp.name: np.array([float(v) for v in x])})[self.out]
-        if len(self.atoms.C):  # cheap float screen on the output atoms before exact checks
+        with np.errstate(over="ignore", invalid="ignore"):
+            y = evaluate(self.g, {self.inp.name: np.array([float(v) for v in x])})[self.out]
+        finite = bool(np.all(np.isfinite(y)))  # floats overflow (huge weights): exact check only
+        if finite and len(self.atoms.C):  # cheap float screen on the output atoms before exact checks
             v = self.atoms.C @ y + _float_consts(self.atoms.d)
             lo, hi = v - 1e-6, v + 1e-6
             lo[np.isnan(v)], hi[np.isnan(v)] = -np.inf, np.inf  # constant beyond float64: unknown
             if False in [_three(t, lo, hi, self.atoms) for t in self.y_asserts]:
                 return False
         env = {f"X_{i}": v for i, v in enumerate(x)} | {f"Y_{j}": float(v) for j, v in enumerate(y)}
-        if not self.prop.holds(env, tol=1e-9):
+        if finite and not self.prop.holds(env, tol=1e-9):
             return False
         model = {f"X_{i}": Fraction(v) for i, v in enumerate(x)}
         if self.validate(model):
