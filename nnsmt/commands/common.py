@@ -165,12 +165,3 @@ def add_backend_args(sp, default="z3"):
                     help="seconds of solving; on expiry the answer is unknown (timeout). Enforced by "
                          "killing the solver process if it overruns by more than 0.5 s")
 
-
-def solve(backend_name: str, script, timeout):
-    """Solve with a hard deadline when a timeout is given (child process, killed on overrun)."""
-    from nnsmt.backends import get_backend
-    from nnsmt.backends.isolate import solve_isolated
-    backend = get_backend(backend_name)
-    if timeout is None:
-        return backend.solve(script)
-    return solve_isolated(backend_name, script, timeout)

@@ -161,7 +161,7 @@ def robustness_query(args, kind: str, backend: str | None = None, float_check: b
     probe "can the quantity exceed T?", from --property eps=T|sigma=T or --objective and
     --threshold; without a threshold, compile's optimisation script), for `backend` (None:
     no backend, as in compile: --sigmoid auto is the exact exp)."""
-    from nnsmt.engine.robustness import float_replay, query, sigmoid_for
+    from nnsmt.engine.robustness import float_replay, query
     from nnsmt.queries.robustness import Question, robustness_query as make
     refuse(args, TRAIN + VERIFY_ONLY + ("encoding",), f"to --mode {kind}")
     if kind == "robustness":
@@ -198,7 +198,6 @@ def robustness_query(args, kind: str, backend: str | None = None, float_check: b
     if backend is None:
         sig = "exp" if args.sigmoid == "auto" else args.sigmoid
         return make(gs, q, sig, args.pieces, **kw)
-    sigmoid_for(backend, args.sigmoid)
     return query(gs, q, backend, args.sigmoid, args.pieces, **kw)
 
 
