@@ -4,45 +4,26 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 from .common import EXIT, add_backend_args, add_command, add_model_args, load_model, model_options
 from .options import add_domain_args, exit_epilog, parse_number, stability_options, summary_line
 
 
-def _spot_check(src_onnx, out_onnx, dom, n=200, seed=0) -> float | None:
-    """Max |difference| of the two ONNX files under onnxruntime at random domain points."""
-    import numpy as np
-    from nnsmt.frontends import ort_evaluator
-    f, g = ort_evaluator(src_onnx), ort_evaluator(out_onnx)
-    rng = np.random.default_rng(seed)
-    worst = 0.0
-    for _ in range(n):
-        lo, hi = dom.boxes[int(rng.integers(len(dom.boxes)))]
-        lo_f, hi_f = np.array([float(v) for v in lo]), np.array([float(v) for v in hi])
-        x = (lo_f + (hi_f - lo_f) * rng.random(len(lo_f))).astype(np.float32)
-        worst = max(worst, float(np.max(np.abs(np.asarray(f(x), dtype=np.float64) - np.asarray(g(x), dtype=np.float64)))))
-    return worst
-
-
 def run(args) -> int:
     from nnsmt.domain import load_domain
+    from nnsmt.engine.compress import spot_check, write_compressed
     from nnsmt.engine.driver import solver
-    from nnsmt.frontends.onnx_export import save_onnx
     from nnsmt.queries.compress import CompressOptions, compress
-    from nnsmt.serialize import save_json
     opts = CompressOptions(stability_options(args, args.method), not args.no_prove,
                            parse_number(args.tolerance, "--tolerance"))
     solve = solver(args.backend)
     g = load_model(args.model, **model_options(args))
     dom = load_domain(args.domain, g.inputs[0].dim if len(g.inputs) == 1 else None)
     r = compress(g, dom, solve, opts)
-    out = Path(args.output)
-    exact_onnx = save_onnx(r.graph, out)
-    ir_path = Path(args.ir) if args.ir else out.with_suffix(".json")
-    save_json(r.graph, ir_path)
-    spot = _spot_check(args.model, out, dom) if g.meta.get("format") == "onnx" else None
-    info = {"network": args.model, "domain": args.domain, "output": str(out), "ir": str(ir_path),
+    out = args.output
+    exact_onnx, ir_path = write_compressed(r.graph, out, args.ir)
+    spot = spot_check(args.model, out, dom) if g.meta.get("format") == "onnx" else None
+    info = {"network": args.model, "domain": args.domain, "output": out, "ir": str(ir_path),
             "before": r.before, "after": r.after, "stability": r.stability.counts(),
             "stability_queries": r.stability.queries, "onnx_exact": exact_onnx,
             "equivalence": {"status": r.equivalence, "reason": r.equivalence_reason,

@@ -17,7 +17,7 @@ from typing import Iterable, Iterator, Protocol
 from nnsmt.backends import get_backend
 from nnsmt.backends.executors import InlineExecutor, Task, get_executor
 from nnsmt.errors import BackendUnavailable, UnsupportedError
-from nnsmt.query import Outcome, Query, first_line, settle  # noqa: F401 (the policy lives with the protocol)
+from nnsmt.query import Outcome, Query, settle  # settle: the policy lives with the protocol
 from nnsmt.result import Result, SolveOptions
 from nnsmt.terms import Script
 
