@@ -41,6 +41,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q -rs
 
 bench: $(STAMP)
+	$(PY) -m pytest -q -rs -m slow   # the long cases kept out of make test
 	$(PY) bench/compile_speed.py
 	nice $(PY) bench/estimate.py
 	nice $(PY) bench/train_scaling.py
