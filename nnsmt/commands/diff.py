@@ -11,7 +11,8 @@ import json
 
 from nnsmt.errors import InputError
 
-from .common import EXIT, add_command, add_model_args, float_evaluator, load_model, model_options
+from .common import (EXIT, add_command, add_model_args, float_evaluator, load_model, model_options, positive_int,
+                     timeout_seconds)
 from .options import (ESTIMATE, ROBUST, TRAIN, add_estimate_args, add_robustness_args, add_training_args,
                       refuse, robustness_query, train_query)
 
@@ -171,8 +172,8 @@ def register(sub):
     add_training_args(sp)
     sp.add_argument("--backends", default="z3,cvc5",
                     help="comma-separated: z3, cvc5, pysmt:SOLVER, smt2:COMMAND (default z3,cvc5)")
-    sp.add_argument("--timeout", type=float, default=60.0, help="seconds per backend (default 60; enforced by killing)")
-    sp.add_argument("--memory", type=int, default=4096, help="memory limit per backend in MB (default 4096)")
+    sp.add_argument("--timeout", type=timeout_seconds, default=60.0, help="seconds per backend (default 60; enforced by killing)")
+    sp.add_argument("--memory", type=positive_int, default=4096, help="memory limit per backend in MB (default 4096)")
     sp.add_argument("--encoding", default=None, help="train: its default, or seed, margin, homog")
     sp.add_argument("--engine", default="auto", choices=["auto", "plain", "bounded", "split"],
                     help="verify: the engine that plans the (sub-)queries every backend then gets "

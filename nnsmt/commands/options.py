@@ -10,7 +10,7 @@ from pathlib import Path
 
 from nnsmt.errors import InputError
 
-from .common import EXIT, load_model, model_options, positive_int
+from .common import EXIT, load_model, model_options, positive_float, positive_int
 
 # dest -> default of every option added here, and of the verification options that verify,
 # diff and compile add themselves (see `refuse`)
@@ -44,6 +44,7 @@ def refuse(args, names, where: str) -> None:
             raise InputError(f"{flag} does not apply {where}")
 
 
+MAX_FLOAT = Fraction(1.7976931348623157e308)  # inputs beyond float64 cannot be bounded or replayed
 ROBUST = ("params", "relative", "layers", "which", "domain", "point", "robust_property", "pieces", "plot")
 ESTIMATE = ("objective", "side", "threshold")
 TRAIN = ("data", "free", "weight_bound")
@@ -112,6 +113,9 @@ def parse_point(text: str) -> tuple[Fraction, ...]:
                 raise InputError(f"{src}: value {i} ({v.strip()!r}) is not a number") from None
     if not vals:
         raise InputError(f"{src}: no values")
+    big = next((i for i, v in enumerate(vals) if abs(v) > MAX_FLOAT), None)
+    if big is not None:
+        raise InputError(f"{src}: value {big} is beyond float64 (|x| > {float(MAX_FLOAT):.3g})")
     return tuple(vals)
 
 
@@ -280,7 +284,7 @@ def add_training_args(sp, required: bool = False):
          "others keep their values from the model (fine-tuning / repair): 'all' (default), 'last', "
          "'first', an affine layer name as `nnsmt inspect` prints it (a1, a2, ...), its 1-based index "
          "among the affine layers (2), or a comma-separated list (a1,a3)")
-    _add(sp, "--weight-bound", type=float, default=None, metavar="B",
+    _add(sp, "--weight-bound", type=positive_float, default=None, metavar="B",
          help="box every free weight and bias in [-B, B] (an unsat then proves only that)")
 
 
