@@ -30,7 +30,6 @@ def run(args) -> int:
 
 def register(sub):
     sp = add_command(sub, "data", "generate a training data set (CSV: x1,x2,x3,label)", run)
-    sp.epilog = "exit codes:\n  0   written\n  2   bad usage\n"
     sp.add_argument("task", choices=["sphere"],
                     help="sphere: points on the unit sphere in 3-D, label 1 on the positive side "
                          "of two random planes a.x > 0 and d.x > 0 (seeded), else 0")
