@@ -26,7 +26,7 @@ from .ir import Graph
 VNNCOMP_TOL = 1e-4  # absolute tolerance on each atom of the property (VNN-COMP's checker)
 VNNCOMP_RTOL = 1e-3  # relative tolerance of float outputs against the exact ones
 
-__all__ = ["Counterexample", "validate_counterexample", "float_check", "to_float",
+__all__ = ["Counterexample", "validate_counterexample", "check_float_replay", "to_float",
            "VNNCOMP_TOL", "VNNCOMP_RTOL"]
 
 
@@ -83,7 +83,7 @@ def _fmt(vals) -> str:
     return "[" + ", ".join(f"{to_float(v):.9g}" for v in vals) + "]"
 
 
-def float_check(prop, x, y, y_float, name: str = "onnxruntime", tol: float = VNNCOMP_TOL,
+def check_float_replay(prop, x, y, y_float, name: str = "onnxruntime", tol: float = VNNCOMP_TOL,
                 rtol: float = VNNCOMP_RTOL) -> tuple[bool, str]:
     """(passed, note) of the float replay of an exactly replayed witness (see
     `validate_counterexample` for the rule). `x` is the float32-rounded input the float
@@ -154,5 +154,5 @@ def validate_counterexample(graph: Graph, prop, model: dict[str, Fraction],
             return Counterexample(tuple(x), tuple(y), None, "", False,
                                   f"{float_name} could not replay the witness: "
                                   f"{type(e).__name__}: {msg}")
-    ok, note = float_check(prop, xf, y, y_float, float_name, tol, rtol)
+    ok, note = check_float_replay(prop, xf, y, y_float, float_name, tol, rtol)
     return Counterexample(tuple(x), tuple(y), y_float, float_name if ok else "", ok, note)
