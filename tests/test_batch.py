@@ -7,7 +7,7 @@ import os
 import pytest
 
 from nnsmt.cli import main
-from nnsmt.commands.batch import read_instances
+from nnsmt.engine.batch import read_instances
 from nnsmt.errors import InputError
 
 from conftest import EXAMPLES, have, need_shared
