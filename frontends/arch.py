@@ -54,6 +54,8 @@ def parse_arch(spec) -> tuple[LayerSpec, ...]:
                 raw = p.read_text()
             except OSError as e:
                 raise InputError(f"{src}: cannot read arch spec: {e.strerror}") from None
+            except UnicodeDecodeError as e:
+                raise InputError(f"{src}: arch spec is not UTF-8 text (byte {e.start})") from None
             spec = _parse_yaml(raw, src) if p.suffix.lower() != ".json" else _parse_json(raw, src)
         elif text[:1] in "[{":
             spec = _parse_json(text, src)

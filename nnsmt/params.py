@@ -52,6 +52,8 @@ def parse_delta(text: str) -> Fraction:
         raise InputError(f"--params: {text!r} is not delta=<number> (e.g. delta=0.005)") from None
     if d < 0:
         raise InputError(f"--params: delta must be >= 0, got {t}")
+    if d > Fraction(1.7976931348623157e308):
+        raise InputError(f"--params: delta {t} is beyond the float64 range")
     return d
 
 

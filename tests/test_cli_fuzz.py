@@ -179,10 +179,8 @@ def test_bad_timeout_elsewhere(cmd, value):
     (["train", "nope.onnx", "--data", "nope.csv", "--weight-bound", "nan"], "--weight-bound"),
     (["train", "nope.onnx", "--data", "nope.csv", "--coarse-bits", "-1"], "--coarse-bits"),
     (["compile", SPHERE, "--mode", "train", "--data", SPHERE_DATA, "--weight-bound", "inf"], "--weight-bound"),
-    pytest.param(["estimate", CATS, "--params", "delta=1e400", "--domain", CATS_BOX, "--objective", "eps",
-                  "--budget", "5"], "delta", marks=pytest.mark.xfail(
-                      strict=True, reason="params.py: delta=1e400 overflows float() in Perturbation.describe; "
-                                          "refuse deltas beyond float64 when parsing --params")),
+    (["estimate", CATS, "--params", "delta=1e400", "--domain", CATS_BOX, "--objective", "eps",
+      "--budget", "5"], "delta"),
     (["estimate", CATS, "--params", "delta=0.01", "--point", "1e400,1", "--objective", "eps", "--budget", "5"],
      "--point"),
 ])
@@ -247,8 +245,6 @@ def test_bad_keras_weights(tmp_path, weights):
     usage_error(code, err, w)
 
 
-@pytest.mark.xfail(strict=True, reason="frontends/arch.py: a non-UTF-8 --arch spec file is an internal "
-                   "error (UnicodeDecodeError)")
 def test_bad_arch_file(tmp_path):
     spec = files(tmp_path, "arch.json", bytes(range(128, 256)))
     code, _, err = run("inspect", FIX / "mlp.pt", "--arch", spec)
@@ -284,8 +280,6 @@ def test_overflowing_weights_are_sat_not_a_crash(tmp_path):
     assert code == 10 and out.startswith("sat\n") and "(Y_0 inf)" in out and "internal error" not in err
 
 
-@pytest.mark.xfail(strict=True, reason="engine/verify.py outcome_json: float() of an exact output beyond "
-                   "float64 raises OverflowError; use nnsmt.validate.to_float")
 def test_overflowing_weights_json(tmp_path):
     net = _chain_onnx(tmp_path / "big.onnx", [1e200, 1e200], "float64")
     prop = files(tmp_path, "p.vnnlib", "(declare-const X_0 Real)\n(declare-const Y_0 Real)\n"

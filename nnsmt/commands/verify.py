@@ -50,8 +50,10 @@ def run(args) -> int:
         print(o.reason, file=sys.stderr)
     if o.witness is not None:
         print(o.witness.vnncomp())
-        print("; validated: exact replay" + (f" and {o.witness.float_replay}" if o.witness.float_replay else ""),
-              file=sys.stderr)
+        w = o.witness
+        print("; validated: exact replay" + (f" and {w.float_replay}" if w.float_replay else ""), file=sys.stderr)
+        if not w.float_ok:  # sat for the real-valued network; float execution disagrees
+            print(f"; note: {w.float_check}", file=sys.stderr)
     for note in o.notes:
         print(f"; {note}", file=sys.stderr)
     return EXIT[o.status]

@@ -24,6 +24,7 @@ from nnsmt.errors import InputError
 from nnsmt.ir import Graph
 from nnsmt.params import sym_params
 from nnsmt.query import Outcome
+from nnsmt.validate import to_float
 from nnsmt.queries.split import start_split
 from nnsmt.queries.verify import VerifyQuery, check_compatible, has_sigmoid
 
@@ -148,10 +149,12 @@ def verify(graph: Graph, prop, opts: VerifyOptions = VerifyOptions(), float_eval
 
 def counterexample_json(cex) -> dict:
     """A validated counterexample as JSON: floats for reading, exact strings for replaying."""
-    out = {"x": [float(v) for v in cex.x], "y": [float(v) for v in cex.y],
+    out = {"x": [to_float(v) for v in cex.x], "y": [to_float(v) for v in cex.y],
            "x_exact": [str(v) for v in cex.x],
            "y_onnxruntime": list(cex.y_float) if cex.y_float else None,
            "validated": ["exact"] + ([cex.float_replay] if cex.float_replay else [])}
+    if cex.float_check:
+        out["float_check"] = cex.float_check
     return out
 
 

@@ -196,7 +196,7 @@ def _certify_symbolic(graph: Graph, prop, model):
 def _certify_enclosure(graph: Graph, prop, model, float_eval):
     """A sigmoid network's counterexample: the property must hold for every output value within
     the certified enclosures (so it holds for the true outputs), and in the float replay."""
-    from ..validate import Counterexample
+    from ..validate import Counterexample, check_float_replay, to_float
     x = [Fraction(model[f"X_{i}"]) for i in range(graph.inputs[0].dim)]
     lo, hi = evaluate_enclosure(graph, {graph.inputs[0].name: x})[graph.outputs[0]]
     env = {f"X_{i}": (v, v) for i, v in enumerate(x)} | \
@@ -205,11 +205,12 @@ def _certify_enclosure(graph: Graph, prop, model, float_eval):
         raise ValidationError("the candidate does not satisfy the property for the certified "
                               "enclosure of the network's outputs")
     mid = tuple((Fraction(a) + Fraction(b)) / 2 for a, b in zip(lo, hi))
-    y_float = None
-    if float_eval is not None:
-        y_float = tuple(float(v) for v in np.asarray(float_eval(np.array([float(v) for v in x],
-                                                                            dtype=np.float32))).reshape(-1))
-    return Counterexample(tuple(x), mid, y_float, "onnxruntime" if float_eval else "")
+    if float_eval is None:
+        return Counterexample(tuple(x), mid)
+    x32 = np.array([to_float(v) for v in x], dtype=np.float32)
+    y_float = tuple(float(v) for v in np.asarray(float_eval(x32)).reshape(-1))
+    ok, note = check_float_replay(prop, [float(v) for v in x32], mid, y_float)
+    return Counterexample(tuple(x), mid, y_float, "onnxruntime" if ok else "", ok, note)
 
 
 def _range(t, env):
