@@ -6,7 +6,9 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 import time
+from pathlib import Path
 from fractions import Fraction
 
 from nnsmt.errors import BackendUnavailable
@@ -48,6 +50,15 @@ def value_of(e) -> Fraction:
     raise ValueError(f"model value {e!r} is not a rational constant")
 
 
+def find_binary(name: str) -> str | None:
+    """`name` on PATH, else in this interpreter's bin folder: pip installs the binaries that
+    solver packages ship (z3-solver's `z3`) there, which is not on PATH in an unactivated venv."""
+    found = shutil.which(name)
+    if found is None and "/" not in name:
+        found = shutil.which(name, path=str(Path(sys.executable).parent))
+    return found
+
+
 class Smt2CommandBackend:
     """Runs `command` with the script's SMT-LIB2 text (check-sat, get-value) on stdin."""
 
@@ -55,8 +66,11 @@ class Smt2CommandBackend:
         self.argv = shlex.split(command)
         if not self.argv:
             raise BackendUnavailable("smt2: needs a command, e.g. smt2:z3 -in")
-        if shutil.which(self.argv[0]) is None:
-            raise BackendUnavailable(f"solver binary {self.argv[0]!r} not found on PATH")
+        found = find_binary(self.argv[0])
+        if found is None:
+            raise BackendUnavailable(f"solver binary {self.argv[0]!r} not found on PATH nor beside this "
+                                     f"Python ({Path(sys.executable).parent})")
+        self.argv[0] = found
         self.name = f"smt2:{command}"
 
     # the binary decides: a feature it lacks comes back as its error

@@ -102,3 +102,14 @@ def test_smt2_solver_error_is_an_error(tmp_path):
 def test_unknown_pysmt_solver():
     with pytest.raises(BackendUnavailable, match="pySMT has no solver 'yices9'"):
         get_backend("pysmt:yices9")
+
+
+def test_smt2_finds_the_binary_beside_python(monkeypatch):
+    """An unactivated venv: z3-solver's `z3` binary is beside sys.executable, not on PATH."""
+    import sys
+    from pathlib import Path
+    from nnsmt.backends.smt2_command import Smt2CommandBackend
+    if not (Path(sys.executable).parent / "z3").exists():
+        pytest.skip("z3-solver installed no z3 binary beside this Python")
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert Smt2CommandBackend("z3 -in").argv[0] == str(Path(sys.executable).parent / "z3")
