@@ -36,6 +36,11 @@ def run(args) -> int:
         exact = save_onnx(g, out, dtype=args.dtype)
         print(f"wrote {out}" + ("" if exact else f": some weights were rounded to {args.dtype}"),
               file=sys.stderr)
+        from nnsmt.params import sym_params
+        sym = [p.name for p in sym_params(g)]
+        if sym:  # ONNX holds constants: say what the file does not keep
+            print(f"note: symbolic parameter(s) {', '.join(sym)} written at their nominal values; "
+                  "their boxes are not in the ONNX file (keep the IR JSON for them)", file=sys.stderr)
     elif out.lower().endswith(".json"):
         from nnsmt.serialize import save_json
         save_json(g, out)
