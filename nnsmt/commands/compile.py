@@ -17,8 +17,7 @@ from .options import (ESTIMATE, ROBUST, TRAIN, add_estimate_args, add_robustness
 
 def verify_query(args):
     """The VNN-LIB property's query (--encoding plain, the default, or bounded)."""
-    from nnsmt.domain import property_bounds
-    from nnsmt.queries.verify import VerifyQuery, has_sigmoid
+    from nnsmt.engine.build import verify_query as make
     from nnsmt.vnnlib import load_vnnlib
     refuse(args, TRAIN + ESTIMATE + tuple(n for n in ROBUST if n != "robust_property"), "to --mode verify")
     if args.property is None:
@@ -26,9 +25,7 @@ def verify_query(args):
     if args.encoding not in (None, "plain", "bounded"):
         raise InputError(f"--mode verify: --encoding plain or bounded (got {args.encoding!r})")
     g, prop = load_model(args.model, **model_options(args)), load_vnnlib(args.property)
-    sig = "pwl" if args.sigmoid == "pwl" and has_sigmoid(g) else "exp"
-    return VerifyQuery(g, prop, encoding=args.encoding or "plain", sigmoid=sig,
-                       sigmoid_bounds=property_bounds(g, prop) if sig == "pwl" else None)
+    return make(g, prop, args.encoding or "plain", args.sigmoid)
 
 
 def robust(kind):

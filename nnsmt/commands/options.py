@@ -1,12 +1,11 @@
-"""Argument groups shared by several commands, their argv -> typed options converters, the
-queries they build (robustness, estimation probe, training), and each command's exit codes."""
+"""Argument groups shared by several commands, their argv -> typed options converters (the
+queries are built in `nnsmt.engine.build`), and each command's exit codes."""
 
 from __future__ import annotations
 
 import json
 import sys
 from fractions import Fraction
-from pathlib import Path
 
 from nnsmt.errors import InputError
 
@@ -44,7 +43,6 @@ def refuse(args, names, where: str) -> None:
             raise InputError(f"{flag} does not apply {where}")
 
 
-MAX_FLOAT = Fraction(1.7976931348623157e308)  # inputs beyond float64 cannot be bounded or replayed
 ROBUST = ("params", "relative", "layers", "which", "domain", "point", "robust_property", "pieces", "plot")
 ESTIMATE = ("objective", "side", "threshold")
 TRAIN = ("data", "free", "weight_bound")
@@ -92,33 +90,6 @@ def add_estimate_args(sp, threshold: bool = True):
              "the same as --property eps=T|sigma=T); without it compile writes the optimisation script")
 
 
-def parse_point(text: str) -> tuple[Fraction, ...]:
-    """A point from a .csv file (one row) or inline 'a,b,...' (exact decimals)."""
-    p = Path(text)
-    src, row = "--point", text
-    if p.suffix.lower() in (".csv", ".txt") or p.exists():
-        try:
-            rows = [r for r in p.read_text().splitlines() if r.strip() and not r.startswith("#")]
-        except OSError as e:
-            raise InputError(f"{text}: cannot read point: {e.strerror}") from None
-        if len(rows) != 1:
-            raise InputError(f"{text}: a point file holds one row of numbers, found {len(rows)} rows")
-        src, row = text, rows[0]
-    vals = []
-    for i, v in enumerate(row.replace(";", ",").replace(" ", ",").split(",")):
-        if v.strip():
-            try:
-                vals.append(Fraction(v.strip()))
-            except (ValueError, ZeroDivisionError):
-                raise InputError(f"{src}: value {i} ({v.strip()!r}) is not a number") from None
-    if not vals:
-        raise InputError(f"{src}: no values")
-    big = next((i for i, v in enumerate(vals) if abs(v) > MAX_FLOAT), None)
-    if big is not None:
-        raise InputError(f"{src}: value {big} is beyond float64 (|x| > {float(MAX_FLOAT):.3g})")
-    return tuple(vals)
-
-
 def parse_number(text: str, flag: str) -> Fraction:
     """An exact number >= 0 (a threshold, ε, σ)."""
     try:
@@ -142,67 +113,55 @@ def parse_property(text: str):
 
 
 def perturbed(args):
-    """(symbolic graph, point, domain) from the robustness options."""
-    from nnsmt.domain import load_domain
-    from nnsmt.params import Perturbation, make_symbolic, parse_delta
+    """(symbolic graph, point, domain) from the robustness options (`nnsmt.engine.build.perturbed`)."""
+    from nnsmt.engine.build import Setting, perturbed as make
+    from nnsmt.params import Perturbation, parse_delta
     if args.params is None:
         raise InputError("--params delta=D is required (e.g. --params delta=0.005)")
     g = load_model(args.model, **model_options(args))
     layers = tuple(s for s in (args.layers or "").split(",") if s.strip())
-    gs = make_symbolic(g, Perturbation(parse_delta(args.params), args.relative, layers, args.which))
-    if (args.point is None) == (args.domain is None):
-        raise InputError("give exactly one of --domain box.json (global) or --point x.csv (local)")
-    dim = g.inputs[0].dim if len(g.inputs) == 1 else None
-    point = parse_point(args.point) if args.point is not None else None
-    if point is not None and dim is not None and len(point) != dim:
-        raise InputError(f"{args.point}: the point has {len(point)} values, {args.model} has {dim} inputs")
-    domain = load_domain(args.domain, dim) if args.domain is not None else None
-    return gs, point, domain
+    pert = Perturbation(parse_delta(args.params), args.relative, layers, args.which)
+    return make(g, Setting(pert, args.point, args.domain), args.model)
+
+
+def probe(args, kind: str, backend: str | None = None):
+    """The `nnsmt.engine.build.Probe` of `--mode robustness` (--property) or `--mode estimate`
+    (--property eps=T|sigma=T, or --objective [--threshold T]; without a threshold, compile's
+    optimisation script: refused where there is a backend)."""
+    from nnsmt.engine.build import Probe
+    prop = getattr(args, "robust_property", None)
+    if kind == "robustness":
+        if prop is None:
+            raise InputError("--mode robustness needs --property label|eps=E|sigma=S")
+        what, t = parse_property(prop)
+        return Probe(kind, what, t, sigmoid=args.sigmoid, pieces=args.pieces)
+    if prop is not None:
+        refuse(args, ("objective", "threshold"), "with --property eps=T|sigma=T (the same probe)")
+        what, t = parse_property(prop)
+        if what == "label":
+            raise InputError("--mode estimate: --property eps=T or sigma=T (label has no quantity)")
+    elif args.objective is None:
+        raise InputError("--mode estimate needs --property eps=T|sigma=T, or --objective eps|sigma "
+                         "[--threshold T]")
+    else:
+        what = args.objective
+        t = None if getattr(args, "threshold", None) is None else parse_number(args.threshold, "--threshold")
+    if what == "eps":
+        refuse(args, ("side",), "to --objective eps")
+    if t is None and backend is not None:
+        raise InputError("diff --mode estimate needs --threshold T (or --property eps=T|sigma=T)")
+    return Probe(kind, what, t, args.side, args.sigmoid, args.pieces)
 
 
 def robustness_query(args, kind: str, backend: str | None = None, float_check: bool = False):
-    """The query of `--mode robustness` (the negation of --property) or `--mode estimate` (the
-    probe "can the quantity exceed T?", from --property eps=T|sigma=T or --objective and
-    --threshold; without a threshold, compile's optimisation script), for `backend` (None:
-    no backend, as in compile: --sigmoid auto is the exact exp)."""
-    from nnsmt.engine.robustness import float_replay, query
-    from nnsmt.queries.robustness import Question, robustness_query as make
+    """The query of `--mode robustness` or `--mode estimate` for `backend` (None: no backend, as
+    in compile), from the options (`nnsmt.engine.build.robustness_query`)."""
+    from nnsmt.engine.build import robustness_query as make
     refuse(args, TRAIN + VERIFY_ONLY + ("encoding",), f"to --mode {kind}")
     if kind == "robustness":
         refuse(args, ESTIMATE, "to --mode robustness (use --mode estimate)")
     gs, point, domain = perturbed(args)
-    prop = getattr(args, "robust_property", None)
-    objective = None
-    if kind == "robustness":
-        if prop is None:
-            raise InputError("--mode robustness needs --property label|eps=E|sigma=S")
-        what, value = parse_property(prop)
-        q = Question(what, point=point, domain=domain, value=value)
-    else:
-        if prop is not None:
-            refuse(args, ("objective", "threshold"), "with --property eps=T|sigma=T (the same probe)")
-            what, t = parse_property(prop)
-            if what == "label":
-                raise InputError("--mode estimate: --property eps=T or sigma=T (label has no quantity)")
-        elif args.objective is None:
-            raise InputError("--mode estimate needs --property eps=T|sigma=T, or --objective eps|sigma "
-                             "[--threshold T]")
-        else:
-            what = args.objective
-            t = None if getattr(args, "threshold", None) is None else parse_number(args.threshold, "--threshold")
-        if what == "eps":
-            refuse(args, ("side",), "to --objective eps")
-        sides = (args.side,) if what == "sigma" else ("above", "below")
-        if t is None:
-            if backend is not None:
-                raise InputError("diff --mode estimate needs --threshold T (or --property eps=T|sigma=T)")
-            objective, t = (("eps", 0, 1) if what == "eps" else ("sigma", args.side)), Fraction(0)
-        q = Question(what, point=point, domain=domain, value=t, sides=sides)
-    kw = dict(kind=kind, objective=objective, float_check=float_replay(gs) if float_check else None)
-    if backend is None:
-        sig = "exp" if args.sigmoid == "auto" else args.sigmoid
-        return make(gs, q, sig, args.pieces, **kw)
-    return query(gs, q, backend, args.sigmoid, args.pieces, **kw)
+    return make(gs, point, domain, probe(args, kind, backend), backend, float_check)
 
 
 def _vec(vals, n=10) -> str:
@@ -290,15 +249,12 @@ def add_training_args(sp, required: bool = False):
 
 def load_problem(args):
     """The model and --data as a TrainProblem with --free / --weight-bound applied: what train,
-    compile --mode train and diff --mode train all solve."""
-    from nnsmt.data import load_csv
-    from nnsmt.queries.train import make_problem
+    compile --mode train and diff --mode train all solve (`nnsmt.engine.build.training_problem`)."""
+    from nnsmt.engine.build import training_problem
     if args.data is None:
         raise InputError("--mode train needs --data DATA.csv")
     g = load_model(args.model, **model_options(args))
-    k = g.dims()[g.outputs[0]]
-    data = load_csv(args.data, n_features=g.inputs[0].dim, n_classes=2 if k == 1 else k)
-    return make_problem(g, data, free=args.free, weight_bound=args.weight_bound)
+    return training_problem(g, args.data, args.free, args.weight_bound)
 
 
 def train_query(args, default_encoding: str | None = None):
