@@ -1,7 +1,12 @@
-"""The IR: a flat, typed, topologically ordered graph of Input/Affine/Relu/Sigmoid/Argmax nodes.
+"""The IR: a flat, typed, topologically ordered graph (a DAG) of Input/Affine/Relu/Sigmoid/Argmax
+nodes.
 
-Every value is a vector; a node defines one value once. Parameters of an affine map are
-either concrete (`Const`) or symbolic (`Sym`, one solver variable per element).
+Every value is a tensor stored flat (row-major), with its shape recorded (`Graph.shapes`); a
+node defines one value once and keeps the ONNX tensor name it came from (`onnx`), so queries
+can name hidden values. An affine node may read several values, `y = Σ_k W_k x_k + b`
+(residual additions, concatenation, convolution over one input alike). Parameters of an affine
+map are concrete (`Const`, dense), concrete and sparse (`Sparse`, e.g. a convolution as a
+matrix), or symbolic (`Sym`, one solver variable per element).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import numpy as np
 
 from .errors import InputError, InternalError, UnsupportedError
 
-IR_VERSION = "1.0"
+IR_VERSION = "1.0"  # 2.0 once serialize writes shapes, onnx names, sparse and multi-input nodes
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -111,17 +116,104 @@ class Sym:
         return np.array(names, dtype=object).reshape(self.shape)
 
 
-Param = Union[Const, Sym]
+@dataclass(frozen=True, slots=True, eq=False)
+class Sparse:
+    """Concrete sparse matrix in CSR form: row i holds `data[indptr[i]:indptr[i+1]]` at the
+    columns `indices[indptr[i]:indptr[i+1]]` (sorted, no duplicates, no explicit zeros needed).
+    `data` is float64 (exact, as Const) or an object array of Fractions. A convolution on a
+    3x32x32 image is a matrix with millions of zeros: every domain works on the nonzeros."""
+
+    shape: tuple[int, int]
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
+
+    def __post_init__(self):
+        object.__setattr__(self, "shape", (int(self.shape[0]), int(self.shape[1])))
+        object.__setattr__(self, "indptr", _frozen(np.asarray(self.indptr, dtype=np.int64)))
+        object.__setattr__(self, "indices", _frozen(np.asarray(self.indices, dtype=np.int64)))
+        object.__setattr__(self, "data", _frozen(exact_array(self.data)))
+        if len(self.indptr) != self.shape[0] + 1 or len(self.indices) != len(self.data) or \
+                (len(self.indptr) and self.indptr[-1] != len(self.data)):
+            raise InputError(f"sparse matrix of shape {self.shape}: indptr/indices/data do not agree")
+        if len(self.indices) and (self.indices.min() < 0 or self.indices.max() >= self.shape[1]):
+            raise InputError(f"sparse matrix of shape {self.shape}: a column index is out of range")
+
+    @classmethod
+    def from_dense(cls, a) -> "Sparse":
+        """The nonzeros of a 2-D array (float64 or Fractions)."""
+        a = exact_array(a)
+        rows, cols = np.nonzero(a != 0) if a.dtype != object else np.nonzero(
+            np.vectorize(lambda v: v != 0, otypes=[bool])(a))
+        return cls.from_coo(a.shape, rows, cols, a[rows, cols])
+
+    @classmethod
+    def from_coo(cls, shape, rows, cols, vals) -> "Sparse":
+        """From (row, column, value) triples; duplicates are summed, exact zeros dropped."""
+        rows, cols = np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
+        vals = exact_array(np.asarray(vals) if len(rows) else np.zeros(0))
+        order = np.lexsort((cols, rows))
+        rows, cols, vals = rows[order], cols[order], vals[order]
+        if len(rows):
+            key = rows * max(int(shape[1]), 1) + cols
+            first = np.concatenate(([True], key[1:] != key[:-1]))
+            if not first.all():  # sum duplicates (exactly for Fractions)
+                starts = np.flatnonzero(first)
+                if vals.dtype == object:
+                    vals = np.array([sum(vals[a:b], 0) for a, b in
+                                     zip(starts, list(starts[1:]) + [len(vals)])], dtype=object)
+                else:
+                    vals = np.add.reduceat(vals, starts)
+                rows, cols = rows[starts], cols[starts]
+            keep = np.array([v != 0 for v in vals], dtype=bool)
+            rows, cols, vals = rows[keep], cols[keep], vals[keep]
+        indptr = np.zeros(int(shape[0]) + 1, dtype=np.int64)
+        np.add.at(indptr, rows + 1, 1)
+        return cls(shape, np.cumsum(indptr), cols, vals)
+
+    @property
+    def nnz(self) -> int:
+        return len(self.data)
+
+    @property
+    def is_float(self) -> bool:
+        return self.data.dtype == np.float64
+
+    def csr(self):
+        """scipy.sparse CSR array of the float64 values (exact where `is_float`)."""
+        from scipy.sparse import csr_array
+        data = self.data if self.is_float else self.data.astype(np.float64)
+        return csr_array((data, self.indices, self.indptr), shape=self.shape)
+
+    def row(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """(columns, values) of row i."""
+        a, b = self.indptr[i], self.indptr[i + 1]
+        return self.indices[a:b], self.data[a:b]
+
+    def dense(self) -> np.ndarray:
+        """The dense matrix (float64, or object Fractions): for small matrices and tests."""
+        out = np.zeros(self.shape, dtype=self.data.dtype)
+        if out.dtype == object:
+            out[:] = Fraction(0)
+        rows = np.repeat(np.arange(self.shape[0]), np.diff(self.indptr))
+        out[rows, self.indices] = self.data
+        return out
+
+
+Param = Union[Const, Sparse, Sym]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Input:
-    """A graph input of `dim` reals, optionally boxed by `lo`/`hi` (arrays of length dim)."""
+    """A graph input of `dim` reals, optionally boxed by `lo`/`hi` (arrays of length dim).
+    `shape` is its tensor shape (None: `(dim,)`); `onnx` the ONNX tensor name, if any."""
 
     name: str
     dim: int
     lo: np.ndarray | None = None
     hi: np.ndarray | None = None
+    shape: tuple[int, ...] | None = None
+    onnx: str = ""
 
     def __post_init__(self):
         for f in ("lo", "hi"):
@@ -132,24 +224,39 @@ class Input:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Affine:
-    """`name = weight @ x + bias`; weight has shape (out, in), bias (out,)."""
+    """`name = weight @ x + Σ_k W_k @ x_k + bias` over `more` = ((x_k, W_k), ...): weight has
+    shape (out, in), each W_k (out, in_k), bias (out,). `shape` is the value's tensor shape
+    (None: `(out,)`); `onnx` the ONNX tensor name it came from."""
 
     name: str
     x: str
     weight: Param
     bias: Param
+    more: tuple[tuple[str, Param], ...] = ()
+    shape: tuple[int, ...] | None = None
+    onnx: str = ""
+
+    def terms(self) -> tuple[tuple[str, Param], ...]:
+        """Every (input value, weight) pair, the first one first."""
+        return ((self.x, self.weight),) + tuple(self.more)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Relu:
+    """`max(x, 0)` elementwise (shape and all)."""
+
     name: str
     x: str
+    onnx: str = ""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Sigmoid:
+    """`1 / (1 + exp(-x))` elementwise."""
+
     name: str
     x: str
+    onnx: str = ""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -158,6 +265,7 @@ class Argmax:
 
     name: str
     x: str
+    onnx: str = ""
 
 
 Node = Union[Input, Affine, Relu, Sigmoid, Argmax]
@@ -169,7 +277,9 @@ def operands(node: Node) -> tuple[str, ...]:
     match node:
         case Input():
             return ()
-        case Affine() | Relu() | Sigmoid() | Argmax():
+        case Affine():
+            return (node.x,) + tuple(x for x, _ in node.more)
+        case Relu() | Sigmoid() | Argmax():
             return (node.x,)
     raise InternalError(f"unknown IR node type {type(node).__name__} (node {getattr(node, 'name', node)!r})")
 
@@ -265,10 +375,31 @@ class Graph:
                     d[n.name] = 1
         return d
 
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        """Tensor shape of every value (assumes a checked graph); elementwise nodes keep their
+        input's shape, an argmax is (1,)."""
+        out: dict[str, tuple[int, ...]] = {}
+        for n in self.nodes:
+            match n:
+                case Input():
+                    out[n.name] = tuple(n.shape) if n.shape else (n.dim,)
+                case Affine():
+                    out[n.name] = tuple(n.shape) if n.shape else (n.weight.shape[0],)
+                case Relu() | Sigmoid():
+                    out[n.name] = out[n.x]
+                case Argmax():
+                    out[n.name] = (1,)
+        return out
+
+    def onnx_names(self) -> dict[str, str]:
+        """ONNX tensor name -> IR value name, for the values that came from one."""
+        return {n.onnx: n.name for n in self.nodes if getattr(n, "onnx", "")}
+
     def params(self) -> list[tuple[str, str, Param]]:
-        """(node, "weight"|"bias", param) for every affine parameter, in graph order."""
-        return [(n.name, f, getattr(n, f)) for n in self.nodes if isinstance(n, Affine)
-                for f in ("weight", "bias")]
+        """(node, "weight"|"bias"|"more<k>", param) for every affine parameter, in graph order."""
+        return [(n.name, f, p) for n in self.nodes if isinstance(n, Affine)
+                for f, p in [("weight", n.weight), ("bias", n.bias)] +
+                [(f"more{k}", w) for k, (_, w) in enumerate(n.more)]]
 
     def replace(self, nodes=None, outputs=None, meta=None) -> "Graph":
         return Graph(self.nodes if nodes is None else nodes,
@@ -305,15 +436,20 @@ class Graph:
                         fail(f"input {n.name!r} has dimension {n.dim!r}")
                     if n.lo is not None and n.hi is not None and np.any(n.lo > n.hi):
                         fail(f"input {n.name!r} has a lower bound above its upper bound")
+                    if n.shape is not None and int(np.prod(n.shape)) != n.dim:
+                        fail(f"input {n.name!r}: shape {tuple(n.shape)} does not hold {n.dim} values")
                     dims[n.name] = n.dim
                 case Affine():
                     ws, bs = n.weight.shape, n.bias.shape
-                    if len(ws) != 2 or ws[1] != dims[n.x]:
-                        fail(f"affine {n.name!r}: weight shape {ws} does not take {n.x!r} "
-                             f"of dimension {dims[n.x]}")
+                    for x, w in n.terms():
+                        if len(w.shape) != 2 or w.shape[1] != dims[x] or w.shape[0] != ws[0]:
+                            fail(f"affine {n.name!r}: weight shape {w.shape} does not take {x!r} "
+                                 f"of dimension {dims[x]} to {ws[0]} outputs")
                     if bs != (ws[0],):
                         fail(f"affine {n.name!r}: bias shape {bs} does not match weight {ws}")
-                    for p in (n.weight, n.bias):
+                    if n.shape is not None and int(np.prod(n.shape)) != ws[0]:
+                        fail(f"affine {n.name!r}: shape {tuple(n.shape)} does not hold {ws[0]} values")
+                    for p in (n.bias,) + tuple(w for _, w in n.terms()):
                         if isinstance(p, Sym):
                             if not _is_ident(p.name) or p.name in syms or p.name in dims:
                                 fail(f"symbolic parameter name {p.name!r} is not a fresh identifier")
