@@ -31,7 +31,7 @@ from ..ir import Graph, Relu
 from ..terms import And, Bool, Cmp, Not, Or, Script, atoms, linear_form, variables
 from ..errors import ValidationError
 from ..query import Outcome
-from .verify import VerifyQuery, check_compatible, restrict, verify_script
+from .verify import VerifyQuery, check_compatible, compare_range, restrict, verify_script
 
 Box = tuple[tuple[Fraction, ...], tuple[Fraction, ...]]
 
@@ -132,17 +132,7 @@ def _three(t, lo, hi, atoms: _Atoms):
             k = atoms.index.get(id(t))
             if k is None:
                 return None
-            lo_k, hi_k = lo[k], hi[k]  # Fractions (or +-inf floats)
-            op = t.op
-            if op == "<=":
-                return True if hi_k <= 0 else (False if lo_k > 0 else None)
-            if op == "<":
-                return True if hi_k < 0 else (False if lo_k >= 0 else None)
-            if op == ">=":
-                return True if lo_k >= 0 else (False if hi_k < 0 else None)
-            if op == ">":
-                return True if lo_k > 0 else (False if hi_k <= 0 else None)
-            return False if (lo_k > 0 or hi_k < 0) else None
+            return compare_range(t.op, lo[k], hi[k])  # Fractions (or +-inf floats)
     return None
 
 

@@ -243,18 +243,21 @@ def _three(t, env):
             r = _range(_sub(t.lhs, t.rhs), env)
             if r is None:
                 return None
-            lo, hi = r
-            op = t.op
-            if op == "<=":
-                return True if hi <= 0 else (False if lo > 0 else None)
-            if op == "<":
-                return True if hi < 0 else (False if lo >= 0 else None)
-            if op == ">=":
-                return True if lo >= 0 else (False if hi < 0 else None)
-            if op == ">":
-                return True if lo > 0 else (False if hi <= 0 else None)
-            return True if lo == hi == 0 else (False if lo > 0 or hi < 0 else None)
+            return compare_range(t.op, *r)
     return None
+
+
+def compare_range(op: str, lo, hi) -> bool | None:
+    """Whether `v op 0` holds for every v in [lo, hi] (True), for none (False), or neither."""
+    if op == "<=":
+        return True if hi <= 0 else (False if lo > 0 else None)
+    if op == "<":
+        return True if hi < 0 else (False if lo >= 0 else None)
+    if op == ">=":
+        return True if lo >= 0 else (False if hi < 0 else None)
+    if op == ">":
+        return True if lo > 0 else (False if hi <= 0 else None)
+    return True if lo == hi == 0 else (False if lo > 0 or hi < 0 else None)
 
 
 def _sub(a, b):
