@@ -11,12 +11,11 @@ import json
 
 from nnsmt.errors import InputError
 
-from .common import (EXIT, add_command, add_model_args, float_evaluator, load_model, model_options, positive_int,
-                     timeout_seconds)
+from .common import (EXIT, EXIT_DISAGREE, add_command, add_model_args, float_evaluator, load_model, model_options,
+                     positive_int, timeout_seconds)
 from .options import (ESTIMATE, ROBUST, TRAIN, add_estimate_args, add_robustness_args, add_training_args,
                       refuse, robustness_query, train_query)
 
-EXIT_DISAGREE = 4
 DIFF_EXIT = """exit codes (diff):
   4   disagreement: a validated sat and an unsat for the same query
   3   no disagreement, but some backend failed (error, or a sat whose model failed the replay)
@@ -49,17 +48,15 @@ bounded by rationals), a model that does not replay is no witness: that row is u
 def _verify_runs(args, backends):
     """The verify query planned once by the chosen engine; every backend gets the same
     compiled (sub-)queries. Models are replayed exactly (and in onnxruntime for ONNX)."""
-    from nnsmt.engine.verify import VerifyOptions, plan
+    from nnsmt.engine.diff import verify_runs
+    from nnsmt.engine.verify import VerifyOptions
     from nnsmt.vnnlib import load_vnnlib
     if args.property is None:
         raise InputError("diff --mode verify needs a VNN-LIB property")
     refuse(args, ROBUST + ESTIMATE + TRAIN, "to --mode verify")
     g = load_model(args.model, **model_options(args))
-    prop = load_vnnlib(args.property)
-    run = plan(g, prop, VerifyOptions(engine=args.engine, backend=backends[0], timeout=args.timeout,
-                                      split=args.split, sigmoid=args.sigmoid, candidates=False),
-               float_evaluator(g))
-    return [run.on(b) for b in backends], args.property
+    opts = VerifyOptions(engine=args.engine, timeout=args.timeout, split=args.split, sigmoid=args.sigmoid)
+    return verify_runs(g, load_vnnlib(args.property), backends, opts, float_evaluator(g)), args.property
 
 
 def _train_case(args, backends):
@@ -84,80 +81,32 @@ CASES = {"train": _train_case, "robustness": _robustness_case, "estimate": _robu
 MODES = ["verify", *CASES]
 
 
-def compare(rows: list[dict]) -> tuple[bool, str]:
-    """(disagree, consensus) over rows with status and validated flags."""
-    valid_sat = [r for r in rows if r["status"] == "sat" and r["validated"]]
-    unsat = [r for r in rows if r["status"] == "unsat"]
-    if valid_sat and unsat:
-        return True, "disagreement"
-    if valid_sat:
-        return False, "sat"
-    if unsat:
-        return False, "unsat"
-    return False, "unknown"
-
-
 def run(args) -> int:
     from nnsmt.backends import known
-    from nnsmt.engine.driver import SingleRun, check_backend, drive, executor_for
-    from nnsmt.errors import BackendUnavailable, UnsupportedError
+    from nnsmt.engine.diff import diff, diff_query
     names = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = [b for b in names if not known(b)]
     if unknown or not names:
         raise InputError(f"--backends: unknown backend {unknown[0]!r}" if unknown else "--backends: none given")
     if args.mode == "verify":
         runs, what = _verify_runs(args, names)
+        report = diff(runs, args.timeout, args.memory)
     else:
         query, what = CASES[args.mode](args, names)
-        runs = [SingleRun(query, b, args.timeout) for b in names]
-    unavailable = {}
-    features = None
-    for run in runs:  # a missing backend, or one that cannot take this script, is a row, not the end
-        try:
-            if features is None and hasattr(run, "query") and getattr(run, "plan", None) is None:
-                features = run.query.compile().features
-            check_backend(run.backend, features or frozenset())
-        except (BackendUnavailable, UnsupportedError) as e:
-            unavailable[run.backend] = str(e)
-    live = [r for r in runs if r.backend not in unavailable]
-    outcomes = {r.backend: o for r, o in drive(live, executor_for(args.timeout, max(1, len(live)), memory_mb=args.memory),
-                                               args.memory)}
-    rows = []
-    for b in names:
-        if b in unavailable:
-            rows.append({"backend": b, "status": "skipped", "time_s": None, "validated": False,
-                         "notes": unavailable[b]})
-            continue
-        o = outcomes[b]
-        row = {"backend": b, "status": o.status, "validated": o.status == "sat", "notes": o.reason,
-               "time_s": round(o.stats.get("solve_s", 0.0), 3)}
-        if o.status == "sat":
-            how = o.witness if isinstance(o.witness, str) else "exact" + (
-                f"+{o.witness.float_replay}" if getattr(o.witness, "float_replay", "") else "")
-            row["notes"] = f"validated ({'; '.join((how,) + o.notes)})"
-        elif o.status == "error" and o.reason.startswith("solver model fails the replay"):
-            row["notes"] = "MODEL FAILS REPLAY: " + o.reason.split(": ", 1)[1].splitlines()[0]
-        rows.append(row)
-    disagree, consensus = compare(rows)
-    failed = any(r["status"] == "error" for r in rows)
+        report = diff_query(query, names, args.timeout, args.memory)
     if args.json:
-        print(json.dumps({"query": args.mode, "network": args.model, "property": what,
-                          "engine": getattr(runs[0], "engine", "plain") if runs else "",
-                          "consensus": consensus, "disagreement": disagree, "rows": rows}, indent=2))
+        print(json.dumps({"query": args.mode, "network": args.model, "property": what, "engine": report.engine,
+                          "consensus": report.consensus, "disagreement": report.disagreement,
+                          "rows": [r.to_json() for r in report.rows]}, indent=2))
     else:
-        w = max(len(r["backend"]) for r in rows)
+        w = max(len(r.backend) for r in report.rows)
         print(f"{'backend':{w}}  {'status':9} {'time':>8}  {'validated':9}  notes")
-        for r in rows:
-            t = "-" if r["time_s"] is None else f"{r['time_s']:.2f}s"
-            v = "yes" if r["validated"] else "-"
-            print(f"{r['backend']:{w}}  {r['status']:9} {t:>8}  {v:9}  {r['notes']}")
-        print("DISAGREEMENT: a validated sat and an unsat for the same query" if disagree
-              else f"consistent: {consensus}")
-    if disagree:
-        return EXIT_DISAGREE
-    if failed:
-        return 3
-    return EXIT[consensus]
+        for r in report.rows:
+            t = "-" if r.time_s is None else f"{r.time_s:.2f}s"
+            print(f"{r.backend:{w}}  {r.status:9} {t:>8}  {'yes' if r.validated else '-':9}  {r.notes}")
+        print("DISAGREEMENT: a validated sat and an unsat for the same query" if report.disagreement
+              else f"consistent: {report.consensus}")
+    return EXIT_DISAGREE if report.verdict == "disagreement" else EXIT[report.verdict]
 
 
 def register(sub):
