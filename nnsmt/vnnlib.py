@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from .errors import InputError
+from .printer import Printer
 from .terms import CMP_OPS, Add, And, Bool, Cmp, Dot, Ite, Mul, Not, Num, Or, Term, Var, linear_form
 
 __all__ = ["Property", "parse_vnnlib", "load_vnnlib", "term_eval", "format_term"]
@@ -255,22 +256,9 @@ def _format_num(q: Fraction) -> str:
 
 
 def format_term(t: Term) -> str:
-    """SMT-LIB / VNN-LIB text of a term built from Var, Num, Add, Mul, Cmp, And, Or, Not, Bool."""
-    match t:
-        case Var():
-            return t.name
-        case Num():
-            return _format_num(t.value)
-        case Bool():
-            return "true" if t.value else "false"
-        case Cmp():
-            return f"({t.op} {format_term(t.lhs)} {format_term(t.rhs)})"
-        case Not():
-            return f"(not {format_term(t.arg)})"
-        case Add() | Mul() | And() | Or():
-            op = {Add: "+", Mul: "*", And: "and", Or: "or"}[type(t)]
-            return f"({op} {' '.join(format_term(a) for a in t.args)})"
-    raise TypeError(f"cannot print {type(t).__name__} as VNN-LIB")
+    """VNN-LIB (SMT-LIB) text of a term, constants as decimals where they are (the one printer,
+    `nnsmt.printer.Printer`, with this module's number format)."""
+    return _PRINTER.term(t)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -583,3 +571,6 @@ def load_vnnlib(path) -> Property:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         raise InputError(f"{path}: cannot read VNN-LIB file: {reason}") from None
     return parse_vnnlib(text, str(path))
+
+
+_PRINTER = Printer(_format_num)

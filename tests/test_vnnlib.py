@@ -387,12 +387,14 @@ def test_round_trip_evaluates_identically(case):
     n_in, n_out, asserts, text, names, points = case
     p = parse_vnnlib(text)
     assert (p.n_inputs, p.n_outputs, len(p.asserts)) == (n_in, n_out, len(asserts))
-    # printing the parsed terms and parsing again gives the same terms
+    # printing the parsed terms and parsing again gives the same text (a one-argument and/or
+    # prints as its argument) and the same truth values
     decls = "".join(f"(declare-const {v} Real)\n" for v in names)
     again = parse_vnnlib(decls + "".join(f"(assert {format_term(t)})\n" for _, t in p.asserts))
-    assert [t for _, t in again.asserts] == [t for _, t in p.asserts]
+    assert [format_term(t) for _, t in again.asserts] == [format_term(t) for _, t in p.asserts]
     for point in points:
         env = dict(zip(names, point))
+        assert again.holds(env) == p.holds(env)
         for tol in (0, F(1, 4)):
             expected = all(_value(a, env, tol) for a in asserts)
             assert p.holds(env, tol) == expected
