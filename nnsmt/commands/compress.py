@@ -5,31 +5,23 @@ from __future__ import annotations
 import json
 import sys
 
-from .common import EXIT, add_backend_args, add_command, add_model_args, load_model, model_options
-from .options import add_domain_args, exit_epilog, parse_number, stability_options, summary_line
+from .common import EXIT, add_backend_args, add_command, add_model_args
+from .options import add_domain_args, exit_epilog, on_domain, parse_number, stability_options, summary_line
 
 
 def run(args) -> int:
-    from nnsmt.domain import load_domain
     from nnsmt.engine.compress import spot_check, write_compressed
-    from nnsmt.engine.driver import solver
+    from nnsmt.engine.reports import compression_record
     from nnsmt.queries.compress import CompressOptions, compress
     opts = CompressOptions(stability_options(args, args.method), not args.no_prove,
                            parse_number(args.tolerance, "--tolerance"))
-    solve = solver(args.backend)
-    g = load_model(args.model, **model_options(args))
-    dom = load_domain(args.domain, g.inputs[0].dim if len(g.inputs) == 1 else None)
+    solve, g, dom = on_domain(args)
     r = compress(g, dom, solve, opts)
     out = args.output
     exact_onnx, ir_path = write_compressed(r.graph, out, args.ir)
     spot = spot_check(args.model, out, dom) if g.meta.get("format") == "onnx" else None
-    info = {"network": args.model, "domain": args.domain, "output": out, "ir": str(ir_path),
-            "before": r.before, "after": r.after, "stability": r.stability.counts(),
-            "stability_queries": r.stability.queries, "onnx_exact": exact_onnx,
-            "equivalence": {"status": r.equivalence, "reason": r.equivalence_reason,
-                            "tolerance": str(r.tolerance), "about": "the exact IR (" + str(ir_path) + ")"},
-            "onnxruntime_spot_check_max_abs_diff": spot,
-            "time_s": {k: round(v, 4) for k, v in r.time_s.items()}}
+    info = compression_record(r, network=args.model, domain=args.domain, output=out, ir=ir_path,
+                              exact_onnx=exact_onnx, spot=spot)
     if args.json:
         print(json.dumps(info, indent=2))
     else:

@@ -185,22 +185,15 @@ def where(args, point) -> str:
 
 def run_robustness(args) -> int:
     """`nnsmt verify NET --params ...`: one robustness question through the driver."""
+    from nnsmt.engine.reports import robustness_record
     from nnsmt.engine.robustness import run
     if args.robust_property is None:
         raise InputError("--property label|eps=E|sigma=S is required with --params")
     q = robustness_query(args, "robustness", args.backend, float_check=True)  # refuses verify's engines
     gs, point, domain = q.graph, q.question.point, q.question.domain
     o = run(q, args.backend, args.timeout, getattr(args, "memory", None))
-    pert = gs.meta.get("perturbation")
-    out = {"status": o.status, "verdict": {"unsat": "robust", "sat": "not robust"}.get(o.status, "undecided"),
-           "reason": o.reason, "backend": o.backend, "network": args.model, "definition": q.describe(),
-           "where": where(args, point), "perturbation": pert,
-           "sigmoid": q.sigmoid if q.uses_sigmoid else "none", "notes": list(o.notes), "rounds": o.rounds,
-           "time": {"total_s": o.stats.get("total_s"), "solver_s": o.stats.get("solve_s")}}
-    if "delta" in o.stats:
-        out["delta"] = o.stats["delta"]
-    if o.witness is not None:
-        out["witness"] = o.witness.to_json() | {"replayed": o.witness.replayed}
+    out = robustness_record(o, q, args.model, where(args, point))
+    pert = out["perturbation"]
     if args.json:
         print(json.dumps(out, indent=2, ensure_ascii=False))
     else:
@@ -277,6 +270,15 @@ def add_domain_args(sp):
                          "query, default), per-neuron (two queries a neuron), both (compare)")
     sp.add_argument("--samples", type=int, default=0,
                     help="random inputs replayed exactly first, as cheap witnesses (default 0)")
+
+
+def on_domain(args):
+    """(solver, network, domain) of stable and compress; the backend is checked first."""
+    from nnsmt.domain import load_domain
+    from nnsmt.engine.driver import solver
+    solve = solver(args.backend)
+    g = load_model(args.model, **model_options(args))
+    return solve, g, load_domain(args.domain, g.inputs[0].dim if len(g.inputs) == 1 else None)
 
 
 def stability_options(args, method: str):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from .common import add_backend_args, add_command, add_model_args, load_model, model_options
-from .options import add_domain_args, exit_epilog, stability_options, summary_line
+from .common import EXIT, add_backend_args, add_command, add_model_args
+from .options import add_domain_args, exit_epilog, on_domain, stability_options, summary_line
 
 
 def add_query_args(sp):
@@ -24,29 +24,16 @@ def add_query_args(sp):
 
 
 def run(args) -> int:
-    from nnsmt.domain import load_domain
-    from nnsmt.engine.driver import solver
-    from nnsmt.queries.stability import check_witnesses, classify, layer_counts
+    from nnsmt.engine.reports import classify_all, stability_json
+    from nnsmt.queries.stability import layer_counts
     methods = ["single", "per-neuron"] if args.method == "both" else [args.method]
     opts = [stability_options(args, m) for m in methods]
-    solve = solver(args.backend)
-    g = load_model(args.model, **model_options(args))
-    dom = load_domain(args.domain, g.inputs[0].dim if len(g.inputs) == 1 else None)
-    results = []
-    for o in opts:
-        st = classify(g, dom, solve, o)
-        check_witnesses(g, st)
-        results.append(st)
-    same = all(r.same_as(results[0]) for r in results)
+    solve, g, dom = on_domain(args)
+    report = classify_all(g, dom, solve, opts)
+    results, same = report.results, report.identical
     if args.json:
-        print(json.dumps({"network": args.model, "domain": args.domain, "backend": args.backend,
-                          "identical": same, "results": [
-                              {"method": r.method, "reuse": r.reuse, "counts": r.counts(), "by_bounds": r.by_bounds,
-                               "by_prepass": r.by_samples, "prepass_points": r.points,
-                               "refuted_by_split": r.by_split,
-                               "queries": r.queries, "sat": r.sat, "unsat": r.unsat, "unknown": r.unknown,
-                               "time_s": round(r.time_s, 4), "solve_s": round(r.solve_s, 4),
-                               "layers": {k: v for k, v in layer_counts(r)}} for r in results]}, indent=2))
+        print(json.dumps({"network": args.model, "domain": args.domain, "backend": args.backend, "identical": same,
+                          "results": [stability_json(r) for r in results]}, indent=2))
     else:
         print(f"{args.model} over {args.domain} ({dom.dim} inputs, {len(dom.boxes)} box(es)), backend {args.backend}")
         for name, c in layer_counts(results[0]):
@@ -57,8 +44,7 @@ def run(args) -> int:
             print(f"  classifications identical: {'yes' if same else 'NO'}"
                   + (f"; speed ratio per-neuron / single = {results[1].time_s / max(results[0].time_s, 1e-9):.2f}x"
                      if same else ""))
-    unknown = any(r.counts()["unknown"] for r in results)
-    return 3 if not same else (20 if unknown else 0)
+    return EXIT[report.verdict]
 
 
 def register(sub):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from contextlib import nullcontext
 
 from .common import EXIT, add_backend_args, add_command, add_model_args, check_output, nonnegative_int
 from .options import add_training_args, exit_epilog, load_problem
@@ -34,6 +35,7 @@ def _progress(args):
 
 def run(args) -> int:
     from nnsmt.engine.driver import solver
+    from nnsmt.engine.reports import training_record
     from nnsmt.engine.train import write_trained
     from nnsmt.queries.train import TrainOptions, train
     t0 = time.perf_counter()
@@ -43,31 +45,14 @@ def run(args) -> int:
     if args.output:
         check_output(args.output)
     problem = load_problem(args)
-    data = problem.data
     status, show = _progress(args)
-    if status is not None:
-        status.start()
-    try:
+    with status or nullcontext():
         res = train(problem, solve, opts, progress=show)
         written = write_trained(problem, res.params, args.output, args.format, args.dtype, show) \
             if res.status == "sat" and args.output else None
-    finally:
-        if status is not None:
-            status.stop()
-    out = {"status": res.status, "reason": res.reason, "backend": args.backend, "network": args.model,
-           "data": args.data, "architecture": problem.arch(), "weights": problem.n_weights(),
-           "free_weights": problem.n_free(), "free_layers": list(problem.free), "points": data.n,
-           "encoding": res.encoding, "strategy": args.strategy, "rounds": res.rounds,
-           "points_seen_by_solver": res.used, "notes": list(res.notes),
-           "time": {**{k: round(v, 4) for k, v in res.stats.items()}, "total_s": round(time.perf_counter() - t0, 4)}}
-    if res.status == "sat":
-        out["exact_accuracy"] = 1.0
-        if written is not None:
-            out["output"] = written
-    if res.status == "unsat":
-        out["proved"] = res.statement
-        out["core"] = [{"row": i, "where": data.where(i)} for i in res.core]
-    print(json.dumps(out, indent=2) if args.json else "\n".join(_lines(out, data.n)))
+    out = training_record(problem, res, backend=args.backend, network=args.model, data=args.data,
+                          strategy=args.strategy, total_s=time.perf_counter() - t0, written=written)
+    print(json.dumps(out, indent=2) if args.json else "\n".join(_lines(out, problem.data.n)))
     if written is not None and "warning" in written and not args.json:
         print(f"WARNING: {written['warning']}", file=sys.stderr)
     if written is not None and written.get("accuracy_onnxruntime", 1.0) < 1.0:
