@@ -1,4 +1,9 @@
-"""One interpretation loop over the IR, with pluggable domains (float, exact rational, ...)."""
+"""One interpretation loop over the IR, with pluggable domains (float, exact rational, ...).
+
+An affine node may read several values (`y = Σ_k W_k x_k + b`, `Affine.terms()`): the loop
+passes a domain's `affine` the value of every term's input, in that order. A `Sparse` weight is
+never densified: the float domain multiplies with scipy's CSR product, the exact domains work
+row by row over the nonzeros only."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from typing import Mapping, Protocol
 import numpy as np
 
 from .errors import InputError, InternalError, UnsupportedError
-from .ir import Affine, Argmax, Const, Graph, Input, Relu, Sigmoid, Sym
+from .ir import Affine, Argmax, Const, Graph, Input, Relu, Sigmoid, Sparse, Sym
 from .sigmoid import sigmoid_interval
 
 
@@ -17,7 +22,7 @@ class Domain(Protocol):
     """What a value means. Each method returns the value of one node."""
 
     def input(self, node: Input, value): ...
-    def affine(self, node: Affine, x): ...
+    def affine(self, node: Affine, x, *more): ...  # one value per `node.terms()` input
     def relu(self, node: Relu, x): ...
     def sigmoid(self, node: Sigmoid, x): ...
     def argmax(self, node: Argmax, x): ...
@@ -48,7 +53,7 @@ def interpret(graph: Graph, domain: Domain, inputs: Mapping[str, object],
                     raise InputError(f"no value given for input {node.name!r}")
                 env[node.name] = domain.input(node, inputs[node.name])
             case Affine():
-                env[node.name] = domain.affine(node, env[node.x])
+                env[node.name] = domain.affine(node, env[node.x], *(env[v] for v, _ in node.more))
             case Relu():
                 env[node.name] = domain.relu(node, env[node.x])
             case Sigmoid():
@@ -62,6 +67,10 @@ def interpret(graph: Graph, domain: Domain, inputs: Mapping[str, object],
 
 
 def _param_value(p, params: Mapping[str, np.ndarray], exact: bool) -> np.ndarray:
+    """A dense Const or Sym parameter's value (Fractions when `exact`, else float64); Sparse
+    weights go through `float_matvec`/`exact_matvec`, never through here."""
+    if isinstance(p, Sparse):
+        raise InternalError("a sparse parameter was asked for as a dense array")
     if isinstance(p, Const):
         return p.fractions() if exact else p.floats()
     if p.name in params:
@@ -91,10 +100,12 @@ class FloatDomain:
         _check_dim(node, v)
         return v
 
-    def affine(self, node, x):
-        w = _param_value(node.weight, self.params, False)
-        b = _param_value(node.bias, self.params, False)
-        return w @ x + b
+    def affine(self, node, x, *more):
+        out = None
+        for (_, w), v in zip(node.terms(), (x,) + more):
+            t = float_matvec(w, v, self.params)
+            out = t if out is None else out + t
+        return out + _param_value(node.bias, self.params, False)
 
     def relu(self, node, x):
         return np.maximum(x, 0.0)
@@ -119,15 +130,59 @@ def _to_scaled_ints(w: np.ndarray) -> tuple[np.ndarray, int]:
     return out, e
 
 
-def exact_matvec(w: Const | np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Exact `w @ x` for float64 or Fraction `w` and a vector of Fractions (object array)."""
+def float_matvec(w, x: np.ndarray, params: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+    """float64 `w @ x` for a Const, Sparse (scipy CSR product over the nonzeros) or Sym weight
+    (`params[name]` or its nominal value)."""
+    if isinstance(w, Sparse):
+        return w.csr() @ x
+    return _param_value(w, params or {}, False) @ x
+
+
+def _row_sums(prod: np.ndarray, indptr: np.ndarray, zero) -> np.ndarray:
+    """Per-row sums of per-nonzero values in CSR order (object arrays: exact); `zero` for an
+    empty row."""
+    starts = indptr[:-1]
+    out = np.empty(len(starts), dtype=object)
+    out[:] = [zero] * len(starts)
+    nonempty = starts < indptr[1:]
+    if nonempty.any():
+        out[nonempty] = np.add.reduceat(prod, starts[nonempty])
+    return out
+
+
+def _scaled_vector(x: np.ndarray) -> tuple[np.ndarray, int]:
+    """Fractions x -> (object array of ints, den) with x == ints / den exactly."""
+    den = lcm(*(f.denominator for f in x)) if x.size else 1
+    return np.array([f.numerator * (den // f.denominator) for f in x], dtype=object), den
+
+
+def _sparse_exact_matvec(w: Sparse, x: np.ndarray) -> np.ndarray:
+    """Exact `w @ x` over the nonzeros of `w` (one product per nonzero, never densified)."""
+    if not w.nnz:
+        return _row_sums(np.zeros(0, dtype=object), w.indptr, Fraction(0))
+    if not w.is_float:
+        prod = w.data * np.asarray(x, dtype=object)[w.indices]
+        return _row_sums(prod, w.indptr, Fraction(0))
+    wi, e = _to_scaled_ints(w.data)
+    xi, den = _scaled_vector(x)
+    acc = _row_sums(wi * xi[w.indices], w.indptr, 0)
+    scale = Fraction(2) ** e / den
+    out = np.empty(len(acc), dtype=object)
+    out[:] = [Fraction(int(a)) * scale for a in acc]
+    return out
+
+
+def exact_matvec(w: Const | Sparse | np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Exact `w @ x` for a float64 or Fraction `w` (a Const, a Sparse matrix: over its nonzeros
+    only, or a dense array) and a vector of Fractions (object array)."""
+    if isinstance(w, Sparse):
+        return _sparse_exact_matvec(w, x)
     wv = w.value if isinstance(w, Const) else w
     if wv.dtype != np.float64:
         return np.dot(wv, x) if x.size else np.zeros(wv.shape[0], dtype=object) * Fraction(0)
     # Integer arithmetic is ~20x faster than Fraction arithmetic on big layers.
     wi, e = _to_scaled_ints(wv)
-    den = lcm(*(f.denominator for f in x)) if x.size else 1
-    xi = np.array([f.numerator * (den // f.denominator) for f in x], dtype=object)
+    xi, den = _scaled_vector(x)
     acc = wi.dot(xi) if x.size else np.zeros(wv.shape[0], dtype=object)
     scale = Fraction(2) ** e / den
     out = np.empty(wv.shape[0], dtype=object)
@@ -149,12 +204,14 @@ class ExactDomain:
         v[:] = [Fraction(a) for a in vals]
         return v
 
-    def affine(self, node, x):
-        if isinstance(node.weight, Sym):
-            w = _param_value(node.weight, self.params, True)
-            wx = np.dot(w, x)
-        else:
-            wx = exact_matvec(node.weight, x)
+    def affine(self, node, x, *more):
+        wx = None
+        for (_, w), v in zip(node.terms(), (x,) + more):
+            if isinstance(w, Sym):
+                t = np.dot(_param_value(w, self.params, True), v)
+            else:
+                t = exact_matvec(w, v)
+            wx = t if wx is None else wx + t  # object arrays: exact elementwise sums
         b = _param_value(node.bias, self.params, True)
         out = np.empty(len(wx), dtype=object)
         out[:] = [a + c for a, c in zip(wx, b)]
@@ -200,20 +257,30 @@ class EnclosureDomain:
         v = self.exact.input(node, value)
         return v, v
 
-    def affine(self, node, x):
-        lo, hi = x
-        if lo is hi or all(a == b for a, b in zip(lo, hi)):
-            v = self.exact.affine(node, lo)
+    def affine(self, node, x, *more):
+        pairs = (x,) + more
+        if all(lo is hi or all(a == b for a, b in zip(lo, hi)) for lo, hi in pairs):
+            v = self.exact.affine(node, *(lo for lo, _ in pairs))
             return v, v
-        w = _param_value(node.weight, self.exact.params, True)
         b = _param_value(node.bias, self.exact.params, True)
-        olo = np.empty(w.shape[0], dtype=object)
-        ohi = np.empty(w.shape[0], dtype=object)
-        for i in range(w.shape[0]):
-            row = w[i]
-            olo[i] = b[i] + sum((c * (lo[j] if c >= 0 else hi[j]) for j, c in enumerate(row)), Fraction(0))
-            ohi[i] = b[i] + sum((c * (hi[j] if c >= 0 else lo[j]) for j, c in enumerate(row)), Fraction(0))
-        return olo, ohi
+        # a value read by several terms (x + W x) gets its coefficients summed first: tighter
+        coef: list[dict] = [{} for _ in b]
+        env = {}
+        for (v, w), iv in zip(node.terms(), pairs):
+            env[v] = iv
+            for i, cols, row in _exact_rows(w, self.exact.params):
+                ci = coef[i]
+                for j, c in zip(cols, row):
+                    ci[v, j] = ci.get((v, j), 0) + c
+        olo, ohi = list(b), list(b)
+        for i, ci in enumerate(coef):
+            for (v, j), c in ci.items():
+                lo, hi = env[v]
+                olo[i] += c * (lo[j] if c >= 0 else hi[j])
+                ohi[i] += c * (hi[j] if c >= 0 else lo[j])
+        out_lo, out_hi = np.empty(len(b), dtype=object), np.empty(len(b), dtype=object)
+        out_lo[:], out_hi[:] = olo, ohi
+        return out_lo, out_hi
 
     def relu(self, node, x):
         return self.exact.relu(node, x[0]), self.exact.relu(node, x[1])
@@ -233,6 +300,19 @@ class EnclosureDomain:
                                                for j in range(n) if j != i)]
         return (np.array([Fraction(min(cand))], dtype=object),
                 np.array([Fraction(max(cand))], dtype=object))
+
+
+def _exact_rows(w, params):
+    """(row, columns, exact values) of every row of a weight: the nonzeros of a Sparse one."""
+    if isinstance(w, Sparse):
+        for i in range(w.shape[0]):
+            cols, vals = w.row(i)
+            yield i, cols.tolist(), [Fraction(v) for v in vals]
+        return
+    m = _param_value(w, params, True)
+    cols = list(range(m.shape[1]))
+    for i in range(m.shape[0]):
+        yield i, cols, m[i]
 
 
 def evaluate_enclosure(graph: Graph, inputs: Mapping[str, object], params=None,

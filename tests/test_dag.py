@@ -1,0 +1,180 @@
+"""DAG graphs built directly in the IR: chains with residual additions (`Affine.more`),
+concatenations as block-sparse weights, dense and sparse (CSR) weights, float and rational,
+ReLU and sigmoid. Every domain must agree with a dense numpy reference, exactly where it
+claims exactness."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+from hypothesis import given, settings, strategies as st
+
+from nnsmt.interpret import evaluate, evaluate_enclosure, evaluate_exact, exact_matvec, float_matvec
+from nnsmt.ir import Affine, Const, Graph, Input, Relu, Sigmoid, Sparse
+
+f32 = st.floats(-2, 2, width=32, allow_subnormal=False)
+FAST = settings(max_examples=25, deadline=None)
+
+
+def _fractions(w: np.ndarray) -> np.ndarray:
+    out = np.empty(w.shape, dtype=object)
+    out.ravel()[:] = [Fraction(v) / 3 for v in w.ravel()]
+    return out
+
+
+@st.composite
+def weights(draw, out: int, inp: int, rational: bool = True):
+    """A (out, inp) weight: dense Const, or Sparse with a random pattern; float32 values,
+    sometimes rationals that are not floats (thirds)."""
+    w = np.array(draw(st.lists(f32, min_size=out * inp, max_size=out * inp)),
+                 dtype=np.float64).reshape(out, inp)
+    kind = draw(st.sampled_from(["dense", "sparse", "sparse"] + (["rational"] if rational else [])))
+    if kind == "dense":
+        return Const(w)
+    mask = np.array(draw(st.lists(st.booleans(), min_size=out * inp, max_size=out * inp)),
+                    dtype=bool).reshape(out, inp)
+    w = np.where(mask, w, 0.0)
+    return Sparse.from_dense(_fractions(w) if kind == "rational" else w)
+
+
+def block(out: int, offset: int, d: int) -> Sparse:
+    """The (out, d) matrix placing a d-vector at rows offset..offset+d (concatenation)."""
+    return Sparse.from_coo((out, d), np.arange(offset, offset + d), np.arange(d), np.ones(d))
+
+
+@st.composite
+def dag_graphs(draw, sigmoid: bool = True, max_nodes: int = 6, rational: bool = True):
+    """A random DAG: each node reads any earlier values."""
+    n0 = draw(st.integers(1, 3))
+    nodes: list = [Input("x", n0, shape=(1, n0), onnx="input")]
+    vals = [("x", n0)]
+    kinds = ["affine", "affine", "residual", "concat", "relu"] + (["sigmoid"] if sigmoid else [])
+    for k in range(draw(st.integers(1, max_nodes))):
+        name, kind = f"v{k}", draw(st.sampled_from(kinds))
+        onnx = draw(st.sampled_from(["", f"t{k}"]))
+        if kind in ("relu", "sigmoid"):
+            x, d = draw(st.sampled_from(vals))
+            nodes.append((Relu if kind == "relu" else Sigmoid)(name, x, onnx=onnx))
+            vals.append((name, d))
+            continue
+        if kind == "affine":
+            ins = draw(st.lists(st.sampled_from(vals), min_size=1, max_size=3))
+            out = draw(st.integers(1, 4))
+            terms = [(x, draw(weights(out, d, rational))) for x, d in ins]
+        elif kind == "residual":  # y = u + w: identities on two values of one dimension
+            u, d = draw(st.sampled_from(vals))
+            w = draw(st.sampled_from([v for v, e in vals if e == d]))
+            out = d
+            terms = [(u, block(d, 0, d)), (w, draw(st.sampled_from([block(d, 0, d), Const(np.eye(d))])))]
+        else:  # concat: block-sparse weights
+            ins = draw(st.lists(st.sampled_from(vals), min_size=1, max_size=3))
+            out = sum(d for _, d in ins)
+            offs = np.cumsum([0] + [d for _, d in ins])
+            terms = [(x, block(out, int(o), d)) for (x, d), o in zip(ins, offs)]
+        b = np.array(draw(st.lists(f32, min_size=out, max_size=out)), dtype=np.float64)
+        bias = Const(_fractions(b) if rational and draw(st.booleans()) else b)
+        shape = draw(st.sampled_from([None, (out,), (1, out)]))
+        nodes.append(Affine(name, terms[0][0], terms[0][1], bias, more=tuple(terms[1:]),
+                            shape=shape, onnx=onnx))
+        vals.append((name, out))
+    outs = (nodes[-1].name,)
+    if len(nodes) > 2 and draw(st.booleans()):
+        extra = draw(st.sampled_from([n.name for n in nodes[1:-1]]))
+        outs = outs + (extra,)
+    return Graph(tuple(nodes), outs, {"source": "dag"}).check()
+
+
+def dense_float(p) -> np.ndarray:
+    return p.dense().astype(np.float64) if isinstance(p, Sparse) else p.floats()
+
+
+def reference(g: Graph, x, magnitude: bool = False) -> dict[str, np.ndarray]:
+    """Dense numpy evaluation; with `magnitude`, |W| |x| + |b| throughout (a bound on every
+    |value| that also scales the rounding error of any summation order)."""
+    env: dict[str, np.ndarray] = {}
+    for n in g.nodes:
+        match n:
+            case Input():
+                env[n.name] = np.abs(np.asarray(x, dtype=np.float64)) if magnitude else \
+                    np.asarray(x, dtype=np.float64)
+            case Affine():
+                f = np.abs if magnitude else (lambda a: a)
+                env[n.name] = sum(f(dense_float(w)) @ env[v] for v, w in n.terms()) + f(dense_float(n.bias))
+            case Relu():
+                env[n.name] = env[n.x] if magnitude else np.maximum(env[n.x], 0.0)
+            case Sigmoid():
+                env[n.name] = np.ones_like(env[n.x]) if magnitude else 1.0 / (1.0 + np.exp(-env[n.x]))
+    return env
+
+
+def tolerance(g: Graph, x) -> dict[str, np.ndarray]:
+    """A generous bound on float rounding against the exact value, per element."""
+    return {k: 1e-12 * (1.0 + v) for k, v in reference(g, x, magnitude=True).items()}
+
+
+def point(dim):
+    return st.lists(st.floats(-3, 3, allow_subnormal=False), min_size=dim, max_size=dim)
+
+
+@FAST
+@given(dag_graphs(), st.data())
+def test_float_evaluation_equals_a_dense_reference(g, data):
+    x = data.draw(point(g.inputs[0].dim))
+    got, ref, tol = evaluate(g, {"x": x}), reference(g, x), tolerance(g, x)
+    for v in ref:
+        assert got[v].shape == ref[v].shape
+        assert np.all(np.abs(got[v] - ref[v]) <= tol[v]), v
+
+
+@FAST
+@given(dag_graphs(), st.data())
+def test_exact_evaluation_agrees_with_float(g, data):
+    x = data.draw(point(g.inputs[0].dim))
+    fl, tol = evaluate(g, {"x": x}), tolerance(g, x)
+    if any(isinstance(n, Sigmoid) for n in g.nodes):
+        enc = evaluate_enclosure(g, {"x": x})
+        for v, (lo, hi) in enc.items():
+            assert all(a <= b for a, b in zip(lo, hi))
+            assert np.all(np.array([float(a) for a in lo]) - tol[v] <= fl[v]), v
+            assert np.all(fl[v] <= np.array([float(b) for b in hi]) + tol[v]), v
+        return
+    ex = evaluate_exact(g, {"x": x})
+    enc = evaluate_enclosure(g, {"x": x})
+    for v in ex:
+        assert all(isinstance(a, Fraction) for a in ex[v])
+        assert np.all(np.abs(np.array([float(a) for a in ex[v]]) - fl[v]) <= tol[v]), v
+        assert list(enc[v][0]) == list(ex[v]) == list(enc[v][1])  # a point stays exact
+
+
+@FAST
+@given(st.integers(1, 5), st.integers(1, 5), st.data())
+def test_sparse_matvec_equals_the_dense_one_exactly(out, inp, data):
+    w = data.draw(weights(out, inp))
+    x = np.array([Fraction(v) for v in data.draw(point(inp))], dtype=object)
+    dense = w.dense() if isinstance(w, Sparse) else w.value
+    assert list(exact_matvec(w, x)) == list(exact_matvec(Const(dense), x))
+    assert np.allclose(float_matvec(w, x.astype(np.float64)), dense.astype(np.float64) @ x.astype(np.float64))
+
+
+def test_a_residual_block_by_hand():
+    """y = relu(W x) + x with W sparse: y = [relu(2 x0) + x0, x1]."""
+    W = Sparse.from_dense(np.array([[2.0, 0.0], [0.0, 0.0]]))
+    g = Graph((Input("x", 2), Affine("a", "x", W, Const([0.0, 0.0])), Relu("r", "a"),
+               Affine("y", "r", block(2, 0, 2), Const([0.0, 0.0]), more=(("x", block(2, 0, 2)),))),
+              ("y",)).check()
+    x = [Fraction(3, 7), Fraction(-1, 3)]
+    assert list(evaluate_exact(g, {"x": x})["y"]) == [Fraction(9, 7), Fraction(-1, 3)]
+    assert list(evaluate_exact(g, {"x": [-1, 2]})["y"]) == [-1, 2]
+
+
+def test_the_enclosure_of_a_box_is_sound_on_a_sparse_multi_input_node():
+    W = Sparse.from_dense(np.array([[1.0, 0.0, -2.0], [0.0, 0.0, 0.0]]))
+    g = Graph((Input("x", 3), Affine("y", "x", W, Const([1.0, 0.0]), more=(("x", Const(np.ones((2, 3)))),))),
+              ("y",)).check()
+    from nnsmt.interpret import EnclosureDomain, interpret
+    lo = np.array([Fraction(-1)] * 3, dtype=object)
+    hi = np.array([Fraction(1)] * 3, dtype=object)
+    env = interpret(g, EnclosureDomain(), {}, initial_env={"x": (lo, hi)})
+    # y0 = 2 x0 + x1 - x2 + 1 in [-3, 5]; y1 = x0 + x1 + x2 in [-3, 3]
+    assert list(env["y"][0]) == [-3, -3] and list(env["y"][1]) == [5, 3]
