@@ -11,23 +11,23 @@ from cvc5 import InputLanguage, InputParser, SymbolManager
 from nnsmt.result import Capabilities, Result, SolveOptions
 from nnsmt.terms import Script
 
+from .base import Backend
 from .smtlib import to_smtlib
 
 
-class Cvc5Backend:
+def _rational(name: str, v) -> Fraction:
+    try:
+        return Fraction(v.getRealValue())
+    except Exception as e:  # e.g. an irrational algebraic number
+        raise ValueError(f"model value of {name} is not rational: {e}") from None
+
+
+class Cvc5Backend(Backend):
     name = "cvc5"
     capabilities = Capabilities(frozenset({"nonlinear", "exp"}), frozenset({"want_core", "simplex"}),
                                 why_not=(("optimize", "cvc5 has no optimisation (use bisection)"),))
 
-    def supports(self, features):
-        return self.capabilities.refuses(self.name, features)
-
-    def solve(self, script: Script, timeout: float | None = None,
-              options: SolveOptions = SolveOptions()) -> Result:
-        t0 = time.perf_counter()
-        why = self.supports(script.features)
-        if why:
-            return Result("error", self.name, why)
+    def run(self, script: Script, timeout: float | None, options: SolveOptions, t0: float) -> Result:
         tm = cvc5.TermManager()
         slv = cvc5.Solver(tm)
         slv.setOption("produce-models", "true")
@@ -64,11 +64,4 @@ class Cvc5Backend:
                 reason = "timeout"
             return Result("unknown", self.name, reason.lower(), stats=stats)
         terms = {str(t): t for t in sm.getDeclaredTerms()}
-        model = {}
-        for n in script.decls:
-            v = slv.getValue(terms[n])
-            try:
-                model[n] = Fraction(v.getRealValue())
-            except Exception as e:  # e.g. an irrational algebraic number
-                return Result("error", self.name, f"model value of {n} is not rational: {e}", stats=stats)
-        return Result("sat", self.name, model=model, stats=stats)
+        return self.sat(script, lambda n: _rational(n, slv.getValue(terms[n])), stats)

@@ -10,6 +10,7 @@ import z3
 from nnsmt.result import Capabilities, Result, SolveOptions
 from nnsmt.terms import Script
 
+from .base import Backend
 from .smtlib import to_smtlib
 
 
@@ -22,21 +23,18 @@ def z3_value(v) -> Fraction:
     raise ValueError(f"model value {v} is not rational")
 
 
-class Z3Backend:
+def _values(m):
+    """name -> the exact value of the Real `name` in the Z3 model `m` (ValueError if irrational)."""
+    return lambda n: z3_value(m.eval(z3.Real(n), model_completion=True))
+
+
+class Z3Backend(Backend):
     name = "z3"
     # linear objectives go to Optimize, see solve
     capabilities = Capabilities(frozenset({"nonlinear", "optimize"}), frozenset({"want_core"}),
                                 why_not=(("exp", "Z3 has no exp (transcendental functions)"),))
 
-    def supports(self, features):
-        return self.capabilities.refuses(self.name, features)
-
-    def solve(self, script: Script, timeout: float | None = None,
-              options: SolveOptions = SolveOptions()) -> Result:
-        t0 = time.perf_counter()
-        why = self.supports(script.features)
-        if why:
-            return Result("error", self.name, why)
+    def run(self, script: Script, timeout: float | None, options: SolveOptions, t0: float) -> Result:
         if script.objective is not None:
             return self._optimize(script, timeout, t0)
         s = z3.SolverFor(script.logic)
@@ -58,15 +56,7 @@ class Z3Backend:
             if reason in ("timeout", "canceled"):
                 reason = "timeout"
             return Result("unknown", self.name, reason, stats=stats)
-        m = s.model()
-        model = {}
-        for n in script.decls:
-            v = m.eval(z3.Real(n), model_completion=True)
-            try:
-                model[n] = z3_value(v)
-            except ValueError as e:
-                return Result("error", self.name, str(e), stats=stats)
-        return Result("sat", self.name, model=model, stats=stats)
+        return self.sat(script, _values(s.model()), stats)
 
     def _optimize(self, script: Script, timeout: float | None, t0: float) -> Result:
         """Z3's Optimize (OMT) for a linear script with an objective. The optimum is returned in
@@ -96,11 +86,4 @@ class Z3Backend:
             return Result("unknown", self.name, "the objective is unbounded", stats=stats)
         stats["objective"] = z3_value(val)
         stats["objective_strict"] = 0.0 if z3_value(eps) == 0 else 1.0
-        m = o.model()
-        model = {}
-        for n in script.decls:
-            try:
-                model[n] = z3_value(m.eval(z3.Real(n), model_completion=True))
-            except ValueError as e:
-                return Result("error", self.name, str(e), stats=stats)
-        return Result("sat", self.name, model=model, stats=stats)
+        return self.sat(script, _values(o.model()), stats)
