@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from .common import EXIT, add_backend_args, add_command, add_model_args
+from .common import EXIT, add_backend_args, add_command
 from .options import add_domain_args, exit_epilog, on_domain, parse_number, stability_options, summary_line
 
 
@@ -50,8 +50,6 @@ def register(sub):
                             sat="written, but the equivalence query found an input where they differ "
                             "(replayed exactly: a bug in nnsmt, please report)",
                             unknown="written; the equivalence query was undecided (timeout)")
-    sp.add_argument("model", help="network file")
-    add_model_args(sp)
     add_domain_args(sp)
     sp.add_argument("-o", "--output", required=True, help="compressed ONNX file to write")
     sp.add_argument("--ir", help="exact JSON IR to write (default: the output with .json)")

@@ -9,7 +9,7 @@ from fractions import Fraction
 
 from nnsmt.errors import InputError
 
-from .common import EXIT, load_model, model_options, positive_float, positive_int
+from .common import EXIT, add_model_args, load_model, model_options, positive_float, positive_int
 
 # dest -> default of every option added here, and of the verification options that verify,
 # diff and compile add themselves (see `refuse`)
@@ -262,6 +262,9 @@ def train_query(args, default_encoding: str | None = None):
 # --- stability (stable, compress) ----------------------------------------------------------------
 
 def add_domain_args(sp):
+    """The network, its loader options, --domain, --method and --samples (stable, compress)."""
+    sp.add_argument("model", help="network file")
+    add_model_args(sp)
     sp.add_argument("--domain", required=True, metavar="BOX",
                     help='input domain: box.json ({"lo": [...], "hi": [...]}, see README) or a '
                          "VNN-LIB property (its input boxes)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from .common import EXIT, add_backend_args, add_command, add_model_args
+from .common import EXIT, add_backend_args, add_command
 from .options import add_domain_args, exit_epilog, on_domain, stability_options, summary_line
 
 
@@ -54,8 +54,6 @@ def register(sub):
                             "unsat), each unstable one with two replayed witnesses",
                             unknown="some neurons unknown (a query timed out)",
                             error="the two methods (--method both) disagree, or a solver failed")
-    sp.add_argument("model", help="network file")
-    add_model_args(sp)
     add_domain_args(sp)
     add_query_args(sp)
     add_backend_args(sp, default="cvc5")  # Z3 stalls on the digits queries (README)
