@@ -16,6 +16,13 @@ Two methods, both domains of the single interpretation loop (`nnsmt.interpret.in
   back-substitution of linear relaxations down to the input box (ReLU: the triangle's upper
   line, a lower line of slope 0 or 1 chosen by the larger side). It needs a bounded box and
   constant parameters; where either is missing it falls back to intervals for that node.
+
+Graphs are DAGs: an affine node sums the terms of several inputs (`Affine.terms()`), each
+weight dense or `Sparse`. Interval products over a sparse weight touch its nonzeros only (the
+rounding-error bound of a row counts that row's nonzeros). Back-substitution walks the nodes in
+reverse topological order keeping one coefficient matrix per value: a value reached through
+several consumers (a residual connection) gets their coefficients summed, and every value where
+the walk stops (an input, a sigmoid, a symbolic layer) is bounded by its own interval.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ import numpy as np
 
 from .errors import UnsupportedError
 from .interpret import interpret
-from .ir import Affine, Const, Graph, Input, Relu, Sigmoid
+from .ir import Affine, Const, Graph, Input, Relu, Sigmoid, Sparse
 
 U = 2.0 ** -53  # unit roundoff of float64
 ETA = 2.0 ** -1074  # smallest subnormal: absolute error of an underflowing product
@@ -145,30 +152,105 @@ def lin_upper(A: np.ndarray, box: Interval, c: np.ndarray | None = None) -> np.n
     return -lin_lower(-A, box, None if c is None else -c)
 
 
+def _interval_product(w: Interval, x: Interval) -> Interval:
+    """Interval of W x for interval W (exact when W is a point), outward rounded."""
+    if np.array_equal(w.lo, w.hi):  # a constant weight: two matrix products, no elementwise work
+        return Interval(lin_lower(w.lo, x, None), lin_upper(w.lo, x, None))
+    xl, xh = x.lo[..., None, :], x.hi[..., None, :]
+    with np.errstate(invalid="ignore"):
+        prods = np.stack([w.lo * xl, w.lo * xh, w.hi * xl, w.hi * xh])
+    prods = np.where(np.isnan(prods), 0.0, prods)  # 0 * inf: the zero factor is exact
+    plo, phi = prods.min(0), prods.max(0)
+    n = w.lo.shape[1] + 1
+    mag = np.maximum(np.abs(_fin(plo)), np.abs(_fin(phi))).sum(-1)
+    err = _gamma(n + 1) * mag + n * ETA
+    with np.errstate(invalid="ignore"):
+        lo = np.nextafter(plo.sum(-1) - err, -INF)
+        hi = np.nextafter(phi.sum(-1) + err, INF)
+    return Interval(np.where(np.isnan(lo), -INF, lo), np.where(np.isnan(hi), INF, hi))
+
+
+def _csr(S: Sparse, data: np.ndarray):
+    from scipy.sparse import csr_array
+    return csr_array((data, S.indices, S.indptr), shape=S.shape)
+
+
+def _csr_mv(M, v: np.ndarray) -> np.ndarray:
+    """scipy sparse (k, n) times v (..., n) -> (..., k)."""
+    if v.ndim == 1:
+        return M @ v
+    flat = v.reshape(-1, v.shape[-1])
+    return (M @ flat.T).T.reshape(v.shape[:-1] + (M.shape[0],))
+
+
+def _segments(a: np.ndarray, indptr: np.ndarray) -> np.ndarray:
+    """Per-row sums of per-nonzero values a (..., nnz) in CSR order -> (..., rows); 0 for an
+    empty row (summed left to right: gamma of the row's count bounds the rounding)."""
+    starts = indptr[:-1]
+    out = np.zeros(a.shape[:-1] + (len(starts),))
+    nonempty = starts < indptr[1:]
+    if nonempty.any():
+        out[..., nonempty] = np.add.reduceat(a, starts[nonempty], axis=-1)
+    return out
+
+
+def _sparse_lower(S: Sparse, data: np.ndarray, box: Interval) -> np.ndarray:
+    """`lin_lower` for a sparse float64 matrix (S's pattern, values `data`): rigorous lower
+    bound of each row over the box, one product per nonzero."""
+    lo, hi = _fin(box.lo), _fin(box.hi)
+    v = _csr_mv(_csr(S, np.maximum(data, 0.0)), lo) + _csr_mv(_csr(S, np.minimum(data, 0.0)), hi)
+    mag = _csr_mv(_csr(S, np.abs(data)), np.maximum(np.abs(lo), np.abs(hi)))
+    n = 2 * np.diff(S.indptr).astype(np.float64) + 1  # terms summed per row
+    out = np.nextafter(v - (_gamma(n + 1) * mag + n * ETA), -INF)
+    if np.isinf(box.lo).any() or np.isinf(box.hi).any():
+        unb = (_csr_mv(_csr(S, (data > 0).astype(np.float64)), np.isneginf(box.lo).astype(np.float64)) > 0) | \
+            (_csr_mv(_csr(S, (data < 0).astype(np.float64)), np.isposinf(box.hi).astype(np.float64)) > 0)
+        out = np.where(unb, -INF, out)
+    return out
+
+
+def _sparse_product(S: Sparse, x: Interval) -> Interval:
+    """Interval of S x over the nonzeros of S, outward rounded: two CSR products per side for
+    float64 values, elementwise interval products for rational ones (outward to floats)."""
+    if S.is_float:
+        return Interval(_sparse_lower(S, S.data, x), -_sparse_lower(S, -S.data, x))
+    wl = np.array([down(v) for v in S.data], dtype=np.float64)
+    wh = np.array([up(v) for v in S.data], dtype=np.float64)
+    xl, xh = x.lo[..., S.indices], x.hi[..., S.indices]
+    with np.errstate(invalid="ignore"):
+        prods = np.stack([wl * xl, wl * xh, wh * xl, wh * xh])
+    prods = np.where(np.isnan(prods), 0.0, prods)  # 0 * inf: the zero factor is exact
+    plo, phi = prods.min(0), prods.max(0)
+    n = np.diff(S.indptr).astype(np.float64) + 1
+    mag = _segments(np.maximum(np.abs(_fin(plo)), np.abs(_fin(phi))), S.indptr)
+    err = _gamma(n + 1) * mag + n * ETA
+    with np.errstate(invalid="ignore"):
+        lo = np.nextafter(_segments(plo, S.indptr) - err, -INF)
+        hi = np.nextafter(_segments(phi, S.indptr) + err, INF)
+    return Interval(np.where(np.isnan(lo), -INF, lo), np.where(np.isnan(hi), INF, hi))
+
+
+def _add_outward(a: Interval, b: Interval) -> Interval:
+    """a + b, one rounding outward each side (NaN from inf - inf: unbounded)."""
+    with np.errstate(invalid="ignore"):
+        lo = np.nextafter(a.lo + b.lo, -INF)
+        hi = np.nextafter(a.hi + b.hi, INF)
+    return Interval(np.where(np.isnan(lo), -INF, lo), np.where(np.isnan(hi), INF, hi))
+
+
 def _interval_affine(w: Interval, x: Interval, b: Interval) -> Interval:
     """Interval of W x + b for interval W (exact when W is a point), outward rounded."""
-    if np.array_equal(w.lo, w.hi):  # a constant weight: two matrix products, no elementwise work
-        lo = lin_lower(w.lo, x, None)
-        hi = lin_upper(w.lo, x, None)
-    else:
-        xl, xh = x.lo[..., None, :], x.hi[..., None, :]
-        with np.errstate(invalid="ignore"):
-            prods = np.stack([w.lo * xl, w.lo * xh, w.hi * xl, w.hi * xh])
-        prods = np.where(np.isnan(prods), 0.0, prods)  # 0 * inf: the zero factor is exact
-        plo, phi = prods.min(0), prods.max(0)
-        n = w.lo.shape[1] + 1
-        mag = np.maximum(np.abs(_fin(plo)), np.abs(_fin(phi))).sum(-1)
-        err = _gamma(n + 1) * mag + n * ETA
-        with np.errstate(invalid="ignore"):
-            lo = np.nextafter(plo.sum(-1) - err, -INF)
-            hi = np.nextafter(phi.sum(-1) + err, INF)
-        lo = np.where(np.isnan(lo), -INF, lo)
-        hi = np.where(np.isnan(hi), INF, hi)
-    # adding the bias interval: one more rounding each side
-    with np.errstate(invalid="ignore"):
-        lo2 = np.nextafter(lo + b.lo, -INF)
-        hi2 = np.nextafter(hi + b.hi, INF)
-    return Interval(np.where(np.isnan(lo2), -INF, lo2), np.where(np.isnan(hi2), INF, hi2))
+    return _add_outward(_interval_product(w, x), b)
+
+
+def affine_interval(node: Affine, xs: Sequence[Interval]) -> Interval:
+    """Interval of `Σ_k W_k x_k + b` over the intervals `xs` of the node's term inputs (in
+    `node.terms()` order), outward rounded; sparse weights over their nonzeros only."""
+    acc = None
+    for (_, w), x in zip(node.terms(), xs):
+        t = _sparse_product(w, x) if isinstance(w, Sparse) else _interval_product(_param_interval(w), x)
+        acc = t if acc is None else _add_outward(acc, t)
+    return _add_outward(acc, _param_interval(node.bias))
 
 
 class IntervalDomain:
@@ -189,9 +271,8 @@ class IntervalDomain:
             value = box_interval(lo, hi)
         return self._keep(node.name, value)
 
-    def affine(self, node: Affine, x: Interval):
-        return self._keep(node.name, _interval_affine(_param_interval(node.weight), x,
-                                                      _param_interval(node.bias)))
+    def affine(self, node: Affine, x: Interval, *more: Interval):
+        return self._keep(node.name, affine_interval(node, (x,) + more))
 
     def relu(self, node: Relu, x: Interval):
         return self._keep(node.name, Interval(np.maximum(x.lo, 0.0), np.maximum(x.hi, 0.0)))
@@ -223,25 +304,61 @@ def relu_relaxation(l: np.ndarray, u: np.ndarray):
     return alpha, s, t
 
 
+def _float_weight(p) -> bool:
+    return isinstance(p, (Const, Sparse)) and p.is_float
+
+
+def _mm_param(A: np.ndarray, W) -> np.ndarray:
+    """(..., k, m) @ W (m, n), W dense or Sparse (one product per nonzero and row of A)."""
+    if isinstance(W, Sparse):
+        flat = A.reshape(-1, A.shape[-1])
+        return (flat @ W.csr()).reshape(A.shape[:-1] + (W.shape[1],))
+    return _mm(A, W.value)
+
+
+def _abs_mv(W, v: np.ndarray) -> np.ndarray:
+    """|W| v for W dense or Sparse and v (..., n)."""
+    if isinstance(W, Sparse):
+        return _csr_mv(_csr(W, np.abs(W.data)), v)
+    return _mv(np.abs(W.value), v)
+
+
+BACKSUB_FLOATS = 1 << 22  # coefficient entries one back-substitution pass may hold at once
+
+
 class LinearDomain(IntervalDomain):
     """Intervals tightened by back-substitution at every affine node (see module docstring)."""
 
     def __init__(self, graph: Graph, skip: frozenset[str] = frozenset()):
         super().__init__()
         self.by_name = {n.name: n for n in graph.nodes}
+        self.order = {n.name: i for i, n in enumerate(graph.nodes)}
+        self.nodes = graph.nodes
         self.relax: dict[str, tuple] = {}  # relu value -> (alpha, s, t) over its input bounds
         self.skip = skip  # values left at interval bounds (e.g. outputs when only a spec matters)
+        self.width = max(graph.dims().values())
 
-    def affine(self, node: Affine, x: Interval):
-        iv = super().affine(node, x)
-        # an affine map of the input box: the interval is already its exact range
-        if node.name not in self.skip and not isinstance(self.by_name[node.x], Input) \
-                and isinstance(node.weight, Const) and isinstance(node.bias, Const) and np.all(np.isfinite(iv.lo)) \
+    def affine(self, node: Affine, x: Interval, *more: Interval):
+        iv = super().affine(node, x, *more)
+        ins = [v for v, _ in node.terms()]
+        # an affine map of distinct input boxes: the interval is already its exact range
+        direct = all(isinstance(self.by_name[v], Input) for v in ins) and len(set(ins)) == len(ins)
+        if node.name not in self.skip and not direct \
+                and all(isinstance(w, (Const, Sparse)) for _, w in node.terms()) \
+                and isinstance(node.bias, Const) and np.all(np.isfinite(iv.lo)) \
                 and np.all(np.isfinite(iv.hi)) and iv.lo.size:
             m = iv.lo.shape[-1]
-            eye = np.eye(m)
-            low, _ = self.backsub(node.name, np.vstack([eye, -eye]))
-            iv = Interval(np.maximum(iv.lo, low[..., :m]), np.minimum(iv.hi, -low[..., m:]))
+            batch = int(np.prod(iv.lo.shape[:-1]))
+            # rows are independent: a wide layer goes in chunks of rows to bound the memory
+            step = max(1, BACKSUB_FLOATS // (2 * batch * self.width))
+            lo, hi = iv.lo.copy(), iv.hi.copy()
+            for a in range(0, m, step):
+                eye = np.eye(m)[a:a + step]
+                k = len(eye)
+                low, _ = self.backsub(node.name, np.vstack([eye, -eye]))
+                lo[..., a:a + k] = np.maximum(iv.lo[..., a:a + k], low[..., :k])
+                hi[..., a:a + k] = np.minimum(iv.hi[..., a:a + k], -low[..., k:])
+            iv = Interval(lo, hi)
             self.bounds[node.name] = iv
         return iv
 
@@ -250,36 +367,63 @@ class LinearDomain(IntervalDomain):
             self.relax[node.name] = relu_relaxation(x.lo, x.hi)
         return super().relu(node, x)
 
-    def backsub(self, target: str, C: np.ndarray) -> tuple[np.ndarray, tuple[str, np.ndarray, np.ndarray]]:
-        """Rigorous lower bounds of `C @ value(target)`, and the final linear form
-        (leaf value name, A, c) with C @ target >= A @ leaf + c - err, used for scoring splits.
+    def _substitutable(self, node) -> bool:
+        if isinstance(node, Affine):
+            return all(_float_weight(w) for _, w in node.terms()) and isinstance(node.bias, Const) \
+                and node.bias.is_float and all(np.all(np.isfinite(self.bounds[v].lo)) and
+                                               np.all(np.isfinite(self.bounds[v].hi))
+                                               for v, _ in node.terms())
+        return isinstance(node, Relu) and node.name in self.relax
 
-        Invariant: C @ target >= A @ value(name) + c - err for the exact reals, where err
-        collects a bound on every rounding error made so far."""
-        A = np.array(C, dtype=np.float64)
+    def backsub(self, target: str, C: np.ndarray) -> tuple[np.ndarray, tuple[str | None, np.ndarray, np.ndarray]]:
+        """Rigorous lower bounds of `C @ value(target)`, and the final linear form
+        (leaf value name, A, c) with C @ target >= A @ leaf + c - err, used for scoring splits;
+        when the walk ends at several values (a DAG) the leaf is None and A is None.
+
+        Invariant: C @ target >= Σ_v A_v @ value(v) + c - err for the exact reals, over the
+        values v with pending coefficients A_v, where err collects a bound on every rounding
+        error made so far. Nodes are taken in reverse topological order, so every consumer
+        of a value has added its coefficients before the value itself is substituted."""
         batch = self.bounds[target].lo.shape[:-1]
-        c = np.zeros(batch + A.shape[:1])
-        err = np.zeros(batch + A.shape[:1])
-        name = target
-        while True:
-            node = self.by_name[name]
-            if isinstance(node, Affine) and isinstance(node.weight, Const) and isinstance(node.bias, Const) \
-                    and node.weight.is_float and node.bias.is_float:
-                y = self.bounds[node.x]
-                if not (np.all(np.isfinite(y.lo)) and np.all(np.isfinite(y.hi))):
-                    break
-                W, b = node.weight.value, node.bias.value
-                m = W.shape[0]
+        k = np.shape(C)[0]
+        c = np.zeros(batch + (k,))
+        err = np.zeros(batch + (k,))
+        pending: dict[str, np.ndarray] = {target: np.array(C, dtype=np.float64)}
+        leaves: list[tuple[str, np.ndarray]] = []
+
+        def add(v: str, A2: np.ndarray):
+            nonlocal err
+            old = pending.get(v)
+            if old is None:
+                pending[v] = A2
+                return
+            new = old + A2  # one rounding per entry, applied to value(v)
+            err = err + _gamma(1) * _mv(np.abs(new), _mag(self.bounds[v]))
+            pending[v] = new
+
+        for node in reversed(self.nodes[:self.order[target] + 1]):
+            A = pending.pop(node.name, None)
+            if A is None:
+                continue
+            if not self._substitutable(node):
+                leaves.append((node.name, A))
+            elif isinstance(node, Affine):
+                b = node.bias.value
+                m = b.shape[0]
                 cb = A @ b
                 c2 = c + cb
-                # |fl(A W) - A W| |y| <= gamma_m |A| (|W| |y|); same for A b; plus the c update
-                wy = _mv(np.abs(W), _mag(y)) + np.abs(b)
+                # |fl(A W_k) - A W_k| |y_k| <= gamma_m |A| (|W_k| |y_k|); same for A b; plus c
+                wy = np.abs(b)
+                for v, W in node.terms():
+                    wy = _abs_mv(W, _mag(self.bounds[v])) + wy
                 err = err + _gamma(m + 2) * (_mv(np.abs(A), wy) + np.abs(c2)) \
-                    + (m + 2) * W.shape[1] * ETA
-                A, c, name = _mm(A, W), c2, node.x
-            elif isinstance(node, Relu) and name in self.relax:
+                    + (m + 2) * sum(W.shape[1] for _, W in node.terms()) * ETA
+                c = c2
+                for v, W in node.terms():
+                    add(v, _mm_param(A, W))
+            else:  # a ReLU with its relaxation
                 y = self.bounds[node.x]
-                alpha, s, t = self.relax[name]
+                alpha, s, t = self.relax[node.name]
                 neg = A < 0
                 An = np.minimum(A, 0.0)
                 A2 = np.where(neg, A * s[..., None, :], A * alpha[..., None, :])
@@ -288,11 +432,19 @@ class LinearDomain(IntervalDomain):
                 n = A.shape[-1]
                 err = err + _gamma(n + 2) * (_mv(-An, np.abs(t)) + np.abs(c2)) \
                     + _gamma(1) * _mv(np.abs(A2), _mag(y)) + (n + 2) * ETA
-                A, c, name = A2, c2, node.x
-            else:
-                break
-        leaf = self.bounds[name]
-        lower = np.nextafter(lin_lower(A, leaf, c) - err * (1 + 1e-6), -INF)
+                c = c2
+                add(node.x, A2)
+        if len(leaves) > 1:  # a value whose coefficients all cancelled adds nothing
+            leaves = [lf for lf in leaves if np.any(lf[1])] or leaves[:1]
+        name, A = leaves[0]
+        total = lin_lower(A, self.bounds[name], c)
+        for v, Av in leaves[1:]:
+            with np.errstate(invalid="ignore"):
+                total = np.nextafter(total + lin_lower(Av, self.bounds[v]), -INF)
+            total = np.where(np.isnan(total), -INF, total)
+        lower = np.nextafter(total - err * (1 + 1e-6), -INF)
+        if len(leaves) > 1:
+            return lower, (None, None, c)
         return lower, (name, A, c)
 
 
