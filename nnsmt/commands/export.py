@@ -7,6 +7,7 @@ import sys
 from nnsmt.errors import InputError
 
 from .common import add_command, add_model_args, check_output, load_model, model_options, write_output
+from .options import wrote_onnx
 
 FORMATS = ("ir-json", "onnx", "vnnlib")
 
@@ -17,38 +18,21 @@ def run(args) -> int:
     if args.output:
         check_output(args.output)  # before any work: a directory or a missing folder is refused
     g = load_model(args.model, **model_options(args))
-    if args.to == "ir-json":
-        import json
-        from nnsmt.serialize import graph_to_json
-        _write(args.output, json.dumps(graph_to_json(g), indent=1) + "\n")
-    elif args.to == "onnx":
-        from nnsmt.frontends.onnx_export import save_onnx
-        exact = save_onnx(g, args.output, dtype=args.dtype)
-        print(f"wrote {args.output}" + ("" if exact else
-              f": some weights are not {args.dtype} values (e.g. a folded BatchNorm or a "
-              f"rational constant) and were rounded to {args.dtype}"
-              + ("; --dtype float64 keeps more of them exact" if args.dtype == "float32" else "")),
-              file=sys.stderr)
-        if g.meta.get("dropped_softmax") == "true":
-            print("note: the source's final softmax was dropped; the ONNX output is the logits",
-                  file=sys.stderr)
-    else:
-        from nnsmt.backends.smtlib import to_smtlib
-        from nnsmt.queries.network import network_script
-        prop = None
-        if args.property:
-            from nnsmt.vnnlib import load_vnnlib
-            prop = load_vnnlib(args.property)
-        _write(args.output, to_smtlib(network_script(g, prop)))
-    return 0
-
-
-def _write(out, text):
-    if out:
-        write_output(out, text)
-        print(f"wrote {out}", file=sys.stderr)
+    if args.to == "onnx":
+        wrote_onnx(g, args.output, args.dtype)
+        return 0
+    from nnsmt.engine.export import network_text
+    prop = None
+    if args.property:
+        from nnsmt.vnnlib import load_vnnlib
+        prop = load_vnnlib(args.property)
+    text = network_text(g, args.to, prop)
+    if args.output:
+        write_output(args.output, text)
+        print(f"wrote {args.output}", file=sys.stderr)
     else:
         sys.stdout.write(text)
+    return 0
 
 
 def register(sub):

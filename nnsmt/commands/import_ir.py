@@ -10,6 +10,7 @@ from nnsmt.errors import InputError
 from nnsmt.serialize import schema, validate_schema  # noqa: F401
 
 from .common import add_command, check_output
+from .options import wrote_onnx
 
 
 def run(args) -> int:
@@ -32,21 +33,11 @@ def run(args) -> int:
         from nnsmt.pretty import format_graph
         print(format_graph(g))
     elif out.lower().endswith(".onnx"):
-        from nnsmt.frontends.onnx_export import save_onnx
-        exact = save_onnx(g, out, dtype=args.dtype)
-        print(f"wrote {out}" + ("" if exact else f": some weights were rounded to {args.dtype}"),
-              file=sys.stderr)
-        from nnsmt.params import sym_params
-        sym = [p.name for p in sym_params(g)]
-        if sym:  # ONNX holds constants: say what the file does not keep
-            print(f"note: symbolic parameter(s) {', '.join(sym)} written at their nominal values; "
-                  "their boxes are not in the ONNX file (keep the IR JSON for them)", file=sys.stderr)
-    elif out.lower().endswith(".json"):
+        wrote_onnx(g, out, args.dtype)
+    else:  # .json
         from nnsmt.serialize import save_json
         save_json(g, out)
         print(f"wrote {out}", file=sys.stderr)
-    else:
-        raise InputError(f"{out}: -o writes .onnx or .json")
     return 0
 
 

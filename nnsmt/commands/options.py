@@ -48,6 +48,15 @@ ESTIMATE = ("objective", "side", "threshold")
 TRAIN = ("data", "free", "weight_bound")
 
 
+def wrote_onnx(graph, path, dtype: str) -> None:
+    """Write `graph` as ONNX (`nnsmt.engine.export.write_onnx`) and say so, with what it lost."""
+    from nnsmt.engine.export import write_onnx
+    rounded, notes = write_onnx(graph, path, dtype)
+    print(f"wrote {path}" + (f": {rounded}" if rounded else ""), file=sys.stderr)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+
+
 # --- parameter robustness ------------------------------------------------------------------------
 
 def add_robustness_args(sp, with_property: bool = True, plot: bool = True):
