@@ -3,7 +3,10 @@
 `TermDomain` is a domain of the interpretation loop: it adds one definition per element of
 every IR value to a `ScriptBuilder`. A value is either numeric (a concrete data point: an exact
 float64 or Fraction array) or symbolic (an array of SMT names). ReLU is `ite(a >= 0, a, 0)`;
-argmax is an `ite` chain picking the first maximal index, as numpy does.
+argmax is an `ite` chain picking the first maximal index, as numpy does. An affine value is one
+`Dot` per output element over every term's input: a `Sparse` weight contributes only its row's
+nonzeros (values and the matching input names), so a convolution costs its nonzeros, not
+out x in; concrete terms (a data point times constant weights) fold exactly into the constant.
 
 Encodings of ReLU (`encoding=`):
 - `plain`: every ReLU is `ite(a >= 0, a, 0)`.
@@ -26,7 +29,7 @@ import numpy as np
 
 from .errors import UnsupportedError
 from .interpret import exact_matvec, interpret
-from .ir import Affine, Argmax, Const, Graph, Input, Relu, Sigmoid, Sym
+from .ir import Affine, Argmax, Const, Graph, Input, Relu, Sigmoid, Sparse, Sym
 from .sigmoid import encode_sigmoid
 from .terms import Add, And, Cmp, Dot, Ite, Mul, Num, ScriptBuilder, Var, is_symbolic
 
@@ -102,7 +105,61 @@ class TermDomain:
             self.b.declare(n)
         return names
 
-    def affine(self, node: Affine, x):
+    def affine(self, node: Affine, x, *more):
+        if not more and not isinstance(node.weight, Sparse):
+            return self._dense_affine(node, x)
+        bias = self.param(node.bias)
+        terms = [(w if isinstance(w, Sparse) else self.param(w), v) for (_, w), v in zip(node.terms(), (x,) + more)]
+        m = node.bias.shape[0]
+        # the exactly folded constant: numeric bias plus every all-numeric term
+        const = np.empty(m, dtype=object)
+        const[:] = [Fraction(0)] * m if is_symbolic(bias) else [Fraction(c) for c in bias]
+        live = []
+        for w, v in terms:
+            if isinstance(w, Sparse) or not is_symbolic(w):
+                if not is_symbolic(v):
+                    const = const + exact_matvec(w, Const(v).fractions())
+                    continue
+            live.append((w, v))
+        if not live and not is_symbolic(bias):
+            return Const(const).value
+        out = self._value_names(node.name, m)
+        for i, name in enumerate(out):
+            coefs, names, bilinear = [], [], []
+            for w, v in live:
+                if isinstance(w, Sparse):  # numeric nonzeros of row i times input names
+                    cols, vals = w.row(i)
+                    coefs.append(vals)
+                    names.append(v[cols])
+                elif not is_symbolic(w):  # dense numeric row times input names
+                    coefs.append(w[i])
+                    names.append(v)
+                elif not is_symbolic(v):  # weight variables times numeric inputs
+                    coefs.append(v)
+                    names.append(w[i])
+                else:
+                    bilinear.append(Dot(w[i], v))
+            c = const[i]
+            if is_symbolic(bias):
+                b = Var(bias[i]) if c == 0 else Add((Var(bias[i]), num(c)))
+            else:
+                b = num(c)
+            if coefs or not bilinear:
+                w_all = np.concatenate(coefs) if coefs else np.zeros(0)
+                x_all = np.concatenate(names) if names else np.zeros(0, dtype=object)
+                term = Dot(w_all, x_all, b)
+                if bilinear:
+                    term = Add((term,) + tuple(bilinear))
+            else:
+                first = bilinear[0]
+                term = Dot(first.w, first.x, b)
+                if len(bilinear) > 1:
+                    term = Add((term,) + tuple(bilinear[1:]))
+            self.b.define(name, term)
+        return out
+
+    def _dense_affine(self, node: Affine, x):
+        """One dense weight (the encoding of every chain network, unchanged)."""
         w, bias = self.param(node.weight), self.param(node.bias)
         if not is_symbolic(w) and not is_symbolic(x) and not is_symbolic(bias):
             wx = exact_matvec(w, Const(x).fractions())

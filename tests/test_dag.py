@@ -248,3 +248,60 @@ def test_bounds_of_a_wide_sparse_layer_touch_only_its_nonzeros():
     bd = propagate_bounds(g, box, "interval")
     assert np.allclose(bd["a"].hi, 3.5) and np.allclose(bd["a"].lo, -3.5)
     assert np.allclose(bd["y"].hi, 1 + 3.5 * 1.5) and np.allclose(bd["y"].lo, 1 - 3.5 * 2)
+
+
+# --- SMT encoding ---------------------------------------------------------------------------
+
+@settings(max_examples=12, deadline=None)
+@given(dag_graphs(sigmoid=False, max_nodes=5), st.data())
+def test_solver_forced_outputs_equal_the_exact_evaluation(g, data):
+    """Fix the input to a point: z3 must force every output to exactly the exact evaluation
+    (sat when they equal it, unsat when any differs)."""
+    from conftest import solver_backend
+    from nnsmt.encode import encode_graph
+    from nnsmt.terms import And, Cmp, Not, Num, ScriptBuilder, Var
+    backend = solver_backend("z3")
+    x = [Fraction(v) for v in data.draw(point(g.inputs[0].dim))]
+    env = evaluate_exact(g, {"x": x})
+
+    def script(equal):
+        b = ScriptBuilder()
+        names = encode_graph(g, b)
+        b.assert_("point", And(tuple(Cmp("=", Var(n), Num(v)) for n, v in zip(names["x"], x))))
+        outs = tuple(Cmp("=", Var(n), Num(v)) for o in g.outputs for n, v in zip(names[o], env[o]))
+        b.assert_("y", And(outs) if equal else Not(And(outs)))
+        return b.build()
+
+    assert backend.solve(script(True), timeout=30).status == "sat"
+    assert backend.solve(script(False), timeout=30).status == "unsat"
+
+
+@FAST
+@given(dag_graphs(sigmoid=False, max_nodes=5), st.data())
+def test_the_encoding_of_a_data_point_folds_to_the_exact_evaluation(g, data):
+    from nnsmt.encode import encode_graph
+    from nnsmt.terms import ScriptBuilder
+    x = [Fraction(v) for v in data.draw(point(g.inputs[0].dim))]
+    got = encode_graph(g, ScriptBuilder(), {"x": x})
+    env = evaluate_exact(g, {"x": x})
+    for o in g.outputs:
+        assert [Fraction(v) for v in got[o]] == list(env[o])
+
+
+def test_a_sparse_row_is_one_dot_over_its_nonzeros():
+    from nnsmt.backends.smtlib import to_smtlib
+    from nnsmt.encode import encode_graph
+    from nnsmt.terms import Dot, ScriptBuilder
+    n = 1000
+    S = Sparse.from_coo((2, n), [0, 0, 1], [3, 997, 5], [1.0, -0.5, 2.0])
+    first_two = Sparse.from_coo((2, n), [0, 1], [0, 1], [1.0, 1.0])
+    g = Graph((Input("x", n), Affine("y", "x", S, Const([0.0, 1.0]), more=(("x", first_two),))),
+              ("y",)).check()
+    b = ScriptBuilder()
+    encode_graph(g, b)
+    s = b.build()
+    (_, t0), (_, t1) = s.defs
+    assert isinstance(t0, Dot) and t0.x.tolist() == ["x_3", "x_997", "x_0"]
+    assert t1.x.tolist() == ["x_5", "x_1"]
+    assert "(define-fun y_0 () Real (+ x_3 (* (- (/ 1 2)) x_997) x_0))" in to_smtlib(s)
+    assert "(define-fun y_1 () Real (+ (* 2.0 x_5) x_1 1.0))" in to_smtlib(s)
