@@ -20,7 +20,7 @@ import numpy as np
 
 from .errors import InputError, InternalError, UnsupportedError
 
-IR_VERSION = "1.0"  # 2.0 once serialize writes shapes, onnx names, sparse and multi-input nodes
+IR_VERSION = "2.0"  # JSON form: 2.0 adds shapes, ONNX names, sparse weights, multi-input affine nodes
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:

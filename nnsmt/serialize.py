@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
-from .ir import IR_VERSION, Affine, Argmax, Const, Graph, Input, Relu, Sigmoid, Sym
+from .ir import IR_VERSION, Affine, Argmax, Const, Graph, Input, Relu, Sigmoid, Sparse, Sym
 
 FORMAT = "nnsmt-ir"
+READS = ("1", "2")  # major versions this reader takes: 2.x adds what 1.x never writes
 
 
 def _arr_to_json(a: np.ndarray | None):
@@ -123,36 +124,100 @@ class _Reader:
         return a
 
     def param(self, d, path):
-        d = self.obj(d, path, 'a parameter {"kind": "const"|"sym", ...}')
+        d = self.obj(d, path, 'a parameter {"kind": "const"|"sparse"|"sym", ...}')
         kind = d.get("kind")
         if kind == "const":
             if d.get("value") is None:
                 raise self.fail(path, "missing field 'value' (an array)")
             return Const(self.array(d["value"], (*path, "value")))
+        if kind == "sparse":
+            return self.sparse(d, path)
         if kind == "sym":
             name = self.name(d, "name", path)
             shape = self.shape(self.field(d, "shape", path, list, "a list of integers"), (*path, "shape"))
             lo, hi, nom = (self.array(d.get(k), (*path, k), shape) for k in ("lo", "hi", "nominal"))
             return Sym(name, shape, lo, hi, nom)
-        raise self.fail((*path, "kind"), f"parameter kind must be 'const' or 'sym', got {_short(kind)}")
+        raise self.fail((*path, "kind"), f"parameter kind must be 'const', 'sparse' or 'sym', "
+                                         f"got {_short(kind)}")
+
+    def vector(self, d, path, n: int | None, what: str) -> np.ndarray:
+        """A 1-D exact array of `n` values (any length when None)."""
+        if d is None:
+            raise self.fail(path, f"missing field {path[-1]!r} ({what})")
+        a = self.array(d, path)
+        if a.ndim != 1 or n is not None and len(a) != n:
+            want = f"[{n}]" if n is not None else "one dimension"
+            raise self.fail((*path, "shape"), f"{what}: shape {list(a.shape)}, expected {want}")
+        return a
+
+    def indices(self, d, path, n: int | None, what: str) -> np.ndarray:
+        """A 1-D array of integers (stored in an exact array: float64 holds them exactly)."""
+        a = self.vector(d, path, n, what)
+        vals = [Fraction(v) for v in a]
+        for k, v in enumerate(vals):
+            if v.denominator != 1 or v < 0 or v >= 2 ** 53:
+                raise self.fail((*path, "data", k), f"{what}: {_short(str(v))} is not an integer "
+                                                    "in 0..2**53-1")
+        return np.array([int(v) for v in vals], dtype=np.int64)
+
+    def sparse(self, d, path) -> Sparse:
+        """`{"kind": "sparse", "shape": [out, in], "indptr", "indices", "data"}` (CSR)."""
+        shape = self.shape(self.field(d, "shape", path, list, "a list of integers"), (*path, "shape"))
+        if len(shape) != 2:
+            raise self.fail((*path, "shape"), f"a sparse matrix has shape [out, in], got {list(shape)}")
+        indptr = self.indices(d.get("indptr"), (*path, "indptr"), shape[0] + 1, "row pointers")
+        if indptr[0] != 0 or np.any(np.diff(indptr) < 0):
+            raise self.fail((*path, "indptr"), "row pointers must start at 0 and never decrease")
+        nnz = int(indptr[-1])
+        cols = self.indices(d.get("indices"), (*path, "indices"), nnz,
+                            f"column indices (indptr ends at {nnz})")
+        if nnz and cols.max() >= shape[1]:
+            k = int(np.flatnonzero(cols >= shape[1])[0])
+            raise self.fail((*path, "indices", "data", k), f"column {cols[k]} is out of range "
+                                                           f"(the matrix has {shape[1]} columns)")
+        within = np.ones(max(nnz - 1, 0), dtype=bool)  # pairs of neighbours in one row
+        ends = indptr[1:-1] - 1
+        within[ends[(ends >= 0) & (ends < nnz - 1)]] = False
+        bad = np.flatnonzero((np.diff(cols) <= 0) & within)
+        if bad.size:
+            i = int(np.searchsorted(indptr, bad[0], side="right")) - 1
+            raise self.fail((*path, "indices"), f"row {i}: column indices must increase "
+                                                "strictly (sorted, no duplicates)")
+        data = self.vector(d.get("data"), (*path, "data"), nnz, f"values (indptr ends at {nnz})")
+        return Sparse(shape, indptr, cols, data)
 
     def node(self, nd, path):
         nd = self.obj(nd, path, "a node object")
         op = self.field(nd, "op", path, str, "an op name")
         name = self.name(nd, "name", path)
+        onnx = self.field(nd, "onnx", path, str, "an ONNX tensor name") if "onnx" in nd else ""
+        shape = nd.get("shape")
+        if shape is not None:
+            shape = self.shape(shape, (*path, "shape"))
         if op == "input":
             dim = self.field(nd, "dim", path, int, "a positive integer")
             if dim < 1:
                 raise self.fail((*path, "dim"), f"expected a positive integer, got {dim}")
             lo, hi = (self.array(nd.get(k), (*path, k), (dim,)) for k in ("lo", "hi"))
-            return Input(name, dim, lo, hi)
+            return Input(name, dim, lo, hi, shape=shape, onnx=onnx)
         if op == "affine":
             x = self.name(nd, "x", path)
+            more = nd.get("more", [])
+            if not isinstance(more, list):
+                raise self.fail((*path, "more"), f"expected a list of {{\"x\", \"weight\"}} terms, "
+                                                 f"got {_kind(more)}")
+            terms = []
+            for k, t in enumerate(more):
+                t = self.obj(t, (*path, "more", k), 'a term {"x": NAME, "weight": PARAM}')
+                terms.append((self.name(t, "x", (*path, "more", k)),
+                              self.param(self.field(t, "weight", (*path, "more", k), dict, "a parameter"),
+                                         (*path, "more", k, "weight"))))
             return Affine(name, x, self.param(self.field(nd, "weight", path, dict, "a parameter"),
                                               (*path, "weight")),
-                          self.param(self.field(nd, "bias", path, dict, "a parameter"), (*path, "bias")))
+                          self.param(self.field(nd, "bias", path, dict, "a parameter"), (*path, "bias")),
+                          more=tuple(terms), shape=shape, onnx=onnx)
         if op in _UNARY:
-            return _UNARY[op](name, self.name(nd, "x", path))
+            return _UNARY[op](name, self.name(nd, "x", path), onnx=onnx)
         raise self.fail((*path, "op"), f"unknown op {_short(op)} (input, affine, relu, sigmoid, argmax)")
 
 
@@ -177,11 +242,28 @@ def _short(v) -> str:
     r = json.dumps(v) if isinstance(v, (dict, list, str, int, float, bool, type(None))) else repr(v)
     return r if len(r) <= 40 else r[:37] + "..."
 
+def _index_json(a: np.ndarray):
+    return _arr_to_json(np.asarray(a, dtype=np.float64))  # integers < 2**53: exact in float64
+
+
 def _param_to_json(p):
     if isinstance(p, Const):
         return {"kind": "const", "value": _arr_to_json(p.value)}
+    if isinstance(p, Sparse):
+        return {"kind": "sparse", "shape": list(p.shape), "indptr": _index_json(p.indptr),
+                "indices": _index_json(p.indices), "data": _arr_to_json(p.data)}
     return {"kind": "sym", "name": p.name, "shape": list(p.shape), "lo": _arr_to_json(p.lo),
             "hi": _arr_to_json(p.hi), "nominal": _arr_to_json(p.nominal)}
+
+
+def _extras(n) -> dict:
+    """The optional 2.x fields a node has: its tensor shape and ONNX name."""
+    out = {}
+    if getattr(n, "shape", None) is not None:
+        out["shape"] = [int(s) for s in n.shape]
+    if n.onnx:
+        out["onnx"] = n.onnx
+    return out
 
 
 def graph_to_json(g: Graph) -> dict:
@@ -190,12 +272,15 @@ def graph_to_json(g: Graph) -> dict:
         match n:
             case Input():
                 nodes.append({"op": "input", "name": n.name, "dim": n.dim,
-                              "lo": _arr_to_json(n.lo), "hi": _arr_to_json(n.hi)})
+                              "lo": _arr_to_json(n.lo), "hi": _arr_to_json(n.hi)} | _extras(n))
             case Affine():
-                nodes.append({"op": "affine", "name": n.name, "x": n.x,
-                              "weight": _param_to_json(n.weight), "bias": _param_to_json(n.bias)})
+                d = {"op": "affine", "name": n.name, "x": n.x,
+                     "weight": _param_to_json(n.weight), "bias": _param_to_json(n.bias)}
+                if n.more:
+                    d["more"] = [{"x": x, "weight": _param_to_json(w)} for x, w in n.more]
+                nodes.append(d | _extras(n))
             case Relu() | Sigmoid() | Argmax():
-                nodes.append({"op": type(n).__name__.lower(), "name": n.name, "x": n.x})
+                nodes.append({"op": type(n).__name__.lower(), "name": n.name, "x": n.x} | _extras(n))
     return {"format": FORMAT, "version": IR_VERSION, "meta": dict(g.meta),
             "outputs": list(g.outputs), "nodes": nodes}
 
@@ -214,9 +299,9 @@ def graph_from_json(d: dict, source: str = "<json>") -> Graph:
         raise InputError(f"{source}: not an nnsmt IR file (a JSON object with "
                          f"\"format\": {FORMAT!r})")
     version = d.get("version")
-    if not isinstance(version, str) or version.split(".")[0] != IR_VERSION.split(".")[0]:
+    if not isinstance(version, str) or version.split(".")[0] not in READS:
         raise r.fail(("version",), f"IR version {_short(version)} is not supported "
-                                   f"(this nnsmt reads {IR_VERSION.split('.')[0]}.x)")
+                                   f"(this nnsmt reads {' and '.join(v + '.x' for v in READS)})")
     nodes = r.field(d, "nodes", (), list, "a list of nodes")
     if not nodes:
         raise r.fail(("nodes",), "no nodes")

@@ -325,7 +325,7 @@ IR_CASES = {
     "outputs_str": (_set(("outputs",), "a"), "outputs"),
     "outputs_num": (_set(("outputs",), [1]), "outputs/0"),
     "version_num": (_set(("version",), 1), "version"),
-    "version_2": (_set(("version",), "2.0"), "version"),
+    "version_3": (_set(("version",), "3.0"), "version"),
     "rational_nan": (_set(("nodes", 1, "bias", "value"), {"dtype": "rational", "shape": [8], "data": ["nan"] * 8}),
                      "nodes/1/bias/value/data/0"),
     "rational_num": (_set(("nodes", 1, "bias", "value"), {"dtype": "rational", "shape": [8], "data": [1] * 8}),

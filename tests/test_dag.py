@@ -8,6 +8,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from nnsmt.interpret import evaluate, evaluate_enclosure, evaluate_exact, exact_matvec, float_matvec
@@ -305,3 +306,103 @@ def test_a_sparse_row_is_one_dot_over_its_nonzeros():
     assert t1.x.tolist() == ["x_5", "x_1"]
     assert "(define-fun y_0 () Real (+ x_3 (* (- (/ 1 2)) x_997) x_0))" in to_smtlib(s)
     assert "(define-fun y_1 () Real (+ (* 2.0 x_5) x_1 1.0))" in to_smtlib(s)
+
+
+# --- IR JSON 2.0 -------------------------------------------------------------------------------
+
+def _param_bytes(p) -> tuple:
+    if isinstance(p, Sparse):
+        return ("sparse", p.shape, p.indptr.tobytes(), p.indices.tobytes(), p.data.dtype.str,
+                p.data.tobytes() if p.is_float else tuple(p.data))
+    return ("const", p.value.dtype.str, p.value.shape,
+            p.value.tobytes() if p.is_float else tuple(p.value.ravel()))
+
+
+def same_graph(g: Graph, h: Graph) -> bool:
+    """Node for node, field for field, parameters bit for bit."""
+    if g.outputs != h.outputs or dict(g.meta) != dict(h.meta) or len(g.nodes) != len(h.nodes):
+        return False
+    for a, b in zip(g.nodes, h.nodes):
+        if type(a) is not type(b) or a.name != b.name or a.onnx != b.onnx:
+            return False
+        if isinstance(a, Input) and (a.dim, a.shape) != (b.dim, b.shape):
+            return False
+        if isinstance(a, Affine):
+            if (a.shape, [v for v, _ in a.terms()]) != (b.shape, [v for v, _ in b.terms()]):
+                return False
+            if [_param_bytes(p) for _, p in a.terms()] + [_param_bytes(a.bias)] != \
+                    [_param_bytes(p) for _, p in b.terms()] + [_param_bytes(b.bias)]:
+                return False
+        if isinstance(a, (Relu, Sigmoid)) and a.x != b.x:
+            return False
+    return True
+
+
+@settings(max_examples=40, deadline=None)
+@given(dag_graphs())
+def test_json_round_trip_is_bit_exact_and_schema_valid(g):
+    import json
+    import jsonschema
+    from nnsmt.serialize import graph_from_json, graph_to_json, schema
+    doc = json.loads(json.dumps(graph_to_json(g)))
+    assert doc["version"] == "2.0"
+    jsonschema.Draft202012Validator(schema()).validate(doc)
+    h = graph_from_json(doc, "dag.json")
+    assert same_graph(g, h)
+    assert graph_to_json(h) == doc
+
+
+def test_a_1x_file_still_loads():
+    import json
+    from nnsmt.serialize import graph_from_json, graph_to_json, validate_schema
+    g = Graph((Input("x", 2), Affine("a", "x", Const([[1.0, 2.0]]), Const([0.5])), Relu("r", "a")), ("r",)).check()
+    doc = json.loads(json.dumps(graph_to_json(g)))
+    doc["version"] = "1.0"
+    validate_schema(doc, "old.json")
+    assert same_graph(graph_from_json(doc, "old.json"), g)
+
+
+def _sparse_doc():
+    from nnsmt.serialize import graph_to_json
+    S = Sparse.from_coo((2, 3), [0, 0, 1], [0, 2, 1], [1.0, -1.0, 2.0])
+    g = Graph((Input("x", 3), Affine("a", "x", S, Const([0.0, 0.0]))), ("a",)).check()
+    return graph_to_json(g)
+
+
+def _arr(values):
+    from nnsmt.serialize import _arr_to_json
+    return _arr_to_json(np.array(values, dtype=np.float64))
+
+
+@pytest.mark.parametrize("edit, where, msg", [
+    (lambda w: w.update(indptr=_arr([0, 2])), "nodes/1/weight/indptr/shape", "expected [3]"),
+    (lambda w: w.update(indptr=_arr([1, 2, 3])), "nodes/1/weight/indptr", "start at 0"),
+    (lambda w: w.update(indptr=_arr([0, 2, 1])), "nodes/1/weight/indptr", "never decrease"),
+    (lambda w: w.update(indices=_arr([0, 2.5, 1])), "nodes/1/weight/indices/data/1", "not an integer"),
+    (lambda w: w.update(indices=_arr([0, 3, 1])), "nodes/1/weight/indices/data/1", "out of range"),
+    (lambda w: w.update(indices=_arr([2, 0, 1])), "nodes/1/weight/indices", "row 0: column indices must increase"),
+    (lambda w: w.update(data=_arr([1.0, 2.0])), "nodes/1/weight/data/shape", "expected [3]"),
+    (lambda w: w.update(shape=[2, 3, 1]), "nodes/1/weight/shape", "[out, in]"),
+    (lambda w: w.pop("indices"), "nodes/1/weight/indices", "missing"),
+    (lambda w: w.update(kind="dense"), "nodes/1/weight/kind", "'const', 'sparse' or 'sym'"),
+])
+def test_a_bad_sparse_parameter_is_one_line_naming_the_element(edit, where, msg):
+    from nnsmt.errors import InputError
+    from nnsmt.serialize import graph_from_json
+    doc = _sparse_doc()
+    edit(doc["nodes"][1]["weight"])
+    with pytest.raises(InputError) as e:
+        graph_from_json(doc, "net.json")
+    assert str(e.value).startswith(f"net.json: {where}: ") and msg in str(e.value), str(e.value)
+
+
+def test_more_terms_are_checked_like_the_weight():
+    from nnsmt.errors import InputError
+    from nnsmt.serialize import graph_from_json
+    doc = _sparse_doc()
+    doc["nodes"][1]["more"] = [{"x": "x", "weight": doc["nodes"][1]["weight"]}, {"weight": {}}]
+    with pytest.raises(InputError, match=r"net.json: nodes/1/more/1: missing field 'x'"):
+        graph_from_json(doc, "net.json")
+    doc["nodes"][1]["more"] = [{"x": "x", "weight": {"kind": "const", "value": _arr([[1.0, 2.0]])}}]
+    with pytest.raises(InputError, match=r"net.json: invalid IR graph: affine 'a': weight shape \(1, 2\)"):
+        graph_from_json(doc, "net.json")

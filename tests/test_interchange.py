@@ -151,7 +151,7 @@ def test_ir_json_ir_round_trip_is_bit_exact(name, tmp_path):
     doc = valid(json.loads((tmp_path / "g.json").read_text()))
     back = load_json(tmp_path / "g.json")
     assert ir(back) == ir(g) and dict(back.meta) == dict(g.meta)
-    assert doc["version"].startswith("1.")
+    assert doc["version"].startswith("2.")
     h = _sym_graph()
     assert ir(graph_from_json(valid(graph_to_json(h)))) == ir(h)
 
@@ -188,7 +188,7 @@ def test_schema_ships_with_the_package_and_matches_the_docs_example():
     (("nodes", 1, "weight", "value", "dtype"), "float32", "nodes/1/weight/value/dtype"),
     (("nodes", 1, "op"), "conv", "nodes/1/op"),
     (("nodes", 0, "name"), "1x", "nodes/0/name"),
-    (("version",), "2.0", "version"),
+    (("version",), "3.0", "version"),
     (("nodes", 1, "bias", "value", "data"), ["1/3", "a"], "nodes/1/bias/value/data/1"),
 ])
 def test_schema_rejects_and_import_names_the_element(path, value, where, tmp_path, capsys):

@@ -84,11 +84,11 @@ def test_json_round_trip_sym_and_rational(tmp_path):
     w = h.node("a2").weight
     assert isinstance(w, Sym) and w.lo[0, 0] == -1 and h.node("a2").bias.value[0] == Fraction(1, 3)
     d = graph_to_json(g)
-    assert d["version"] == "1.0" and d["format"] == "nnsmt-ir"
+    assert d["version"] == "2.0" and d["format"] == "nnsmt-ir"
 
 
 @pytest.mark.parametrize("edit, msg", [
-    (lambda d: d.update(version="2.0"), "version"),
+    (lambda d: d.update(version="3.0"), "version"),
     (lambda d: d.update(format="other"), "not an nnsmt IR"),
     (lambda d: d["nodes"][1].update(op="conv"), "unknown op"),
     (lambda d: d["nodes"][1]["weight"]["value"].update(data="AAAA"), "bad array"),
