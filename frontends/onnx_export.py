@@ -1,5 +1,7 @@
-"""Write an IR graph as an ONNX model (Gemm/Relu/Sigmoid/ArgMax), for trained, compressed or
-converted networks."""
+"""Write an IR graph as an ONNX model (Gemm/Add/Relu/Sigmoid/ArgMax), for trained, compressed or
+converted networks. An affine node over several inputs is one bias-free Gemm per term, summed
+by Adds, then the bias added; a sparse weight is written as a dense initializer when it is
+small (`MAX_DENSE` elements), else refused."""
 
 from __future__ import annotations
 
@@ -11,12 +13,21 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from nnsmt.errors import InputError, UnsupportedError
-from nnsmt.ir import Affine, Argmax, Const, Graph, Input, Relu, Sigmoid, Sym
+from nnsmt.ir import Affine, Argmax, Const, Graph, Input, Relu, Sigmoid, Sparse, Sym
 
 _DTYPES = {"float32": (np.float32, TensorProto.FLOAT), "float64": (np.float64, TensorProto.DOUBLE)}
+MAX_DENSE = 1 << 22  # elements of a sparse weight written densely (32 MiB of float64)
 
 
-def _value(p, params: Mapping[str, np.ndarray]) -> np.ndarray:
+def _value(p, params: Mapping[str, np.ndarray], node: str = "") -> np.ndarray:
+    if isinstance(p, Sparse):
+        size = p.shape[0] * p.shape[1]
+        if size > MAX_DENSE:
+            raise UnsupportedError(f"ONNX export: affine node {node!r} has a sparse weight of shape "
+                                   f"{list(p.shape)} ({p.nnz} nonzeros); written densely it would "
+                                   f"hold {size} values, more than {MAX_DENSE}: this export writes "
+                                   "Gemm nodes only (no Conv)")
+        return p.dense().astype(np.float64)
     if isinstance(p, Const):
         return p.floats()
     if p.name in params:
@@ -24,6 +35,14 @@ def _value(p, params: Mapping[str, np.ndarray]) -> np.ndarray:
     if p.nominal is not None:
         return Const(p.nominal).floats()
     raise InputError(f"symbolic parameter {p.name!r} has no value to export (give params or a nominal)")
+
+
+def _add_init(inits: list, arr: np.ndarray, p, name: str, np_t) -> bool:
+    """Append `arr` as an initializer of type np_t; whether it came through exactly."""
+    cast = arr.astype(np_t)
+    inits.append(numpy_helper.from_array(cast, name))
+    return bool(np.all(cast.astype(np.float64) == arr)) and \
+        (not isinstance(p, (Const, Sparse)) or p.is_float)
 
 
 def graph_to_onnx(graph: Graph, params: Mapping[str, np.ndarray] | None = None,
@@ -40,19 +59,42 @@ def graph_to_onnx(graph: Graph, params: Mapping[str, np.ndarray] | None = None,
     dims = graph.dims()
     nodes, inits, exact = [], [], True
     vinfo = {}
+    taken = {n.name for n in graph.nodes} | {f"{n.name}_{s}" for n in graph.nodes for s in "WB"}
+
+    def fresh(base: str) -> str:
+        name, k = base, 0
+        while name in taken:
+            k += 1
+            name = f"{base}_{k}"
+        taken.add(name)
+        return name
+
     for n in graph.nodes:
         match n:
             case Input():
                 vinfo[n.name] = helper.make_tensor_value_info(n.name, onnx_t, [1, n.dim])
             case Affine():
-                w, b = _value(n.weight, params), _value(n.bias, params)
-                for arr, suffix in ((w, "W"), (b, "B")):
-                    cast = arr.astype(np_t)
-                    exact &= bool(np.all(cast.astype(np.float64) == arr)) and all(
-                        not isinstance(p, Const) or p.is_float for p in (n.weight, n.bias))
-                    inits.append(numpy_helper.from_array(cast, f"{n.name}_{suffix}"))
-                nodes.append(helper.make_node("Gemm", [n.x, f"{n.name}_W", f"{n.name}_B"], [n.name],
-                                              name=n.name, transB=1))
+                b = _value(n.bias, params, n.name)
+                terms = [(x, w, _value(w, params, n.name)) for x, w in n.terms()]
+                wnames = [f"{n.name}_W"] + [fresh(f"{n.name}_W{k}") for k in range(1, len(terms))]
+                for (_, p, arr), name in zip(terms, wnames):
+                    exact &= _add_init(inits, arr, p, name, np_t)
+                exact &= _add_init(inits, b, n.bias, f"{n.name}_B", np_t)
+                if len(terms) == 1:
+                    nodes.append(helper.make_node("Gemm", [n.x, f"{n.name}_W", f"{n.name}_B"], [n.name],
+                                                  name=n.name, transB=1))
+                    continue
+                # one bias-free Gemm per term, summed in the IR's order, then the bias
+                acc = None
+                for (x, _, _), wname in zip(terms, wnames):
+                    t = fresh(f"{n.name}_term")
+                    nodes.append(helper.make_node("Gemm", [x, wname], [t], name=t, transB=1))
+                    if acc is not None:
+                        s = fresh(f"{n.name}_sum")
+                        nodes.append(helper.make_node("Add", [acc, t], [s], name=s))
+                        t = s
+                    acc = t
+                nodes.append(helper.make_node("Add", [acc, f"{n.name}_B"], [n.name], name=n.name))
             case Relu():
                 nodes.append(helper.make_node("Relu", [n.x], [n.name], name=n.name))
             case Sigmoid():

@@ -190,6 +190,14 @@ class Sparse:
         a, b = self.indptr[i], self.indptr[i + 1]
         return self.indices[a:b], self.data[a:b]
 
+    def take_rows(self, rows) -> "Sparse":
+        """The matrix of the given rows, in that order."""
+        rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+        starts, ends = self.indptr[rows], self.indptr[rows + 1]
+        idx = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)] + [np.zeros(0, np.int64)])
+        indptr = np.concatenate(([0], np.cumsum(ends - starts)))
+        return Sparse((len(rows), self.shape[1]), indptr, self.indices[idx], self.data[idx])
+
     def dense(self) -> np.ndarray:
         """The dense matrix (float64, or object Fractions): for small matrices and tests."""
         out = np.zeros(self.shape, dtype=self.data.dtype)

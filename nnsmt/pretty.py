@@ -1,14 +1,18 @@
-"""Human-readable IR: one node a line, like a jaxpr, and a summary."""
+"""Human-readable IR: one node a line, like a jaxpr, and a summary. An affine node over several
+inputs lists each input with its weight; a sparse weight shows its shape and nonzeros."""
 
 from __future__ import annotations
 
-from .ir import Affine, Argmax, Const, Graph, Input, Relu, Sigmoid, Sym
+from .ir import Affine, Argmax, Const, Graph, Input, Relu, Sigmoid, Sparse, Sym
 
 
 def _param(p) -> str:
     if isinstance(p, Const):
         kind = "const" if p.is_float else "const(rational)"
         return f"{kind}{list(p.shape)}"
+    if isinstance(p, Sparse):
+        kind = "sparse" if p.is_float else "sparse(rational)"
+        return f"{kind}{list(p.shape)} nnz={p.nnz}"
     box = ""
     if p.lo is not None or p.hi is not None:
         box = " boxed"
@@ -16,21 +20,27 @@ def _param(p) -> str:
 
 
 def format_graph(g: Graph) -> str:
-    dims = g.dims()
+    dims, shapes = g.dims(), g.shapes()
     lines = []
     for n in g.nodes:
         match n:
             case Input():
                 rhs = "input"
             case Affine():
-                rhs = f"affine {n.x}  W={_param(n.weight)} b={_param(n.bias)}"
+                terms = " + ".join(f"{x}  W={_param(w)}" for x, w in n.terms())
+                rhs = f"affine {terms} b={_param(n.bias)}"
             case Relu():
                 rhs = f"relu {n.x}"
             case Sigmoid():
                 rhs = f"sigmoid {n.x}"
             case Argmax():
                 rhs = f"argmax {n.x}"
-        lines.append(f"{n.name} = {rhs}   # {dims[n.name]}")
+        note = f"{dims[n.name]}"
+        if shapes[n.name] != (dims[n.name],):
+            note += f" {list(shapes[n.name])}"
+        if n.onnx:
+            note += f" onnx {n.onnx!r}"
+        lines.append(f"{n.name} = {rhs}   # {note}")
     lines.append(f"return {', '.join(g.outputs)}")
     return "\n".join(lines)
 
@@ -42,6 +52,8 @@ def summary(g: Graph) -> dict:
         size = 1
         for s in p.shape:
             size *= s
+        if isinstance(p, Sparse):
+            size = p.nnz
         n_params += size
         n_sym += size if isinstance(p, Sym) else 0
     return {

@@ -406,3 +406,45 @@ def test_more_terms_are_checked_like_the_weight():
     doc["nodes"][1]["more"] = [{"x": "x", "weight": {"kind": "const", "value": _arr([[1.0, 2.0]])}}]
     with pytest.raises(InputError, match=r"net.json: invalid IR graph: affine 'a': weight shape \(1, 2\)"):
         graph_from_json(doc, "net.json")
+
+
+# --- pretty printing and ONNX export -----------------------------------------------------------
+
+def test_the_printer_shows_every_term_and_sparse_weights():
+    from nnsmt.pretty import format_graph, summary
+    S = Sparse.from_coo((2, 3), [0, 1], [0, 2], [1.0, 2.0])
+    g = Graph((Input("x", 3, shape=(1, 3), onnx="input"), Affine("a", "x", S, Const([0.0, 0.0]), onnx="/conv"),
+               Relu("r", "a"), Affine("y", "r", Const(np.eye(2)), Const([0.0, 0.0]), more=(("a", block(2, 0, 2)),))),
+              ("y",)).check()
+    text = format_graph(g)
+    assert "x = input   # 3 [1, 3] onnx 'input'" in text
+    assert "a = affine x  W=sparse[2, 3] nnz=2 b=const[2]   # 2 onnx '/conv'" in text
+    assert "y = affine r  W=const[2, 2] + a  W=sparse[2, 2] nnz=2 b=const[2]   # 2" in text
+    assert summary(g)["parameters"] == 2 + 2 + 4 + 2 + 2  # a sparse weight counts its nonzeros
+
+
+@settings(max_examples=15, deadline=None)
+@given(dag_graphs(rational=False), st.data())
+def test_onnx_export_of_a_dag_runs_in_onnxruntime_like_the_ir(tmp_path_factory, g, data):
+    ort = pytest.importorskip("onnxruntime")
+    from nnsmt.frontends.onnx_export import save_onnx
+    g = g.replace(outputs=g.outputs[:1]).check()
+    path = tmp_path_factory.mktemp("dag") / "m.onnx"
+    assert save_onnx(g, path, dtype="float64") is True  # float32 values, no rationals: exact
+    x = np.array(data.draw(point(g.inputs[0].dim)))
+    want = evaluate(g, {"x": x})[g.outputs[0]]
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"x": x.reshape(1, -1)})[0].reshape(-1)
+    tol = tolerance(g, x)[g.outputs[0]]
+    assert np.all(np.abs(got - want) <= tol)
+
+
+def test_onnx_export_refuses_a_huge_sparse_weight_naming_the_node():
+    from nnsmt.errors import UnsupportedError
+    from nnsmt.frontends.onnx_export import graph_to_onnx
+    n = 1 << 12
+    S = Sparse.from_coo((n, n), np.arange(n), np.arange(n), np.ones(n))
+    g = Graph((Input("x", n), Affine("conv1", "x", S, Const(np.zeros(n)))), ("conv1",)).check()
+    with pytest.raises(UnsupportedError, match=r"affine node 'conv1' has a sparse weight of shape "
+                                               r"\[4096, 4096\] \(4096 nonzeros\)"):
+        graph_to_onnx(g)
