@@ -100,7 +100,7 @@ def _own_doc(obj) -> str:
 
 # ir.py's Relu and Sigmoid have no docstring yet (not this module's file): strict xfail, so
 # the day they get one this list must shrink
-UNDOCUMENTED = {"Relu", "Sigmoid"}
+UNDOCUMENTED: set[str] = set()
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="no docstring"))
