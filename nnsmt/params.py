@@ -3,18 +3,20 @@
 The result is a new Graph whose selected `Const` parameters are `Sym` with exact rational
 `lo`/`hi` and the original value as `nominal`; `nominal_graph` turns it back. δ is absolute
 (`|p - p0| <= δ`) or relative (`|p - p0| <= δ·|p0|`, so a zero parameter stays zero).
+An affine node over several inputs has every dense weight made symbolic (`<node>_W`,
+`<node>_W1`, ...); a sparse weight cannot be symbolic yet and is refused, naming the node.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Mapping, Sequence
 
 import numpy as np
 
-from .errors import InputError
-from .ir import Affine, Const, Graph, Sym
+from .errors import InputError, UnsupportedError
+from .ir import Affine, Const, Graph, Sparse, Sym
 
 
 @dataclass(frozen=True)
@@ -107,12 +109,21 @@ def make_symbolic(graph: Graph, pert: Perturbation) -> Graph:
     nodes = []
     for n in graph.nodes:
         if isinstance(n, Affine) and n.name in chosen:
-            w, b = n.weight, n.bias
+            w, b, more = n.weight, n.bias, n.more
             if pert.which in ("all", "weights"):
+                for x, p in n.terms():
+                    if isinstance(p, Sparse):
+                        raise UnsupportedError(
+                            f"{graph.source}: affine layer {n.name!r} has a sparse weight "
+                            f"(shape {list(p.shape)}, {p.nnz} nonzeros, read from {x!r}): sparse "
+                            "weights cannot be made symbolic yet; leave the layer out (--layers) "
+                            "or perturb only the biases (--which biases)")
                 w = _sym(w, f"{n.name}_W", pert, taken)
+                more = tuple((x, _sym(p, f"{n.name}_W{k}", pert, taken))
+                             for k, (x, p) in enumerate(n.more, 1))
             if pert.which in ("all", "biases"):
                 b = _sym(b, f"{n.name}_B", pert, taken)
-            n = Affine(n.name, n.x, w, b)
+            n = replace(n, weight=w, bias=b, more=more)
         nodes.append(n)
     named = Perturbation(pert.delta, pert.relative, tuple(n for n in affine_layers(graph) if n in chosen)
                          if pert.layers else (), pert.which)
@@ -141,14 +152,15 @@ def assign(graph: Graph, values: Mapping[str, np.ndarray]) -> Graph:
     """Every Sym parameter replaced by `values[name]` (or its nominal when absent)."""
     nodes = []
     for n in graph.nodes:
-        if isinstance(n, Affine) and (isinstance(n.weight, Sym) or isinstance(n.bias, Sym)):
-            n = Affine(n.name, n.x, _const(n.weight, values), _const(n.bias, values))
+        if isinstance(n, Affine) and any(isinstance(p, Sym) for p in (n.bias,) + tuple(w for _, w in n.terms())):
+            n = replace(n, weight=_const(n.weight, values), bias=_const(n.bias, values),
+                        more=tuple((x, _const(w, values)) for x, w in n.more))
         nodes.append(n)
     return graph.replace(nodes=nodes)
 
 
 def _const(p, values):
-    if isinstance(p, Const):
+    if isinstance(p, (Const, Sparse)):
         return p
     if p.name in values:
         return Const(np.asarray(values[p.name], dtype=object).reshape(p.shape))

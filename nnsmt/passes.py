@@ -9,15 +9,24 @@
   h_A = M h_B + (b_A - M b_B) and folded into V and c. When nothing is unstable and it is
   smaller, the two affine maps are merged outright (z = V_A W_A x + V_A b_A + c).
 All arithmetic is exact (Fractions where a product is not a float).
+
+On a DAG the pattern must be private: `a` is read only by `h`, and `h` only by `z`, as its first
+input. `z` may read further values (`z = V h + Σ U_k y_k + c`): those terms are kept as they
+are, so folding stays exact. When `a` has several inputs or a sparse weight, only the stably
+inactive neurons are deleted (rows of every term); its active ones stay ReLUs, which is exact
+too. A ReLU whose pre-activation or output is shared (a residual connection, an output), or
+whose `z` weight is sparse or whose parameters are symbolic, is left unchanged. A value that
+loses neurons loses its ONNX name and tensor shape (it no longer is that tensor); `z` keeps both.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
 
-from .ir import Affine, Const, Graph, Relu
+from .ir import Affine, Const, Graph, Relu, Sparse
 
 
 def _frac(a) -> np.ndarray:
@@ -65,10 +74,22 @@ def _mat(a: np.ndarray) -> np.ndarray:
     return out
 
 
+def _rows(w, rows: np.ndarray, zero: bool = False):
+    """Rows of a Const or Sparse weight (all zero when `zero`)."""
+    if isinstance(w, Sparse):
+        return Sparse.from_coo((len(rows), w.shape[1]), [], [], []) if zero else w.take_rows(rows)
+    out = _frac(w)[rows]
+    if zero:
+        out[:] = Fraction(0)
+    return Const(_mat(out))
+
+
 def remove_stable(graph: Graph, states: dict[str, np.ndarray], merge: bool = True) -> Graph:
     """A graph equal to `graph` on the domain the states hold over (see module docstring).
 
-    ReLU layers that are not `affine -> relu -> affine` with single uses are left unchanged.
+    ReLU layers that are not `affine -> relu -> affine` with single uses and constant
+    parameters (a dense `V`) are left unchanged; when the first map is sparse or has several
+    inputs only the stably inactive neurons go (the active ones stay ReLUs, exactly).
     """
     nodes = list(graph.nodes)
     uses = {v: len(u) + graph.outputs.count(v) for v, u in graph.users().items()}
@@ -81,9 +102,30 @@ def remove_stable(graph: Graph, states: dict[str, np.ndarray], merge: bool = Tru
         if not isinstance(a, Affine) or uses.get(a.name) != 1 or uses.get(r.name) != 1 or len(nxt) != 1:
             continue
         z = nxt[0]
-        if not all(isinstance(p, Const) for p in (a.weight, a.bias, z.weight, z.bias)):
+        # z.more is kept as it is: only V and c change
+        if not all(isinstance(p, Const) for p in (a.bias, z.weight, z.bias)) or \
+                not all(isinstance(w, (Const, Sparse)) for _, w in a.terms()):
             continue
         s = np.asarray(states[r.name])
+        if a.more or isinstance(a.weight, Sparse):
+            # several inputs or a sparse map: drop the stably inactive rows of every term; the
+            # active neurons stay (relu(a_i) = a_i there: exact), no basis is computed
+            keep = np.flatnonzero(s != -1)
+            if keep.size == s.size:
+                continue
+            dead = keep.size == 0  # keep one dead neuron (relu(0) = 0) for a valid shape
+            rows = np.array([0]) if dead else keep
+            bk = np.array([Fraction(0)], dtype=object) if dead else _frac(a.bias)[keep]
+            new_a = Affine(a.name, a.x, _rows(a.weight, rows, dead), Const(_mat(bk)),
+                           more=tuple((x, _rows(w, rows, dead)) for x, w in a.more))
+            Vk = _frac(z.weight)[:, rows]
+            if dead:
+                Vk[:] = Fraction(0)
+            new_z = replace(z, weight=Const(_mat(Vk)))
+            new_r = Relu(r.name, r.x)
+            nodes = [new_a if n is a else new_r if n is r else new_z if n is z else n for n in nodes]
+            by_name = {n.name: n for n in nodes}
+            continue
         act, unst = np.flatnonzero(s == 1), np.flatnonzero(s == 0)
         W, b, V, c = (_frac(p) for p in (a.weight, a.bias, z.weight, z.bias))
         if act.size:
@@ -106,7 +148,7 @@ def remove_stable(graph: Graph, states: dict[str, np.ndarray], merge: bool = Tru
             if merged <= kept:
                 w2 = VA0.dot(WA)
                 b2 = VA0.dot(b[act]) + _frac(z.bias)
-                new = Affine(z.name, a.x, Const(_mat(w2)), Const(_mat(b2)))
+                new = replace(z, x=a.x, weight=Const(_mat(w2)), bias=Const(_mat(b2)))
                 nodes = [new if n is z else n for n in nodes if n is not a and n is not r]
                 by_name = {n.name: n for n in nodes}
                 continue
@@ -118,9 +160,13 @@ def remove_stable(graph: Graph, states: dict[str, np.ndarray], merge: bool = Tru
             Vk[:] = Fraction(0)
         else:
             Wk, bk, Vk = W[keep], b[keep], V[:, keep]
-        new_a = Affine(a.name, a.x, Const(_mat(Wk)), Const(_mat(bk)))
-        new_z = Affine(z.name, z.x, Const(_mat(Vk)), Const(_mat(c)))
-        nodes = [new_a if n is a else new_z if n is z else n for n in nodes]
+        new_z = replace(z, weight=Const(_mat(Vk)), bias=Const(_mat(c)))
+        if keep.size == W.shape[0]:  # every neuron stays: a and h are the same tensors
+            new_a, new_r = a, r
+        else:
+            new_a = Affine(a.name, a.x, Const(_mat(Wk)), Const(_mat(bk)))
+            new_r = Relu(r.name, r.x)
+        nodes = [new_a if n is a else new_r if n is r else new_z if n is z else n for n in nodes]
         by_name = {n.name: n for n in nodes}
     meta = dict(graph.meta) | {"compressed": "stable ReLUs removed"}
     meta.pop("format", None)  # no longer the ONNX file it came from
@@ -128,13 +174,23 @@ def remove_stable(graph: Graph, states: dict[str, np.ndarray], merge: bool = Tru
 
 
 def size(graph: Graph) -> dict[str, int]:
-    """Parameters, connections (weight entries) and ReLU neurons of a graph."""
+    """Parameters, connections (weight entries; a sparse weight's stored ones) and ReLU neurons
+    of a graph."""
     params = conns = nonzero = 0
     for n in graph.nodes:
         if isinstance(n, Affine):
-            params += n.weight.value.size + n.bias.value.size if isinstance(n.weight, Const) else 0
-            conns += int(np.prod(n.weight.shape))
-            if isinstance(n.weight, Const):
-                nonzero += int(np.count_nonzero(n.weight.value != 0))
+            for _, w in n.terms():
+                if isinstance(w, Sparse):
+                    params += w.nnz
+                    conns += w.nnz
+                    nonzero += int(np.count_nonzero(w.data != 0))
+                elif isinstance(w, Const):
+                    params += w.value.size
+                    conns += w.value.size
+                    nonzero += int(np.count_nonzero(w.value != 0))
+                else:
+                    conns += int(np.prod(w.shape))
+            if isinstance(n.weight, (Const, Sparse)) and isinstance(n.bias, Const):
+                params += n.bias.value.size
     neurons = sum(graph.dims()[n.name] for n in graph.nodes if isinstance(n, Relu))
     return {"parameters": params, "connections": conns, "nonzero_connections": nonzero, "relus": neurons}

@@ -448,3 +448,151 @@ def test_onnx_export_refuses_a_huge_sparse_weight_naming_the_node():
     with pytest.raises(UnsupportedError, match=r"affine node 'conv1' has a sparse weight of shape "
                                                r"\[4096, 4096\] \(4096 nonzeros\)"):
         graph_to_onnx(g)
+
+
+# --- passes, parameters and queries ------------------------------------------------------------
+
+@settings(max_examples=40, deadline=None)
+@given(dag_graphs(sigmoid=False), st.floats(0.0625, 2, width=32), st.data())
+def test_removing_stable_relus_keeps_a_dag_exactly(g, r, data):
+    """States from sound bounds on a box: the pass keeps every value it keeps exactly there."""
+    from nnsmt.bounds import Interval, propagate_bounds, relu_states
+    from nnsmt.passes import remove_stable
+    n = g.inputs[0].dim
+    c = np.array(data.draw(point(n)))
+    box = Interval(c - r, c + r)
+    states = relu_states(g, propagate_bounds(g, box))
+    small = remove_stable(g, {k: v.astype(int) for k, v in states.items()}).check()
+    for _ in range(4):
+        t = np.array(data.draw(st.lists(st.floats(0, 1), min_size=n, max_size=n)))
+        x = [Fraction(float(v)) for v in np.clip(c - r + 2 * r * t, c - r, c + r)]
+        a, b = evaluate_exact(g, {"x": x}), evaluate_exact(small, {"x": x})
+        for o in g.outputs:
+            assert list(a[o]) == list(b[o])
+
+
+def test_folding_keeps_the_consumers_other_terms_and_skips_shared_relus():
+    """x in [1, 2]: a = (x, 2x) is stably active. z = V relu(a) + x (a residual term) folds
+    exactly and keeps its `more` term, shape and ONNX name; a ReLU whose output is also read
+    elsewhere (r2 feeds z2 and the output) is left alone."""
+    from nnsmt.passes import remove_stable
+    g = Graph((Input("x", 1), Affine("a", "x", Const([[1.0], [2.0]]), Const([0.0, 0.0])), Relu("r", "a"),
+               Affine("z", "r", Const([[1.0, 1.0]]), Const([0.5]), more=(("x", Const([[1.0]])),),
+                      shape=(1, 1), onnx="z_out"),
+               Affine("a2", "z", Const([[1.0]]), Const([0.0])), Relu("r2", "a2"),
+               Affine("z2", "r2", Const([[2.0]]), Const([0.0]))), ("z2", "r2")).check()
+    small = remove_stable(g, {"r": np.array([1, 1]), "r2": np.array([1])}, merge=False)
+    z = small.node("z")
+    assert [v for v, _ in z.terms()] == ["r", "x"] and z.shape == (1, 1) and z.onnx == "z_out"
+    assert small.dims()["r"] == 1  # 2x = 2 relu(x): folded into z
+    assert small.node("r2") is g.node("r2") and small.node("z2") is g.node("z2")
+    merged = remove_stable(g, {"r": np.array([1, 1]), "r2": np.array([1])})
+    assert "r" not in [n.name for n in merged.nodes]
+    assert [v for v, _ in merged.node("z").terms()] == ["x", "x"]
+    for x in (Fraction(1), Fraction(3, 2), Fraction(2)):
+        want = evaluate_exact(g, {"x": [x]})
+        for h in (small, merged):
+            got = evaluate_exact(h, {"x": [x]})
+            assert list(got["z2"]) == list(want["z2"]) and list(got["r2"]) == list(want["r2"])
+
+
+def test_make_symbolic_covers_every_dense_term_and_refuses_a_sparse_one():
+    from nnsmt.errors import UnsupportedError
+    from nnsmt.params import Perturbation, make_symbolic, nominal_graph, sym_params
+    g = Graph((Input("x", 2), Affine("a", "x", Const(np.eye(2)), Const([0.0, 1.0]), onnx="a_out"), Relu("r", "a"),
+               Affine("y", "r", Const([[1.0, -1.0]]), Const([0.0]), more=(("x", Const([[2.0, 0.5]])),))),
+              ("y",), {"source": "res.onnx"}).check()
+    gs = make_symbolic(g, Perturbation(Fraction(1, 10)))
+    assert [p.name for p in sym_params(gs)] == ["a_W", "a_B", "y_W", "y_B", "y_W1"]
+    assert gs.node("a").onnx == "a_out" and [v for v, _ in gs.node("y").terms()] == ["r", "x"]
+    assert same_graph(nominal_graph(gs).replace(meta=g.meta), g)
+    sparse = g.replace(nodes=g.nodes[:3] + (Affine("y", "r", Const([[1.0, -1.0]]), Const([0.0]),
+                                                   more=(("x", Sparse.from_dense(np.array([[2.0, 0.0]]))),)),))
+    with pytest.raises(UnsupportedError) as e:
+        make_symbolic(sparse.check(), Perturbation(Fraction(1, 10)))
+    assert str(e.value) == ("res.onnx: affine layer 'y' has a sparse weight (shape [1, 2], 1 nonzeros, "
+                            "read from 'x'): sparse weights cannot be made symbolic yet; leave the "
+                            "layer out (--layers) or perturb only the biases (--which biases)")
+    only_a = make_symbolic(sparse.check(), Perturbation(Fraction(1, 10), layers=("a",)))
+    assert [p.name for p in sym_params(only_a)] == ["a_W", "a_B"]
+    biases = make_symbolic(sparse.check(), Perturbation(Fraction(1, 10), which="biases"))
+    assert isinstance(biases.node("y").more[0][1], Sparse)
+
+
+def _residual_net() -> Graph:
+    """x in R^2 -> a = S x (sparse) -> r = relu(a) -> y = V r + x (residual) -> relu -> out."""
+    S = Sparse.from_dense(np.array([[1.0, 0.0], [0.0, -1.0], [1.0, 1.0]]))
+    return Graph((Input("x", 2), Affine("a", "x", S, Const([0.5, 0.0, -3.0])), Relu("r", "a"),
+                  Affine("y", "r", Const([[1.0, 0.0, 1.0], [0.0, 1.0, 1.0]]), Const([0.0, 0.25]),
+                         more=(("x", Sparse.from_coo((2, 2), [0, 1], [0, 1], [1.0, 1.0])),)),
+                  Relu("h", "y"), Affine("out", "h", Const([[1.0, -1.0]]), Const([0.0]))),
+                 ("out",), {"source": "res"}).check()
+
+
+def test_stability_and_compression_of_a_residual_sparse_network():
+    """x in [0, 1]^2: a0 = x0 + 1/2 > 0 (active), a1 = -x1 <= 0 (inactive), a2 = x0 + x1 - 3 < 0
+    (inactive); y0 = relu(a0) + x0 >= 1/2 (active), y1 = x1 + 1/4 > 0 (active): everything
+    is stable; the compressed network equals the original exactly (z3 proves it)."""
+    from conftest import solver_backend
+    from nnsmt.queries.compress import CompressOptions, compress
+    from nnsmt.queries.stability import StabilityOptions, cone
+    from nnsmt.result import SolveOptions
+    backend = solver_backend("z3")
+    g = _residual_net()
+    dom = InputDomainBox([0, 0], [1, 1])
+
+    def solve(script, seconds=None, options=SolveOptions()):
+        return backend.solve(script, seconds, options)
+    res = compress(g, dom, solve, CompressOptions(StabilityOptions(timeout=30)))
+    assert res.stability.counts()["unstable"] == 0 and res.equivalence == "unsat"
+    assert res.after["relus"] < res.before["relus"]
+    sub, names = cone(g, {"y": [1]})
+    assert names == {"y": ["y_1"]} and sub.node("y").weight.shape == (1, 3)
+    assert isinstance(sub.node("y").more[0][1], Sparse) and sub.node("y").more[0][1].shape == (1, 2)
+    x = [Fraction(1, 3), Fraction(2, 3)]
+    assert list(evaluate_exact(sub, {"x": x})["y"]) == [evaluate_exact(g, {"x": x})["y"][1]]
+
+
+def InputDomainBox(lo, hi):
+    from nnsmt.domain import InputDomain
+    return InputDomain(((tuple(Fraction(v) for v in lo), tuple(Fraction(v) for v in hi)),))
+
+
+def test_robustness_of_a_residual_sparse_network_with_a_perturbed_dense_layer():
+    """Perturb only `out` (dense): f_p(x) - f(x) = dw . h + db with |dw|, |db| <= δ; at
+    x = (1/2, 1/2), h = (3/2, 3/4), so the largest change is δ (3/2 + 3/4 + 1) = 13/40 for δ = 1/10."""
+    from conftest import solver_backend
+    from nnsmt.engine.robustness import check
+    from nnsmt.params import Perturbation, make_symbolic
+    from nnsmt.queries.robustness import Question
+    solver_backend("z3")
+    g = _residual_net()
+    x = (Fraction(1, 2), Fraction(1, 2))
+    assert list(evaluate_exact(g, {"x": list(x)})["h"]) == [Fraction(3, 2), Fraction(3, 4)]
+    gs = make_symbolic(g, Perturbation(Fraction(1, 10), layers=("out",)))
+    assert check(gs, Question("eps", point=x, value=Fraction(13, 40)), "z3", timeout=30).status == "unsat"
+    o = check(gs, Question("eps", point=x, value=Fraction(32, 100)), "z3", timeout=30)
+    assert o.status == "sat" and o.witness.holds is True
+
+
+@settings(max_examples=10, deadline=None)
+@given(dag_graphs(sigmoid=False, max_nodes=5), st.data())
+def test_relu_states_proved_on_a_dag_hold_at_sampled_points(g, data):
+    """classify on [-1, 1]^n (bounds, guided corners, splitting, z3): every ACTIVE/INACTIVE
+    neuron has the proved sign at exactly replayed points; witnesses replay."""
+    from conftest import solver_backend
+    from nnsmt.queries.stability import ACTIVE, INACTIVE, StabilityOptions, check_witnesses, classify
+    from nnsmt.result import SolveOptions
+    backend = solver_backend("z3")
+    n = g.inputs[0].dim
+    dom = InputDomainBox([-1] * n, [1] * n)
+    st_ = classify(g, dom, lambda s, t=None, o=SolveOptions(): backend.solve(s, t, o),
+                   StabilityOptions(timeout=20, samples=2, split=4))
+    check_witnesses(g, st_)
+    for _ in range(4):
+        x = [Fraction(v) for v in data.draw(st.lists(st.floats(-1, 1), min_size=n, max_size=n))]
+        env = evaluate_exact(g, {"x": x})
+        for r, states in st_.states.items():
+            pre = env[g.node(r).x]
+            assert all(pre[i] >= 0 for i in np.flatnonzero(states == ACTIVE))
+            assert all(pre[i] <= 0 for i in np.flatnonzero(states == INACTIVE))

@@ -34,7 +34,7 @@ A query that times out leaves its neurons unknown.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 import numpy as np
@@ -44,7 +44,7 @@ from ..domain import InputDomain, region_bounds
 from ..encode import LEMMAS, encode_graph
 from ..errors import NnsmtError, UnsupportedError, ValidationError
 from ..interpret import evaluate_exact, interpret
-from ..ir import Affine, Const, Graph, Relu, operands
+from ..ir import Affine, Const, Graph, Relu, Sparse, operands
 from ..query import decide
 from ..result import SolveOptions
 from ..terms import Cmp, Num, Or, Script, ScriptBuilder, Var
@@ -156,20 +156,25 @@ class _Harvest:
         return key in (self.pos if sign == ">" else self.neg)
 
 
+def _rows(w, rows):
+    return w.take_rows(rows) if isinstance(w, Sparse) else Const(w.value[rows])
+
+
 def cone(graph: Graph, targets: dict[str, list[int]]) -> tuple[Graph, dict[str, list[str]]]:
     """The cone of influence of some elements of some values: `targets` maps a value to the
     element indices asked about. Returns the subgraph of their ancestors, in which a target
     that nothing else in the cone consumes keeps only the asked rows (when it is an affine map
     with constant parameters), and the SMT names of those rows (`{value}_{i}`, as in the full
-    encoding)."""
+    encoding). Sparse and multi-input affine targets keep the asked rows of every term."""
     sub = graph.slice(tuple(targets))
     consumed = {x for n in sub.nodes for x in operands(n)}
     nodes, names = [], {}
     for n in sub.nodes:
         if n.name in targets and n.name not in consumed and isinstance(n, Affine) \
-                and isinstance(n.weight, Const) and isinstance(n.bias, Const):
+                and all(isinstance(w, (Const, Sparse)) for _, w in n.terms()) and isinstance(n.bias, Const):
             rows = sorted(set(targets[n.name]))
-            n = Affine(n.name, n.x, Const(n.weight.value[rows]), Const(n.bias.value[rows]))
+            n = replace(n, weight=_rows(n.weight, rows), bias=Const(n.bias.value[rows]),
+                        more=tuple((x, _rows(w, rows)) for x, w in n.more), shape=None)
             names[n.name] = [f"{n.name}_{i}" for i in rows]
         nodes.append(n)
     return sub.replace(nodes=tuple(nodes)), names
