@@ -1,5 +1,5 @@
-"""What the in-process solver backends share: capability checks before solving, and a sat
-`Result` read from the solver's model value by value."""
+"""What the solver backends share (z3, cvc5, dReal, pySMT, an SMT-LIB2 binary): capability
+checks before solving, and a sat `Result` read from the solver's model value by value."""
 
 from __future__ import annotations
 

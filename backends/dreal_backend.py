@@ -14,7 +14,9 @@ the extension links against).
 from __future__ import annotations
 
 import ctypes
+import functools
 import importlib.util
+import operator
 import os
 import re
 import struct
@@ -25,6 +27,8 @@ from nnsmt.bounds import down, up
 from nnsmt.result import Capabilities, Result, SolveOptions
 from nnsmt.terms import (Add, And, Bool, Cmp, Div, Dot, Exp, Ite, Mul, Not, Num, Or, Script, Var,
                          is_symbolic, unknown_term)
+
+from .base import Backend
 
 DEFAULT_DELTA = 1e-6  # measured on the cats model: 1e-4 boxes often miss; 1e-6 costs no more
 
@@ -163,16 +167,9 @@ class _Builder:
                 return self.env[t.name]
             case Num():
                 return self.const(t.value)
-            case Add():
-                out = dreal.Expression(0.0)
-                for a in t.args:
-                    out = out + self.expr(a)
-                return out
-            case Mul():
-                out = dreal.Expression(1.0)
-                for a in t.args:
-                    out = out * self.expr(a)
-                return out
+            case Add() | Mul():  # folded from the neutral element
+                op, out = (operator.add, 0.0) if isinstance(t, Add) else (operator.mul, 1.0)
+                return functools.reduce(op, map(self.expr, t.args), dreal.Expression(out))
             case Div():
                 return self.expr(t.num) / self.expr(t.den)
             case Exp():
@@ -241,7 +238,7 @@ _OPS = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a 
         ">=": lambda a, b: a >= b, "=": lambda a, b: a == b}
 
 
-class DrealBackend:
+class DrealBackend(Backend):
     name = "dreal"
     capabilities = Capabilities(frozenset({"nonlinear", "exp", "optimize"}), frozenset({"delta", "margin"}),
                                 delta_complete=True)
@@ -250,11 +247,7 @@ class DrealBackend:
         load_dreal()
         self.delta = delta
 
-    def supports(self, features):
-        return self.capabilities.refuses(self.name, features)
-
-    def solve(self, script: Script, timeout: float | None = None,
-              options: SolveOptions = SolveOptions()) -> Result:
+    def run(self, script: Script, timeout: float | None, options: SolveOptions, t0: float) -> Result:
         """δ-decide the script (δ: `options.delta`, else the backend's). A model is the centre
         of dReal's box; stats["delta"] is the δ used. `timeout` is not enforced by dReal
         itself: callers run it in a child process killed at the deadline.
@@ -263,7 +256,6 @@ class DrealBackend:
         its δ-sat boxes then tend to satisfy the original strictly, so they are where to look
         for a witness that replays; its unsat says nothing about the original and is returned
         as unknown."""
-        t0 = time.perf_counter()
         delta = float(options.delta if options.delta is not None else self.delta)
         margin = float(options.margin)
         try:

@@ -16,6 +16,8 @@ from nnsmt.result import Capabilities, Result, SolveOptions
 from nnsmt.terms import (Add, And, Bool, Cmp, Div, Dot, Exp, Ite, Mul, Not, Num, Or, Script, Var, is_symbolic,
                          unknown_term)
 
+from .base import Backend
+
 
 def installed_solvers() -> list[str]:
     return sorted(Environment().factory.all_solvers())
@@ -96,7 +98,7 @@ def _fraction(v) -> Fraction:
     return Fraction(int(c.numerator), int(c.denominator)) if hasattr(c, "numerator") else Fraction(str(c))
 
 
-class PysmtBackend:
+class PysmtBackend(Backend):
     def __init__(self, solver: str):
         if solver not in installed_solvers():
             raise BackendUnavailable(f"pySMT has no solver {solver!r} installed "
@@ -107,15 +109,7 @@ class PysmtBackend:
     capabilities = Capabilities(frozenset({"nonlinear"}), why_not=(
         ("exp", "pySMT has no exp"), ("optimize", "the pySMT bridge does not optimise (use bisection)")))
 
-    def supports(self, features):
-        return self.capabilities.refuses(self.name, features)
-
-    def solve(self, script: Script, timeout: float | None = None,
-              options: SolveOptions = SolveOptions()) -> Result:
-        t0 = time.perf_counter()
-        why = self.supports(script.features)
-        if why:
-            return Result("error", self.name, why)
+    def run(self, script: Script, timeout: float | None, options: SolveOptions, t0: float) -> Result:
         env = Environment()
         formula, syms = script_to_pysmt(script, env)
         logic = QF_NRA if "nonlinear" in script.features else QF_LRA
@@ -133,8 +127,10 @@ class PysmtBackend:
             stats = {"build_s": t1 - t0, "solve_s": time.perf_counter() - t1}
             if not sat:
                 return Result("unsat", self.name, stats=stats)
-            try:
-                model = {n: _fraction(s.get_value(sym)) for n, sym in syms.items()}
-            except Exception as e:  # e.g. an algebraic number
-                return Result("error", self.name, f"model value is not rational: {e}", stats=stats)
-            return Result("sat", self.name, model=model, stats=stats)
+
+            def value(n):
+                try:
+                    return _fraction(s.get_value(syms[n]))
+                except Exception as e:  # e.g. an algebraic number
+                    raise ValueError(f"model value is not rational: {e}") from None
+            return self.sat(script, value, stats)

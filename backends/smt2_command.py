@@ -15,6 +15,7 @@ from nnsmt.errors import BackendUnavailable
 from nnsmt.result import Capabilities, Result, SolveOptions
 from nnsmt.terms import Script
 
+from .base import Backend
 from .smtlib import to_smtlib
 
 GRACE_S = 0.5
@@ -59,7 +60,7 @@ def find_binary(name: str) -> str | None:
     return found
 
 
-class Smt2CommandBackend:
+class Smt2CommandBackend(Backend):
     """Runs `command` with the script's SMT-LIB2 text (check-sat, get-value) on stdin."""
 
     def __init__(self, command: str):
@@ -76,13 +77,9 @@ class Smt2CommandBackend:
     # the binary decides: a feature it lacks comes back as its error
     capabilities = Capabilities(frozenset({"nonlinear", "exp", "optimize"}))
 
-    def supports(self, features):
-        return self.capabilities.refuses(self.name, features)
-
-    def solve(self, script: Script, timeout: float | None = None,
-              options: SolveOptions = SolveOptions()) -> Result:
+    def run(self, script: Script, timeout: float | None, options: SolveOptions, t0: float) -> Result:
         text = to_smtlib(script)
-        t0 = time.perf_counter()
+        t0 = time.perf_counter()  # the solver's time: from the start of its process
         try:
             proc = subprocess.run(self.argv, input=text, capture_output=True, text=True,
                                   timeout=None if timeout is None else timeout + GRACE_S)
