@@ -1,6 +1,7 @@
-"""What the commands report, as data: the JSON records of a robustness answer (`verify --params`),
-a training run (`train`), stability classifications (`stable`) and a compression (`compress`),
-and the verdicts their exit codes follow."""
+"""What the commands report: the JSON records of a robustness answer (`verify --params`), an
+estimate, a training run (`train`), stability classifications (`stable`), a compression
+(`compress`) and a comparison of backends (`diff`), the verdicts their exit codes follow, and
+the human-readable text of each (lists of lines: the commands print them)."""
 
 from __future__ import annotations
 
@@ -118,3 +119,278 @@ def compression_record(r, *, network: str, domain: str, output: str, ir, exact_o
                             "tolerance": str(r.tolerance), "about": f"the exact IR ({ir})"},
             "onnxruntime_spot_check_max_abs_diff": spot,
             "time_s": {k: round(v, 4) for k, v in r.time_s.items()}}
+
+
+# --- the human-readable text of each command (the commands print it) ----------------------------
+
+def _vec(vals, n: int = 10) -> str:
+    return "[" + ", ".join(f"{float(v):.{n}g}" for v in vals) + "]"
+
+
+def where_text(point, domain) -> str:
+    """Where a robustness question is asked, in words.
+
+    Args:
+        point: the input point (None: a global question).
+        domain: the domain file, as given.
+
+    Returns:
+        "at x = [...]" or "on DOMAIN".
+    """
+    return f"at x = {_vec(point, 8)}" if point is not None else f"on {domain}"
+
+
+def describe_witness(w, indent: str = "  ") -> list[str]:
+    """A robustness witness: the input, the perturbed parameters, and both outputs.
+
+    Args:
+        w: a `nnsmt.queries.robustness.Witness`.
+        indent: put before every line.
+
+    Returns:
+        The lines, without line ends.
+    """
+    import numpy as np
+    lines = [f"{indent}input x = {_vec(w.x)}"]
+    for k, v in w.params.items():
+        a = np.asarray(v, dtype=np.float64)
+        lines.append(f"{indent}{k} = " + (_vec(a) if a.ndim == 1 else "[" + ", ".join(_vec(r) for r in a) + "]"))
+    mid = lambda e: [(a + b) / 2 for a, b in zip(*e)]  # noqa: E731
+    lines.append(f"{indent}nominal f(x) = {_vec(mid(w.y_nom))}   perturbed f(x) = {_vec(mid(w.y_pert))}")
+    return lines
+
+
+def verify_text(o: Outcome) -> tuple[list[str], list[str]]:
+    """What `nnsmt verify NET PROP` prints (without --json).
+
+    Args:
+        o: the outcome of `nnsmt.engine.verify.verify`.
+
+    Returns:
+        (the lines of standard output: the status, and a counterexample in the VNN-COMP
+        format; the lines of standard error: an error's reason, how the counterexample was
+        validated, the notes).
+    """
+    out = [f"{o.status} ({o.reason})" if o.reason and o.status != "error" else o.status]
+    err = [o.reason] if o.status == "error" else []
+    if o.witness is not None:
+        w = o.witness
+        out.append(w.vnncomp())
+        err.append("; validated: exact replay" + (f" and {w.float_replay}" if w.float_replay else ""))
+        if not w.float_ok:  # sat for the real-valued network; float execution disagrees
+            err.append(f"; note: {w.float_check}")
+    return out, err + [f"; {note}" for note in o.notes]
+
+
+def robustness_text(o: Outcome, record: dict) -> tuple[list[str], list[str]]:
+    """What `nnsmt verify NET --params ...` prints (without --json).
+
+    Args:
+        o: the outcome of the robustness query.
+        record: its `robustness_record`.
+
+    Returns:
+        (the lines of standard output: the verdict and any witness; the lines of standard
+        error: the notes, then an error's reason).
+    """
+    says = f"{record['definition']} {record['where']} ({record['perturbation']})"
+    head = {"unsat": f"unsat: {says}", "sat": f"sat: NOT {says}"}
+    out = [head.get(o.status, f"{o.status} ({o.reason})" if o.reason else o.status)]
+    out += describe_witness(o.witness) if o.witness is not None else []
+    return out, [f"; {note}" for note in o.notes] + ([o.reason] if o.status == "error" else [])
+
+
+LO_BY = {"witness": "a witness replayed exactly (a sigmoid with certified enclosures)",
+         "nominal network": "the nominal network (trivial)", "interval bounds": "interval bounds",
+         "none": "nothing"}
+HI_BY = {"unsat": "unsat at this value", "interval bounds": "sound interval bounds"}
+QUANTITIES = {"eps": "ε", "sigma above": "σ (class 1, above the level)",
+              "sigma below": "σ (class 0, below the level)"}
+
+
+def format_bracket(b) -> str:
+    """One certified bracket as `nnsmt estimate` prints it: the interval, how each end is
+    certified (with the witness of the lower end), and why the search stopped.
+
+    Args:
+        b: a `nnsmt.queries.estimate.Bracket`.
+
+    Returns:
+        Indented lines joined by line ends.
+    """
+    name = QUANTITIES[b.quantity]
+    if b.none and b.lo.value == b.hi.value == 0:
+        return f"  {name}: no label of this class can flip (unsat on {b.hi.backend}, {b.hi.time_s:.2f} s)"
+    lines = [f"  {name} ∈ [{float(b.lo.value):.10g}, {float(b.hi.value):.10g}]  width {float(b.width):.3g}"
+             f"  ({b.method}; {len(b.probes)} solver calls; stopped: {b.stopped})"]
+    for end, by in (("lo", LO_BY), ("hi", HI_BY)):
+        e = getattr(b, end)
+        lines.append(f"    {end} {float(e.value):.10g}: {by.get(e.how, e.how)}"
+                     + (f" — {e.backend}, {e.time_s:.2f} s" if e.backend else ""))
+        if end == "lo" and e.witness is not None and e.how == "witness":
+            lines += describe_witness(e.witness, "      ")
+            if e.replayed:
+                lines.append(f"      (also replayed through {e.replayed})")
+    if b.delta_sat_at is not None:
+        lines.append(f"    δ-sat at {float(b.delta_sat_at):.10g} without a witness that replays exactly: "
+                     "not a lower bound")
+    if b.note:
+        lines.append(f"    note: {b.note}")
+    return "\n".join(lines)
+
+
+def estimate_record(brackets, *, network: str, objective: str, where: str, perturbation,
+                    backend: str, tolerance, time_s: float) -> dict:
+    """The record of an estimate (`estimate --json`).
+
+    Args:
+        brackets: the `nnsmt.queries.estimate.Bracket` of each quantity.
+        network, objective, backend: as given; where: `where_text`.
+        perturbation: the perturbation, in words; tolerance: the target width.
+        time_s: seconds of the whole command.
+    """
+    return {"network": network, "objective": objective, "where": where, "perturbation": perturbation,
+            "backend": backend, "tolerance": float(tolerance), "brackets": [b.to_json() for b in brackets],
+            "time_s": round(time_s, 4)}
+
+
+def estimate_lines(record: dict, brackets) -> list[str]:
+    """What `nnsmt estimate` prints (without --json): a header, then each bracket.
+
+    Args:
+        record: the `estimate_record`.
+        brackets: its brackets, as objects.
+    """
+    return [f"{record['objective']} of {record['network']} {record['where']}, {record['perturbation']}, "
+            f"backend {record['backend']}"] + [format_bracket(b) for b in brackets]
+
+
+def training_lines(out: dict) -> list[str]:
+    """What `nnsmt train` prints (without --json).
+
+    Args:
+        out: the `training_record`.
+    """
+    st, n = out["status"], out["points"]
+    seen = f"solver saw {out['points_seen_by_solver']} of {n} points in {out['rounds']} round(s)"
+    if st == "unsat":
+        core = out["core"]
+        return [f"unsat: {out['proved']} ({seen})"] + \
+            ([f"unsat core: {len(core)} points: " + ", ".join(c["where"] for c in core)] if core else [])
+    if st != "sat":
+        return [f"{st} ({out['reason']}) ({seen})" if st == "unknown" else "error"]
+    lines = [f"sat: trained {out['architecture']} ({out['free_weights']} of {out['weights']} weights free) "
+             f"classifies all {n} points correctly (checked exactly; encoding {out['encoding']}, {seen})"]
+    lines += [f"note: {note}" for note in out["notes"] if "widened" in note]
+    w = out.get("output")
+    if not w:
+        return lines + ["(no -o given: nothing written)"]
+    how = w["format"] if w["format"] != "onnx" else \
+        "same graph, new initializers" if w.get("same_graph") else "fresh graph"
+    rounded = "" if w.get("exact", True) else ", rounded from the exact rationals"
+    lines.append(f"wrote {w['path']} ({how}; {w.get('dtype', '')}{rounded})")
+    lines += [f"note: {w['note']}"] if "note" in w else []
+    if "accuracy_onnxruntime" in w:
+        acc = w["accuracy_onnxruntime"]
+        lines.append(f"onnxruntime accuracy on {w['path']}: {round(acc * n)}/{n} ({acc:.1%})")
+    return lines
+
+
+def summary_line(st) -> str:
+    """One classification in one line: the counts, how they were decided, the queries, the time.
+
+    Args:
+        st: a `nnsmt.queries.stability.Stability`.
+    """
+    c = st.counts()
+    return (f"{st.method + ('' if st.reuse else ' (no reuse)'):21} active {c['active']:4}  "
+            f"inactive {c['inactive']:4}  unstable {c['unstable']:4}  unknown {c['unknown']:3}  | "
+            f"by bounds {st.by_bounds:4}  by pre-pass {st.by_samples:4}  "
+            + (f"refuted by splitting {st.by_split}  " if st.by_split else "")
+            + f"queries {st.queries:4} (sat {st.sat}, unsat {st.unsat}, unknown {st.unknown})  "
+            f"{st.time_s:8.2f} s")
+
+
+def stability_record(report: StabilityReport, *, network: str, domain: str, backend: str) -> dict:
+    """The record of `stable --json`: every classification (`stability_json`) and whether they agree.
+
+    Args:
+        report: the `StabilityReport`.
+        network, domain, backend: as given.
+    """
+    return {"network": network, "domain": domain, "backend": backend, "identical": report.identical,
+            "results": [stability_json(r) for r in report.results]}
+
+
+def stability_lines(report: StabilityReport, dom, *, network: str, domain: str, backend: str) -> list[str]:
+    """What `nnsmt stable` prints (without --json): the counts per layer, one `summary_line` per
+    method, and (for two methods) whether they agree and their speed ratio.
+
+    Args:
+        report: the `StabilityReport`.
+        dom: the `nnsmt.domain.InputDomain` classified over.
+        network, domain, backend: as given.
+    """
+    from nnsmt.queries.stability import layer_counts
+    rs, same = report.results, report.identical
+    lines = [f"{network} over {domain} ({dom.dim} inputs, {len(dom.boxes)} box(es)), backend {backend}"]
+    lines += [f"  {name:12} " + "  ".join(f"{k} {v}" for k, v in c.items()) for name, c in layer_counts(rs[0])]
+    lines += ["  " + summary_line(r) for r in rs]
+    if len(rs) > 1:
+        lines.append(f"  classifications identical: {'yes' if same else 'NO'}"
+                     + (f"; speed ratio per-neuron / single = {rs[1].time_s / max(rs[0].time_s, 1e-9):.2f}x"
+                        if same else ""))
+    return lines
+
+
+EQUIVALENCE = {"sat": "NOT EQUIVALENT (a bug: please report)", "not checked": "not checked (--no-prove)"}
+
+
+def compression_lines(r, record: dict) -> list[str]:
+    """What `nnsmt compress` prints (without --json): the stability summary, the size before
+    and after, the files written, the equivalence verdict and the onnxruntime spot check.
+
+    Args:
+        r: the `nnsmt.queries.compress` result.
+        record: its `compression_record`.
+    """
+    b, a, eq = r.before, r.after, r.equivalence
+    lines = [f"{record['network']} over {record['domain']}", "  " + summary_line(r.stability)]
+    lines += [f"  {k:20} {b[k]:8} -> {a[k]:8}  ({100 * (1 - a[k] / max(b[k], 1)):.1f}% removed)"
+              for k in ("relus", "parameters", "connections", "nonzero_connections")]
+    exact = "exact" if record["onnx_exact"] else "weights rounded to float32: not exactly equivalent"
+    lines.append(f"  wrote {record['output']} ({exact}) and {record['ir']} (exact IR)")
+    says = f"proved: |f(x) - g(x)| <= {r.tolerance} on the domain (exact IR)" if eq == "unsat" \
+        else EQUIVALENCE.get(eq, "undecided")
+    lines.append(f"  equivalence: {eq}{' (' + r.equivalence_reason + ')' if r.equivalence_reason else ''}"
+                 f" - {says}")
+    spot = record["onnxruntime_spot_check_max_abs_diff"]
+    return lines + ([f"  onnxruntime spot check (200 points): max |difference| {spot:.3g}"] if spot is not None else [])
+
+
+def diff_record(report, *, query: str, network: str, what: str) -> dict:
+    """The record of `diff --json`.
+
+    Args:
+        report: the `nnsmt.engine.diff.Report`.
+        query: the --mode; network: as given; what: the property, data or question compared.
+    """
+    return {"query": query, "network": network, "property": what, "engine": report.engine,
+            "consensus": report.consensus, "disagreement": report.disagreement,
+            "rows": [r.to_json() for r in report.rows]}
+
+
+def diff_lines(report) -> list[str]:
+    """What `nnsmt diff` prints (without --json): one row a backend, then the consensus or the
+    disagreement.
+
+    Args:
+        report: the `nnsmt.engine.diff.Report`.
+    """
+    w = max(len(r.backend) for r in report.rows)
+    lines = [f"{'backend':{w}}  {'status':9} {'time':>8}  {'validated':9}  notes"]
+    for r in report.rows:
+        t = "-" if r.time_s is None else f"{r.time_s:.2f}s"
+        lines.append(f"{r.backend:{w}}  {r.status:9} {t:>8}  {'yes' if r.validated else '-':9}  {r.notes}")
+    return lines + ["DISAGREEMENT: a validated sat and an unsat for the same query" if report.disagreement
+                    else f"consistent: {report.consensus}"]
