@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
+import sys
 from pathlib import Path
 
 # The exit codes, in one place: EXIT_CODES is the text every --help shows, EXIT maps a verdict
@@ -30,57 +32,28 @@ EXIT_INTERRUPTED = 130
 EXIT_PIPE = 141
 
 
-def timeout_seconds(text: str) -> float:
-    """argparse `type=` for a time limit in seconds: a finite number > 0 (`inf`, `nan`, `0`,
-    `-1`, `abc` are usage errors)."""
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not math.isfinite(v) or v <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a finite number of seconds > 0")
-    return v
+def _checked(convert, kind: str, ok, wanted: str):
+    """An argparse `type=`: `convert(text)` (a ValueError: "is not KIND"), then `ok(value)`
+    (else "give WANTED")."""
+    def check(text: str):
+        try:
+            v = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {kind}") from None
+        if not ok(v):
+            raise argparse.ArgumentTypeError(f"{text!r}: give {wanted}")
+        return v
+    return check
 
 
-def positive_int(text: str) -> int:
-    """argparse `type=` for a count such as --jobs or --split: an integer >= 1."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: give an integer >= 1")
-    return v
-
-
-def nonnegative_int(text: str) -> int:
-    """argparse `type=` for a count where 0 means "none" (e.g. a number of samples)."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: give an integer >= 0")
-    return v
-
-
-def finite_float(text: str) -> float:
-    """argparse `type=` for a real-valued option: a finite number (no `inf`, `nan`)."""
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not math.isfinite(v):
-        raise argparse.ArgumentTypeError(f"{text!r}: give a finite number")
-    return v
-
-
-def positive_float(text: str) -> float:
-    """argparse `type=` for a finite number > 0 (a tolerance, a bound, a budget)."""
-    v = finite_float(text)
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: give a number > 0")
-    return v
+# a time limit (`inf`, `nan`, `0`, `-1`, `abc` are usage errors); a count such as --jobs; a count
+# where 0 means "none"; a real-valued option; a tolerance, a bound, a budget
+timeout_seconds = _checked(float, "a number of seconds", lambda v: math.isfinite(v) and v > 0,
+                           "a finite number of seconds > 0")
+positive_int = _checked(int, "an integer", lambda v: v >= 1, "an integer >= 1")
+nonnegative_int = _checked(int, "an integer", lambda v: v >= 0, "an integer >= 0")
+finite_float = _checked(float, "a number", math.isfinite, "a finite number")
+positive_float = _checked(finite_float, "a number", lambda v: v > 0, "a number > 0")
 
 
 def check_output(path) -> Path:
@@ -128,15 +101,13 @@ def add_command(sub, name: str, help: str, func) -> argparse.ArgumentParser:
     return sp
 
 
-def load_model(path, weights=None, arch=None):
-    """The network at `path`; `weights` (Keras .json) and `arch` (PyTorch state dict) are the
-    loader options of `add_model_args`."""
-    from nnsmt.frontends import load_network
-    return load_network(path, weights=weights, arch=arch)
+NETWORK = "network file (.onnx, .pt, .safetensors, .json, .keras, .h5)"
 
 
-def add_model_args(sp):
-    """--weights and --arch: what a Keras config or a PyTorch state dict does not hold."""
+def add_model_args(sp, help: str = NETWORK):
+    """The network (positional `model`) and what a Keras config or a PyTorch state dict does
+    not hold: --weights and --arch."""
+    sp.add_argument("model", help=help)
     sp.add_argument("--weights", help="Keras weights (.weights.h5 or legacy .h5) for a "
                     "model.to_json() config")
     sp.add_argument("--arch", help='PyTorch state-dict architecture, e.g. "linear,relu,'
@@ -144,9 +115,10 @@ def add_model_args(sp):
                     "Linear layers)")
 
 
-def model_options(args) -> dict:
-    """The loader options of `add_model_args` from parsed arguments (absent ones are None)."""
-    return {"weights": getattr(args, "weights", None), "arch": getattr(args, "arch", None)}
+def load_model(args):
+    """The network of `add_model_args` from parsed arguments."""
+    from nnsmt.frontends import load_network
+    return load_network(args.model, weights=getattr(args, "weights", None), arch=getattr(args, "arch", None))
 
 
 def float_evaluator(graph):
@@ -165,3 +137,14 @@ def add_backend_args(sp, default="z3"):
                     help="seconds of solving; on expiry the answer is unknown (timeout). Enforced by "
                          "killing the solver process if it overruns by more than 0.5 s")
 
+
+
+def show(args, record, out=(), err=(), ascii: bool = True) -> None:
+    """With --json, `record` as indented JSON; else lines of text: `out` to standard output,
+    then `err` to standard error."""
+    if getattr(args, "json", False):
+        return print(json.dumps(record, indent=2, ensure_ascii=ascii))
+    for line in out:
+        print(line)
+    for line in err:
+        print(line, file=sys.stderr)

@@ -10,7 +10,7 @@ import time
 
 from nnsmt.errors import InputError
 
-from .common import add_command, add_model_args, load_model, model_options, write_output
+from .common import add_command, add_model_args, load_model, write_output
 from .options import (ESTIMATE, ROBUST, TRAIN, add_estimate_args, add_robustness_args, add_training_args,
                       refuse, robustness_query, train_query)
 
@@ -24,7 +24,7 @@ def verify_query(args):
         raise InputError("--mode verify needs --property P.vnnlib")
     if args.encoding not in (None, "plain", "bounded"):
         raise InputError(f"--mode verify: --encoding plain or bounded (got {args.encoding!r})")
-    g, prop = load_model(args.model, **model_options(args)), load_vnnlib(args.property)
+    g, prop = load_model(args), load_vnnlib(args.property)
     return make(g, prop, args.encoding or "plain", args.sigmoid)
 
 
@@ -56,7 +56,6 @@ def run(args) -> int:
 
 def register(sub):
     sp = add_command(sub, "compile", "compile a query to SMT-LIB2 text", run)
-    sp.add_argument("model", help="network file (.onnx, .pt, .safetensors, .json, .keras, .h5)")
     add_model_args(sp)
     sp.add_argument("--mode", default="verify", choices=sorted(MODES), help="query to compile (default verify)")
     sp.add_argument("--emit", default="smt2", choices=["smt2"], help="output format (default smt2)")

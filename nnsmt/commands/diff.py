@@ -7,14 +7,12 @@ Query objects nnsmt compile writes; the robustness and estimate modes take the o
 
 from __future__ import annotations
 
-import json
-
 from nnsmt.errors import InputError
 
-from .common import (EXIT, EXIT_DISAGREE, add_command, add_model_args, float_evaluator, load_model, model_options,
-                     positive_int, timeout_seconds)
-from .options import (ESTIMATE, ROBUST, TRAIN, add_estimate_args, add_robustness_args, add_training_args,
-                      refuse, robustness_query, train_query)
+from .common import EXIT, EXIT_DISAGREE, add_command, add_model_args, float_evaluator, load_model, positive_int, \
+    show, timeout_seconds
+from .options import (ESTIMATE, ROBUST, TRAIN, add_engine_args, add_estimate_args, add_robustness_args,
+                      add_training_args, from_args, refuse, robustness_query, train_query)
 
 DIFF_EXIT = """exit codes (diff):
   4   disagreement: a validated sat and an unsat for the same query
@@ -54,9 +52,9 @@ def _verify_runs(args, backends):
     if args.property is None:
         raise InputError("diff --mode verify needs a VNN-LIB property")
     refuse(args, ROBUST + ESTIMATE + TRAIN, "to --mode verify")
-    g = load_model(args.model, **model_options(args))
-    opts = VerifyOptions(engine=args.engine, timeout=args.timeout, split=args.split, sigmoid=args.sigmoid)
-    return verify_runs(g, load_vnnlib(args.property), backends, opts, float_evaluator(g)), args.property
+    g = load_model(args)
+    return verify_runs(g, load_vnnlib(args.property), backends, from_args(VerifyOptions, args),
+                       float_evaluator(g)), args.property
 
 
 def _train_case(args, backends):
@@ -84,6 +82,7 @@ MODES = ["verify", *CASES]
 def run(args) -> int:
     from nnsmt.backends import known
     from nnsmt.engine.diff import diff, diff_query
+    from nnsmt.engine.reports import diff_lines, diff_record
     names = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = [b for b in names if not known(b)]
     if unknown or not names:
@@ -94,18 +93,7 @@ def run(args) -> int:
     else:
         query, what = CASES[args.mode](args, names)
         report = diff_query(query, names, args.timeout, args.memory)
-    if args.json:
-        print(json.dumps({"query": args.mode, "network": args.model, "property": what, "engine": report.engine,
-                          "consensus": report.consensus, "disagreement": report.disagreement,
-                          "rows": [r.to_json() for r in report.rows]}, indent=2))
-    else:
-        w = max(len(r.backend) for r in report.rows)
-        print(f"{'backend':{w}}  {'status':9} {'time':>8}  {'validated':9}  notes")
-        for r in report.rows:
-            t = "-" if r.time_s is None else f"{r.time_s:.2f}s"
-            print(f"{r.backend:{w}}  {r.status:9} {t:>8}  {'yes' if r.validated else '-':9}  {r.notes}")
-        print("DISAGREEMENT: a validated sat and an unsat for the same query" if report.disagreement
-              else f"consistent: {report.consensus}")
+    show(args, diff_record(report, query=args.mode, network=args.model, what=what), diff_lines(report))
     return EXIT_DISAGREE if report.verdict == "disagreement" else EXIT[report.verdict]
 
 
@@ -114,7 +102,6 @@ def register(sub):
                      "backends (each in its own process, hard timeout and memory limit), replay every sat "
                      "model, flag disagreements", run)
     sp.epilog = DIFF_EXIT
-    sp.add_argument("model", help="network file (.onnx, .pt, .safetensors, .json, .keras, .h5)")
     add_model_args(sp)
     sp.add_argument("property", nargs="?", help="VNN-LIB 1.0 property (--mode verify)")
     sp.add_argument("--mode", default="verify", choices=sorted(MODES), help="query (default verify; see below)")
@@ -124,10 +111,8 @@ def register(sub):
     sp.add_argument("--timeout", type=timeout_seconds, default=60.0, help="seconds per backend (default 60; enforced by killing)")
     sp.add_argument("--memory", type=positive_int, default=4096, help="memory limit per backend in MB (default 4096)")
     sp.add_argument("--encoding", default=None, help="train: its default, or seed, margin, homog")
-    sp.add_argument("--engine", default="auto", choices=["auto", "plain", "bounded", "split"],
-                    help="verify: the engine that plans the (sub-)queries every backend then gets "
-                         "(default auto, as nnsmt verify)")
-    sp.add_argument("--split", type=int, default=None, metavar="N", help="verify: the split engine's most sub-queries")
     sp.add_argument("--json", action="store_true", help="machine-readable table")
     add_robustness_args(sp, plot=False)
     add_estimate_args(sp)
+    add_engine_args(sp, "--mode verify: the engine plans the (sub-)queries once; every backend then\n"
+                    "gets the same ones", upto=2)

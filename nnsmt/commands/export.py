@@ -6,7 +6,7 @@ import sys
 
 from nnsmt.errors import InputError
 
-from .common import add_command, add_model_args, check_output, load_model, model_options, write_output
+from .common import add_command, add_model_args, check_output, load_model, write_output
 from .options import wrote_onnx
 
 FORMATS = ("ir-json", "onnx", "vnnlib")
@@ -17,7 +17,7 @@ def run(args) -> int:
         raise InputError("--to onnx writes a binary file: give -o OUT.onnx")
     if args.output:
         check_output(args.output)  # before any work: a directory or a missing folder is refused
-    g = load_model(args.model, **model_options(args))
+    g = load_model(args)
     if args.to == "onnx":
         wrote_onnx(g, args.output, args.dtype)
         return 0
@@ -39,7 +39,6 @@ def register(sub):
     sp = add_command(sub, "export", "write a network as IR JSON (docs/ir-json.md), ONNX, or "
                      "an SMT-LIB network file (vnnlib: X_i, Y_j declared, Y = network(X) "
                      "asserted exactly)", run)
-    sp.add_argument("model", help="network file (.onnx, .pt, .safetensors, .json, .keras, .h5)")
     add_model_args(sp)
     sp.add_argument("--to", required=True, choices=FORMATS, help="output format")
     sp.add_argument("-o", "--output", help="write here instead of standard output "

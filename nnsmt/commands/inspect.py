@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
-from .common import add_command, add_model_args, load_model, model_options
+from .common import add_command, add_model_args, load_model
 
 
 def run(args) -> int:
     from nnsmt.pretty import format_graph, summary
-    g = load_model(args.model, **model_options(args))
+    g = load_model(args)
     if args.json:
         print(json.dumps({"summary": summary(g), "meta": dict(g.meta)}, indent=2))
         return 0
@@ -22,6 +22,5 @@ def run(args) -> int:
 
 def register(sub):
     sp = add_command(sub, "inspect", "print the IR of a network, one node a line, and a summary", run)
-    sp.add_argument("model", help="network file (.onnx, .pt, .safetensors, .json, .keras, .h5)")
     add_model_args(sp)
     sp.add_argument("--json", action="store_true", help="machine-readable summary")

@@ -3,19 +3,26 @@ queries are built in `nnsmt.engine.build`), and each command's exit codes."""
 
 from __future__ import annotations
 
-import json
 import sys
+from dataclasses import fields
 from fractions import Fraction
 
 from nnsmt.errors import InputError
 
-from .common import EXIT, add_model_args, load_model, model_options, positive_float, positive_int
+from .common import add_model_args, load_model, positive_float, positive_int
 
 # dest -> default of every option added here, and of the verification options that verify,
 # diff and compile add themselves (see `refuse`)
 DEFAULTS: dict[str, object] = {"encoding": None, "engine": "auto", "split": None, "jobs": None,
                                "executor": "local", "ray_address": None}
 VERIFY_ONLY = ("engine", "split", "jobs", "executor", "ray_address")
+
+
+def from_args(cls, args, **overrides):
+    """The dataclass `cls` with every field that has an argument of the same dest read from
+    `args` (the others keep their defaults), then `overrides`."""
+    kw = {f.name: getattr(args, f.name) for f in fields(cls) if f.init and hasattr(args, f.name)}
+    return cls(**(kw | overrides))
 
 
 def exit_epilog(command: str, **meanings: str) -> str:
@@ -55,6 +62,31 @@ def wrote_onnx(graph, path, dtype: str) -> None:
     print(f"wrote {path}" + (f": {rounded}" if rounded else ""), file=sys.stderr)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
+
+
+ENGINE_ARGS = (
+    ("--engine", dict(default="auto", choices=["auto", "plain", "bounded", "split"], help="auto (default): "
+     "input splitting with bounds for networks with at most 16 inputs, bounds then one bounded query "
+     "above that, one query for sigmoid networks; plain: every ReLU an ite; bounded: ReLUs that sound "
+     "bounds show stable are fixed, the others get bound lemmas; split: as auto's splitting (--json "
+     "says which engine ran and why)")),
+    ("--split", dict(type=int, default=None, metavar="N", help="the split engine's most sub-queries "
+     "(default 4096 up to 16 inputs, else 1): the input region is bisected, sub-boxes refuted by bounds "
+     "where possible; all unsat -> unsat, a validated sat -> sat (the others are then cancelled)")),
+    ("--jobs", dict(type=int, default=None, metavar="J", help="sub-queries solved at once (default: one "
+     "per core), each in its own process")),
+    ("--executor", dict(default="local", choices=["local", "ray"], help="where sub-queries run: local "
+     "processes (default) or Ray")),
+    ("--ray-address", dict(default=None, help='--executor ray: cluster address (e.g. "auto" after `ray '
+     'start --head`); default: start a local Ray instance')))
+
+
+def add_engine_args(sp, about: str | None = None, upto: int = len(ENGINE_ARGS)):
+    """The first `upto` of --engine, --split, --jobs, --executor, --ray-address (verify's
+    engine, also per instance in batch and per query in diff); `about`: what they mean there."""
+    g = sp.add_argument_group("verification engine", about)
+    for flag, kw in ENGINE_ARGS[:upto]:
+        _add(g, flag, **kw)
 
 
 # --- parameter robustness ------------------------------------------------------------------------
@@ -127,7 +159,7 @@ def perturbed(args):
     from nnsmt.params import Perturbation, parse_delta
     if args.params is None:
         raise InputError("--params delta=D is required (e.g. --params delta=0.005)")
-    g = load_model(args.model, **model_options(args))
+    g = load_model(args)
     layers = tuple(s for s in (args.layers or "").split(",") if s.strip())
     pert = Perturbation(parse_delta(args.params), args.relative, layers, args.which)
     return make(g, Setting(pert, args.point, args.domain), args.model)
@@ -173,57 +205,6 @@ def robustness_query(args, kind: str, backend: str | None = None, float_check: b
     return make(gs, point, domain, probe(args, kind, backend), backend, float_check)
 
 
-def _vec(vals, n=10) -> str:
-    return "[" + ", ".join(f"{float(v):.{n}g}" for v in vals) + "]"
-
-
-def describe_witness(w, indent="  ") -> list[str]:
-    import numpy as np
-    lines = [f"{indent}input x = {_vec(w.x)}"]
-    for k, v in w.params.items():
-        a = np.asarray(v, dtype=np.float64)
-        lines.append(f"{indent}{k} = " + (_vec(a) if a.ndim == 1 else "[" + ", ".join(_vec(r) for r in a) + "]"))
-    mid = lambda e: [(a + b) / 2 for a, b in zip(*e)]  # noqa: E731
-    lines.append(f"{indent}nominal f(x) = {_vec(mid(w.y_nom))}   perturbed f(x) = {_vec(mid(w.y_pert))}")
-    return lines
-
-
-def where(args, point) -> str:
-    return f"at x = {_vec(point, 8)}" if point is not None else f"on {args.domain}"
-
-
-def run_robustness(args) -> int:
-    """`nnsmt verify NET --params ...`: one robustness question through the driver."""
-    from nnsmt.engine.reports import robustness_record
-    from nnsmt.engine.robustness import run
-    if args.robust_property is None:
-        raise InputError("--property label|eps=E|sigma=S is required with --params")
-    q = robustness_query(args, "robustness", args.backend, float_check=True)  # refuses verify's engines
-    gs, point, domain = q.graph, q.question.point, q.question.domain
-    o = run(q, args.backend, args.timeout, getattr(args, "memory", None))
-    out = robustness_record(o, q, args.model, where(args, point))
-    pert = out["perturbation"]
-    if args.json:
-        print(json.dumps(out, indent=2, ensure_ascii=False))
-    else:
-        head = {"unsat": f"unsat: {q.describe()} {out['where']} ({pert})",
-                "sat": f"sat: NOT {q.describe()} {out['where']} ({pert})"}
-        print(head.get(o.status, f"{o.status} ({o.reason})" if o.reason else o.status))
-        if o.witness is not None:
-            print("\n".join(describe_witness(o.witness)))
-        for note in o.notes:
-            print(f"; {note}", file=sys.stderr)
-        if o.status == "error":
-            print(o.reason, file=sys.stderr)
-    plot(args, gs, domain)
-    return EXIT[o.status]
-
-
-def vnnlib_args(args) -> None:
-    """verify with a VNN-LIB property: the parameter-robustness options are refused."""
-    refuse(args, ROBUST, "without --params (a parameter-robustness option)")
-
-
 def plot(args, gs, domain, **kw) -> None:
     """--plot: the robustness figure of a 2-D network over --domain."""
     if getattr(args, "plot", None) is None:
@@ -255,8 +236,7 @@ def load_problem(args):
     from nnsmt.engine.build import training_problem
     if args.data is None:
         raise InputError("--mode train needs --data DATA.csv")
-    g = load_model(args.model, **model_options(args))
-    return training_problem(g, args.data, args.free, args.weight_bound)
+    return training_problem(load_model(args), args.data, args.free, args.weight_bound)
 
 
 def train_query(args, default_encoding: str | None = None):
@@ -272,8 +252,7 @@ def train_query(args, default_encoding: str | None = None):
 
 def add_domain_args(sp):
     """The network, its loader options, --domain, --method and --samples (stable, compress)."""
-    sp.add_argument("model", help="network file")
-    add_model_args(sp)
+    add_model_args(sp, "network file")
     sp.add_argument("--domain", required=True, metavar="BOX",
                     help='input domain: box.json ({"lo": [...], "hi": [...]}, see README) or a '
                          "VNN-LIB property (its input boxes)")
@@ -289,26 +268,10 @@ def on_domain(args):
     from nnsmt.domain import load_domain
     from nnsmt.engine.driver import solver
     solve = solver(args.backend)
-    g = load_model(args.model, **model_options(args))
+    g = load_model(args)
     return solve, g, load_domain(args.domain, g.inputs[0].dim if len(g.inputs) == 1 else None)
 
 
 def stability_options(args, method: str):
     from nnsmt.queries.stability import StabilityOptions
-    return StabilityOptions(method=method, timeout=args.timeout, samples=args.samples,
-                            guided=getattr(args, "guided", True), lemmas=getattr(args, "lemmas", "none"),
-                            reuse=getattr(args, "reuse", True), split=getattr(args, "split", 0))
-
-
-def summary_label(st) -> str:
-    return st.method + ("" if st.reuse else " (no reuse)")
-
-
-def summary_line(st) -> str:
-    c = st.counts()
-    return (f"{summary_label(st):21} active {c['active']:4}  inactive {c['inactive']:4}  "
-            f"unstable {c['unstable']:4}  unknown {c['unknown']:3}  | by bounds {st.by_bounds:4}  "
-            f"by pre-pass {st.by_samples:4}  "
-            + (f"refuted by splitting {st.by_split}  " if st.by_split else "")
-            + f"queries {st.queries:4} (sat {st.sat}, unsat {st.unsat}, unknown {st.unknown})  "
-            f"{st.time_s:8.2f} s")
+    return from_args(StabilityOptions, args, method=method)

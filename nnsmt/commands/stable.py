@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
-from .common import EXIT, add_backend_args, add_command
-from .options import add_domain_args, exit_epilog, on_domain, stability_options, summary_line
+from .common import EXIT, add_backend_args, add_command, show
+from .options import add_domain_args, exit_epilog, on_domain, stability_options
 
 
 def add_query_args(sp):
@@ -24,26 +22,13 @@ def add_query_args(sp):
 
 
 def run(args) -> int:
-    from nnsmt.engine.reports import classify_all, stability_json
-    from nnsmt.queries.stability import layer_counts
+    from nnsmt.engine.reports import classify_all, stability_lines, stability_record
     methods = ["single", "per-neuron"] if args.method == "both" else [args.method]
     opts = [stability_options(args, m) for m in methods]
     solve, g, dom = on_domain(args)
     report = classify_all(g, dom, solve, opts)
-    results, same = report.results, report.identical
-    if args.json:
-        print(json.dumps({"network": args.model, "domain": args.domain, "backend": args.backend, "identical": same,
-                          "results": [stability_json(r) for r in results]}, indent=2))
-    else:
-        print(f"{args.model} over {args.domain} ({dom.dim} inputs, {len(dom.boxes)} box(es)), backend {args.backend}")
-        for name, c in layer_counts(results[0]):
-            print(f"  {name:12} " + "  ".join(f"{k} {v}" for k, v in c.items()))
-        for r in results:
-            print("  " + summary_line(r))
-        if len(results) > 1:
-            print(f"  classifications identical: {'yes' if same else 'NO'}"
-                  + (f"; speed ratio per-neuron / single = {results[1].time_s / max(results[0].time_s, 1e-9):.2f}x"
-                     if same else ""))
+    given = {"network": args.model, "domain": args.domain, "backend": args.backend}
+    show(args, stability_record(report, **given), stability_lines(report, dom, **given))
     return EXIT[report.verdict]
 
 

@@ -3,90 +3,40 @@ model, and report its accuracy measured by onnxruntime; or prove that no such we
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from contextlib import nullcontext
 
-from .common import EXIT, add_backend_args, add_command, add_model_args, check_output, nonnegative_int
-from .options import add_training_args, exit_epilog, load_problem
-
-EVENTS = {"hints": "float fit for phase hints", "narrow": "narrow first: hidden width {width} (of {full})",
-          "solve": "round {round}: solving {points}/{total} points ({logic})",
-          "check": "round {round}: exact check of every point", "replay": "{what}"}
-
-
-def _progress(args):
-    """A rich status line on stderr (only on a terminal and without --json), else a no-op."""
-    try:
-        if args.json or not (sys.stdout.isatty() and sys.stderr.isatty()):
-            raise ImportError
-        from rich.console import Console
-    except ImportError:
-        return None, (lambda *a, **k: None)
-    status = Console(stderr=True).status("loading", spinner="dots")
-    t0 = time.perf_counter()
-
-    def show(event, **k):
-        if event in EVENTS:
-            status.update(f"[{time.perf_counter() - t0:6.1f} s] " + EVENTS[event].format(**k))
-    return status, show
+from .common import EXIT, add_backend_args, add_command, add_model_args, check_output, nonnegative_int, show
+from .options import add_training_args, exit_epilog, from_args, load_problem
 
 
 def run(args) -> int:
     from nnsmt.engine.driver import solver
-    from nnsmt.engine.reports import training_record
+    from nnsmt.engine.progress import training_status
+    from nnsmt.engine.reports import training_lines, training_record
     from nnsmt.engine.train import write_trained
     from nnsmt.queries.train import TrainOptions, train
     t0 = time.perf_counter()
-    opts = TrainOptions(args.encoding, args.strategy, args.timeout, coarse_bits=args.coarse_bits,
-                        hints=not args.no_hints, widen=not args.no_widen)
+    opts = from_args(TrainOptions, args)
     solve = solver(args.backend)  # fail early, naming what is missing
     if args.output:
         check_output(args.output)
     problem = load_problem(args)
-    status, show = _progress(args)
+    status, progress = training_status(args.json)
     with status or nullcontext():
-        res = train(problem, solve, opts, progress=show)
-        written = write_trained(problem, res.params, args.output, args.format, args.dtype, show) \
+        res = train(problem, solve, opts, progress=progress)
+        written = write_trained(problem, res.params, args.output, args.format, args.dtype, progress) \
             if res.status == "sat" and args.output else None
     out = training_record(problem, res, backend=args.backend, network=args.model, data=args.data,
                           strategy=args.strategy, total_s=time.perf_counter() - t0, written=written)
-    print(json.dumps(out, indent=2) if args.json else "\n".join(_lines(out, problem.data.n)))
-    if written is not None and "warning" in written and not args.json:
-        print(f"WARNING: {written['warning']}", file=sys.stderr)
+    show(args, out, training_lines(out), [f"WARNING: {written['warning']}"] if "warning" in (written or {}) else [])
     if written is not None and written.get("accuracy_onnxruntime", 1.0) < 1.0:
         print("ERROR: the written model does not classify every point in onnxruntime", file=sys.stderr)
         return EXIT["error"]
     if res.status == "error":
         print(res.reason, file=sys.stderr)
     return EXIT[res.status]
-
-
-def _lines(out, n) -> list[str]:
-    st = out["status"]
-    seen = f"solver saw {out['points_seen_by_solver']} of {n} points in {out['rounds']} round(s)"
-    if st == "unsat":
-        core = out["core"]
-        return [f"unsat: {out['proved']} ({seen})"] + \
-            ([f"unsat core: {len(core)} points: " + ", ".join(c["where"] for c in core)] if core else [])
-    if st != "sat":
-        return [f"{st} ({out['reason']}) ({seen})" if st == "unknown" else "error"]
-    lines = [f"sat: trained {out['architecture']} ({out['free_weights']} of {out['weights']} weights free) "
-             f"classifies all {n} points correctly (checked exactly; encoding {out['encoding']}, {seen})"]
-    lines += [f"note: {note}" for note in out["notes"] if "widened" in note]
-    w = out.get("output")
-    if not w:
-        return lines + ["(no -o given: nothing written)"]
-    how = w["format"] if w["format"] != "onnx" else \
-        "same graph, new initializers" if w.get("same_graph") else "fresh graph"
-    rounded = "" if w.get("exact", True) else ", rounded from the exact rationals"
-    lines.append(f"wrote {w['path']} ({how}; {w.get('dtype', '')}{rounded})")
-    lines += [f"note: {w['note']}"] if "note" in w else []
-    if "accuracy_onnxruntime" in w:
-        acc = w["accuracy_onnxruntime"]
-        lines.append(f"onnxruntime accuracy on {w['path']}: {round(acc * n)}/{n} ({acc:.1%})")
-    return lines
 
 
 def register(sub):
@@ -99,9 +49,8 @@ def register(sub):
         "gives one", unknown="unknown (timeout, or the solver gave up; the reason is printed)",
         error="error: the solver failed or its model failed the exact check (never reported as sat), or "
         "the written file does not reach 100% in onnxruntime even at float64")
-    sp.add_argument("model", help="network file (.onnx, .pt, .safetensors, .json, .keras, .h5): its "
-                    "architecture, and the values of frozen layers")
-    add_model_args(sp)
+    add_model_args(sp, "network file (.onnx, .pt, .safetensors, .json, .keras, .h5): its architecture, "
+                   "and the values of frozen layers")
     add_training_args(sp, required=True)
     sp.add_argument("-o", "--output", help="trained model to write (.onnx, .json or .safetensors)")
     sp.add_argument("--format", choices=["onnx", "json", "safetensors"], default=None,
@@ -118,11 +67,11 @@ def register(sub):
     sp.add_argument("--coarse-bits", type=nonnegative_int, default=10,
                     help="CEGIS first shows the solver the points rounded to this many bits (a "
                          "candidate is still checked on the exact points; 0: off; default 10)")
-    sp.add_argument("--no-hints", action="store_true",
+    sp.add_argument("--no-hints", dest="hints", action="store_false",
                     help="do not first try each round with the ReLU pattern of a quick "
                          "gradient-descent fit asserted (by default it is tried; a hint is never a "
                          "result: a hinted model is checked exactly, a hinted unsat only drops it)")
-    sp.add_argument("--no-widen", action="store_true",
+    sp.add_argument("--no-widen", dest="widen", action="store_false",
                     help="solve only the requested width (by default narrower hidden layers, 1, 2, "
                          "4, ... units, are tried first with part of the time: a narrow fit padded "
                          "with zero units is an exact fit of the requested network)")
