@@ -417,6 +417,14 @@ class Lin:
             if P is None:
                 return None
             terms[x] = P
+        if len(terms) > 1:
+            # each term repeats K's entries: a map read through several values (a max-pool's
+            # relu tree, a sum) is cheaper as a node of its own once K would be copied
+            size = sum(P.size if isinstance(P, np.ndarray) else
+                       len(P.col) if isinstance(P, Mono) else P.nnz for P in terms.values())
+            if size > max(2 * (K.size if isinstance(K, np.ndarray) else K.nnz),
+                          DENSE_FOLD_LIMIT):
+                return None
         b = None
         if self.b is not None:
             b = apply(K, self.b)

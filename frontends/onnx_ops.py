@@ -588,7 +588,7 @@ def _pad(ctx, n):
     widths = [[0, 0] for _ in s]
     for k, a in enumerate(axes):
         widths[a] = [pads[k], pads[k + len(axes)]]
-    crop = [(max(-b, 0), d + max(b, 0) + min(e, 0)) for (b, e), d in zip(widths, s)]
+    crop = [(max(-b, 0), d + max(b, 0) + e) for (b, e), d in zip(widths, s)]
     grow = [(max(b, 0), max(e, 0)) for b, e in widths]
     if any(hi - lo < 0 for lo, hi in crop):
         raise bad(f"pads {pads} crop away a whole axis of {list(s)}")
