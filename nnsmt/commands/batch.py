@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import sys
 
-from .common import add_command, show
+from .common import BACKENDS, add_command, names, show
 from .options import add_engine_args, from_args
 
 
 def run(args) -> int:
     from nnsmt.engine.batch import Batch, BatchOptions
     from nnsmt.engine.progress import BatchProgress
-    opts = from_args(BatchOptions, args, backends=tuple(b.strip() for b in args.backend.split(",") if b.strip()),
-                     memory_mb=args.memory)
+    opts = from_args(BatchOptions, args, backends=tuple(names(args.backend)), memory_mb=args.memory)
     batch = Batch(args.instances, args.output, args.results_dir, opts)
     if not args.json and batch.records:
         print(f"resuming: {len(batch.records)} of {len(batch.instances)} instances already done", file=sys.stderr)
@@ -35,15 +34,15 @@ def run(args) -> int:
 
 
 def register(sub):
-    sp = add_command(sub, "batch", "run many instances (a VNN-COMP instance list or a CSV of queries) "
-                     "in a local process pool or on Ray; resumable", run)
+    sp = add_command(sub, "batch", "run many instances (a VNN-COMP instance list or a CSV of queries) in a local "
+                     "process pool or on Ray; resumable", run, json="summary; no progress output")
     sp.add_argument("instances", help="CSV: onnx,vnnlib,timeout rows (VNN-COMP), or a header naming "
                     "onnx|network, vnnlib|property[, timeout][, backend]; paths relative to the CSV")
     sp.add_argument("-o", "--output", required=True, help="summary CSV to write")
     sp.add_argument("--results-dir", help="per-instance result files (default: <output stem>_results/)")
-    sp.add_argument("--backend", default="z3", help="backend, or a comma-separated list to run every instance on each")
+    sp.add_argument("--backend", default="z3", help=f"backend (default z3), or a comma-separated list to run every "
+                    f"instance on each: {BACKENDS}")
     sp.add_argument("--timeout", type=float, default=None, help="seconds per instance (overrides the CSV's)")
     sp.add_argument("--memory", type=int, default=None, help="memory limit per solver process in MB")
-    sp.add_argument("--json", action="store_true", help="machine-readable summary; no progress output")
     add_engine_args(sp, "per instance, as nnsmt verify; --jobs counts tasks at once, instances and their\n"
                     "sub-queries alike, and an instance's timeout bounds all of its sub-queries")

@@ -76,28 +76,51 @@ def check_output(path) -> Path:
     return p
 
 
-def output_error(path, e: OSError):
-    """The one-line InputError for an OSError while writing `path`."""
-    from nnsmt.errors import InputError
-    return InputError(f"{path}: cannot write: {e.strerror or e}")
-
-
 def write_output(path, data: str | bytes) -> None:
     """Write text or bytes to `path`; an OSError becomes a one-line InputError naming it."""
+    from nnsmt.errors import InputError
     check_output(path)
     try:
-        if isinstance(data, bytes):
-            Path(path).write_bytes(data)
-        else:
-            Path(path).write_text(data)
+        Path(path).write_bytes(data) if isinstance(data, bytes) else Path(path).write_text(data)
     except OSError as e:
-        raise output_error(path, e) from None
+        raise InputError(f"{path}: cannot write: {e.strerror or e}") from None
 
 
-def add_command(sub, name: str, help: str, func) -> argparse.ArgumentParser:
-    sp = sub.add_parser(name, help=help, description=help, epilog=EXIT_CODES,
+def put(path, text: str, said: str = "") -> None:
+    """`text` to `path`, then "wrote PATH" and `said` on standard error; to standard output
+    when there is no path (no -o)."""
+    if not path:
+        sys.stdout.write(text)
+        return
+    write_output(path, text)
+    print(f"wrote {path}{said}", file=sys.stderr)
+
+
+def add_output(sp, also: str = "") -> None:
+    """-o/--output: a file instead of standard output."""
+    sp.add_argument("-o", "--output", help="write here instead of standard output" + also)
+
+
+def exit_epilog(command: str, **meanings: str) -> str:
+    """The exit-code table of one command, in the shared order: sat means a witness exists (10),
+    unsat that none does (0), as for verify."""
+    rows = [("0", meanings.get("unsat")), ("10", meanings.get("sat")), ("20", meanings.get("unknown")),
+            ("2", "bad input or usage (one line names the file or option)"),
+            ("3", meanings.get("error", "error: a solver failed, or its model failed the replay")),
+            ("1", "internal error: a bug in nnsmt (NNSMT_DEBUG=1 shows the traceback)")]
+    return f"exit codes ({command}):\n" + "".join(f"  {c:3} {m}\n" for c, m in rows if m)
+
+
+def add_command(sub, name: str, help: str, func, json: str | None = None, epilog: str = EXIT_CODES,
+                **exits: str) -> argparse.ArgumentParser:
+    """The parser of command `name` running `func`: `help` is its description; its epilog is
+    `epilog` (the shared exit codes), or its own table of `exits` (`exit_epilog`); `json`: what
+    --json prints (no --json without it)."""
+    sp = sub.add_parser(name, help=help, description=help, epilog=exit_epilog(name, **exits) if exits else epilog,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     sp.set_defaults(func=func)
+    if json:
+        sp.add_argument("--json", action="store_true", help=f"machine-readable {json}")
     return sp
 
 
@@ -129,10 +152,18 @@ def float_evaluator(graph):
     return ort_evaluator(graph.meta["source"])
 
 
+BACKENDS = "z3, cvc5, pysmt:SOLVER (any solver pySMT has), or smt2:COMMAND (a solver binary fed SMT-LIB2 " \
+    "on stdin, e.g. 'smt2:z3 -in')"
+
+
+def names(text: str) -> list[str]:
+    """The items of a comma-separated list (--backends, --layers), stripped, empty ones dropped."""
+    return [b.strip() for b in text.split(",") if b.strip()]
+
+
 def add_backend_args(sp, default="z3"):
-    sp.add_argument("--backend", default=default,
-                    help=f"solver backend (default {default}): z3, cvc5, pysmt:SOLVER (any solver pySMT has), "
-                         "or smt2:COMMAND (a solver binary fed SMT-LIB2 on stdin, e.g. 'smt2:z3 -in')")
+    """--backend and --timeout of a command that solves on one backend."""
+    sp.add_argument("--backend", default=default, help=f"solver backend (default {default}): {BACKENDS}")
     sp.add_argument("--timeout", type=timeout_seconds, default=None,
                     help="seconds of solving; on expiry the answer is unknown (timeout). Enforced by "
                          "killing the solver process if it overruns by more than 0.5 s")

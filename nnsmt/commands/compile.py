@@ -5,12 +5,11 @@ Each mode is a function args -> Query, registered in MODES. There is no backend 
 
 from __future__ import annotations
 
-import sys
 import time
 
 from nnsmt.errors import InputError
 
-from .common import add_command, add_model_args, load_model, write_output
+from .common import add_command, add_model_args, add_output, load_model, put
 from .options import (ESTIMATE, ROBUST, TRAIN, add_estimate_args, add_robustness_args, add_training_args,
                       refuse, robustness_query, train_query)
 
@@ -28,29 +27,21 @@ def verify_query(args):
     return make(g, prop, args.encoding or "plain", args.sigmoid)
 
 
-def robust(kind):
-    def mode(args):
-        args.robust_property = args.property  # one --property here: label|eps=E|sigma=S
-        return robustness_query(args, kind)
-    return mode
+def robust(args):
+    """The query of --mode robustness or estimate."""
+    args.robust_property = args.property  # one --property here: label|eps=E|sigma=S
+    return robustness_query(args, args.mode)
 
 
-MODES = {"verify": verify_query, "robustness": robust("robustness"), "estimate": robust("estimate"),
-         "train": lambda args: train_query(args, "seed")}
+MODES = {"verify": verify_query, "robustness": robust, "estimate": robust, "train": lambda args: train_query(args, "seed")}
 
 
 def run(args) -> int:
     from nnsmt.backends.smtlib import to_smtlib
     t0 = time.perf_counter()
     script = MODES[args.mode](args).compile()
-    text = to_smtlib(script)
-    if args.output:
-        write_output(args.output, text)
-        print(f"wrote {args.output}: {len(script.decls)} declarations, {len(script.defs)} "
-              f"definitions, {len(script.asserts)} assertions, logic {script.logic} "
-              f"({time.perf_counter() - t0:.2f} s)", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
+    put(args.output, to_smtlib(script), f": {len(script.decls)} declarations, {len(script.defs)} definitions, "
+        f"{len(script.asserts)} assertions, logic {script.logic} ({time.perf_counter() - t0:.2f} s)")
     return 0
 
 
@@ -59,7 +50,7 @@ def register(sub):
     add_model_args(sp)
     sp.add_argument("--mode", default="verify", choices=sorted(MODES), help="query to compile (default verify)")
     sp.add_argument("--emit", default="smt2", choices=["smt2"], help="output format (default smt2)")
-    sp.add_argument("-o", "--output", help="write here instead of standard output")
+    add_output(sp)
     sp.add_argument("--property", help="VNN-LIB property (--mode verify); label|eps=E|sigma=S "
                     "(--mode robustness); eps=T|sigma=T (--mode estimate: can the quantity exceed T?)")
     sp.add_argument("--encoding", default=None, help="verify: plain (default) or bounded; train: seed "

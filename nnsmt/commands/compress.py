@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from .common import EXIT, add_backend_args, add_command, show
-from .options import add_domain_args, exit_epilog, from_args, on_domain, parse_number, stability_options
+from .options import add_domain_args, from_args, on_domain, parse_number, stability_options
 
 
 def run(args) -> int:
@@ -27,16 +27,14 @@ def run(args) -> int:
 
 
 def register(sub):
-    sp = add_command(sub, "compress", "remove stably active/inactive ReLUs over an input domain, "
-                     "write the smaller network (ONNX + exact JSON IR) and prove it equivalent", run)
-    sp.epilog = exit_epilog("compress", unsat="written, and proved equivalent on the domain (or --no-prove)",
-                            sat="written, but the equivalence query found an input where they differ "
-                            "(replayed exactly: a bug in nnsmt, please report)",
-                            unknown="written; the equivalence query was undecided (timeout)")
+    sp = add_command(sub, "compress", "remove stably active/inactive ReLUs over an input domain, write the smaller "
+                     "network (ONNX + exact JSON IR) and prove it equivalent", run, json="result",
+                     unsat="written, and proved equivalent on the domain (or --no-prove)",
+                     sat="written, but the equivalence query found an input where they differ (replayed exactly: "
+                     "a bug in nnsmt, please report)", unknown="written; the equivalence query was undecided (timeout)")
     add_domain_args(sp)
     sp.add_argument("-o", "--output", required=True, help="compressed ONNX file to write")
     sp.add_argument("--ir", help="exact JSON IR to write (default: the output with .json)")
     sp.add_argument("--tolerance", default="0", help="equivalence tolerance (default 0: exact)")
     sp.add_argument("--no-prove", dest="prove", action="store_false", help="skip the equivalence query")
     add_backend_args(sp, default="cvc5")  # Z3 stalls on the harvesting disjunctions (README)
-    sp.add_argument("--json", action="store_true", help="machine-readable result")

@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 
-from .common import add_command, check_output, nonnegative_int, positive_int
+from .common import add_command, add_output, check_output, nonnegative_int, positive_int
 
 
 def run(args) -> int:
@@ -40,4 +40,4 @@ def register(sub):
                          "azimuth 0, pi/2, pi, 3pi/2")
     sp.add_argument("--seed", type=nonnegative_int, default=0,
                     help="seed of the points and the planes, an integer >= 0 (default 0)")
-    sp.add_argument("-o", "--output", help="write here instead of standard output")
+    add_output(sp)

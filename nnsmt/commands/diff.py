@@ -1,16 +1,15 @@
 """nnsmt diff: one compiled query on several backends, each in its own process; every sat model
 is replayed; answers that cannot both be right are flagged.
 
-Each query mode is a function (args, backends) -> (query, what it asks), in CASES: the same
-Query objects nnsmt compile writes; the robustness and estimate modes take the options of
-`nnsmt verify --params`."""
+Each query mode is the same Query object nnsmt compile writes (verify's planned by its engine);
+the robustness and estimate modes take the options of `nnsmt verify --params`."""
 
 from __future__ import annotations
 
 from nnsmt.errors import InputError
 
-from .common import EXIT, EXIT_DISAGREE, add_command, add_model_args, float_evaluator, load_model, positive_int, \
-    show, timeout_seconds
+from .common import (BACKENDS, EXIT, EXIT_DISAGREE, add_command, add_model_args, float_evaluator, load_model,
+                     names, positive_int, show, timeout_seconds)
 from .options import (ESTIMATE, ROBUST, TRAIN, add_engine_args, add_estimate_args, add_robustness_args,
                       add_training_args, from_args, refuse, robustness_query, train_query)
 
@@ -34,18 +33,15 @@ queries (--mode):
               flips at distance >= T from the decision level); sat means T is below the
               quantity (a certified lower bound from the witness), unsat that T bounds it
 
-One query goes to every backend, with --sigmoid auto resolved for the first backend (the
-exact exp on a backend that decides exp δ-completely, e.g. dreal, else the pwl relaxation,
-as nnsmt verify would on it); a backend that cannot take the script (e.g. z3 and exp) is a
-skipped row.
+One query goes to every backend, with --sigmoid auto resolved for the first backend (as nnsmt
+verify would on it); a backend that cannot take the script (e.g. z3 and exp) is a skipped row.
 Where the script relaxes the network (--sigmoid pwl, or a sigma threshold behind a final sigmoid,
 bounded by rationals), a model that does not replay is no witness: that row is unknown.
 """
 
 
 def _verify_runs(args, backends):
-    """The verify query planned once by the chosen engine; every backend gets the same
-    compiled (sub-)queries. Models are replayed exactly (and in onnxruntime for ONNX)."""
+    """The verify query planned once by the chosen engine (models replayed as DIFF_EXIT says)."""
     from nnsmt.engine.diff import verify_runs
     from nnsmt.engine.verify import VerifyOptions
     from nnsmt.vnnlib import load_vnnlib
@@ -57,17 +53,8 @@ def _verify_runs(args, backends):
                        float_evaluator(g)), args.property
 
 
-def _train_case(args, backends):
-    """The training query (`nnsmt.queries.train.TrainQuery`, every point): a model must
-    classify every point exactly."""
-    return train_query(args), args.data
-
-
 def _robustness_case(args, backends):
-    """The negation of a robustness property, or estimate's probe "can the quantity exceed
-    T?" (`nnsmt.queries.robustness.RobustnessQuery`, --sigmoid auto resolved for the first
-    backend): a model is perturbed parameters and an input, replayed exactly (certified
-    enclosures through a sigmoid) and in onnxruntime."""
+    """The query of --mode robustness or estimate (`nnsmt.queries.robustness.RobustnessQuery`)."""
     if args.property is not None:
         raise InputError(f"{args.property}: a VNN-LIB property does not apply to --mode {args.mode}; "
                          "use --property label|eps=E|sigma=S or --objective")
@@ -75,43 +62,40 @@ def _robustness_case(args, backends):
     return q, q.describe()
 
 
-CASES = {"train": _train_case, "robustness": _robustness_case, "estimate": _robustness_case}
-MODES = ["verify", *CASES]
+MODES = ["verify", "train", "robustness", "estimate"]
 
 
 def run(args) -> int:
     from nnsmt.backends import known
     from nnsmt.engine.diff import diff, diff_query
     from nnsmt.engine.reports import diff_lines, diff_record
-    names = [b.strip() for b in args.backends.split(",") if b.strip()]
-    unknown = [b for b in names if not known(b)]
-    if unknown or not names:
+    backends = names(args.backends)
+    unknown = [b for b in backends if not known(b)]
+    if unknown or not backends:
         raise InputError(f"--backends: unknown backend {unknown[0]!r}" if unknown else "--backends: none given")
     if args.mode == "verify":
-        runs, what = _verify_runs(args, names)
+        runs, what = _verify_runs(args, backends)
         report = diff(runs, args.timeout, args.memory)
-    else:
-        query, what = CASES[args.mode](args, names)
-        report = diff_query(query, names, args.timeout, args.memory)
+    else:  # train: a model must classify every point exactly
+        query, what = (train_query(args), args.data) if args.mode == "train" else _robustness_case(args, backends)
+        report = diff_query(query, backends, args.timeout, args.memory)
     show(args, diff_record(report, query=args.mode, network=args.model, what=what), diff_lines(report))
     return EXIT_DISAGREE if report.verdict == "disagreement" else EXIT[report.verdict]
 
 
 def register(sub):
     sp = add_command(sub, "diff", "run one verification, training, robustness or estimation query on several "
-                     "backends (each in its own process, hard timeout and memory limit), replay every sat "
-                     "model, flag disagreements", run)
-    sp.epilog = DIFF_EXIT
+                     "backends (each in its own process, hard timeout and memory limit), replay every sat model, "
+                     "flag disagreements", run, json="table", epilog=DIFF_EXIT)
     add_model_args(sp)
     sp.add_argument("property", nargs="?", help="VNN-LIB 1.0 property (--mode verify)")
     sp.add_argument("--mode", default="verify", choices=sorted(MODES), help="query (default verify; see below)")
     add_training_args(sp)
-    sp.add_argument("--backends", default="z3,cvc5",
-                    help="comma-separated: z3, cvc5, pysmt:SOLVER, smt2:COMMAND (default z3,cvc5)")
-    sp.add_argument("--timeout", type=timeout_seconds, default=60.0, help="seconds per backend (default 60; enforced by killing)")
+    sp.add_argument("--backends", default="z3,cvc5", help=f"comma-separated (default z3,cvc5): {BACKENDS}")
+    sp.add_argument("--timeout", type=timeout_seconds, default=60.0, help="seconds per backend (default 60; "
+                    "enforced by killing)")
     sp.add_argument("--memory", type=positive_int, default=4096, help="memory limit per backend in MB (default 4096)")
     sp.add_argument("--encoding", default=None, help="train: its default, or seed, margin, homog")
-    sp.add_argument("--json", action="store_true", help="machine-readable table")
     add_robustness_args(sp, plot=False)
     add_estimate_args(sp)
     add_engine_args(sp, "--mode verify: the engine plans the (sub-)queries once; every backend then\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from .common import add_backend_args, add_command, add_model_args, positive_float, show
-from .options import add_robustness_args, exit_epilog, from_args, parse_number, perturbed, plot
+from .options import add_robustness_args, from_args, parse_number, perturbed, plot
 
 
 def run(args) -> int:
@@ -27,20 +27,18 @@ def run(args) -> int:
 
 
 def register(sub):
-    sp = add_command(sub, "estimate", "the largest ε (output change) or σ (label-flip distance) for "
-                     "a parameter perturbation δ, as a certified bracket [lo, hi]", run)
-    sp.epilog = exit_epilog("estimate", unsat="a certified bracket (its width and why the search stopped "
-                            "are printed), however wide")
+    sp = add_command(sub, "estimate", "the largest ε (output change) or σ (label-flip distance) for a parameter "
+                     "perturbation δ, as a certified bracket [lo, hi]", run, json="result",
+                     unsat="a certified bracket (its width and why the search stopped are printed), however wide")
     add_model_args(sp)
     add_robustness_args(sp, with_property=False)
-    sp.add_argument("--objective", required=True, choices=["eps", "sigma"],
-                    help="eps: max |f_p(x) - f_p0(x)| (at --point, or over --domain); sigma: the "
-                         "largest distance from the decision level at which a label flips, per class")
+    sp.add_argument("--objective", required=True, choices=["eps", "sigma"], help="eps: max |f_p(x) - f_p0(x)| (at "
+                    "--point, or over --domain); sigma: the largest distance from the decision level at which a "
+                    "label flips, per class")
     sp.add_argument("--tolerance", default="1e-6", help="target bracket width (default 1e-6)")
     sp.add_argument("--budget", type=positive_float, default=60.0, help="seconds for the whole estimate "
                     "(default 60); the best bracket reached is reported")
-    sp.add_argument("--method", default="auto", choices=["auto", "bisect", "native"],
-                    help="auto: native optimisation where the backend has it for this (linear) "
-                         "problem, then bisection; bisect: bisection only")
+    sp.add_argument("--method", default="auto", choices=["auto", "bisect", "native"], help="auto: native "
+                    "optimisation where the backend has it for this (linear) problem, then bisection; bisect: "
+                    "bisection only")
     add_backend_args(sp)
-    sp.add_argument("--json", action="store_true", help="machine-readable result")

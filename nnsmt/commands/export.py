@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-
 from nnsmt.errors import InputError
 
-from .common import add_command, add_model_args, check_output, load_model, write_output
-from .options import wrote_onnx
+from .common import add_command, add_model_args, add_output, check_output, load_model, put
+from .options import add_onnx_dtype, wrote_onnx
 
 FORMATS = ("ir-json", "onnx", "vnnlib")
 
@@ -22,16 +20,8 @@ def run(args) -> int:
         wrote_onnx(g, args.output, args.dtype)
         return 0
     from nnsmt.engine.export import network_text
-    prop = None
-    if args.property:
-        from nnsmt.vnnlib import load_vnnlib
-        prop = load_vnnlib(args.property)
-    text = network_text(g, args.to, prop)
-    if args.output:
-        write_output(args.output, text)
-        print(f"wrote {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
+    from nnsmt.vnnlib import load_vnnlib
+    put(args.output, network_text(g, args.to, load_vnnlib(args.property) if args.property else None))
     return 0
 
 
@@ -41,10 +31,7 @@ def register(sub):
                      "asserted exactly)", run)
     add_model_args(sp)
     sp.add_argument("--to", required=True, choices=FORMATS, help="output format")
-    sp.add_argument("-o", "--output", help="write here instead of standard output "
-                    "(required for onnx)")
-    sp.add_argument("--dtype", default="float32", choices=["float32", "float64"],
-                    help="onnx: tensor type of the weights (default float32; the command says "
-                         "when a weight had to be rounded)")
+    add_output(sp, " (required for onnx)")
+    add_onnx_dtype(sp)
     sp.add_argument("--property", help="vnnlib: append this VNN-LIB property's assertions "
                     "(a complete query: sat iff some input violates it)")

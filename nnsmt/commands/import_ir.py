@@ -10,7 +10,7 @@ from nnsmt.errors import InputError
 from nnsmt.serialize import schema, validate_schema  # noqa: F401
 
 from .common import add_command, check_output
-from .options import wrote_onnx
+from .options import add_onnx_dtype, wrote_onnx
 
 
 def run(args) -> int:
@@ -47,5 +47,4 @@ def register(sub):
     sp.add_argument("file", help="IR JSON file (format nnsmt-ir)")
     sp.add_argument("-o", "--output", help="write OUT.onnx (or a normalised OUT.json) instead of "
                     "printing the IR")
-    sp.add_argument("--dtype", default="float32", choices=["float32", "float64"],
-                    help="onnx: tensor type of the weights (default float32)")
+    add_onnx_dtype(sp)

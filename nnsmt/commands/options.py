@@ -9,7 +9,7 @@ from fractions import Fraction
 
 from nnsmt.errors import InputError
 
-from .common import add_model_args, load_model, positive_float, positive_int
+from .common import add_model_args, load_model, names, positive_float, positive_int
 
 # dest -> default of every option added here, and of the verification options that verify,
 # diff and compile add themselves (see `refuse`)
@@ -23,16 +23,6 @@ def from_args(cls, args, **overrides):
     `args` (the others keep their defaults), then `overrides`."""
     kw = {f.name: getattr(args, f.name) for f in fields(cls) if f.init and hasattr(args, f.name)}
     return cls(**(kw | overrides))
-
-
-def exit_epilog(command: str, **meanings: str) -> str:
-    """The exit-code table of one command, in the shared order: sat means a witness exists (10),
-    unsat that none does (0), as for verify."""
-    rows = [("0", meanings.get("unsat")), ("10", meanings.get("sat")), ("20", meanings.get("unknown")),
-            ("2", "bad input or usage (one line names the file or option)"),
-            ("3", meanings.get("error", "error: a solver failed, or its model failed the replay")),
-            ("1", "internal error: a bug in nnsmt (NNSMT_DEBUG=1 shows the traceback)")]
-    return f"exit codes ({command}):\n" + "".join(f"  {c:3} {m}\n" for c, m in rows if m)
 
 
 def _add(group, *flags, **kw):
@@ -53,6 +43,12 @@ def refuse(args, names, where: str) -> None:
 ROBUST = ("params", "relative", "layers", "which", "domain", "point", "robust_property", "pieces", "plot")
 ESTIMATE = ("objective", "side", "threshold")
 TRAIN = ("data", "free", "weight_bound")
+
+
+def add_onnx_dtype(sp) -> None:
+    """--dtype of an ONNX file written (`wrote_onnx`)."""
+    sp.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="onnx: tensor type "
+                    "of the weights (default float32; the command says when a weight had to be rounded)")
 
 
 def wrote_onnx(graph, path, dtype: str) -> None:
@@ -95,40 +91,39 @@ def add_robustness_args(sp, with_property: bool = True, plot: bool = True):
     """--params/--relative/--layers/--which/--domain/--point/--sigmoid/--pieces (and --property
     label|eps=E|sigma=S, --plot)."""
     g = sp.add_argument_group("parameter robustness")
-    _add(g, "--params", metavar="delta=D", help="make parameters symbolic within nominal ± D "
-         "(e.g. delta=0.005; exact decimal)")
+    _add(g, "--params", metavar="delta=D", help="make parameters symbolic within nominal ± D (e.g. delta=0.005; "
+         "exact decimal)")
     _add(g, "--relative", action="store_true", help="D is relative: |p - p0| <= D·|p0|")
-    _add(g, "--layers", help="comma-separated affine layers whose parameters move (names, or 1-based "
-         "indices, -1 = last; default all)")
+    _add(g, "--layers", help="comma-separated affine layers whose parameters move (names, or 1-based indices, "
+         "-1 = last; default all)")
     _add(g, "--which", default="all", choices=["all", "weights", "biases"],
          help="which parameters of those layers move (default all)")
     _add(g, "--domain", help="input box (box.json: {\"lo\": [...], \"hi\": [...]}) for global properties")
-    _add(g, "--point", help="input point for local properties: a .csv file with one row, or inline "
-         "values '10,3'")
+    _add(g, "--point", help="input point for local properties: a .csv file with one row, or inline values '10,3'")
     if with_property:
-        _add(g, "--property", dest="robust_property", metavar="label|eps=E|sigma=S",
-             help="label: no label changes (δ robust); eps=E: outputs move by at most E; sigma=S: no "
-                  "label changes at distance >= S from the decision level")
-    _add(g, "--sigmoid", default="auto", choices=["auto", "exp", "pwl"],
-         help="sigmoid encoding: auto (the exact exp on a backend that decides it δ-completely, e.g. "
-              "dReal; the sound piecewise-linear relaxation elsewhere), exp, or pwl")
-    _add(g, "--pieces", type=positive_int, default=8, help="pwl: initial grid segments per sigmoid "
-         "(refined around rejected candidates; default 8)")
+        _add(g, "--property", dest="robust_property", metavar="label|eps=E|sigma=S", help="label: no label "
+             "changes (δ robust); eps=E: outputs move by at most E; sigma=S: no label changes at distance >= S "
+             "from the decision level")
+    _add(g, "--sigmoid", default="auto", choices=["auto", "exp", "pwl"], help="sigmoid encoding: auto (the exact "
+         "exp on a backend that decides it δ-completely, e.g. dReal; the sound piecewise-linear relaxation "
+         "elsewhere), exp, or pwl")
+    _add(g, "--pieces", type=positive_int, default=8, help="pwl: initial grid segments per sigmoid (refined "
+         "around rejected candidates; default 8)")
     if plot:
-        _add(g, "--plot", metavar="OUT.png", help="2-D input networks: decision boundary, points coloured "
-             "by whether their label can flip, σ band, ε heat map (needs matplotlib)")
+        _add(g, "--plot", metavar="OUT.png", help="2-D input networks: decision boundary, points coloured by "
+             "whether their label can flip, σ band, ε heat map (needs matplotlib)")
 
 
 def add_estimate_args(sp, threshold: bool = True):
     """--objective, --side and (for a single probe) --threshold."""
     g = sp.add_argument_group("estimation (--mode estimate)")
-    _add(g, "--objective", choices=["eps", "sigma"], help="the quantity nnsmt estimate brackets (eps: "
-         "output change; sigma: label-flip distance from the decision level)")
+    _add(g, "--objective", choices=["eps", "sigma"], help="the quantity nnsmt estimate brackets (eps: output "
+         "change; sigma: label-flip distance from the decision level)")
     _add(g, "--side", default="above", choices=["above", "below"],
          help="--objective sigma: class 1 (above the level, default) or class 0 (below)")
     if threshold:
-        _add(g, "--threshold", metavar="T", help="ask whether the quantity can exceed T (exact decimal; "
-             "the same as --property eps=T|sigma=T); without it compile writes the optimisation script")
+        _add(g, "--threshold", metavar="T", help="ask whether the quantity can exceed T (exact decimal; the same "
+             "as --property eps=T|sigma=T); without it compile writes the optimisation script")
 
 
 def parse_number(text: str, flag: str) -> Fraction:
@@ -160,8 +155,7 @@ def perturbed(args):
     if args.params is None:
         raise InputError("--params delta=D is required (e.g. --params delta=0.005)")
     g = load_model(args)
-    layers = tuple(s for s in (args.layers or "").split(",") if s.strip())
-    pert = Perturbation(parse_delta(args.params), args.relative, layers, args.which)
+    pert = Perturbation(parse_delta(args.params), args.relative, tuple(names(args.layers or "")), args.which)
     return make(g, Setting(pert, args.point, args.domain), args.model)
 
 
@@ -222,10 +216,10 @@ def add_training_args(sp, required: bool = False):
     """--data, --free, --weight-bound."""
     _add(sp, "--data", required=required, help="training data CSV, one point a line: features..., label "
          "(integer class 0..k-1, last); optional header line of column names")
-    _add(sp, "--free", default=None, metavar="LAYERS", help="layers that become solver variables; the "
-         "others keep their values from the model (fine-tuning / repair): 'all' (default), 'last', "
-         "'first', an affine layer name as `nnsmt inspect` prints it (a1, a2, ...), its 1-based index "
-         "among the affine layers (2), or a comma-separated list (a1,a3)")
+    _add(sp, "--free", default=None, metavar="LAYERS", help="layers that become solver variables; the others keep "
+         "their values from the model (fine-tuning / repair): 'all' (default), 'last', 'first', an affine layer "
+         "name as `nnsmt inspect` prints it (a1, a2, ...), its 1-based index among the affine layers (2), or a "
+         "comma-separated list (a1,a3)")
     _add(sp, "--weight-bound", type=positive_float, default=None, metavar="B",
          help="box every free weight and bias in [-B, B] (an unsat then proves only that)")
 
@@ -253,12 +247,11 @@ def train_query(args, default_encoding: str | None = None):
 def add_domain_args(sp):
     """The network, its loader options, --domain, --method and --samples (stable, compress)."""
     add_model_args(sp, "network file")
-    sp.add_argument("--domain", required=True, metavar="BOX",
-                    help='input domain: box.json ({"lo": [...], "hi": [...]}, see README) or a '
-                         "VNN-LIB property (its input boxes)")
-    sp.add_argument("--method", default="single", choices=["single", "per-neuron", "both"],
-                    help="exact queries for what bounds leave open: single (harvest models of one "
-                         "query, default), per-neuron (two queries a neuron), both (compare)")
+    sp.add_argument("--domain", required=True, metavar="BOX", help='input domain: box.json ({"lo": [...], "hi": '
+                    '[...]}, see README) or a VNN-LIB property (its input boxes)')
+    sp.add_argument("--method", default="single", choices=["single", "per-neuron", "both"], help="exact queries "
+                    "for what bounds leave open: single (harvest models of one query, default), per-neuron (two "
+                    "queries a neuron), both (compare)")
     sp.add_argument("--samples", type=int, default=0,
                     help="random inputs replayed exactly first, as cheap witnesses (default 0)")
 

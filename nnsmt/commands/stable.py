@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .common import EXIT, add_backend_args, add_command, show
-from .options import add_domain_args, exit_epilog, on_domain, stability_options
+from .options import add_domain_args, on_domain, stability_options
 
 
 def add_query_args(sp):
@@ -33,13 +33,11 @@ def run(args) -> int:
 
 
 def register(sub):
-    sp = add_command(sub, "stable", "classify every ReLU over an input domain as stably active, "
-                     "stably inactive or unstable (bounds first, then exact queries)", run)
-    sp.epilog = exit_epilog("stable", unsat="every neuron decided: each stable one proved (bounds or "
-                            "unsat), each unstable one with two replayed witnesses",
-                            unknown="some neurons unknown (a query timed out)",
-                            error="the two methods (--method both) disagree, or a solver failed")
+    sp = add_command(sub, "stable", "classify every ReLU over an input domain as stably active, stably inactive "
+                     "or unstable (bounds first, then exact queries)", run, json="result",
+                     unsat="every neuron decided: each stable one proved (bounds or unsat), each unstable one with "
+                     "two replayed witnesses", unknown="some neurons unknown (a query timed out)",
+                     error="the two methods (--method both) disagree, or a solver failed")
     add_domain_args(sp)
     add_query_args(sp)
     add_backend_args(sp, default="cvc5")  # Z3 stalls on the digits queries (README)
-    sp.add_argument("--json", action="store_true", help="machine-readable result")

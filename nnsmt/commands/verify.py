@@ -55,14 +55,12 @@ def run(args) -> int:
 
 
 def register(sub):
-    sp = add_command(sub, "verify", "decide a VNN-LIB property; print sat (with a validated "
-                     "counterexample), unsat, unknown or error", run)
+    sp = add_command(sub, "verify", "decide a VNN-LIB property; print sat (with a validated counterexample), "
+                     "unsat, unknown or error", run, json="result, with the engine that ran")
     add_model_args(sp)
-    sp.add_argument("property", nargs="?", help="VNN-LIB 1.0 property (asserts the unsafe region); "
-                    "omit it with --params")
+    sp.add_argument("property", nargs="?", help="VNN-LIB 1.0 property (asserts the unsafe region); omit it with "
+                    "--params")
     add_backend_args(sp)
-    sp.add_argument("--encoding", default=None, choices=["plain", "bounded"],
-                    help="the same as --engine plain|bounded")
-    sp.add_argument("--json", action="store_true", help="machine-readable result, with the engine that ran")
+    sp.add_argument("--encoding", default=None, choices=["plain", "bounded"], help="the same as --engine plain|bounded")
     add_engine_args(sp)
     add_robustness_args(sp)
