@@ -50,12 +50,11 @@ def graph_to_onnx(graph: Graph, params: Mapping[str, np.ndarray] | None = None,
     """(model, exact): `exact` is False when some parameter was rounded to `dtype`
     (e.g. a rational weight, or a float64 weight written as float32).
 
-    The input is a [1, dim] tensor named after the IR input; every graph output keeps its IR name.
+    Every input is a [1, dim] tensor named after its IR input; every graph output keeps its IR
+    name (tensors are flat: the IR's shapes are not written).
     """
     params = params or {}
     np_t, onnx_t = _DTYPES[dtype]
-    if len(graph.inputs) != 1:
-        raise UnsupportedError("ONNX export needs exactly one input")
     dims = graph.dims()
     nodes, inits, exact = [], [], True
     vinfo = {}
@@ -105,7 +104,7 @@ def graph_to_onnx(graph: Graph, params: Mapping[str, np.ndarray] | None = None,
     for o in graph.outputs:
         is_index = isinstance(graph.node(o), Argmax)
         outs.append(helper.make_tensor_value_info(o, TensorProto.INT64 if is_index else onnx_t, [1, dims[o]]))
-    g = helper.make_graph(nodes, "nnsmt", [vinfo[graph.inputs[0].name]], outs, inits)
+    g = helper.make_graph(nodes, "nnsmt", [vinfo[n.name] for n in graph.inputs], outs, inits)
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], producer_name="nnsmt")
     m.ir_version = 8
     onnx.checker.check_model(m)

@@ -596,3 +596,16 @@ def test_relu_states_proved_on_a_dag_hold_at_sampled_points(g, data):
             pre = env[g.node(r).x]
             assert all(pre[i] >= 0 for i in np.flatnonzero(states == ACTIVE))
             assert all(pre[i] <= 0 for i in np.flatnonzero(states == INACTIVE))
+
+
+def test_onnx_export_of_a_graph_with_two_inputs(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    from nnsmt.frontends.onnx_export import save_onnx
+    g = Graph((Input("u", 2), Input("v", 3),
+               Affine("s", "u", Const([[1.0, 2.0]]), Const([0.5]),
+                      more=(("v", Sparse.from_coo((1, 3), [0], [2], [-1.0])),)), Relu("r", "s")),
+              ("r",)).check()
+    assert save_onnx(g, tmp_path / "two.onnx") is True
+    sess = ort.InferenceSession(str(tmp_path / "two.onnx"), providers=["CPUExecutionProvider"])
+    u, v = np.array([[1.0, 1.0]], np.float32), np.array([[0.0, 0.0, 2.0]], np.float32)
+    assert sess.run(None, {"u": u, "v": v})[0].tolist() == [[1.5]]
