@@ -983,6 +983,8 @@ def _average_pool(ctx, n):
         count = np.broadcast_to(inside, full).reshape(n_out, -1).sum(axis=1)
     else:
         count = valid.reshape(n_out, -1).sum(axis=1)
+    if not count.all():
+        raise bad("a window covers only padding (its average would divide by 0)")
     chan = np.arange(NC).reshape((xs[0], xs[1]) + (1,) * (2 * D))
     cols = np.broadcast_to(chan * prod(isp) + pos, full)[valid]
     per_row = valid.reshape(n_out, -1).sum(axis=1)
@@ -1046,6 +1048,8 @@ def _max_pool(ctx, n):
     chan = np.arange(xs[0] * xs[1]).reshape((xs[0], xs[1]) + (1,) * (2 * D))
     col = np.broadcast_to(chan * prod(isp) + pos, full).reshape(-1, prod(ks))
     valid = np.broadcast_to(valid, full).reshape(-1, prod(ks))
+    if not valid.any(axis=1).all():
+        raise bad("a window covers only padding (its maximum would be -inf)")
     # an out-of-bounds offset repeats the window's first valid element (max is unchanged)
     first = np.take_along_axis(col, valid.argmax(axis=1)[:, None], axis=1)
     col = np.where(valid, col, first)
