@@ -218,7 +218,7 @@ class _Builder:
 
     def cmp(self, t: Cmp):
         lhs, rhs, op = t.lhs, t.rhs, t.op
-        if self.margin and op != "=":  # strengthened: a < b becomes a < b - margin (see solve)
+        if self.margin and op != "=":  # strengthened: a < b becomes a < b - margin (see run)
             m = dreal.Expression(self.margin)
             side = self.expr(rhs) - m if op in ("<", "<=") else self.expr(rhs) + m
             return _OPS[op](self.expr(lhs), side)

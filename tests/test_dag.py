@@ -15,7 +15,7 @@ from nnsmt.interpret import evaluate, evaluate_enclosure, evaluate_exact, exact_
 from nnsmt.ir import Affine, Const, Graph, Input, Relu, Sigmoid, Sparse
 
 f32 = st.floats(-2, 2, width=32, allow_subnormal=False)
-FAST = settings(max_examples=25, deadline=None)
+FAST = settings(max_examples=50, deadline=None)
 
 
 def _fractions(w: np.ndarray) -> np.ndarray:
@@ -190,7 +190,7 @@ def _exact_or_enclosure(g: Graph, x) -> dict[str, tuple[list, list]]:
     return {k: (list(v), list(v)) for k, v in evaluate_exact(g, {"x": x}).items()}
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(dag_graphs(), st.data())
 def test_interval_and_linear_bounds_contain_sampled_points(g, data):
     """Two boxes at once (batched); exact values (or enclosures) of corners and random points
@@ -253,7 +253,7 @@ def test_bounds_of_a_wide_sparse_layer_touch_only_its_nonzeros():
 
 # --- SMT encoding ---------------------------------------------------------------------------
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(dag_graphs(sigmoid=False, max_nodes=5), st.data())
 def test_solver_forced_outputs_equal_the_exact_evaluation(g, data):
     """Fix the input to a point: z3 must force every output to exactly the exact evaluation

@@ -169,7 +169,6 @@ def add_backend_args(sp, default="z3"):
                          "killing the solver process if it overruns by more than 0.5 s")
 
 
-
 def show(args, record, out=(), err=(), ascii: bool = True) -> None:
     """With --json, `record` as indented JSON; else lines of text: `out` to standard output,
     then `err` to standard error."""

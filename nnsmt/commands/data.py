@@ -30,14 +30,12 @@ def run(args) -> int:
 
 def register(sub):
     sp = add_command(sub, "data", "generate a training data set (CSV: x1,x2,x3,label)", run)
-    sp.add_argument("task", choices=["sphere"],
-                    help="sphere: points on the unit sphere in 3-D, label 1 on the positive side "
-                         "of two random planes a.x > 0 and d.x > 0 (seeded), else 0")
+    sp.add_argument("task", choices=["sphere"], help="sphere: points on the unit sphere in 3-D, label 1 on the "
+                    "positive side of two random planes a.x > 0 and d.x > 0 (seeded), else 0")
     sp.add_argument("--points", type=positive_int, default=200,
                     help="number of uniform random points (default 200, at most 10,000,000)")
-    sp.add_argument("--grid", action="store_true",
-                    help="instead, the 12-point angle grid: polar angle pi/4, pi/2, 3pi/4 times "
-                         "azimuth 0, pi/2, pi, 3pi/2")
+    sp.add_argument("--grid", action="store_true", help="instead, the 12-point angle grid: polar angle pi/4, "
+                    "pi/2, 3pi/4 times azimuth 0, pi/2, pi, 3pi/2")
     sp.add_argument("--seed", type=nonnegative_int, default=0,
                     help="seed of the points and the planes, an integer >= 0 (default 0)")
     add_output(sp)

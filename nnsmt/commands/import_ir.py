@@ -14,28 +14,24 @@ from .options import add_onnx_dtype, wrote_onnx
 
 
 def run(args) -> int:
-    from nnsmt.serialize import graph_from_json, read_json
-    path = args.file
+    from nnsmt.pretty import format_graph
+    from nnsmt.serialize import graph_from_json, read_json, save_json
     out = args.output
     if out is not None:
         if not out.lower().endswith((".onnx", ".json")):
             raise InputError(f"{out}: -o writes .onnx or .json")
         check_output(out)
-    doc = read_json(path)
+    doc = read_json(args.file)
     # the reader first: a file every command refuses gets the same message here as in
     # `nnsmt verify FILE.json`; then what only the schema says (e.g. rational spellings)
-    g = graph_from_json(doc, path)  # also Graph.check: names, order, dimensions
-    checked = validate_schema(doc, path)
-    if not checked:
-        print("note: jsonschema is not installed; checked with the reader's own rules only",
-              file=sys.stderr)
+    g = graph_from_json(doc, args.file)  # also Graph.check: names, order, dimensions
+    if not validate_schema(doc, args.file):
+        print("note: jsonschema is not installed; checked with the reader's own rules only", file=sys.stderr)
     if out is None:
-        from nnsmt.pretty import format_graph
         print(format_graph(g))
     elif out.lower().endswith(".onnx"):
         wrote_onnx(g, out, args.dtype)
     else:  # .json
-        from nnsmt.serialize import save_json
         save_json(g, out)
         print(f"wrote {out}", file=sys.stderr)
     return 0

@@ -1,5 +1,5 @@
-"""Argument groups shared by several commands, their argv -> typed options converters (the
-queries are built in `nnsmt.engine.build`), and each command's exit codes."""
+"""Argument groups shared by several commands, and their argv -> typed options converters (the
+queries are built in `nnsmt.engine.build`)."""
 
 from __future__ import annotations
 
@@ -11,11 +11,9 @@ from nnsmt.errors import InputError
 
 from .common import add_model_args, load_model, names, positive_float, positive_int
 
-# dest -> default of every option added here, and of the verification options that verify,
-# diff and compile add themselves (see `refuse`)
-DEFAULTS: dict[str, object] = {"encoding": None, "engine": "auto", "split": None, "jobs": None,
-                               "executor": "local", "ray_address": None}
-VERIFY_ONLY = ("engine", "split", "jobs", "executor", "ray_address")
+# dest -> default of every option added here (`_add`), and of the --encoding that verify, diff
+# and compile add themselves (see `refuse`)
+DEFAULTS: dict[str, object] = {"encoding": None}
 
 
 def from_args(cls, args, **overrides):
@@ -31,10 +29,10 @@ def _add(group, *flags, **kw):
     return action
 
 
-def refuse(args, names, where: str) -> None:
-    """InputError (exit 2) for the first of `names` given a value here: a flag either takes
+def refuse(args, dests, where: str) -> None:
+    """InputError (exit 2) for the first of `dests` given a value here: a flag either takes
     effect or is refused, never silently ignored."""
-    for n in names:
+    for n in dests:
         if n in DEFAULTS and getattr(args, n, DEFAULTS[n]) != DEFAULTS[n]:
             flag = "--property" if n == "robust_property" else "--" + n.replace("_", "-")
             raise InputError(f"{flag} does not apply {where}")
@@ -75,6 +73,8 @@ ENGINE_ARGS = (
      "processes (default) or Ray")),
     ("--ray-address", dict(default=None, help='--executor ray: cluster address (e.g. "auto" after `ray '
      'start --head`); default: start a local Ray instance')))
+VERIFY_ONLY = tuple(flag[2:].replace("-", "_") for flag, _ in ENGINE_ARGS)
+DEFAULTS.update((dest, kw["default"]) for dest, (_, kw) in zip(VERIFY_ONLY, ENGINE_ARGS))
 
 
 def add_engine_args(sp, about: str | None = None, upto: int = len(ENGINE_ARGS)):

@@ -7,18 +7,15 @@ from .options import add_domain_args, on_domain, stability_options
 
 
 def add_query_args(sp):
-    sp.add_argument("--split", type=int, default=0, metavar="N",
-                    help="before any query, try to refute each open question (\"can a > 0?\") by "
-                         "bounds on at most N sub-boxes of the domain (default 0: off)")
-    sp.add_argument("--no-reuse", dest="reuse", action="store_false",
-                    help="per-neuron: ask both questions of every open neuron, even one an earlier "
-                         "model already answered")
-    sp.add_argument("--no-guided", dest="guided", action="store_false",
-                    help="skip the pre-pass that replays the box corners the linear bounds point to "
-                         "(two per open neuron) before any query")
-    sp.add_argument("--lemmas", default="none", choices=["none", "bounds", "triangle"],
-                    help="what the queries assert about unstable ReLUs: nothing (default: fastest on "
-                         "the digits networks), their bounds, or also the triangle relaxation")
+    sp.add_argument("--split", type=int, default=0, metavar="N", help="before any query, try to refute each open "
+                    "question (\"can a > 0?\") by bounds on at most N sub-boxes of the domain (default 0: off)")
+    sp.add_argument("--no-reuse", dest="reuse", action="store_false", help="per-neuron: ask both questions of every "
+                    "open neuron, even one an earlier model already answered")
+    sp.add_argument("--no-guided", dest="guided", action="store_false", help="skip the pre-pass that replays the "
+                    "box corners the linear bounds point to (two per open neuron) before any query")
+    sp.add_argument("--lemmas", default="none", choices=["none", "bounds", "triangle"], help="what the queries "
+                    "assert about unstable ReLUs: nothing (default: fastest on the digits networks), their bounds, "
+                    "or also the triangle relaxation")
 
 
 def run(args) -> int:
