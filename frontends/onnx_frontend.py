@@ -17,7 +17,6 @@ say) are folded as the runtime computes them, in their own dtype.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from pathlib import Path
 from typing import Callable
 
@@ -43,6 +42,16 @@ def _one_line(e) -> str:
 def _ident(name: str) -> str:
     s = re.sub(r"[^A-Za-z0-9_]", "_", name)
     return s if s[:1].isalpha() or s[:1] == "_" else "_" + s
+
+
+class _Node:
+    """An ONNX node's fields as Python lists (protobuf field access is slow in the hot loop)."""
+
+    __slots__ = ("name", "op_type", "domain", "input", "output", "attribute")
+
+    def __init__(self, n):
+        self.name, self.op_type, self.domain = n.name, n.op_type, n.domain
+        self.input, self.output, self.attribute = list(n.input), list(n.output), n.attribute
 
 
 class _Lowering:
@@ -76,18 +85,23 @@ class _Lowering:
             taken.add(name)
             self.inputs.append((i.name, name, shape, helper.tensor_dtype_to_np_dtype(tt.elem_type)))
 
-        # keep only the nodes the outputs depend on
+        # keep only the nodes the outputs depend on; count each value's readers
+        self.graph_nodes = list(g.node)
         self.needed = set(self.outs)
         self.live = []
-        for k in reversed(range(len(g.node))):
-            if any(o in self.needed for o in g.node[k].output if o):
+        self.users: dict[str, int] = {}
+        for o in self.outs:
+            self.users[o] = self.users.get(o, 0) + 1
+        for k in reversed(range(len(self.graph_nodes))):
+            n = self.graph_nodes[k]
+            if any(o in self.needed for o in n.output if o):
                 self.live.append(k)
-                self.needed.update(x for x in g.node[k].input if x)
+                ins = [x for x in n.input if x]
+                self.needed.update(ins)
+                if n.op_type not in ("Shape", "Size"):
+                    for x in ins:
+                        self.users[x] = self.users.get(x, 0) + 1
         self.live.reverse()
-        self.users = Counter(self.outs)
-        for k in self.live:
-            if g.node[k].op_type not in ("Shape", "Size"):
-                self.users.update(x for x in g.node[k].input if x)
 
         self.vals: dict = {}
         for name in self.needed & inits.keys():
@@ -118,9 +132,8 @@ class _Lowering:
     # -- the node loop --
 
     def run(self) -> Graph:
-        g = self.model.graph
         for k in self.live:
-            n = g.node[k]
+            n = _Node(self.graph_nodes[k])
             label = f"{n.name!r}" if n.name else f"#{k}"
             entry = OPS.get(n.op_type) if n.domain in ("", "ai.onnx") else None
             if entry is None:
@@ -130,7 +143,7 @@ class _Lowering:
                                        f"supported ops: {', '.join(SUPPORTED_OPS)}")
             fn, arity = entry
             try:
-                if len([x for x in n.input if x]) < arity or not n.output or not n.output[0]:
+                if sum(1 for x in n.input if x) < arity or not n.output or not n.output[0]:
                     raise bad(f"needs {arity} input(s) and an output")
                 for x in n.input:
                     if x and x not in self.vals:
@@ -168,12 +181,13 @@ class _Lowering:
         return Graph(self.nodes, tuple(results), meta).check()
 
     def store(self, name, v):
-        if isinstance(v, np.ndarray) or np.isscalar(v):
-            v = np.asarray(v)
-        self.vals[name] = v
-        # a pending dense or sparse map read by several nodes is emitted once, not copied
-        if isinstance(v, Lin) and v.terms and self.users[name] > 1 and not v.cheap():
-            self.materialise_name(name)
+        if type(v) is Lin:
+            self.vals[name] = v
+            # a pending dense or sparse map read by several nodes is emitted once, not copied
+            if self.users.get(name, 0) > 1 and v.terms and not v.cheap():
+                self.materialise_name(name)
+        else:
+            self.vals[name] = v if isinstance(v, Index) else np.asarray(v)
 
     # -- the context of the op lowerings --
 
@@ -212,7 +226,7 @@ class _Lowering:
 
     def is_final(self, name) -> bool:
         """A graph output that no other node reads."""
-        return name in self.outs and self.users[name] == self.outs.count(name)
+        return name in self.outs and self.users.get(name, 0) == self.outs.count(name)
 
     def drop_softmax(self, out, logits):
         self.logits[out] = logits

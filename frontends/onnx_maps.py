@@ -18,6 +18,7 @@ composes with that node instead, which is just as exact.
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import numpy as np
@@ -131,8 +132,8 @@ class Mono:
 
     @classmethod
     def identity(cls, n) -> "Mono":
-        m = cls(n, np.arange(n))
-        m._ident = True
+        m = cls.__new__(cls)
+        m.n_in, m.col, m.val, m._ident = n, np.arange(n), None, True
         return m
 
     @property
@@ -212,7 +213,7 @@ class Sp:
 
 
 def _small(*dims) -> bool:
-    return int(np.prod(dims, dtype=np.float64)) <= DENSE_FOLD_LIMIT
+    return math.prod(int(d) for d in dims) <= DENSE_FOLD_LIMIT
 
 
 def dense_of(M) -> np.ndarray:
@@ -354,20 +355,21 @@ class Lin:
     """A tensor of shape `shape` (C-order flattened) equal to Σ terms[x] @ x + b over IR values x.
     Immutable: every method returns a new map."""
 
-    __slots__ = ("shape", "terms", "b")
+    __slots__ = ("shape", "terms", "b", "n")
 
     def __init__(self, shape, terms: dict, b=None):
-        self.shape = tuple(int(d) for d in shape)
+        self.shape = tuple(map(int, shape))
         self.terms, self.b = terms, b
+        self.n = math.prod(self.shape)
 
     @classmethod
     def of(cls, base: str, shape) -> "Lin":
         """The IR value `base` itself."""
-        return cls(shape, {base: Mono.identity(int(np.prod(shape, dtype=np.int64)))})
-
-    @property
-    def n(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
+        lin = cls.__new__(cls)
+        lin.shape = tuple(map(int, shape))
+        lin.n = math.prod(lin.shape)
+        lin.terms, lin.b = {base: Mono.identity(lin.n)}, None
+        return lin
 
     def base(self) -> str | None:
         """The IR value this map is, unchanged (identity, no shift), or None."""

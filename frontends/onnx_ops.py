@@ -14,6 +14,8 @@ node and op); `bad(...)` makes it an InputError (a malformed model).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from onnx import TensorProto, helper
 
@@ -46,7 +48,7 @@ class Index:
 
 
 def prod(shape) -> int:
-    return int(np.prod(shape, dtype=np.int64))
+    return math.prod(int(d) for d in shape)
 
 
 def shape_of(v) -> tuple:
@@ -82,6 +84,8 @@ def norm_axes(axes, rank, what) -> list[int]:
 
 
 def broadcast_shape(*shapes) -> tuple:
+    if all(s == shapes[0] for s in shapes[1:]):
+        return tuple(shapes[0])
     try:
         return tuple(np.broadcast_shapes(*shapes))
     except ValueError:
