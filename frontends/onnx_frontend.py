@@ -143,10 +143,11 @@ class _Lowering:
                                        f"supported ops: {', '.join(SUPPORTED_OPS)}")
             fn, arity = entry
             try:
-                if sum(1 for x in n.input if x) < arity or not n.output or not n.output[0]:
+                ins = [x for x in n.input if x]
+                if len(ins) < arity or not n.output or not n.output[0]:
                     raise bad(f"needs {arity} input(s) and an output")
-                for x in n.input:
-                    if x and x not in self.vals:
+                for x in ins:
+                    if x not in self.vals:
                         raise bad(f"uses undefined tensor {x!r}")
                 out = fn(self, n)
                 outs = out if isinstance(out, list) else [out]

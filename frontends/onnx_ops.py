@@ -48,7 +48,7 @@ class Index:
 
 
 def prod(shape) -> int:
-    return math.prod(int(d) for d in shape)
+    return math.prod(map(int, shape))
 
 
 def shape_of(v) -> tuple:
@@ -84,7 +84,7 @@ def norm_axes(axes, rank, what) -> list[int]:
 
 
 def broadcast_shape(*shapes) -> tuple:
-    if all(s == shapes[0] for s in shapes[1:]):
+    if len(shapes) == 2 and shapes[0] == shapes[1]:
         return tuple(shapes[0])
     try:
         return tuple(np.broadcast_shapes(*shapes))
