@@ -1174,8 +1174,11 @@ def _clip(ctx, n):
     hi = None if hi is None or np.all(np.asarray(hi) >= np.finfo(np.float32).max) else hi
     if lo is not None and hi is not None and np.any(np.asarray(lo) > np.asarray(hi)):
         raise NodeError("min > max is not supported")
-    X = ctx.lin(n, 0) if x.cheap() or lo is None else ctx.materialise(n, 0)
-    y = X if lo is None else max_const(ctx, X, lo, onnx_out=n.output[0] if hi is None else "")
+    # x is read twice by min(x, hi) = x - relu(x - hi), and relu(x) needs x as a node: emit a
+    # dense or sparse pending map first; max(x, lo) = lo + relu(x - lo) composes it instead
+    if (lo is None and not x.cheap()) or (lo is not None and not np.any(lo)):
+        x = ctx.materialise(n, 0)
+    y = x if lo is None else max_const(ctx, x, lo, onnx_out=n.output[0] if hi is None else "")
     return y if hi is None else min_const(ctx, y, hi)
 
 
