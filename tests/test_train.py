@@ -450,3 +450,20 @@ def test_train_help_documents_its_exit_codes(capsys):
     assert main(["train", "--help"]) == 0
     out = capsys.readouterr().out
     assert "exit codes (train)" in out and "10  sat: weights exist" in out and "0   unsat: no network" in out
+
+
+def test_training_refuses_dag_layers_clearly():
+    """A residual (two-input) affine node or a sparse weight: one line naming the node."""
+    import numpy as np
+    from nnsmt.data import Dataset
+    from nnsmt.errors import UnsupportedError
+    from nnsmt.ir import Affine, Const, Graph, Input, Relu, Sparse
+    from nnsmt.queries.train import make_problem
+    eye = np.eye(2)
+    for extra, why in ((dict(more=(("r", Const(eye)),)), "several values"), ({}, "sparse")):
+        w = Const(eye) if extra else Sparse.from_dense(eye)
+        g = Graph((Input("x", 2), Affine("a", "x", Const(eye), Const(np.zeros(2))), Relu("r", "a"),
+                   Affine("y", "r", w, Const(np.zeros(2)), **extra)), ("y",), {"source": "res.json"}).check()
+        data = Dataset(np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([0, 1]))
+        with pytest.raises(UnsupportedError, match=f"res.json: training takes chains.*'y'.*{why}"):
+            make_problem(g, data)

@@ -119,6 +119,11 @@ def make_problem(graph: Graph, data: Dataset, free: str | None = None,
         i = int(bad[0])
         raise InputError(f"{data.where(i)}: label {int(data.y[i])} is outside the network's "
                          f"classes 0..{n_classes - 1}")
+    for n in nodes:  # the encodings instantiate a chain of dense layers per data point
+        if isinstance(n, Affine) and (n.more or not isinstance(n.weight, (Const, Sym))):
+            why = "reads several values" if n.more else "has a sparse weight"
+            raise UnsupportedError(f"{src}: training takes chains of dense layers; affine node "
+                                   f"{n.name!r} {why} (a residual, concatenation or convolution)")
     free_names = free_layers(graph, free)
     bound = None if weight_bound is None else Fraction(weight_bound)
     if bound is not None and bound <= 0:
