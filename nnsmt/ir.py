@@ -30,24 +30,65 @@ def _frozen(a: np.ndarray) -> np.ndarray:
 
 
 def exact_array(values) -> np.ndarray:
-    """float64 array when every value is a float64 exactly, else an object array of Fractions."""
+    """float64 array when every value is a float64 exactly, else an object array of Fractions.
+
+    Fast on big arrays: float64 input is only checked for NaN/Inf; an object array whose
+    elements repeat a few objects (a convolution's kernel entries at every position, `table[idx]`)
+    converts each distinct object once; Fractions are not rebuilt, and the float test reads
+    their numerator and denominator (a Fraction is kept as a float only if it is one exactly)."""
     a = np.asarray(values)
     if a.dtype != object:
         a = a.astype(np.float64)
         if not np.all(np.isfinite(a)):
             raise InputError("parameter holds NaN or Inf")
         return a
-    flat = [Fraction(v) for v in a.ravel()]
-    try:
-        # a float is a dyadic rational: test the denominator first, it fails fast (e.g. 1/3)
-        is_float = all(not (v.denominator & (v.denominator - 1)) and float(v) == v for v in flat)
-    except OverflowError:
-        is_float = False  # a rational beyond the float64 range stays a Fraction
-    if is_float:
-        return np.array([float(v) for v in flat], dtype=np.float64).reshape(a.shape)
-    out = np.empty(a.shape, dtype=object)
-    out.ravel()[:] = flat  # ravel of a fresh contiguous array is a view
-    return out
+    flat = a.ravel()
+    if flat.size >= _DEDUP_MIN:
+        ids = np.fromiter(map(id, flat), dtype=np.int64, count=flat.size)
+        uniq, first, inverse = np.unique(ids, return_index=True, return_inverse=True)
+        if 2 * len(uniq) <= flat.size:  # each distinct object once, then spread by index
+            return _exact_objects(flat[first])[inverse.reshape(-1)].reshape(a.shape)
+    return _exact_objects(flat).reshape(a.shape)
+
+
+_DEDUP_MIN = 1024  # object arrays at least this big are checked for repeated elements first
+
+
+def _exact_objects(flat: np.ndarray) -> np.ndarray:
+    """A 1-D object array of numbers as an exact 1-D array (`exact_array`)."""
+    if set(map(type, flat)) <= {Fraction}:
+        vals = flat.copy()
+    else:
+        vals = np.empty(flat.size, dtype=object)
+        vals[:] = [v if type(v) is Fraction else Fraction(v) for v in flat]
+    floats = _float_image(vals)
+    return vals if floats is None else floats
+
+
+def _float_image(vals) -> np.ndarray | None:
+    """The float64 array of Fractions `vals` when every one is a float64 exactly, else None.
+    p/q (lowest terms) is a float64 iff q = 2**k and either k = 0 and the integer p converts
+    exactly, or k > 0, p has at most 53 bits and k <= 1074 (the smallest subnormal)."""
+    out = []
+    put = out.append
+    for v in vals:
+        q = v._denominator  # a dyadic test first: it fails fast (e.g. 1/3)
+        if q & (q - 1):
+            return None
+        p = v._numerator
+        if q == 1:
+            try:
+                f = float(p)
+            except OverflowError:
+                return None  # beyond the float64 range: stays a Fraction
+            if int(f) != p:
+                return None
+            put(f)
+        elif p.bit_length() > 53 or q.bit_length() > 1075:
+            return None
+        else:
+            put(p / q)  # exact: the quotient is representable, and int division rounds correctly
+    return np.array(out, dtype=np.float64)
 
 
 def rounded(values, dtype) -> tuple[np.ndarray, bool]:
