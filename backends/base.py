@@ -36,11 +36,14 @@ class Backend:
 
     def sat(self, script: Script, value: Callable[[str], object], stats: dict) -> Result:
         """sat with `value(name)` of every declared variable, or an error with the message of
-        the first ValueError (a value that is not rational)."""
+        the first ValueError (a value that is not rational); an auxiliary (`Script.aux`, e.g. a
+        root defined by assertions) whose value is not rational is left out of the model."""
         model = {}
+        aux = set(script.aux)
         for n in script.decls:
             try:
                 model[n] = value(n)
             except ValueError as e:
-                return Result("error", self.name, str(e), stats=stats)
+                if n not in aux:
+                    return Result("error", self.name, str(e), stats=stats)
         return Result("sat", self.name, model=model, stats=stats)

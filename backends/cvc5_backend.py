@@ -24,7 +24,7 @@ def _rational(name: str, v) -> Fraction:
 
 class Cvc5Backend(Backend):
     name = "cvc5"
-    capabilities = Capabilities(frozenset({"nonlinear", "exp"}), frozenset({"want_core", "simplex"}),
+    capabilities = Capabilities(frozenset({"nonlinear", "exp", "int"}), frozenset({"want_core", "simplex"}),
                                 why_not=(("optimize", "cvc5 has no optimisation (use bisection)"),))
 
     def run(self, script: Script, timeout: float | None, options: SolveOptions, t0: float) -> Result:

@@ -25,8 +25,8 @@ from fractions import Fraction
 
 from nnsmt.bounds import down, up
 from nnsmt.result import Capabilities, Result, SolveOptions
-from nnsmt.terms import (Add, And, Bool, Cmp, Div, Dot, Exp, Ite, Mul, Not, Num, Or, Script, Var,
-                         is_symbolic, unknown_term)
+from nnsmt.terms import (Add, And, Bool, Cmp, Div, Dot, Exp, Floor, Ite, Mul, Not, Num, Or, Script,
+                         Var, is_symbolic, unknown_term)
 
 from .base import Backend
 
@@ -174,6 +174,9 @@ class _Builder:
                 return self.expr(t.num) / self.expr(t.den)
             case Exp():
                 return dreal.exp(self.expr(t.arg))
+            case Floor():  # the capabilities refuse "int" first; this says why if reached
+                raise TypeError("dReal backend: dReal has no to_int (rounding to integers), "
+                                "expected a real term without Floor")
             case Ite():
                 return dreal.if_then_else(self.formula(t.cond), self.expr(t.then), self.expr(t.other))
             case Dot():
@@ -211,7 +214,7 @@ class _Builder:
                 return dreal.Not(self.formula(t.arg))
             case Cmp():
                 return self.cmp(t)
-            case Var() | Num() | Add() | Mul() | Div() | Exp() | Ite() | Dot():
+            case Var() | Num() | Add() | Mul() | Div() | Exp() | Floor() | Ite() | Dot():
                 raise TypeError(f"dReal backend: {type(t).__name__} is a real term where a "
                                 f"formula is expected: {t!r}")
         unknown_term(t, "dReal translation")
@@ -241,7 +244,8 @@ _OPS = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a 
 class DrealBackend(Backend):
     name = "dreal"
     capabilities = Capabilities(frozenset({"nonlinear", "exp", "optimize"}), frozenset({"delta", "margin"}),
-                                delta_complete=True)
+                                delta_complete=True,
+                                why_not=(("int", "dReal has no to_int (rounding to integers)"),))
 
     def __init__(self, delta: float = DEFAULT_DELTA):
         load_dreal()

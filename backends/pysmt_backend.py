@@ -13,8 +13,8 @@ from pysmt.typing import REAL
 
 from nnsmt.errors import BackendUnavailable
 from nnsmt.result import Capabilities, Result, SolveOptions
-from nnsmt.terms import (Add, And, Bool, Cmp, Div, Dot, Exp, Ite, Mul, Not, Num, Or, Script, Var, is_symbolic,
-                         unknown_term)
+from nnsmt.terms import (Add, And, Bool, Cmp, Div, Dot, Exp, Floor, Ite, Mul, Not, Num, Or, Script, Var,
+                         is_symbolic, unknown_term)
 
 from .base import Backend
 
@@ -77,6 +77,8 @@ class ToPysmt:
                 return m.Bool(t.value)
             case Exp():
                 raise BackendUnavailable("pySMT has no exp")
+            case Floor():
+                raise BackendUnavailable("the pySMT bridge has no to_int (rounding to integers)")
         unknown_term(t, "pySMT translation")
 
 
@@ -107,7 +109,8 @@ class PysmtBackend(Backend):
         self.name = f"pysmt:{solver}"
 
     capabilities = Capabilities(frozenset({"nonlinear"}), why_not=(
-        ("exp", "pySMT has no exp"), ("optimize", "the pySMT bridge does not optimise (use bisection)")))
+        ("exp", "pySMT has no exp"), ("int", "the pySMT bridge has no to_int (rounding to integers)"),
+        ("optimize", "the pySMT bridge does not optimise (use bisection)")))
 
     def run(self, script: Script, timeout: float | None, options: SolveOptions, t0: float) -> Result:
         env = Environment()

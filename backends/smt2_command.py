@@ -75,7 +75,7 @@ class Smt2CommandBackend(Backend):
         self.name = f"smt2:{command}"
 
     # the binary decides: a feature it lacks comes back as its error
-    capabilities = Capabilities(frozenset({"nonlinear", "exp", "optimize"}))
+    capabilities = Capabilities(frozenset({"nonlinear", "exp", "int", "optimize"}))
 
     def run(self, script: Script, timeout: float | None, options: SolveOptions, t0: float) -> Result:
         text = to_smtlib(script)
@@ -105,11 +105,17 @@ class Smt2CommandBackend(Backend):
             return Result("unsat", self.name, stats=stats)
         pairs = [p for e in out if isinstance(e, list) for p in e
                  if isinstance(p, list) and len(p) == 2 and isinstance(p[0], str)]
-        try:
-            model = {name: value_of(val) for name, val in pairs if name in set(script.decls)}
-        except (ValueError, ZeroDivisionError) as e:
-            return Result("error", self.name, str(e), stats=stats)
-        missing = set(script.decls) - set(model)
+        decls, aux = set(script.decls), set(script.aux)
+        model = {}
+        for name, val in pairs:
+            if name not in decls:
+                continue
+            try:
+                model[name] = value_of(val)
+            except (ValueError, ZeroDivisionError) as e:
+                if name not in aux:  # an auxiliary's irrational value (a root) is not needed
+                    return Result("error", self.name, str(e), stats=stats)
+        missing = decls - aux - set(model)
         if missing:
             return Result("error", self.name, f"solver gave no value for {sorted(missing)[:5]}", stats=stats)
         return Result("sat", self.name, model=model, stats=stats)

@@ -31,7 +31,7 @@ def _values(m):
 class Z3Backend(Backend):
     name = "z3"
     # linear objectives go to Optimize, see solve
-    capabilities = Capabilities(frozenset({"nonlinear", "optimize"}), frozenset({"want_core"}),
+    capabilities = Capabilities(frozenset({"nonlinear", "int", "optimize"}), frozenset({"want_core"}),
                                 why_not=(("exp", "Z3 has no exp (transcendental functions)"),))
 
     def run(self, script: Script, timeout: float | None, options: SolveOptions, t0: float) -> Result:

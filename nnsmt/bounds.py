@@ -17,6 +17,19 @@ Two methods, both domains of the single interpretation loop (`nnsmt.interpret.in
   line, a lower line of slope 0 or 1 chosen by the larger side). It needs a bounded box and
   constant parameters; where either is missing it falls back to intervals for that node.
 
+The elementwise nodes (`nnsmt.ir`) have interval rules only; back-substitution stops at them
+(they are leaves of the walk, bounded by their intervals). Bounds hold on the network's domain
+(inputs where every divisor is nonzero and every fractional power's base is in range):
+- mul: the four endpoint products (a square: from 0 across 0), each rounded outward;
+- div: the reciprocal of the divisor's interval, outward, times the dividend; a divisor
+  interval containing 0 makes the quotient unbounded;
+- pow: integer powers by repeated outward multiplication of magnitudes (negative ones through
+  the reciprocal, unbounded across 0); fractional ones and exp through libm's `pow`/`exp`,
+  accurate to a few ulps, widened by 2**-40 relative (as sigmoid's 1e-12): the same standard
+  as the sigmoid rule, not a proof about libm;
+- compare, select, to_int: decided where the interval decides them, else [0, 1], the hull
+  with 0, and the rounded ends (monotone).
+
 Graphs are DAGs: an affine node sums the terms of several inputs (`Affine.terms()`), each
 weight dense or `Sparse`. Interval products over a sparse weight touch its nonzeros only (the
 rounding-error bound of a row counts that row's nonzeros). Back-substitution walks the nodes in
@@ -287,6 +300,120 @@ class IntervalDomain:
     def argmax(self, node, x: Interval):
         shape = x.lo.shape[:-1] + (1,)
         return self._keep(node.name, Interval(np.zeros(shape), np.full(shape, float(x.lo.shape[-1] - 1))))
+
+    def mul(self, node, a: Interval, b: Interval):
+        return self._keep(node.name, _square(a) if node.a == node.b else _times(a, b))
+
+    def div(self, node, a: Interval, b: Interval):
+        zero = (b.lo <= 0) & (b.hi >= 0)
+        with np.errstate(divide="ignore"):
+            r = Interval(np.nextafter(1.0 / np.where(zero, 1.0, b.hi), -INF),
+                         np.nextafter(1.0 / np.where(zero, 1.0, b.lo), INF))
+        q = _times(a, r)
+        return self._keep(node.name, Interval(np.where(zero, -INF, q.lo), np.where(zero, INF, q.hi)))
+
+    def pow(self, node, x: Interval):
+        p = node.p
+        if p.denominator == 1:
+            k = int(p)
+            if k >= 0:
+                return self._keep(node.name, _int_power(x, k))
+            q = _int_power(x, -k)
+            zero = (x.lo <= 0) & (x.hi >= 0)
+            with np.errstate(divide="ignore"):
+                r = Interval(np.nextafter(1.0 / np.where(zero, 1.0, q.hi), -INF),
+                             np.nextafter(1.0 / np.where(zero, 1.0, q.lo), INF))
+            lo = np.where(zero, 0.0 if k % 2 == 0 else -INF, r.lo)  # even: 1/x^k > 0
+            return self._keep(node.name, Interval(lo, np.where(zero, INF, r.hi)))
+        # fractional: defined for x >= 0 (p > 0) or x > 0 (p < 0); monotone there
+        lo, hi = np.maximum(x.lo, 0.0), np.maximum(x.hi, 0.0)
+        f = float(p)
+        with np.errstate(divide="ignore", over="ignore"):
+            a, b = (np.power(lo, f), np.power(hi, f)) if f > 0 else (np.power(hi, f), np.power(lo, f))
+        if f < 0:  # no point of the box in the domain: any bound holds
+            empty = x.hi <= 0
+            a, b = np.where(empty, 0.0, a), np.where(empty, INF, b)
+        return self._keep(node.name, Interval(_wide_down(a), _wide_up(b)))
+
+    def exp(self, node, x: Interval):
+        with np.errstate(over="ignore"):
+            return self._keep(node.name, Interval(_wide_down(np.exp(x.lo)), _wide_up(np.exp(x.hi))))
+
+    def compare(self, node, x: Interval):
+        yes, no = _COMPARE[node.op](x.lo, x.hi)
+        return self._keep(node.name, Interval(np.where(yes, 1.0, 0.0), np.where(no, 0.0, 1.0)))
+
+    def select(self, node, c: Interval, x: Interval):
+        on, off = _COMPARE["!="](c.lo, c.hi)
+        lo = np.where(on, x.lo, np.where(off, 0.0, np.minimum(x.lo, 0.0)))
+        hi = np.where(on, x.hi, np.where(off, 0.0, np.maximum(x.hi, 0.0)))
+        return self._keep(node.name, Interval(lo, hi))
+
+    def to_int(self, node, x: Interval):  # monotone and exact on floats (inf stays inf)
+        f = {"trunc": np.trunc, "floor": np.floor, "ceil": np.ceil}[node.mode]
+        return self._keep(node.name, Interval(f(x.lo), f(x.hi)))
+
+
+# (certainly holds, certainly fails) of `v op 0` for v in [lo, hi], elementwise
+_COMPARE = {
+    ">": lambda lo, hi: (lo > 0, hi <= 0), ">=": lambda lo, hi: (lo >= 0, hi < 0),
+    "<": lambda lo, hi: (hi < 0, lo >= 0), "<=": lambda lo, hi: (hi <= 0, lo > 0),
+    "=": lambda lo, hi: ((lo == 0) & (hi == 0), (lo > 0) | (hi < 0)),
+    "!=": lambda lo, hi: ((lo > 0) | (hi < 0), (lo == 0) & (hi == 0)),
+}
+WIDEN = 2.0 ** -40  # relative widening of libm's exp and pow (accurate to a few ulps)
+
+
+def _wide_down(v: np.ndarray) -> np.ndarray:
+    """A lower bound of a value libm computed as v >= 0 (NaN: 0)."""
+    v = np.where(np.isnan(v), 0.0, v)
+    return np.maximum(np.nextafter(v - np.abs(v) * WIDEN, -INF), 0.0)
+
+
+def _wide_up(v: np.ndarray) -> np.ndarray:
+    """An upper bound of a value libm computed as v >= 0 (NaN: unbounded)."""
+    v = np.where(np.isnan(v), INF, v)
+    with np.errstate(over="ignore"):
+        return np.nextafter(v + np.abs(v) * WIDEN + ETA, INF)
+
+
+def _times(a: Interval, b: Interval) -> Interval:
+    """Elementwise interval product, each endpoint product rounded outward (0 * inf: 0, the
+    zero factor is exact)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        prods = np.stack([a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi])
+    prods = np.where(np.isnan(prods), 0.0, prods)
+    return Interval(np.nextafter(prods.min(0), -INF), np.nextafter(prods.max(0), INF))
+
+
+def _mag_power(m: np.ndarray, k: int, up: bool) -> np.ndarray:
+    """An upper (up) or lower bound of m ** k for m >= 0 and k >= 1, one outward rounding per
+    multiplication."""
+    out = m
+    with np.errstate(over="ignore"):
+        for _ in range(k - 1):
+            out = np.nextafter(out * m, INF if up else -INF)
+    return out if up else np.maximum(out, 0.0)
+
+
+def _int_power(x: Interval, k: int) -> Interval:
+    """Interval of x ** k for an integer k >= 0, outward."""
+    if k == 0:
+        return Interval(np.ones_like(x.lo), np.ones_like(x.hi))
+    if k == 1:
+        return x
+    al, ah = np.abs(x.lo), np.abs(x.hi)
+    if k % 2:  # odd: increasing, sign kept
+        lo = np.where(x.lo >= 0, _mag_power(al, k, False), -_mag_power(al, k, True))
+        hi = np.where(x.hi >= 0, _mag_power(ah, k, True), -_mag_power(ah, k, False))
+        return Interval(lo, hi)
+    small = np.where(x.lo >= 0, al, np.where(x.hi <= 0, ah, 0.0))  # least |x| on the interval
+    big = np.maximum(al, ah)
+    return Interval(_mag_power(small, k, False), _mag_power(big, k, True))
+
+
+def _square(x: Interval) -> Interval:
+    return _int_power(x, 2)
 
 
 def relu_relaxation(l: np.ndarray, u: np.ndarray):

@@ -8,6 +8,20 @@ argmax is an `ite` chain picking the first maximal index, as numpy does. An affi
 nonzeros (values and the matching input names), so a convolution costs its nonzeros, not
 out x in; concrete terms (a data point times constant weights) fold exactly into the constant.
 
+The elementwise nodes (`nnsmt.ir`), one definition per element:
+- mul `(* a b)`; div `(/ a b)` with the network's domain asserted, `dom_<node>`: every
+  `b != 0` (SMT-LIB's `/` is total but unspecified at 0: without it a solver could choose
+  `a / 0`); both are "nonlinear" unless an operand is a number.
+- pow with an integer exponent k: `(* x ... x)` (k factors; 1 for k = 0), `(/ 1 (* x ...))` for
+  k < 0 with `x != 0` in `dom_<node>`; with a fractional exponent m/n a declared auxiliary `y`
+  (`Script.aux`) defined by `pow_<node>`: `y >= 0 and y^n = x^m` (m > 0) or `y > 0 and
+  y^n x^-m = 1` (m < 0), and `dom_<node>`: `x >= 0` (resp. `x > 0`).
+- exp `(exp x)` ("exp": Z3 has none); compare `(ite (op x 0) 1 0)`; select
+  `(ite (= c 0) 0 x)`; to_int through `Floor` = `(to_real (to_int .))` ("int"): floor, ceil as
+  `-floor(-x)`, trunc as `(ite (>= x 0) floor ceil)`.
+Concrete operands (a data point) fold exactly, except exp and fractional powers, whose values
+are defined by the same terms over numbers.
+
 Encodings of ReLU (`encoding=`):
 - `plain`: every ReLU is `ite(a >= 0, a, 0)`.
 - `bounded`: given sound pre-activation bounds [l, u] (`nnsmt.bounds`) for the region the query
@@ -28,10 +42,11 @@ from typing import Callable, Mapping
 import numpy as np
 
 from .errors import UnsupportedError
-from .interpret import exact_matvec, interpret
-from .ir import Affine, Argmax, Const, Graph, Input, Relu, Sigmoid, Sparse, Sym
+from .interpret import ExactDomain, exact_matvec, interpret
+from .ir import OPS, Affine, Argmax, Const, Graph, Input, Relu, Sigmoid, Sparse, Sym
 from .sigmoid import encode_sigmoid
-from .terms import Add, And, Cmp, Dot, Ite, Mul, Num, ScriptBuilder, Var, is_symbolic
+from .terms import (Add, And, Cmp, Div, Dot, Exp, Floor, Ite, Mul, Not, Num, ScriptBuilder, Var,
+                    is_symbolic)
 
 ENCODINGS = ("plain", "bounded")
 LEMMAS = ("none", "bounds", "triangle")
@@ -225,6 +240,127 @@ class TermDomain:
         out = self._value_names(node.name, 1)
         self.b.define(out[0], term)
         return out
+
+    # -- the elementwise nodes --
+
+    def _exact_or_none(self, node, *xs):
+        """The exact value when every operand is numeric (a concrete data point), else None."""
+        if any(is_symbolic(x) for x in xs):
+            return None
+        vals = [Const(np.asarray(x)).fractions() for x in xs]
+        return Const(getattr(ExactDomain(), OPS[type(node)])(node, *vals)).value
+
+    def _define_each(self, node, make, *xs):
+        """Define element i of the node's value as make(term of element i of each operand)."""
+        out = self._value_names(node.name, len(xs[-1]))
+        args = [[Var(v) for v in x] if is_symbolic(x) else [num(v) for v in x] for x in xs]
+        for o, *ts in zip(out, *args):
+            self.b.define(o, make(*ts))
+        return out, args
+
+    def _domain(self, node, atoms):
+        """Assert the network's domain at this node (`dom_<node>`)."""
+        atoms = [a for a in atoms if a is not None]
+        if atoms:
+            self.b.assert_(f"dom_{self.prefix}{node.name}", And(tuple(atoms)) if len(atoms) > 1 else atoms[0])
+
+    def mul(self, node, a, b):
+        got = self._exact_or_none(node, a, b)
+        if got is not None:
+            return got
+        return self._define_each(node, lambda p, q: Mul((p, q)), a, b)[0]
+
+    def div(self, node, a, b):
+        got = self._exact_or_none(node, a, b)  # refuses a concrete 0 divisor, naming the node
+        if got is not None:
+            return got
+        if not is_symbolic(b):
+            ExactDomain().div(node, np.ones(len(b), dtype=object), Const(np.asarray(b)).fractions())
+        out, (_, dens) = self._define_each(node, lambda p, q: Div(p, q), a, b)
+        self._domain(node, [_nonzero(t) for t in dens])
+        return out
+
+    def pow(self, node, x):
+        p = node.p
+        if p.denominator == 1:
+            got = self._exact_or_none(node, x)
+            if got is not None:
+                return got
+            k = int(p)
+            out, (xs,) = self._define_each(node, lambda t: _power(t, k), x)
+            if k < 0:
+                self._domain(node, [_nonzero(t) for t in xs])
+            return out
+        m, n = p.numerator, p.denominator
+        out = self._value_names(node.name, len(x))
+        xs = [Var(v) for v in x] if is_symbolic(x) else [num(v) for v in x]
+        zero, one = num(0), num(1)
+        defs, dom = [], []
+        for o, t in zip(out, xs):
+            y = self.b.declare(o, aux=True)
+            if m > 0:  # y >= 0, y^n = x^m, on x >= 0
+                defs += [Cmp(">=", y, zero), Cmp("=", _power(y, n), _power(t, m))]
+                dom.append(Cmp(">=", t, zero))
+            else:  # y > 0, y^n x^-m = 1, on x > 0
+                defs += [Cmp(">", y, zero), Cmp("=", Mul((_power(y, n), _power(t, -m))), one)]
+                dom.append(Cmp(">", t, zero))
+        self._domain(node, dom)
+        self.b.assert_(f"pow_{self.prefix}{node.name}", And(tuple(defs)))
+        return out
+
+    def exp(self, node, x):
+        return self._define_each(node, Exp, x)[0]
+
+    def compare(self, node, x):
+        got = self._exact_or_none(node, x)
+        if got is not None:
+            return got
+        zero, one = num(0), num(1)
+        if node.op == "!=":
+            return self._define_each(node, lambda t: Ite(Cmp("=", t, zero), zero, one), x)[0]
+        return self._define_each(node, lambda t: Ite(Cmp(node.op, t, zero), one, zero), x)[0]
+
+    def select(self, node, c, x):
+        got = self._exact_or_none(node, c, x)
+        if got is not None:
+            return got
+        zero = num(0)
+        return self._define_each(node, lambda u, t: Ite(Cmp("=", u, zero), zero, t), c, x)[0]
+
+    def to_int(self, node, x):
+        got = self._exact_or_none(node, x)
+        if got is not None:
+            return got
+        return self._define_each(node, lambda t: _round(t, node.mode), x)[0]
+
+
+def _nonzero(t):
+    """`t != 0` as a term; None for a nonzero number (nothing to assert)."""
+    if isinstance(t, Num):
+        return None
+    return Not(Cmp("=", t, Num(Fraction(0))))
+
+
+def _power(t, k: int):
+    """t ** k for an integer k: a product of |k| factors, its reciprocal for k < 0."""
+    if k == 0:
+        return Num(Fraction(1))
+    prod = t if abs(k) == 1 else Mul((t,) * abs(k))
+    return prod if k > 0 else Div(Num(Fraction(1)), prod)
+
+
+def _neg(t):
+    return Mul((Num(Fraction(-1)), t))
+
+
+def _round(t, mode: str):
+    """floor, ceil (-floor(-t)) or trunc (toward zero) of a term, as a real."""
+    if mode == "floor":
+        return Floor(t)
+    ceil = _neg(Floor(_neg(t)))
+    if mode == "ceil":
+        return ceil
+    return Ite(Cmp(">=", t, Num(Fraction(0))), Floor(t), ceil)
 
 
 def encode_graph(graph: Graph, builder: ScriptBuilder, inputs: Mapping[str, object] | None = None,

@@ -3,19 +3,30 @@
 An affine node may read several values (`y = Σ_k W_k x_k + b`, `Affine.terms()`): the loop
 passes a domain's `affine` the value of every term's input, in that order. A `Sparse` weight is
 never densified: the float domain multiplies with scipy's CSR product, the exact domains work
-row by row over the nonzeros only."""
+row by row over the nonzeros only.
+
+The elementwise nodes (`nnsmt.ir` docstring) are one method each: `mul`, `div`, `pow`, `exp`,
+`compare`, `select`, `to_int`. The float domain follows numpy (inf or NaN outside the network's
+domain, as onnxruntime); the exact domain computes every node with a rational value and refuses
+Exp and fractional powers (UnsupportedError naming the node: use the enclosure domain) and
+points outside the network's domain (InputError: a divisor or power base of 0); the enclosure
+domain bounds them all, rigorously, and refuses to decide what its enclosures cannot (a
+comparison or a divisor whose enclosure straddles 0: ValidationError, the witness is not
+certified). A domain without a method for a node is refused by the loop, naming the node."""
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 from math import lcm
 from typing import Mapping, Protocol
 
 import numpy as np
 
-from .errors import InputError, InternalError, UnsupportedError
-from .ir import Affine, Argmax, Const, Graph, Input, Relu, Sigmoid, Sparse, Sym
-from .sigmoid import sigmoid_interval
+from .errors import InputError, InternalError, UnsupportedError, ValidationError
+from .ir import (OPS, Affine, Argmax, Compare, Const, Div, Exp, Graph, Input, Mul, Pow, Relu, Select,
+                 Sigmoid, Sparse, Sym, ToInt)
+from .sigmoid import exp_bounds, sigmoid_interval
 
 
 class Domain(Protocol):
@@ -26,6 +37,21 @@ class Domain(Protocol):
     def relu(self, node: Relu, x): ...
     def sigmoid(self, node: Sigmoid, x): ...
     def argmax(self, node: Argmax, x): ...
+    def mul(self, node: Mul, a, b): ...
+    def div(self, node: Div, a, b): ...
+    def pow(self, node: Pow, x): ...
+    def exp(self, node: Exp, x): ...
+    def compare(self, node: Compare, x): ...
+    def select(self, node: Select, c, x): ...
+    def to_int(self, node: ToInt, x): ...
+
+
+def _method(domain, name: str, node):
+    fn = getattr(domain, name, None)
+    if fn is None:
+        raise UnsupportedError(f"{type(domain).__name__} does not handle {OPS[type(node)]} nodes "
+                               f"(node {node.name!r})")
+    return fn
 
 
 def interpret(graph: Graph, domain: Domain, inputs: Mapping[str, object],
@@ -60,6 +86,12 @@ def interpret(graph: Graph, domain: Domain, inputs: Mapping[str, object],
                 env[node.name] = domain.sigmoid(node, env[node.x])
             case Argmax():
                 env[node.name] = domain.argmax(node, env[node.x])
+            case Mul() | Div():
+                env[node.name] = _method(domain, OPS[type(node)], node)(node, env[node.a], env[node.b])
+            case Select():
+                env[node.name] = _method(domain, "select", node)(node, env[node.c], env[node.x])
+            case Pow() | Exp() | Compare() | ToInt():
+                env[node.name] = _method(domain, OPS[type(node)], node)(node, env[node.x])
             case _:
                 raise InternalError(f"interpret: unknown IR node type {type(node).__name__} "
                                     f"(node {node.name!r})")
@@ -115,6 +147,48 @@ class FloatDomain:
 
     def argmax(self, node, x):
         return np.array([float(np.argmax(x))])
+
+    def mul(self, node, a, b):
+        with np.errstate(over="ignore", invalid="ignore"):
+            return a * b
+
+    def div(self, node, a, b):  # outside the domain (b = 0): inf or NaN, as onnxruntime
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            return a / b
+
+    def pow(self, node, x):
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            return np.power(x, float(node.p))
+
+    def exp(self, node, x):
+        with np.errstate(over="ignore"):
+            return np.exp(x)
+
+    def compare(self, node, x):
+        return _CMP[node.op](x, 0.0).astype(np.float64)
+
+    def select(self, node, c, x):
+        return np.where(c != 0, x, 0.0)
+
+    def to_int(self, node, x):
+        return {"trunc": np.trunc, "floor": np.floor, "ceil": np.ceil}[node.mode](x)
+
+
+_CMP = {">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal,
+        "=": np.equal, "!=": np.not_equal}  # numpy ufuncs: on Fractions too, elementwise
+
+
+def _obj(vals) -> np.ndarray:
+    vals = list(vals)
+    out = np.empty(len(vals), dtype=object)
+    out[:] = list(vals)
+    return out
+
+
+def _outside(node, i, why) -> InputError:
+    return InputError(f"{OPS[type(node)]} {node.name!r}: element {i} {why}: the input lies outside "
+                      "the network's domain (see nnsmt.ir: every divisor nonzero, every power "
+                      "base where its power is defined)")
 
 
 def _to_scaled_ints(w: np.ndarray) -> tuple[np.ndarray, int]:
@@ -230,6 +304,41 @@ class ExactDomain:
         best = max(range(len(x)), key=lambda i: (x[i], -i))  # first index on ties, as numpy
         return np.array([Fraction(best)], dtype=object)
 
+    def mul(self, node, a, b):
+        return _obj(u * v for u, v in zip(a, b))
+
+    def div(self, node, a, b):
+        for i, v in enumerate(b):
+            if v == 0:
+                raise _outside(node, i, "divides by 0")
+        return _obj(Fraction(u) / v for u, v in zip(a, b))
+
+    def pow(self, node, x):
+        p = node.p
+        if p.denominator != 1:
+            raise UnsupportedError(f"pow {node.name!r}: x ** {p} has no exact rational value "
+                                   "(use evaluate_enclosure: certified rational bounds)")
+        k = int(p)
+        if k < 0:
+            for i, v in enumerate(x):
+                if v == 0:
+                    raise _outside(node, i, f"raises 0 to the power {k}")
+        return _obj(Fraction(v) ** k for v in x)
+
+    def exp(self, node, x):
+        raise UnsupportedError(f"exp {node.name!r} has no exact rational value "
+                               "(use evaluate_enclosure: certified rational bounds)")
+
+    def compare(self, node, x):
+        return _obj(Fraction(int(bool(_CMP[node.op](v, 0)))) for v in x)
+
+    def select(self, node, c, x):
+        return _obj(v if u != 0 else Fraction(0) for u, v in zip(c, x))
+
+    def to_int(self, node, x):
+        f = {"trunc": math.trunc, "floor": math.floor, "ceil": math.ceil}[node.mode]
+        return _obj(Fraction(f(v)) for v in x)
+
 
 def evaluate(graph: Graph, inputs: Mapping[str, object], params=None) -> dict[str, np.ndarray]:
     """float64 value of every node."""
@@ -243,11 +352,15 @@ def evaluate_exact(graph: Graph, inputs: Mapping[str, object], params=None) -> d
 
 class EnclosureDomain:
     """Certified rational enclosures: a value is a pair (lo, hi) of Fraction object arrays with
-    lo <= exact real value <= hi. Affine maps and ReLU are exact (lo == hi until the first
-    sigmoid); a sigmoid gets rational bounds about 2**-bits wide (`nnsmt.sigmoid`). This is how
-    a witness of a sigmoid network is replayed: a strict comparison holds if the enclosure
-    decides it, and a witness whose enclosure cannot decide it is not certified.
-    An argmax is a point when one index is certainly maximal, else the range of candidates."""
+    lo <= exact real value <= hi. Affine maps, ReLU and the rational elementwise nodes are exact
+    (lo == hi until the first sigmoid, exp or fractional power); a sigmoid or an exp gets
+    rational bounds about 2**-bits wide (`nnsmt.sigmoid`), a fractional power exact n-th root
+    bounds (`root_bounds`); products, quotients and integer powers of enclosures are exact
+    interval products. This is how a witness of such a network is replayed: a strict comparison
+    holds if the enclosure decides it, and a witness whose enclosure cannot decide it is not
+    certified. Inside the network a Compare or Select must be decided by its input's enclosure
+    (else ValidationError); a ToInt is monotone (the ends' integers). An argmax is a point when
+    one index is certainly maximal, else the range of candidates."""
 
     def __init__(self, params: Mapping[str, np.ndarray] | None = None, bits: int = 96):
         self.exact = ExactDomain(params)
@@ -301,6 +414,182 @@ class EnclosureDomain:
         return (np.array([Fraction(min(cand))], dtype=object),
                 np.array([Fraction(max(cand))], dtype=object))
 
+    # elementwise nodes: exact where every operand is a point and the node is rational
+
+    def _exact(self, node, *pairs):
+        if all(_point(p) for p in pairs):
+            v = getattr(self.exact, OPS[type(node)])(node, *(lo for lo, _ in pairs))
+            return v, v
+        return None
+
+    def mul(self, node, a, b):
+        got = self._exact(node, a, b)
+        if got:
+            return got
+        if node.a == node.b:  # a square: the product of an interval with itself is >= 0
+            return _pairs(_power(lo, hi, 2) for lo, hi in zip(*a))
+        return _pairs(_times(p, q) for p, q in zip(zip(*a), zip(*b)))
+
+    def div(self, node, a, b):
+        got = self._exact(node, a, b)
+        if got:
+            return got
+        out = []
+        for i, (p, (lo, hi)) in enumerate(zip(zip(*a), zip(*b))):
+            out.append(_times(p, _reciprocal(node, i, lo, hi, "the divisor")))
+        return _pairs(out)
+
+    def pow(self, node, x):
+        p = node.p
+        if p.denominator == 1:
+            got = self._exact(node, x)
+            if got:
+                return got
+            k = int(p)
+            if k >= 0:
+                return _pairs(_power(lo, hi, k) for lo, hi in zip(*x))
+            return _pairs(_reciprocal(node, i, *_power(lo, hi, -k), f"x ** {-k}")
+                          for i, (lo, hi) in enumerate(zip(*x)))
+        m, n = p.numerator, p.denominator
+        out = []
+        for i, (lo, hi) in enumerate(zip(*x)):
+            if hi < 0 or m < 0 and hi <= 0:
+                raise _outside(node, i, f"raises a negative number to the power {p}")
+            if lo < 0 or m < 0 and lo <= 0:
+                raise ValidationError(f"pow {node.name!r}: the enclosure [{float(lo):.6g}, "
+                                      f"{float(hi):.6g}] of element {i} does not decide whether "
+                                      f"x ** {p} is defined (the witness cannot be certified)")
+            # x ** (m/n) = (x ** m) ** (1/n): increasing in x ** m, which is monotone in x
+            a, b = (lo ** m, hi ** m) if m > 0 else (hi ** m, lo ** m)
+            out.append((root_bounds(a, n, self.bits)[0], root_bounds(b, n, self.bits)[1]))
+        return _pairs(out)
+
+    def exp(self, node, x):
+        out = []
+        for lo, hi in zip(*x):
+            a = exp_bounds(lo, self.bits)
+            out.append((a[0], a[1] if lo == hi else exp_bounds(hi, self.bits)[1]))
+        return _pairs(out)
+
+    def compare(self, node, x):
+        got = self._exact(node, x)
+        if got:
+            return got
+        out = []
+        for i, (lo, hi) in enumerate(zip(*x)):
+            v = decide(node.op, lo, hi)
+            if v is None:
+                raise ValidationError(f"compare {node.name!r}: the enclosure [{float(lo):.6g}, "
+                                      f"{float(hi):.6g}] of element {i} does not decide "
+                                      f"x {node.op} 0 (the witness cannot be certified)")
+            out.append((Fraction(int(v)),) * 2)
+        return _pairs(out)
+
+    def select(self, node, c, x):
+        got = self._exact(node, c, x)
+        if got:
+            return got
+        out = []
+        for i, ((clo, chi), p) in enumerate(zip(zip(*c), zip(*x))):
+            v = decide("!=", clo, chi)
+            if v is None:
+                raise ValidationError(f"select {node.name!r}: the enclosure [{float(clo):.6g}, "
+                                      f"{float(chi):.6g}] of condition element {i} does not "
+                                      "decide c != 0 (the witness cannot be certified)")
+            out.append(p if v else (Fraction(0), Fraction(0)))
+        return _pairs(out)
+
+    def to_int(self, node, x):  # monotone: the ends' integers enclose it
+        return self.exact.to_int(node, x[0]), self.exact.to_int(node, x[1])
+
+
+def _point(pair) -> bool:
+    lo, hi = pair
+    return lo is hi or all(a == b for a, b in zip(lo, hi))
+
+
+def _pairs(items) -> tuple[np.ndarray, np.ndarray]:
+    """Per-element (lo, hi) pairs as the enclosure domain's pair of object arrays."""
+    items = list(items)
+    return _obj(a for a, _ in items), _obj(b for _, b in items)
+
+
+def _times(p, q) -> tuple[Fraction, Fraction]:
+    """Exact enclosure of the product of two rational intervals."""
+    prods = [u * v for u in p for v in q]
+    return min(prods), max(prods)
+
+
+def _power(lo, hi, k: int) -> tuple[Fraction, Fraction]:
+    """Exact enclosure of x ** k (k >= 0) over [lo, hi]: even powers dip to 0 across 0."""
+    if k == 0:
+        return Fraction(1), Fraction(1)
+    a, b = Fraction(lo) ** k, Fraction(hi) ** k
+    if k % 2 or lo >= 0:
+        return min(a, b), max(a, b)
+    if hi <= 0:
+        return b, a
+    return Fraction(0), max(a, b)
+
+
+def _reciprocal(node, i, lo, hi, what) -> tuple[Fraction, Fraction]:
+    if lo == hi == 0:
+        raise _outside(node, i, f"has {what} 0")
+    if lo <= 0 <= hi:
+        raise ValidationError(f"{OPS[type(node)]} {node.name!r}: the enclosure [{float(lo):.6g}, "
+                              f"{float(hi):.6g}] of {what} (element {i}) contains 0 (the witness "
+                              "cannot be certified)")
+    return 1 / Fraction(hi), 1 / Fraction(lo)
+
+
+def decide(op: str, lo, hi) -> bool | None:
+    """Whether `v op 0` holds for every v in [lo, hi] (True), for none (False), or neither
+    (None); op is one of nnsmt.ir.COMPARE_OPS."""
+    if op == "!=":
+        v = decide("=", lo, hi)
+        return None if v is None else not v
+    if op == "<=":
+        return True if hi <= 0 else (False if lo > 0 else None)
+    if op == "<":
+        return True if hi < 0 else (False if lo >= 0 else None)
+    if op == ">=":
+        return True if lo >= 0 else (False if hi < 0 else None)
+    if op == ">":
+        return True if lo > 0 else (False if hi <= 0 else None)
+    return True if lo == hi == 0 else (False if lo > 0 or hi < 0 else None)
+
+
+def _iroot(t: int, n: int) -> int:
+    """floor(t ** (1/n)) for an integer t >= 0 (Newton's method from above)."""
+    if t < 2:
+        return t
+    x = 1 << -(-t.bit_length() // n)  # 2 ** ceil(bits / n) > t ** (1/n)
+    while True:
+        y = ((n - 1) * x + t // x ** (n - 1)) // n
+        if y >= x:
+            return x
+        x = y
+
+
+def root_bounds(q, n: int, bits: int = 96) -> tuple[Fraction, Fraction]:
+    """Rationals lo <= q ** (1/n) <= hi for a rational q >= 0, relative width about 2**-bits
+    (lo == hi when the root is that rational). floor(r * 2**k) is the integer n-th root of
+    floor(q * 2**(k n)), computed exactly."""
+    q = Fraction(q)
+    if q < 0:
+        raise InternalError(f"root_bounds: {q} is negative")
+    if q == 0 or n == 1:
+        return q, q
+    mag = (q.numerator.bit_length() - q.denominator.bit_length()) // n
+    k = bits + 2 - mag
+    t = (q.numerator << (k * n)) // q.denominator if k >= 0 else \
+        q.numerator // (q.denominator << (-k * n))
+    s = _iroot(t, n)
+    lo = Fraction(s, 1 << k) if k >= 0 else Fraction(s << -k)
+    if lo ** n == q:
+        return lo, lo
+    return lo, lo + (Fraction(1, 1 << k) if k >= 0 else Fraction(1 << -k))
+
 
 def _exact_rows(w, params):
     """(row, columns, exact values) of every row of a weight: the nonzeros of a Sparse one."""
@@ -317,5 +606,11 @@ def _exact_rows(w, params):
 
 def evaluate_enclosure(graph: Graph, inputs: Mapping[str, object], params=None,
                        bits: int = 96) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Certified rational (lo, hi) of every node; exact (lo == hi) for networks without sigmoid."""
+    """Certified rational (lo, hi) of every node; exact (lo == hi) for networks whose nodes are
+    all `nnsmt.ir.exact_rational` (no sigmoid, exp or fractional power).
+
+    Raises:
+        ValidationError: an enclosure does not decide a comparison, a selection, a divisor's
+            sign or whether a fractional power is defined.
+        InputError: the input lies outside the network's domain (a divisor certainly 0)."""
     return interpret(graph, EnclosureDomain(params, bits), inputs)

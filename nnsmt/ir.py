@@ -1,5 +1,5 @@
 """The IR: a flat, typed, topologically ordered graph (a DAG) of Input/Affine/Relu/Sigmoid/Argmax
-nodes.
+nodes and a small family of exact elementwise nodes (Mul, Div, Pow, Exp, Compare, Select, ToInt).
 
 Every value is a tensor stored flat (row-major), with its shape recorded (`Graph.shapes`); a
 node defines one value once and keeps the ONNX tensor name it came from (`onnx`), so queries
@@ -7,6 +7,33 @@ can name hidden values. An affine node may read several values, `y = Σ_k W_k x_
 (residual additions, concatenation, convolution over one input alike). Parameters of an affine
 map are concrete (`Const`, dense), concrete and sparse (`Sparse`, e.g. a convolution as a
 matrix), or symbolic (`Sym`, one solver variable per element).
+
+The elementwise nodes say what SMT can say exactly beyond piecewise-linear maps. Each acts on
+values of one dimension, element by element, over the reals:
+
+- `Mul(a, b)`: `a * b`.
+- `Div(a, b)`: `a / b`, real division. Defined only where `b != 0`: the network's *domain* is
+  the set of inputs at which every divisor is nonzero, and every query is asked over that
+  domain (the SMT encoding asserts `b != 0`; SMT-LIB's `/` is total but unspecified at 0, so
+  leaving it out would let a solver pick any value for `a / 0`). The exact interpreter refuses
+  a point outside the domain; onnxruntime gives inf or NaN there.
+- `Pow(x, p)`: `x ** p` for a constant rational `p = m/n` (lowest terms, |m| and n at most
+  POW_MAX). An integer p >= 0 is a product of p factors (`x ** 0 = 1`, also at 0, as ONNX);
+  a negative integer is `1 / x ** -p`, defined where `x != 0`; a fraction (n > 1) is the
+  principal root `y >= 0` with `y ** n = x ** m` (m > 0, defined where `x >= 0`) or `y > 0`
+  with `y ** n * x ** -m = 1` (m < 0, defined where `x > 0`). Those side conditions are part
+  of the network's domain, as for Div.
+- `Exp(x)`: `e ** x`.
+- `Compare(x, op)`: 1 where `x op 0` holds, else 0, for op in `>`, `>=`, `<`, `<=`, `=`,
+  `!=` (a comparison of two values is one of their difference: `a > b` is `Compare(a - b, ">")`
+  over an affine difference; booleans are 0/1 reals).
+- `Select(c, x)`: `x` where `c != 0`, else 0 (ONNX `Where(c, a, b)` is `b + Select(c, a - b)`).
+- `ToInt(x, mode)`: the integer x rounds to, as a real: toward zero ("trunc", ONNX Cast to an
+  integer type; the integer type's range is not modelled), down ("floor") or up ("ceil").
+
+A node whose value is not a rational function of rational inputs (`exact_rational`: Sigmoid,
+Exp, a fractional Pow) has no exact replay; witnesses through it are replayed with certified
+rational enclosures (`nnsmt.interpret.EnclosureDomain`).
 """
 
 from __future__ import annotations
@@ -20,7 +47,9 @@ import numpy as np
 
 from .errors import InputError, InternalError, UnsupportedError
 
-IR_VERSION = "2.0"  # JSON form: 2.0 adds shapes, ONNX names, sparse weights, multi-input affine nodes
+# JSON form: 2.0 adds shapes, ONNX names, sparse weights, multi-input affine nodes; 2.1 the
+# elementwise nodes (a graph without them is written as 2.0)
+IR_VERSION = "2.1"
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:
@@ -317,8 +346,103 @@ class Argmax:
     onnx: str = ""
 
 
-Node = Union[Input, Affine, Relu, Sigmoid, Argmax]
-OPS = {Input: "input", Affine: "affine", Relu: "relu", Sigmoid: "sigmoid", Argmax: "argmax"}
+POW_MAX = 64  # largest |numerator| and denominator of a Pow exponent (terms grow with them)
+COMPARE_OPS = (">", ">=", "<", "<=", "=", "!=")
+ROUNDING = ("trunc", "floor", "ceil")
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Mul:
+    """`a * b` elementwise (a and b of one dimension; the value keeps a's shape)."""
+
+    name: str
+    a: str
+    b: str
+    onnx: str = ""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Div:
+    """`a / b` elementwise, real division; defined where `b != 0` (module docstring)."""
+
+    name: str
+    a: str
+    b: str
+    onnx: str = ""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Pow:
+    """`x ** p` elementwise for a constant rational exponent `p` (module docstring: integer
+    powers are products, fractional ones principal roots with side conditions)."""
+
+    name: str
+    x: str
+    p: Fraction
+    onnx: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "p", Fraction(self.p))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Exp:
+    """`e ** x` elementwise."""
+
+    name: str
+    x: str
+    onnx: str = ""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Compare:
+    """1 where `x op 0`, else 0, elementwise; `op` is one of COMPARE_OPS."""
+
+    name: str
+    x: str
+    op: str
+    onnx: str = ""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Select:
+    """`x` where `c != 0`, else 0, elementwise (c and x of one dimension)."""
+
+    name: str
+    c: str
+    x: str
+    onnx: str = ""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ToInt:
+    """The integer `x` rounds to, as a real, elementwise: `mode` "trunc" (toward zero), "floor"
+    or "ceil"."""
+
+    name: str
+    x: str
+    mode: str = "trunc"
+    onnx: str = ""
+
+
+Node = Union[Input, Affine, Relu, Sigmoid, Argmax, Mul, Div, Pow, Exp, Compare, Select, ToInt]
+OPS = {Input: "input", Affine: "affine", Relu: "relu", Sigmoid: "sigmoid", Argmax: "argmax",
+       Mul: "mul", Div: "div", Pow: "pow", Exp: "exp", Compare: "compare", Select: "select",
+       ToInt: "to_int"}
+ELEMENTWISE = (Mul, Div, Pow, Exp, Compare, Select, ToInt)
+"""The exact elementwise nodes beyond piecewise-linear maps (IR JSON 2.1)."""
+
+
+def exact_rational(node: Node) -> bool:
+    """Whether `node` maps rational values to rational values, so an exact replay can compute
+    it: not a Sigmoid, an Exp or a Pow with a fractional exponent."""
+    return not (isinstance(node, (Sigmoid, Exp)) or
+                isinstance(node, Pow) and node.p.denominator != 1)
+
+
+def elementwise_nodes(graph: "Graph") -> list[Node]:
+    """The graph's nodes of ELEMENTWISE types, in graph order."""
+    return [n for n in graph.nodes if isinstance(n, ELEMENTWISE)]
 
 
 def operands(node: Node) -> tuple[str, ...]:
@@ -328,8 +452,12 @@ def operands(node: Node) -> tuple[str, ...]:
             return ()
         case Affine():
             return (node.x,) + tuple(x for x, _ in node.more)
-        case Relu() | Sigmoid() | Argmax():
+        case Relu() | Sigmoid() | Argmax() | Pow() | Exp() | Compare() | ToInt():
             return (node.x,)
+        case Mul() | Div():
+            return (node.a, node.b)
+        case Select():
+            return (node.c, node.x)
     raise InternalError(f"unknown IR node type {type(node).__name__} (node {getattr(node, 'name', node)!r})")
 
 
@@ -418,15 +546,17 @@ class Graph:
                     d[n.name] = n.dim
                 case Affine():
                     d[n.name] = n.weight.shape[0]
-                case Relu() | Sigmoid():
-                    d[n.name] = d[n.x]
                 case Argmax():
                     d[n.name] = 1
+                case Mul() | Div():
+                    d[n.name] = d[n.a]
+                case _:  # the other elementwise nodes keep their (last) operand's dimension
+                    d[n.name] = d[operands(n)[-1]]
         return d
 
     def shapes(self) -> dict[str, tuple[int, ...]]:
         """Tensor shape of every value (assumes a checked graph); elementwise nodes keep their
-        input's shape, an argmax is (1,)."""
+        input's shape (Mul and Div their first operand's, Select its x's), an argmax is (1,)."""
         out: dict[str, tuple[int, ...]] = {}
         for n in self.nodes:
             match n:
@@ -434,10 +564,12 @@ class Graph:
                     out[n.name] = tuple(n.shape) if n.shape else (n.dim,)
                 case Affine():
                     out[n.name] = tuple(n.shape) if n.shape else (n.weight.shape[0],)
-                case Relu() | Sigmoid():
-                    out[n.name] = out[n.x]
                 case Argmax():
                     out[n.name] = (1,)
+                case Mul() | Div():
+                    out[n.name] = out[n.a]
+                case _:
+                    out[n.name] = out[operands(n)[-1]]
         return out
 
     def onnx_names(self) -> dict[str, str]:
@@ -504,11 +636,31 @@ class Graph:
                                 fail(f"symbolic parameter name {p.name!r} is not a fresh identifier")
                             syms.add(p.name)
                     dims[n.name] = ws[0]
-                case Relu() | Sigmoid():
+                case Relu() | Sigmoid() | Exp():
                     dims[n.name] = dims[n.x]
                 case Argmax():
                     dims[n.name] = 1
                     indices.add(n.name)
+                case Mul() | Div() | Select():
+                    a, b = operands(n)
+                    if dims[a] != dims[b]:
+                        fail(f"{OPS[type(n)]} {n.name!r}: operands {a!r} and {b!r} have dimensions "
+                             f"{dims[a]} and {dims[b]} (elementwise nodes take one dimension)")
+                    dims[n.name] = dims[b]
+                case Pow():
+                    p = n.p
+                    if abs(p.numerator) > POW_MAX or p.denominator > POW_MAX:
+                        fail(f"pow {n.name!r}: exponent {p} has a numerator or denominator beyond "
+                             f"{POW_MAX}")
+                    dims[n.name] = dims[n.x]
+                case Compare():
+                    if n.op not in COMPARE_OPS:
+                        fail(f"compare {n.name!r}: op {n.op!r} is not one of {', '.join(COMPARE_OPS)}")
+                    dims[n.name] = dims[n.x]
+                case ToInt():
+                    if n.mode not in ROUNDING:
+                        fail(f"to_int {n.name!r}: mode {n.mode!r} is not one of {', '.join(ROUNDING)}")
+                    dims[n.name] = dims[n.x]
         clash = syms & set(dims)
         if clash:
             fail(f"symbolic parameter names clash with values: {sorted(clash)}")

@@ -1,9 +1,11 @@
 """Human-readable IR: one node a line, like a jaxpr, and a summary. An affine node over several
-inputs lists each input with its weight; a sparse weight shows its shape and nonzeros."""
+inputs lists each input with its weight; a sparse weight shows its shape and nonzeros; the
+elementwise nodes read as `mul a b`, `pow x 1/2`, `compare x > 0`, `to_int x trunc`."""
 
 from __future__ import annotations
 
-from .ir import Affine, Argmax, Const, Graph, Input, Relu, Sigmoid, Sparse, Sym
+from .ir import (ELEMENTWISE, OPS, Affine, Argmax, Compare, Const, Div, Exp, Graph, Input, Mul, Pow,
+                 Relu, Select, Sigmoid, Sparse, Sym, ToInt)
 
 
 def _param(p) -> str:
@@ -35,6 +37,18 @@ def format_graph(g: Graph) -> str:
                 rhs = f"sigmoid {n.x}"
             case Argmax():
                 rhs = f"argmax {n.x}"
+            case Mul() | Div():
+                rhs = f"{OPS[type(n)]} {n.a} {n.b}"
+            case Pow():
+                rhs = f"pow {n.x} {n.p}"
+            case Exp():
+                rhs = f"exp {n.x}"
+            case Compare():
+                rhs = f"compare {n.x} {n.op} 0"
+            case Select():
+                rhs = f"select {n.c} {n.x}"
+            case ToInt():
+                rhs = f"to_int {n.x} {n.mode}"
         note = f"{dims[n.name]}"
         if shapes[n.name] != (dims[n.name],):
             note += f" {list(shapes[n.name])}"
@@ -61,6 +75,10 @@ def summary(g: Graph) -> dict:
         "outputs": {o: dims[o] for o in g.outputs},
         "relus": sum(dims[n.name] for n in g.nodes if isinstance(n, Relu)),
         "sigmoids": sum(dims[n.name] for n in g.nodes if isinstance(n, Sigmoid)),
+        **({"elementwise": {op: sum(dims[n.name] for n in g.nodes if OPS[type(n)] == op)
+                            for op in dict.fromkeys(OPS[type(n)] for n in g.nodes
+                                                    if isinstance(n, ELEMENTWISE))}}
+           if any(isinstance(n, ELEMENTWISE) for n in g.nodes) else {}),
         "affine_layers": sum(isinstance(n, Affine) for n in g.nodes),
         "parameters": n_params,
         "symbolic_parameters": n_sym,

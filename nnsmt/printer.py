@@ -8,8 +8,8 @@ from typing import Callable
 
 import numpy as np
 
-from .terms import (Add, And, Bool, Cmp, Div, Dot, Exp, Ite, Mul, Not, Num, Or, Var, is_symbolic,
-                    unknown_term)
+from .terms import (Add, And, Bool, Cmp, Div, Dot, Exp, Floor, Ite, Mul, Not, Num, Or, Var,
+                    is_symbolic, unknown_term)
 
 
 def _ratio(n: int, d: int) -> str:
@@ -95,6 +95,8 @@ class Printer:
                 return f"(exp {self.term(t.arg)})"
             case Div():
                 return f"(/ {self.term(t.num)} {self.term(t.den)})"
+            case Floor():  # to_int is floor; to_real keeps every term a Real (cvc5 is strict)
+                return f"(to_real (to_int {self.term(t.arg)}))"
         unknown_term(t, "SMT-LIB printer")
 
     def _coef(self, c) -> str:

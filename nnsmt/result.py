@@ -13,7 +13,7 @@ from .terms import Script
 STATUSES = ("sat", "unsat", "unknown", "delta-sat", "error")
 
 # what a script may need beyond linear real arithmetic (see nnsmt.terms.term_features)
-FEATURES = ("nonlinear", "exp", "optimize")
+FEATURES = ("nonlinear", "exp", "int", "optimize")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
-from .ir import IR_VERSION, Affine, Argmax, Const, Graph, Input, Relu, Sigmoid, Sparse, Sym
+from .ir import (COMPARE_OPS, ELEMENTWISE, IR_VERSION, OPS, ROUNDING, Affine, Argmax, Compare, Const,
+                 Div, Exp, Graph, Input, Mul, Pow, Relu, Select, Sigmoid, Sparse, Sym, ToInt)
 
 FORMAT = "nnsmt-ir"
 READS = ("1", "2")  # major versions this reader takes: 2.x adds what 1.x never writes
@@ -218,13 +219,33 @@ class _Reader:
                           more=tuple(terms), shape=shape, onnx=onnx)
         if op in _UNARY:
             return _UNARY[op](name, self.name(nd, "x", path), onnx=onnx)
-        raise self.fail((*path, "op"), f"unknown op {_short(op)} (input, affine, relu, sigmoid, argmax)")
+        if op in ("mul", "div"):
+            return (Mul if op == "mul" else Div)(name, self.name(nd, "a", path),
+                                                 self.name(nd, "b", path), onnx=onnx)
+        if op == "select":
+            return Select(name, self.name(nd, "c", path), self.name(nd, "x", path), onnx=onnx)
+        if op == "pow":
+            v = self.field(nd, "p", path, str, 'a rational string ("2", "-1/2")')
+            if not _RATIONAL.match(v):
+                raise self.fail((*path, "p"), f"{_short(v)} is not a rational string (\"2\", \"-1/2\")")
+            return Pow(name, self.name(nd, "x", path), Fraction(v), onnx=onnx)
+        if op == "compare":
+            c = self.field(nd, "cmp", path, str, f"one of {', '.join(COMPARE_OPS)}")
+            if c not in COMPARE_OPS:
+                raise self.fail((*path, "cmp"), f"{_short(c)} is not one of {', '.join(COMPARE_OPS)}")
+            return Compare(name, self.name(nd, "x", path), c, onnx=onnx)
+        if op == "to_int":
+            m = self.field(nd, "mode", path, str, f"one of {', '.join(ROUNDING)}")
+            if m not in ROUNDING:
+                raise self.fail((*path, "mode"), f"{_short(m)} is not one of {', '.join(ROUNDING)}")
+            return ToInt(name, self.name(nd, "x", path), m, onnx=onnx)
+        raise self.fail((*path, "op"), f"unknown op {_short(op)} ({', '.join(OPS.values())})")
 
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _RATIONAL = re.compile(r"-?[0-9]+(/[0-9]+)?\Z")  # as the schema; digits stop at int()'s limit
 _FLOAT_MAX = Fraction(np.finfo(np.float64).max)
-_UNARY = {"relu": Relu, "sigmoid": Sigmoid, "argmax": Argmax}
+_UNARY = {"relu": Relu, "sigmoid": Sigmoid, "argmax": Argmax, "exp": Exp}
 
 
 def _tuple(t):
@@ -279,9 +300,21 @@ def graph_to_json(g: Graph) -> dict:
                 if n.more:
                     d["more"] = [{"x": x, "weight": _param_to_json(w)} for x, w in n.more]
                 nodes.append(d | _extras(n))
-            case Relu() | Sigmoid() | Argmax():
-                nodes.append({"op": type(n).__name__.lower(), "name": n.name, "x": n.x} | _extras(n))
-    return {"format": FORMAT, "version": IR_VERSION, "meta": dict(g.meta),
+            case Relu() | Sigmoid() | Argmax() | Exp():
+                nodes.append({"op": OPS[type(n)], "name": n.name, "x": n.x} | _extras(n))
+            case Mul() | Div():
+                nodes.append({"op": OPS[type(n)], "name": n.name, "a": n.a, "b": n.b} | _extras(n))
+            case Pow():
+                nodes.append({"op": "pow", "name": n.name, "x": n.x, "p": str(n.p)} | _extras(n))
+            case Compare():
+                nodes.append({"op": "compare", "name": n.name, "x": n.x, "cmp": n.op} | _extras(n))
+            case Select():
+                nodes.append({"op": "select", "name": n.name, "c": n.c, "x": n.x} | _extras(n))
+            case ToInt():
+                nodes.append({"op": "to_int", "name": n.name, "x": n.x, "mode": n.mode} | _extras(n))
+    # the lowest version that holds the graph: files without 2.1 ops stay readable as 2.0
+    version = IR_VERSION if any(isinstance(n, ELEMENTWISE) for n in g.nodes) else "2.0"
+    return {"format": FORMAT, "version": version, "meta": dict(g.meta),
             "outputs": list(g.outputs), "nodes": nodes}
 
 

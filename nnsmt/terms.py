@@ -70,6 +70,14 @@ class Exp:
     arg: object
 
 
+@dataclass(frozen=True, slots=True)
+class Floor:
+    """The greatest integer <= `arg`, as a real: SMT-LIB's `(to_real (to_int arg))` (mixed
+    integer/real arithmetic: the "int" feature)."""
+
+    arg: object
+
+
 CMP_OPS = ("<=", "<", ">=", ">", "=")
 
 
@@ -104,8 +112,8 @@ class Bool:
     value: bool
 
 
-Term = Union[Var, Num, Add, Mul, Div, Dot, Ite, Exp, Cmp, And, Or, Not, Bool]
-TERMS: tuple[type, ...] = (Var, Num, Add, Mul, Div, Dot, Ite, Exp, Cmp, And, Or, Not, Bool)
+Term = Union[Var, Num, Add, Mul, Div, Dot, Ite, Exp, Floor, Cmp, And, Or, Not, Bool]
+TERMS: tuple[type, ...] = (Var, Num, Add, Mul, Div, Dot, Ite, Exp, Floor, Cmp, And, Or, Not, Bool)
 """Every term class. A walker handles each of them explicitly and calls `unknown_term` for
 anything else (tests/test_terms.py checks every walker against this module's classes)."""
 
@@ -130,7 +138,7 @@ def children(t) -> tuple:
             return () if t.bias is None else (t.bias,)
         case Ite():
             return (t.cond, t.then, t.other)
-        case Exp() | Not():
+        case Exp() | Floor() | Not():
             return (t.arg,)
         case Cmp():
             return (t.lhs, t.rhs)
@@ -166,7 +174,8 @@ def variables(t) -> set[str]:
 
 
 def term_features(t) -> set[str]:
-    """Features a term needs: "nonlinear" (product of two non-constants), "exp"."""
+    """Features a term needs: "nonlinear" (product of two non-constants), "exp", "int"
+    (rounding to an integer: mixed integer/real arithmetic)."""
     out: set[str] = set()
     for s in subterms(t):
         match s:
@@ -181,6 +190,8 @@ def term_features(t) -> set[str]:
                     out.add("nonlinear")
             case Exp():
                 out.add("exp")
+            case Floor():
+                out.add("int")
     return out
 
 
@@ -203,14 +214,17 @@ class Script:
     objective: Objective | None = None
     meta: dict = field(default_factory=dict)
 
+    aux: tuple[str, ...] = ()  # declared names defined by assertions (e.g. a fractional
+    # power's root): not inputs, and a backend leaves an irrational model value of one out
+
     @property
     def logic(self) -> str:
         f = self.features
         if "exp" in f:
-            return "QF_NRAT"
+            return "ALL" if "int" in f else "QF_NRAT"
         if "nonlinear" in f:
-            return "QF_NRA"
-        return "QF_LRA"
+            return "QF_NIRA" if "int" in f else "QF_NRA"
+        return "QF_LIRA" if "int" in f else "QF_LRA"
 
 
 class ScriptBuilder:
@@ -223,6 +237,7 @@ class ScriptBuilder:
         self.features: set[str] = set()
         self.objective: Objective | None = None
         self.meta: dict = {}
+        self.aux: list[str] = []
         self._names: set[str] = set()
 
     def _fresh(self, name: str) -> str:
@@ -232,8 +247,11 @@ class ScriptBuilder:
         self._names.add(name)
         return name
 
-    def declare(self, name: str) -> Var:
+    def declare(self, name: str, aux: bool = False) -> Var:
+        """A free real; `aux`: one the script's assertions define (see `Script.aux`)."""
         self.decls.append(self._fresh(name))
+        if aux:
+            self.aux.append(name)
         return Var(name)
 
     def define(self, name: str, term) -> Var:
@@ -247,7 +265,7 @@ class ScriptBuilder:
 
     def build(self) -> Script:
         return Script(tuple(self.decls), tuple(self.defs), tuple(self.asserts),
-                      frozenset(self.features), self.objective, dict(self.meta))
+                      frozenset(self.features), self.objective, dict(self.meta), tuple(self.aux))
 
 
 def atoms(t):
@@ -260,7 +278,7 @@ def atoms(t):
             yield from atoms(t.arg)
         case Cmp():
             yield t
-        case Bool() | Ite() | Var() | Num() | Add() | Mul() | Div() | Dot() | Exp():
+        case Bool() | Ite() | Var() | Num() | Add() | Mul() | Div() | Dot() | Exp() | Floor():
             pass  # no comparison below a constant; not boolean structure otherwise
         case _:
             unknown_term(t, "nnsmt.terms.atoms")
@@ -299,6 +317,6 @@ def linear_form(t) -> tuple[dict[str, Fraction], Fraction] | None:
                 return {}, const
             # (sum c_i v_i + k) * const
             return {v: c * const for v, c in coeffs.items() if c * const}, factor_const * const
-        case Div() | Dot() | Ite() | Exp() | Cmp() | And() | Or() | Not() | Bool():
+        case Div() | Dot() | Ite() | Exp() | Floor() | Cmp() | And() | Or() | Not() | Bool():
             return None  # not a linear form (or not arithmetic)
     unknown_term(t, "nnsmt.terms.linear_form")

@@ -13,7 +13,7 @@ import pytest
 from nnsmt import terms
 from nnsmt.errors import InputError, InternalError, NnsmtError
 from nnsmt.printer import Printer, fmt_fraction
-from nnsmt.terms import (TERMS, Add, And, Bool, Cmp, Div, Dot, Exp, Ite, Mul, Not, Num, Or,
+from nnsmt.terms import (TERMS, Add, And, Bool, Cmp, Div, Dot, Exp, Floor, Ite, Mul, Not, Num, Or,
                          Script, ScriptBuilder, Var, atoms, children, linear_form, subterms,
                          term_features, variables)
 
@@ -32,6 +32,7 @@ SAMPLES = {  # class -> (an instance, "real" or "bool")
     Dot: (DOT, "real"),
     Ite: (Ite(ge, x, half), "real"),
     Exp: (Exp(Mul((Num(-1), x))), "real"),
+    Floor: (Floor(Add((x, half))), "real"),
     Cmp: (ge, "bool"),
     And: (And((ge, Cmp("<", y, x))), "bool"),
     Or: (Or((ge, Bool(False))), "bool"),
@@ -63,7 +64,7 @@ def test_core_walkers_handle(cls):
     walked = list(subterms(t))
     assert walked[0] is t and len(walked) == 1 + sum(len(list(subterms(k))) for k in kids)
     assert variables(t) <= {"x", "y", "z"}
-    assert term_features(t) <= {"nonlinear", "exp"}
+    assert term_features(t) <= {"nonlinear", "exp", "int"}
     linear_form(t)  # a form or None, never an error
     assert all(isinstance(a, Cmp) for a in atoms(t))
 
@@ -98,8 +99,8 @@ def test_pysmt_translation_handles(cls):
     t, _ = SAMPLES[cls]
     try:
         f = conv.term(t)
-    except BackendUnavailable as e:  # said, not a crash: pySMT has no exp
-        assert cls is Exp and "exp" in str(e)
+    except BackendUnavailable as e:  # said, not a crash: pySMT has no exp, no to_int
+        assert cls is Exp and "exp" in str(e) or cls is Floor and "to_int" in str(e)
         return
     assert f is not None
 
@@ -128,6 +129,10 @@ def test_dreal_translation_handles(cls, monkeypatch):
     monkeypatch.setattr(dreal_backend, "dreal", FAKE_DREAL)
     b = dreal_backend._Builder(Script(("x", "y", "z"), (), ()))
     t, sort = SAMPLES[cls]
+    if cls is Floor:  # dReal has no to_int: said (its capabilities refuse "int" before this)
+        with pytest.raises(TypeError, match="no to_int"):
+            b.expr(t)
+        return
     assert isinstance(b.expr(t) if sort == "real" else b.formula(t), _E)
     with pytest.raises(TypeError, match="expected"):  # the other sort is a translation error
         b.formula(t) if sort == "real" else b.expr(t)
@@ -166,6 +171,8 @@ def test_variables_include_the_names_of_dot_products():
     assert term_features(t) == {"nonlinear"}  # names times names
     assert term_features(Div(x, half)) == set() and term_features(Div(half, x)) == {"nonlinear"}
     assert term_features(Ite(ge, Exp(x), x)) == {"exp"}
+    assert term_features(Floor(x)) == {"int"}
+    assert Printer().term(Floor(x)) == "(to_real (to_int x))"
 
 
 def test_printer_number_format_is_pluggable():
