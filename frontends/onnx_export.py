@@ -13,13 +13,15 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from nnsmt.errors import InputError, UnsupportedError
-from nnsmt.ir import Affine, Argmax, Const, Graph, Input, Relu, Sigmoid, Sparse, Sym
+from nnsmt.ir import Affine, Argmax, Const, Graph, Input, Relu, Sigmoid, Sparse, SparseSym, Sym
 
 _DTYPES = {"float32": (np.float32, TensorProto.FLOAT), "float64": (np.float64, TensorProto.DOUBLE)}
 MAX_DENSE = 1 << 22  # elements of a sparse weight written densely (32 MiB of float64)
 
 
 def _value(p, params: Mapping[str, np.ndarray], node: str = "") -> np.ndarray:
+    if isinstance(p, SparseSym):  # the matrix for the given values of its variables
+        p = p.instantiate(params.get(p.name))
     if isinstance(p, Sparse):
         size = p.shape[0] * p.shape[1]
         if size > MAX_DENSE:

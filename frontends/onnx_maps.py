@@ -14,6 +14,13 @@ Values are exact arrays (float64, or object arrays of Fractions): a product or s
 float is kept as a Fraction. A product that would need a big rational matrix product (a dense map
 after a convolution, say) is refused (`None`): the caller emits the pending map as an IR node and
 composes with that node instead, which is just as exact.
+
+Matrices also remember what their entries are, for `nnsmt.params.make_symbolic` (`Sparse.tie`):
+a `Sp` of kind "weights" has a weight tensor's entries as its table (a convolution's kernel,
+possibly scaled by a folded batch normalisation), so its table index says which stored entries
+are one parameter; kind "fixed" (and a `Mono` with `fixed`) holds only constants of the lowering
+(ones, -1 of a subtraction, 1/k of an average), no parameter; kind "free" is anything else (a
+sum of maps, a scaling by a model constant), every stored entry a parameter of its own.
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ DENSE_EMIT_LIMIT = 4096
 def as_obj(a) -> np.ndarray:
     """`a` as an object array of Fractions (exact)."""
     a = np.asarray(a)
+    if a.dtype == object and set(map(type, a.ravel())) <= {Fraction}:
+        return a.copy()  # already Fractions: nothing to rebuild
     out = np.empty(a.shape, dtype=object)
     out.ravel()[:] = [Fraction(v) for v in a.ravel().tolist()] if a.dtype != object else \
         [v if isinstance(v, Fraction) else Fraction(v) for v in a.ravel()]
@@ -77,7 +86,7 @@ def put(acc, mask, vals) -> np.ndarray:
 
 
 def nonzero_mask(a) -> np.ndarray:
-    return a != 0 if a.dtype != object else np.array([v != 0 for v in a], dtype=bool)
+    return np.asarray(a != 0, dtype=bool)  # object arrays: one exact comparison per element
 
 
 def _unique_inverse(s):
@@ -122,18 +131,20 @@ def exact_sums(keys, vals):
 
 class Mono:
     """Monomial matrix (n_out x n_in): row i is val[i] at column col[i], or zero when col[i] < 0;
-    val None means ones."""
+    val None means ones. `fixed`: the values are constants of the lowering, no parameter of the
+    model (default: only when val is None)."""
 
-    __slots__ = ("n_in", "col", "val", "_ident")
+    __slots__ = ("n_in", "col", "val", "_ident", "fixed")
 
-    def __init__(self, n_in, col, val=None):
+    def __init__(self, n_in, col, val=None, fixed=None):
         self.n_in, self.col, self.val = int(n_in), np.asarray(col, dtype=np.int64), val
         self._ident = None
+        self.fixed = val is None if fixed is None else bool(fixed)
 
     @classmethod
     def identity(cls, n) -> "Mono":
         m = cls.__new__(cls)
-        m.n_in, m.col, m.val, m._ident = n, np.arange(n), None, True
+        m.n_in, m.col, m.val, m._ident, m.fixed = n, np.arange(n), None, True, True
         return m
 
     @property
@@ -166,31 +177,36 @@ class Mono:
         return out
 
 
+KINDS = ("weights", "fixed", "free")  # what a Sp's table entries are (module docstring)
+
+
 class Sp:
     """Sparse matrix in CSR form: row i holds columns indices[indptr[i]:indptr[i+1]] (sorted,
-    distinct) with values table[vidx[...]]."""
+    distinct) with values table[vidx[...]]; `kind` is one of KINDS (module docstring)."""
 
-    __slots__ = ("shape", "indptr", "indices", "vidx", "table")
+    __slots__ = ("shape", "indptr", "indices", "vidx", "table", "kind")
 
-    def __init__(self, shape, indptr, indices, vidx, table):
+    def __init__(self, shape, indptr, indices, vidx, table, kind="free"):
         self.shape = (int(shape[0]), int(shape[1]))
         self.indptr, self.indices, self.vidx = indptr, indices, vidx
-        self.table = table
+        self.table, self.kind = table, kind
 
     @classmethod
-    def from_rows(cls, shape, rows, cols, vidx, table) -> "Sp":
+    def from_rows(cls, shape, rows, cols, vidx, table, kind="free") -> "Sp":
         """From entries sorted by row, columns sorted within each row."""
         indptr = np.zeros(int(shape[0]) + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=int(shape[0])), out=indptr[1:])
-        return cls(shape, indptr, np.asarray(cols, np.int64), np.asarray(vidx, np.int64), table)
+        return cls(shape, indptr, np.asarray(cols, np.int64), np.asarray(vidx, np.int64), table, kind)
 
     @classmethod
-    def from_coo(cls, shape, rows, cols, vals) -> "Sp":
-        """From (row, column, exact value) triples in any order; duplicates summed exactly."""
+    def from_coo(cls, shape, rows, cols, vals, kind="free") -> "Sp":
+        """From (row, column, exact value) triples in any order; duplicates summed exactly
+        (a sum of parameters is "free": only "fixed" stays "fixed")."""
         order = np.lexsort((cols, rows))
         rows, cols, vals = rows[order], cols[order], vals[order]
         starts, vals = exact_sums(rows * max(int(shape[1]), 1) + cols, vals)
-        return cls.from_rows(shape, rows[starts], cols[starts], np.arange(len(starts)), vals)
+        return cls.from_rows(shape, rows[starts], cols[starts], np.arange(len(starts)), vals,
+                             "fixed" if kind == "fixed" else "free")
 
     @property
     def nnz(self) -> int:
@@ -227,8 +243,20 @@ def coo_of(M):
     return M.coo()
 
 
-def select(M, col, val=None):
-    """Mono(col, val) @ M: row i of the result is val[i] times row col[i] of M (zero for -1)."""
+def _scaled_kind(kind: str, fixed: bool) -> str:
+    """The kind of a Sp whose rows were scaled by values that are `fixed` (lowering constants)
+    or not: a weights table stays one (the folded products are the parameters)."""
+    return kind if fixed or kind == "weights" else "free"
+
+
+def _fixed(M) -> bool:
+    """Whether a pending matrix holds only constants of the lowering."""
+    return M.fixed if isinstance(M, Mono) else isinstance(M, Sp) and M.kind == "fixed"
+
+
+def select(M, col, val=None, fixed=False):
+    """Mono(col, val) @ M: row i of the result is val[i] times row col[i] of M (zero for -1).
+    `fixed`: val holds constants of the lowering (-1 of a subtraction), not of the model."""
     col = np.asarray(col, dtype=np.int64)
     n = M.shape[0]
     if val is None and len(col) == n and np.array_equal(col, np.arange(n)):
@@ -240,7 +268,7 @@ def select(M, col, val=None):
         if val is None and M.val is None:
             return Mono(M.n_in, new)
         v = M.values()[cc] if val is None else _mul(val, M.values()[cc])
-        return Mono(M.n_in, new, v)
+        return Mono(M.n_in, new, v, M.fixed and (val is None or fixed))
     if isinstance(M, np.ndarray):
         out = take(M, col)
         return out if val is None else _mul(out, np.asarray(val)[:, None])
@@ -250,10 +278,11 @@ def select(M, col, val=None):
     np.cumsum(newc, out=indptr[1:])
     row = np.repeat(np.arange(len(col)), newc)
     pos = M.indptr[cc][row] + (np.arange(indptr[-1]) - indptr[row])
-    table, vidx = M.table, M.vidx[pos]
+    table, vidx, kind = M.table, M.vidx[pos], M.kind
     if val is not None:
         table, vidx = pair_mul(table, vidx, np.asarray(val), row)
-    return Sp((len(col), M.shape[1]), indptr, M.indices[pos], vidx, table)
+        kind = _scaled_kind(kind, fixed)
+    return Sp((len(col), M.shape[1]), indptr, M.indices[pos], vidx, table, kind)
 
 
 def _sorted_rows(rows, cols) -> bool:
@@ -284,15 +313,16 @@ def left(K, M):
         new = M.col[K.indices]
         keep = new >= 0
         rows, new, vidx, old = rows[keep], new[keep], K.vidx[keep], K.indices[keep]
-        table = K.table
+        table, kind = K.table, K.kind
         if M.val is not None:
             table, vidx = pair_mul(table, vidx, M.val, old)
+            kind = _scaled_kind(kind, M.fixed)
         if M.injective():
             if not _sorted_rows(rows, new):
                 order = np.lexsort((new, rows))
                 rows, new, vidx = rows[order], new[order], vidx[order]
-            return Sp.from_rows((K.shape[0], M.n_in), rows, new, vidx, table)
-        return Sp.from_coo((K.shape[0], M.n_in), rows, new, table[vidx])
+            return Sp.from_rows((K.shape[0], M.n_in), rows, new, vidx, table, kind)
+        return Sp.from_coo((K.shape[0], M.n_in), rows, new, table[vidx], kind)
     if not _small(K.shape[0], K.shape[1], M.shape[1]):
         return None
     return _dot(dense_of(K), dense_of(M))
@@ -320,19 +350,21 @@ def madd(A, B):
                 return Mono(A.n_in, col)
             av, bv = take(A.values(), np.where(a, np.arange(len(a)), -1)), \
                 take(B.values(), np.where(b, np.arange(len(b)), -1))
-            return Mono(A.n_in, col, _add(av, bv))
+            return Mono(A.n_in, col, _add(av, bv), A.fixed and B.fixed)
     if isinstance(A, np.ndarray) or isinstance(B, np.ndarray):
         if _small(*A.shape):
             return _add(dense_of(A), dense_of(B))
     (ra, ca, va), (rb, cb, vb) = coo_of(A), coo_of(B)
     va, vb = unify(va, vb)
     return Sp.from_coo(A.shape, np.concatenate((ra, rb)), np.concatenate((ca, cb)),
-                       np.concatenate((va, vb)))
+                       np.concatenate((va, vb)), "fixed" if _fixed(A) and _fixed(B) else "free")
 
 
 def to_param(M, alone: bool):
     """The IR parameter of a matrix: dense `Const` for a dense map (and a small monomial one that
-    is an affine node's only term), else `Sparse` (exact zeros dropped)."""
+    is an affine node's only term), else `Sparse`, with its `tie`: a weights table's index per
+    stored entry (exact zeros kept: a zero kernel entry is still a parameter), -1 everywhere for
+    lowering constants, none for anything else (exact zeros dropped)."""
     if isinstance(M, np.ndarray):
         return Const(M)
     if isinstance(M, Mono):
@@ -342,11 +374,15 @@ def to_param(M, alone: bool):
         keep = nonzero_mask(v)
         indptr = np.zeros(M.shape[0] + 1, dtype=np.int64)
         np.cumsum(np.bincount(r[keep], minlength=M.shape[0]), out=indptr[1:])
-        return Sparse(M.shape, indptr, c[keep], v[keep])
+        return Sparse(M.shape, indptr, c[keep], v[keep],
+                      np.full(int(keep.sum()), -1) if M.fixed else None)
+    if M.kind == "weights":
+        return Sparse(M.shape, M.indptr, M.indices, M.table[M.vidx], M.vidx)
     keep = nonzero_mask(M.table)[M.vidx]
     indptr = np.zeros(M.shape[0] + 1, dtype=np.int64)
     np.cumsum(np.bincount(M.rows()[keep], minlength=M.shape[0]), out=indptr[1:])
-    return Sparse(M.shape, indptr, M.indices[keep], M.table[M.vidx[keep]])
+    return Sparse(M.shape, indptr, M.indices[keep], M.table[M.vidx[keep]],
+                  np.full(int(keep.sum()), -1) if M.kind == "fixed" else None)
 
 
 # ---- the pending affine map of a tensor ----
@@ -386,22 +422,23 @@ class Lin:
     def reshaped(self, shape) -> "Lin":
         return Lin(shape, self.terms, self.b)
 
-    def select(self, col, val=None, shape=None) -> "Lin":
-        """Element i of the result is val[i] * element col[i] (zero where col[i] < 0)."""
+    def select(self, col, val=None, shape=None, fixed=False) -> "Lin":
+        """Element i of the result is val[i] * element col[i] (zero where col[i] < 0); `fixed`:
+        val holds constants of the lowering, not of the model (module docstring)."""
         col = np.asarray(col, dtype=np.int64)
         b = None
         if self.b is not None:
             b = take(self.b, col)
             b = b if val is None else _mul(b, val)
         return Lin(shape if shape is not None else (len(col),),
-                   {x: select(M, col, val) for x, M in self.terms.items()}, b)
+                   {x: select(M, col, val, fixed) for x, M in self.terms.items()}, b)
 
-    def scale(self, c) -> "Lin":
-        """Elementwise product with the exact array c (of n elements)."""
+    def scale(self, c, fixed=False) -> "Lin":
+        """Elementwise product with the exact array c (of n elements); `fixed` as in select."""
         c = np.asarray(c)
         if np.all(c == 1):
             return self
-        return self.select(np.arange(self.n), c, self.shape)
+        return self.select(np.arange(self.n), c, self.shape, fixed)
 
     def shift(self, c) -> "Lin":
         """Elementwise sum with the exact array c (of n elements)."""
@@ -445,4 +482,4 @@ class Lin:
         return Lin(self.shape, terms, b)
 
     def neg(self) -> "Lin":
-        return self.scale(np.full(self.n, -1.0))
+        return self.scale(np.full(self.n, -1.0), fixed=True)

@@ -289,7 +289,7 @@ def _arith(ctx, n):
     if kind == "Add":
         return X.shift(c)
     if kind == "Sub":
-        return X.shift(-c) if x_first else X.scale(np.full(len(c), -1.0)).shift(c)
+        return X.shift(-c) if x_first else X.neg().shift(c)
     if kind == "Mul":
         return X.scale(c)
     if not x_first:
@@ -319,7 +319,7 @@ def _sum(ctx, n):
     for v in lins[1:]:
         out = out.plus(v)
     if n.op_type == "Mean" and len(vals) > 1:
-        out = out.scale(np.broadcast_to(_recip(np.array([float(len(vals))])), (out.n,)))
+        out = out.scale(np.broadcast_to(_recip(np.array([float(len(vals))])), (out.n,)), fixed=True)
     return out
 
 
@@ -678,7 +678,7 @@ def matmul_matrix(sx, W, x_left):
     ib = np.broadcast_to(np.swapaxes(IB, -1, -2)[..., None, :, :], batch + (m, p, k))
     cols, vidx = (ia, ib) if x_left else (ib, ia)
     K = Sp((n_out, prod(sx)), np.arange(0, n_out * k + 1, max(k, 1))[:n_out + 1] if k else
-           np.zeros(n_out + 1, np.int64), cols.ravel(), vidx.ravel(), W.ravel())
+           np.zeros(n_out + 1, np.int64), cols.ravel(), vidx.ravel(), W.ravel(), "weights")
     return K, tuple(out)
 
 
@@ -877,7 +877,7 @@ def _conv(ctx, n):
     indptr = np.zeros(n_out + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
     K = Sp((n_out, x.n), indptr, np.broadcast_to(cols, full)[valid],
-           np.broadcast_to(vidx, full)[valid], W.ravel())
+           np.broadcast_to(vidx, full)[valid], W.ravel(), "weights")  # one table entry per kernel entry
     shape = (N, M) + tuple(osp)
     y = ctx.linear(n, 0, lambda X: X.then(K, shape))
     if B is not None:
@@ -935,7 +935,7 @@ def _conv_transpose(ctx, n):
     rows, cols, vidx = (np.broadcast_to(a, full)[valid] for a in (rows, cols, vidx))
     order = np.lexsort((cols, rows))
     shape = (N, M) + osp
-    K = Sp.from_rows((prod(shape), x.n), rows[order], cols[order], vidx[order], W.ravel())
+    K = Sp.from_rows((prod(shape), x.n), rows[order], cols[order], vidx[order], W.ravel(), "weights")
     y = ctx.linear(n, 0, lambda X: X.then(K, shape))
     if B is not None:
         y = y.shift(_per_channel(exact(ctx.const(n, 2), "bias"), shape))
@@ -995,7 +995,7 @@ def _average_pool(ctx, n):
     indptr = np.zeros(n_out + 1, dtype=np.int64)
     np.cumsum(per_row, out=indptr[1:])
     u, inv = np.unique(count, return_inverse=True)
-    K = Sp((n_out, x.n), indptr, cols, np.repeat(inv, per_row), _recip(u.astype(np.float64)))
+    K = Sp((n_out, x.n), indptr, cols, np.repeat(inv, per_row), _recip(u.astype(np.float64)), "fixed")
     shape = (xs[0], xs[1]) + tuple(osp)
     return ctx.linear(n, 0, lambda X: X.then(K, shape))
 
@@ -1105,7 +1105,7 @@ def _reduce(ctx, n):
     n_out = idx.shape[0]
     table = np.ones(1) if n.op_type == "ReduceSum" else _recip(np.array([float(r)]))
     K = Sp((n_out, x.n), np.arange(0, n_out * r + 1, r), idx.ravel(),
-           np.zeros(n_out * r, np.int64), table)
+           np.zeros(n_out * r, np.int64), table, "fixed")
     return ctx.linear(n, 0, lambda X: X.then(K, shape))
 
 
@@ -1139,8 +1139,8 @@ def _tanh(ctx, n):
     if not isinstance(x, Lin):
         return np.tanh(x)
     # tanh(x) = 2 sigmoid(2x) - 1, exactly
-    s = ctx.sigmoid(x.scale(np.full(x.n, 2.0)), onnx_in="")
-    return s.scale(np.full(x.n, 2.0)).shift(np.full(x.n, -1.0))
+    s = ctx.sigmoid(x.scale(np.full(x.n, 2.0), fixed=True), onnx_in="")
+    return s.scale(np.full(x.n, 2.0), fixed=True).shift(np.full(x.n, -1.0))
 
 
 def max_const(ctx, x: Lin, c, onnx_out="") -> Lin:
@@ -1231,7 +1231,7 @@ def _abs(ctx, n):
         return np.abs(x)
     X = ctx.materialise(n, 0)
     # |x| = 2 relu(x) - x: one relu per element (relu(x) + relu(-x) would need two)
-    return ctx.relu(X).scale(np.full(X.n, 2.0)).plus(X.neg())
+    return ctx.relu(X).scale(np.full(X.n, 2.0), fixed=True).plus(X.neg())
 
 
 @op("Max", "Min")

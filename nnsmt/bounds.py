@@ -32,7 +32,8 @@ The elementwise nodes (`nnsmt.ir`) have interval rules only; back-substitution s
 
 Graphs are DAGs: an affine node sums the terms of several inputs (`Affine.terms()`), each
 weight dense or `Sparse`. Interval products over a sparse weight touch its nonzeros only (the
-rounding-error bound of a row counts that row's nonzeros). Back-substitution walks the nodes in
+rounding-error bound of a row counts that row's nonzeros); a `SparseSym` weight is an interval
+sparse matrix over its pattern, each stored entry in its variable's box. Back-substitution walks the nodes in
 reverse topological order keeping one coefficient matrix per value: a value reached through
 several consumers (a residual connection) gets their coefficients summed, and every value where
 the walk stops (an input, a sigmoid, a symbolic layer) is bounded by its own interval.
@@ -48,7 +49,7 @@ import numpy as np
 
 from .errors import UnsupportedError
 from .interpret import interpret
-from .ir import Affine, Const, Graph, Input, Relu, Sigmoid, Sparse
+from .ir import Affine, Const, Graph, Input, Relu, Sigmoid, Sparse, SparseSym
 
 U = 2.0 ** -53  # unit roundoff of float64
 ETA = 2.0 ** -1074  # smallest subnormal: absolute error of an underflowing product
@@ -121,8 +122,9 @@ def _param_interval(p) -> Interval:
         flat = p.value.ravel()
         return Interval(np.array([down(v) for v in flat]).reshape(p.shape),
                         np.array([up(v) for v in flat]).reshape(p.shape))
-    lo = np.full(p.shape, -INF) if p.lo is None else _param_interval(Const(p.lo)).lo
-    hi = np.full(p.shape, INF) if p.hi is None else _param_interval(Const(p.hi)).hi
+    shape = (p.size,) if isinstance(p, SparseSym) else p.shape  # a SparseSym: its variables
+    lo = np.full(shape, -INF) if p.lo is None else _param_interval(Const(p.lo)).lo
+    hi = np.full(shape, INF) if p.hi is None else _param_interval(Const(p.hi)).hi
     return Interval(lo, hi)
 
 
@@ -227,8 +229,30 @@ def _sparse_product(S: Sparse, x: Interval) -> Interval:
     float64 values, elementwise interval products for rational ones (outward to floats)."""
     if S.is_float:
         return Interval(_sparse_lower(S, S.data, x), -_sparse_lower(S, -S.data, x))
-    wl = np.array([down(v) for v in S.data], dtype=np.float64)
-    wh = np.array([up(v) for v in S.data], dtype=np.float64)
+    return _sparse_interval(S, *_entry_floats(S), x)
+
+
+def _entry_floats(S: Sparse) -> tuple[np.ndarray, np.ndarray]:
+    """Outward float64 bounds of every stored value of S."""
+    if S.is_float:
+        return S.data.copy(), S.data.copy()
+    return (np.array([down(v) for v in S.data], dtype=np.float64),
+            np.array([up(v) for v in S.data], dtype=np.float64))
+
+
+def _sparse_sym_product(P: SparseSym, x: Interval) -> Interval:
+    """Interval of W x for every W in a SparseSym's box: each stored entry ranges over its
+    variable's box (its constant where tied to -1); the zeros outside the pattern stay zero."""
+    S = P.pattern
+    wl, wh = _entry_floats(S)
+    box = _param_interval(P)
+    sel = S.tie >= 0
+    wl[sel], wh[sel] = box.lo[S.tie[sel]], box.hi[S.tie[sel]]
+    return _sparse_interval(S, wl, wh, x)
+
+
+def _sparse_interval(S: Sparse, wl: np.ndarray, wh: np.ndarray, x: Interval) -> Interval:
+    """Interval of W x over S's pattern for stored values in [wl, wh] (floats), outward."""
     xl, xh = x.lo[..., S.indices], x.hi[..., S.indices]
     with np.errstate(invalid="ignore"):
         prods = np.stack([wl * xl, wl * xh, wh * xl, wh * xh])
@@ -261,7 +285,8 @@ def affine_interval(node: Affine, xs: Sequence[Interval]) -> Interval:
     `node.terms()` order), outward rounded; sparse weights over their nonzeros only."""
     acc = None
     for (_, w), x in zip(node.terms(), xs):
-        t = _sparse_product(w, x) if isinstance(w, Sparse) else _interval_product(_param_interval(w), x)
+        t = _sparse_product(w, x) if isinstance(w, Sparse) else _sparse_sym_product(w, x) \
+            if isinstance(w, SparseSym) else _interval_product(_param_interval(w), x)
         acc = t if acc is None else _add_outward(acc, t)
     return _add_outward(acc, _param_interval(node.bias))
 

@@ -7,6 +7,10 @@ argmax is an `ite` chain picking the first maximal index, as numpy does. An affi
 `Dot` per output element over every term's input: a `Sparse` weight contributes only its row's
 nonzeros (values and the matching input names), so a convolution costs its nonzeros, not
 out x in; concrete terms (a data point times constant weights) fold exactly into the constant.
+A `SparseSym` weight declares one variable per parameter (boxed, `box_<name>`) and puts it at
+every stored entry tied to it: a row is the variables times the input names at its entries
+(bilinear), or a linear sum over the variables when the input is a data point; entries tied
+to -1 are constants as in a `Sparse` weight.
 
 The elementwise nodes (`nnsmt.ir`), one definition per element:
 - mul `(* a b)`; div `(/ a b)` with the network's domain asserted, `dom_<node>`: every
@@ -43,7 +47,7 @@ import numpy as np
 
 from .errors import UnsupportedError
 from .interpret import ExactDomain, exact_matvec, interpret
-from .ir import OPS, Affine, Argmax, Const, Graph, Input, Relu, Sigmoid, Sparse, Sym
+from .ir import OPS, Affine, Argmax, Const, Graph, Input, Relu, Sigmoid, Sparse, SparseSym, Sym
 from .sigmoid import encode_sigmoid
 from .terms import (Add, And, Cmp, Div, Dot, Exp, Floor, Ite, Mul, Not, Num, ScriptBuilder, Var,
                     is_symbolic)
@@ -96,7 +100,8 @@ class TermDomain:
         return _names(dim, self.prefix + node_name)
 
     def param(self, p) -> np.ndarray:
-        """Numeric array for a Const; declared variable names for a Sym (declared once, boxed)."""
+        """Numeric array for a Const; declared variable names for a Sym or a SparseSym (declared
+        once, boxed; a SparseSym's are one per parameter, not per stored entry)."""
         if isinstance(p, Const):
             return p.value
         if p.name not in self.declared_params:
@@ -121,16 +126,24 @@ class TermDomain:
         return names
 
     def affine(self, node: Affine, x, *more):
-        if not more and not isinstance(node.weight, Sparse):
+        if not more and not isinstance(node.weight, (Sparse, SparseSym)):
             return self._dense_affine(node, x)
         bias = self.param(node.bias)
-        terms = [(w if isinstance(w, Sparse) else self.param(w), v) for (_, w), v in zip(node.terms(), (x,) + more)]
+        terms = [(w if isinstance(w, (Sparse, SparseSym)) else self.param(w), v)
+                 for (_, w), v in zip(node.terms(), (x,) + more)]
         m = node.bias.shape[0]
         # the exactly folded constant: numeric bias plus every all-numeric term
         const = np.empty(m, dtype=object)
         const[:] = [Fraction(0)] * m if is_symbolic(bias) else [Fraction(c) for c in bias]
         live = []
         for w, v in terms:
+            if isinstance(w, SparseSym):
+                self.param(w)
+                fixed = _fixed_part(w)  # the entries tied to -1 fold like a Sparse weight's
+                if fixed is not None and not is_symbolic(v):
+                    const = const + exact_matvec(fixed, Const(v).fractions())
+                live.append((w, v))
+                continue
             if isinstance(w, Sparse) or not is_symbolic(w):
                 if not is_symbolic(v):
                     const = const + exact_matvec(w, Const(v).fractions())
@@ -142,7 +155,19 @@ class TermDomain:
         for i, name in enumerate(out):
             coefs, names, bilinear = [], [], []
             for w, v in live:
-                if isinstance(w, Sparse):  # numeric nonzeros of row i times input names
+                if isinstance(w, SparseSym):  # variables at row i's entries (constants at -1)
+                    fc, fv, vc, vn = _sym_row(w, self.declared_params[w.name], i)
+                    if not is_symbolic(v):
+                        if len(vc):
+                            coefs.append(v[vc])
+                            names.append(vn)
+                        continue
+                    if len(fc):
+                        coefs.append(fv)
+                        names.append(v[fc])
+                    if len(vc):
+                        bilinear.append(Dot(vn, v[vc]))
+                elif isinstance(w, Sparse):  # numeric nonzeros of row i times input names
                     cols, vals = w.row(i)
                     coefs.append(vals)
                     names.append(v[cols])
@@ -361,6 +386,28 @@ def _round(t, mode: str):
     if mode == "ceil":
         return ceil
     return Ite(Cmp(">=", t, Num(Fraction(0))), Floor(t), ceil)
+
+
+def _fixed_part(w: SparseSym) -> Sparse | None:
+    """The constant entries of a SparseSym (tied to -1) as a Sparse, or None without any."""
+    P = w.pattern
+    fixed = P.tie < 0
+    if not fixed.any():
+        return None
+    rows = np.repeat(np.arange(P.shape[0]), np.diff(P.indptr))[fixed]
+    indptr = np.zeros(P.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=P.shape[0]), out=indptr[1:])
+    return Sparse(P.shape, indptr, P.indices[fixed], P.data[fixed])
+
+
+def _sym_row(w: SparseSym, var_names: np.ndarray, i: int):
+    """Row i of a SparseSym: (columns, values) of its constant entries and (columns, variable
+    names) of its symbolic ones."""
+    P = w.pattern
+    a, b = P.indptr[i], P.indptr[i + 1]
+    cols, tie = P.indices[a:b], P.tie[a:b]
+    fixed = tie < 0
+    return cols[fixed], P.data[a:b][fixed], cols[~fixed], var_names[tie[~fixed]]
 
 
 def encode_graph(graph: Graph, builder: ScriptBuilder, inputs: Mapping[str, object] | None = None,

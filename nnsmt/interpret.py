@@ -25,7 +25,7 @@ import numpy as np
 
 from .errors import InputError, InternalError, UnsupportedError, ValidationError
 from .ir import (OPS, Affine, Argmax, Compare, Const, Div, Exp, Graph, Input, Mul, Pow, Relu, Select,
-                 Sigmoid, Sparse, Sym, ToInt)
+                 Sigmoid, Sparse, SparseSym, Sym, ToInt)
 from .sigmoid import exp_bounds, sigmoid_interval
 
 
@@ -98,10 +98,16 @@ def interpret(graph: Graph, domain: Domain, inputs: Mapping[str, object],
     return env
 
 
+def _sparse_value(w, params: Mapping[str, np.ndarray]):
+    """A SparseSym weight as the concrete `Sparse` for `params[name]` (or its nominal value);
+    any other weight as it is."""
+    return w.instantiate(params.get(w.name)) if isinstance(w, SparseSym) else w
+
+
 def _param_value(p, params: Mapping[str, np.ndarray], exact: bool) -> np.ndarray:
     """A dense Const or Sym parameter's value (Fractions when `exact`, else float64); Sparse
-    weights go through `float_matvec`/`exact_matvec`, never through here."""
-    if isinstance(p, Sparse):
+    and SparseSym weights go through `float_matvec`/`exact_matvec`, never through here."""
+    if isinstance(p, (Sparse, SparseSym)):
         raise InternalError("a sparse parameter was asked for as a dense array")
     if isinstance(p, Const):
         return p.fractions() if exact else p.floats()
@@ -205,8 +211,9 @@ def _to_scaled_ints(w: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def float_matvec(w, x: np.ndarray, params: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
-    """float64 `w @ x` for a Const, Sparse (scipy CSR product over the nonzeros) or Sym weight
-    (`params[name]` or its nominal value)."""
+    """float64 `w @ x` for a Const, Sparse (scipy CSR product over the nonzeros), Sym or
+    SparseSym weight (`params[name]` or its nominal value)."""
+    w = _sparse_value(w, params or {})
     if isinstance(w, Sparse):
         return w.csr() @ x
     return _param_value(w, params or {}, False) @ x
@@ -284,7 +291,7 @@ class ExactDomain:
             if isinstance(w, Sym):
                 t = np.dot(_param_value(w, self.params, True), v)
             else:
-                t = exact_matvec(w, v)
+                t = exact_matvec(_sparse_value(w, self.params), v)
             wx = t if wx is None else wx + t  # object arrays: exact elementwise sums
         b = _param_value(node.bias, self.params, True)
         out = np.empty(len(wx), dtype=object)
@@ -593,6 +600,7 @@ def root_bounds(q, n: int, bits: int = 96) -> tuple[Fraction, Fraction]:
 
 def _exact_rows(w, params):
     """(row, columns, exact values) of every row of a weight: the nonzeros of a Sparse one."""
+    w = _sparse_value(w, params)
     if isinstance(w, Sparse):
         for i in range(w.shape[0]):
             cols, vals = w.row(i)

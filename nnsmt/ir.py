@@ -6,7 +6,8 @@ node defines one value once and keeps the ONNX tensor name it came from (`onnx`)
 can name hidden values. An affine node may read several values, `y = Σ_k W_k x_k + b`
 (residual additions, concatenation, convolution over one input alike). Parameters of an affine
 map are concrete (`Const`, dense), concrete and sparse (`Sparse`, e.g. a convolution as a
-matrix), or symbolic (`Sym`, one solver variable per element).
+matrix), or symbolic (`Sym`, one solver variable per element; `SparseSym`, one per parameter
+of a sparse matrix, shared by the entries tied to it).
 
 The elementwise nodes say what SMT can say exactly beyond piecewise-linear maps. Each acts on
 values of one dimension, element by element, over the reals:
@@ -48,7 +49,7 @@ import numpy as np
 from .errors import InputError, InternalError, UnsupportedError
 
 # JSON form: 2.0 adds shapes, ONNX names, sparse weights, multi-input affine nodes; 2.1 the
-# elementwise nodes (a graph without them is written as 2.0)
+# elementwise nodes and symbolic sparse parameters (a graph without them is written as 2.0)
 IR_VERSION = "2.1"
 
 
@@ -191,12 +192,20 @@ class Sparse:
     """Concrete sparse matrix in CSR form: row i holds `data[indptr[i]:indptr[i+1]]` at the
     columns `indices[indptr[i]:indptr[i+1]]` (sorted, no duplicates, no explicit zeros needed).
     `data` is float64 (exact, as Const) or an object array of Fractions. A convolution on a
-    3x32x32 image is a matrix with millions of zeros: every domain works on the nonzeros."""
+    3x32x32 image is a matrix with millions of zeros: every domain works on the nonzeros.
+
+    `tie` (optional, an int per stored entry) says which stored entries are one parameter of
+    the source model: the entries with tie j >= 0 are copies of one value, parameter j (a
+    convolution's kernel entry, at every position the kernel is applied); -1 marks structure,
+    no parameter (a layout move, a skip connection's 1, a pooling average). None: not known,
+    every stored entry is a parameter of its own. Only `nnsmt.params.make_symbolic` reads it:
+    it decides what ±δ moves, never the matrix's value."""
 
     shape: tuple[int, int]
     indptr: np.ndarray
     indices: np.ndarray
     data: np.ndarray
+    tie: np.ndarray | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "shape", (int(self.shape[0]), int(self.shape[1])))
@@ -208,6 +217,15 @@ class Sparse:
             raise InputError(f"sparse matrix of shape {self.shape}: indptr/indices/data do not agree")
         if len(self.indices) and (self.indices.min() < 0 or self.indices.max() >= self.shape[1]):
             raise InputError(f"sparse matrix of shape {self.shape}: a column index is out of range")
+        if self.tie is not None:
+            tie = _frozen(np.asarray(self.tie, dtype=np.int64).reshape(-1))
+            object.__setattr__(self, "tie", tie)
+            if len(tie) != len(self.data) or (len(tie) and tie.min() < -1):
+                raise InputError(f"sparse matrix of shape {self.shape}: tie must hold one parameter "
+                                 f"index >= -1 per stored entry ({len(self.data)})")
+            if _untied(tie, self.data):
+                raise InputError(f"sparse matrix of shape {self.shape}: entries tied to one "
+                                 "parameter hold different values")
 
     @classmethod
     def from_dense(cls, a) -> "Sparse":
@@ -266,7 +284,8 @@ class Sparse:
         starts, ends = self.indptr[rows], self.indptr[rows + 1]
         idx = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends)] + [np.zeros(0, np.int64)])
         indptr = np.concatenate(([0], np.cumsum(ends - starts)))
-        return Sparse((len(rows), self.shape[1]), indptr, self.indices[idx], self.data[idx])
+        return Sparse((len(rows), self.shape[1]), indptr, self.indices[idx], self.data[idx],
+                      None if self.tie is None else self.tie[idx])
 
     def dense(self) -> np.ndarray:
         """The dense matrix (float64, or object Fractions): for small matrices and tests."""
@@ -278,7 +297,96 @@ class Sparse:
         return out
 
 
-Param = Union[Const, Sparse, Sym]
+def _untied(tie: np.ndarray, data: np.ndarray) -> bool:
+    """Whether two stored entries with one tie j >= 0 hold different values (vectorised: the
+    value of each tie is taken from one of its entries, then every entry is compared with it;
+    object arrays compare only the entries that are not that very object)."""
+    sel = tie >= 0
+    if not sel.any():
+        return False
+    t, d = tie[sel], data[sel]
+    first = np.empty(int(t.max()) + 1, dtype=np.int64)
+    first[t] = np.arange(len(t))  # some entry of each tie (the last one written)
+    ref = d[first[t]]
+    if d.dtype != object:
+        return not np.array_equal(ref, d)
+    same = np.fromiter(map(id, ref), np.int64, len(ref)) == np.fromiter(map(id, d), np.int64, len(d))
+    return any(a != b for a, b in zip(ref[~same], d[~same]))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SparseSym:
+    """Symbolic sparse matrix: the stored entries of `pattern` (a `Sparse` with a `tie`) move,
+    its zeros stay zero. One solver variable `name_k` per parameter k < `size`: stored entry e
+    is variable `pattern.tie[e]`, or the constant `pattern.data[e]` where that is -1
+    (structure). Entries that share a variable are one parameter: a convolution's kernel entry
+    moves once, wherever it is applied.
+
+    `nominal[k]` is parameter k's value before it was made symbolic (`pattern.data` holds every
+    entry's nominal value); `lo`/`hi` box each variable (arrays of `size`, None = unbounded).
+    `instantiate(values)` is the concrete `Sparse` for values of the variables.
+    """
+
+    name: str
+    pattern: Sparse
+    nominal: np.ndarray
+    lo: np.ndarray | None = None
+    hi: np.ndarray | None = None
+
+    def __post_init__(self):
+        p = self.pattern
+        nom = _frozen(exact_array(np.asarray(self.nominal).reshape(-1)))
+        object.__setattr__(self, "nominal", nom)
+        for f in ("lo", "hi"):
+            v = getattr(self, f)
+            if v is not None:
+                object.__setattr__(self, f, _frozen(exact_array(np.broadcast_to(np.asarray(v), nom.shape))))
+        if p.tie is None or (p.nnz and p.tie.max() >= len(nom)):
+            raise InputError(f"symbolic sparse parameter {self.name!r}: every stored entry needs a "
+                             f"tie, a variable below {len(nom)} or -1")
+        sel = p.tie >= 0
+        if sel.any() and not all(a == b for a, b in zip(nom[p.tie[sel]], p.data[sel])):
+            raise InputError(f"symbolic sparse parameter {self.name!r}: the nominal values are not "
+                             "the pattern's values")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.pattern.shape
+
+    @property
+    def size(self) -> int:
+        """Number of solver variables."""
+        return len(self.nominal)
+
+    def var_names(self) -> np.ndarray:
+        """Solver variable names `name_k`, an array of `size` str."""
+        return np.array([f"{self.name}_{k}" for k in range(self.size)], dtype=object)
+
+    def instantiate(self, values=None) -> Sparse:
+        """The concrete matrix for exact `values` of the variables (None: the nominal one)."""
+        p = self.pattern
+        if values is None:
+            return p
+        v = exact_array(np.asarray(values).reshape(-1))
+        if v.shape != (self.size,):
+            raise InputError(f"value for {self.name!r} has {v.size} elements, expected {self.size}")
+        sel = p.tie >= 0
+        if p.is_float and v.dtype == np.float64:
+            data = p.data.copy()
+        else:
+            data = np.empty(p.nnz, dtype=object)
+            data[:] = list(p.data)
+        data[sel] = v[p.tie[sel]]
+        return Sparse(p.shape, p.indptr, p.indices, data, p.tie)
+
+    def take_rows(self, rows) -> "SparseSym":
+        """The rows given, in that order (every variable stays, even one no row uses)."""
+        return SparseSym(self.name, self.pattern.take_rows(rows), self.nominal, self.lo, self.hi)
+
+
+Param = Union[Const, Sparse, Sym, SparseSym]
+SYMBOLIC = (Sym, SparseSym)
+"""The symbolic parameter kinds (solver variables)."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -631,7 +739,7 @@ class Graph:
                     if n.shape is not None and int(np.prod(n.shape)) != ws[0]:
                         fail(f"affine {n.name!r}: shape {tuple(n.shape)} does not hold {ws[0]} values")
                     for p in (n.bias,) + tuple(w for _, w in n.terms()):
-                        if isinstance(p, Sym):
+                        if isinstance(p, SYMBOLIC):
                             if not _is_ident(p.name) or p.name in syms or p.name in dims:
                                 fail(f"symbolic parameter name {p.name!r} is not a fresh identifier")
                             syms.add(p.name)

@@ -3,8 +3,24 @@
 The result is a new Graph whose selected `Const` parameters are `Sym` with exact rational
 `lo`/`hi` and the original value as `nominal`; `nominal_graph` turns it back. δ is absolute
 (`|p - p0| <= δ`) or relative (`|p - p0| <= δ·|p0|`, so a zero parameter stays zero).
-An affine node over several inputs has every dense weight made symbolic (`<node>_W`,
-`<node>_W1`, ...); a sparse weight cannot be symbolic yet and is refused, naming the node.
+An affine node over several inputs has every weight made symbolic (`<node>_W`, `<node>_W1`, ...).
+
+A sparse weight (`Sparse`, e.g. a convolution as a matrix) becomes a `SparseSym` over its stored
+entries: the zeros of the matrix are structure and stay zero. Its `tie` says which entries are
+one parameter: a convolution's kernel entry is one variable shared by every position it is
+applied at (it moves once, as in the model); entries tied to -1 (a skip connection's 1, a
+layout move, a pooling average) are no parameter and stay fixed; without a tie every stored
+entry is a variable of its own. Soundness of that fallback: moving every copy of a kernel entry
+independently is a superset of moving it once, so an unsat (robust) answer still proves the
+shared property, while a witness perturbs the IR's matrix entries and may not be realisable
+with shared kernels (the perturbation's description says which layers that concerns).
+
+As for dense layers, the parameters are the IR's: where the frontend folded model parameters
+(a batch normalisation into a convolution's kernel, two maps summed into one), the folded
+value is what moves. A bias moves element by element (a convolution's per-channel bias at
+every position independently: again a superset of the model's perturbations). A node of only
+structure (every weight sparse and tied to -1, a zero bias: a max-pool's ReLU tree, a layout
+move) has no parameter at all and stays as it is.
 """
 
 from __future__ import annotations
@@ -15,8 +31,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .errors import InputError, UnsupportedError
-from .ir import Affine, Const, Graph, Sparse, Sym
+from .errors import InputError
+from .ir import SYMBOLIC, Affine, Const, Graph, Sparse, SparseSym, Sym
 
 
 @dataclass(frozen=True)
@@ -102,22 +118,19 @@ def select_layers(graph: Graph, layers: Sequence[str], option: str = "--layers")
 def make_symbolic(graph: Graph, pert: Perturbation) -> Graph:
     """A copy of `graph` whose selected parameters are `Sym` within nominal ± δ.
 
-    Symbolic parameters are named `<node>_W` and `<node>_B`; solver variables `<node>_W_i_j`.
+    Symbolic parameters are named `<node>_W` and `<node>_B`; solver variables `<node>_W_i_j`
+    (dense) or `<node>_W_k` (the k-th parameter of a sparse weight, module docstring). A sparse
+    weight that is only structure (every entry tied to -1) stays as it is.
     """
     chosen = set(select_layers(graph, pert.layers))
     taken = {n.name for n in graph.nodes}
-    nodes = []
+    nodes, untied = [], []
     for n in graph.nodes:
-        if isinstance(n, Affine) and n.name in chosen:
+        if isinstance(n, Affine) and n.name in chosen and not _structure(n):
             w, b, more = n.weight, n.bias, n.more
             if pert.which in ("all", "weights"):
-                for x, p in n.terms():
-                    if isinstance(p, Sparse):
-                        raise UnsupportedError(
-                            f"{graph.source}: affine layer {n.name!r} has a sparse weight "
-                            f"(shape {list(p.shape)}, {p.nnz} nonzeros, read from {x!r}): sparse "
-                            "weights cannot be made symbolic yet; leave the layer out (--layers) "
-                            "or perturb only the biases (--which biases)")
+                if any(isinstance(p, Sparse) and p.tie is None for _, p in n.terms()):
+                    untied.append(n.name)
                 w = _sym(w, f"{n.name}_W", pert, taken)
                 more = tuple((x, _sym(p, f"{n.name}_W{k}", pert, taken))
                              for k, (x, p) in enumerate(n.more, 1))
@@ -127,32 +140,76 @@ def make_symbolic(graph: Graph, pert: Perturbation) -> Graph:
         nodes.append(n)
     named = Perturbation(pert.delta, pert.relative, tuple(n for n in affine_layers(graph) if n in chosen)
                          if pert.layers else (), pert.which)
-    meta = dict(graph.meta) | {"perturbation": named.describe()}
+    text = named.describe()
+    if untied:
+        text += (f"; the sparse weights of {', '.join(untied)} move entry by entry (which entries "
+                 "share a kernel entry is not known: a witness may not be realisable with shared "
+                 "kernels)")
+    meta = dict(graph.meta) | {"perturbation": text}
     return graph.replace(nodes=nodes, meta=meta).check()
 
 
-def _sym(p, name: str, pert: Perturbation, taken: set[str]) -> Sym:
-    if isinstance(p, Sym):
-        raise InputError(f"parameter {p.name!r} is already symbolic")
+def _structure(n: Affine) -> bool:
+    """Whether an affine node holds no parameter of the model: sparse weights tied to -1 only
+    (lowering constants) and a zero bias."""
+    return all(isinstance(p, Sparse) and p.tie is not None and not (p.tie >= 0).any()
+               for _, p in n.terms()) and isinstance(n.bias, Const) and not np.any(n.bias.value != 0)
+
+
+def _fresh(name: str, taken: set[str]) -> str:
     while name in taken:
         name = "p_" + name
     taken.add(name)
-    nom = p.fractions()
+    return name
+
+
+def _box(nom: np.ndarray, pert: Perturbation) -> tuple[np.ndarray, np.ndarray]:
+    """(nom - d, nom + d), exact, d = δ or δ·|nom| elementwise (nom: Fractions)."""
     d = np.empty(nom.shape, dtype=object)
     d.ravel()[:] = [abs(v) * pert.delta if pert.relative else pert.delta for v in nom.ravel()]
-    return Sym(name, p.shape, lo=nom - d, hi=nom + d, nominal=p.value)
+    return nom - d, nom + d
+
+
+def _sym(p, name: str, pert: Perturbation, taken: set[str]) -> Sym | SparseSym | Sparse:
+    if isinstance(p, SYMBOLIC):
+        raise InputError(f"parameter {p.name!r} is already symbolic")
+    if isinstance(p, Sparse):
+        return _sparse_sym(p, name, pert, taken)
+    name = _fresh(name, taken)
+    lo, hi = _box(p.fractions(), pert)
+    return Sym(name, p.shape, lo=lo, hi=hi, nominal=p.value)
+
+
+def _sparse_sym(p: Sparse, name: str, pert: Perturbation, taken: set[str]) -> SparseSym | Sparse:
+    """One variable per parameter the stored entries are tied to (per entry without a tie);
+    entries tied to -1 stay constant, and a matrix of only those stays a Sparse."""
+    tie = np.arange(p.nnz) if p.tie is None else p.tie
+    sel = tie >= 0
+    if not sel.any():
+        return p
+    used, var = np.unique(tie[sel], return_inverse=True)  # variables 0..k-1 in tie order
+    slot = np.full(p.nnz, -1, dtype=np.int64)
+    slot[sel] = var
+    first = np.empty(len(used), dtype=np.int64)
+    first[var[::-1]] = np.flatnonzero(sel)[::-1]  # the first entry of each variable
+    nominal = p.data[first]
+    lo, hi = _box(Const(nominal).fractions(), pert)
+    return SparseSym(_fresh(name, taken), Sparse(p.shape, p.indptr, p.indices, p.data, slot),
+                     nominal, lo, hi)
 
 
 def nominal_graph(graph: Graph) -> Graph:
-    """Every Sym parameter replaced by its nominal value."""
+    """Every symbolic parameter replaced by its nominal value."""
     return assign(graph, {})
 
 
 def assign(graph: Graph, values: Mapping[str, np.ndarray]) -> Graph:
-    """Every Sym parameter replaced by `values[name]` (or its nominal when absent)."""
+    """Every symbolic parameter replaced by `values[name]` (or its nominal when absent): a Sym
+    by a `Const`, a SparseSym by the `Sparse` of its pattern with those values (ties kept)."""
     nodes = []
     for n in graph.nodes:
-        if isinstance(n, Affine) and any(isinstance(p, Sym) for p in (n.bias,) + tuple(w for _, w in n.terms())):
+        if isinstance(n, Affine) and any(isinstance(p, SYMBOLIC)
+                                         for p in (n.bias,) + tuple(w for _, w in n.terms())):
             n = replace(n, weight=_const(n.weight, values), bias=_const(n.bias, values),
                         more=tuple((x, _const(w, values)) for x, w in n.more))
         nodes.append(n)
@@ -162,6 +219,8 @@ def assign(graph: Graph, values: Mapping[str, np.ndarray]) -> Graph:
 def _const(p, values):
     if isinstance(p, (Const, Sparse)):
         return p
+    if isinstance(p, SparseSym):
+        return p.instantiate(values.get(p.name))
     if p.name in values:
         return Const(np.asarray(values[p.name], dtype=object).reshape(p.shape))
     if p.nominal is None:
@@ -169,23 +228,25 @@ def _const(p, values):
     return Const(p.nominal)
 
 
-def sym_params(graph: Graph) -> list[Sym]:
-    return [p for _, _, p in graph.params() if isinstance(p, Sym)]
+def sym_params(graph: Graph) -> list[Sym | SparseSym]:
+    """The symbolic parameters (Sym and SparseSym), in graph order."""
+    return [p for _, _, p in graph.params() if isinstance(p, SYMBOLIC)]
 
 
 def params_from_model(graph: Graph, model: Mapping[str, Fraction]) -> dict[str, np.ndarray]:
-    """Each Sym parameter's value in a solver model, as an object array of Fractions."""
+    """Each symbolic parameter's value in a solver model, as an object array of Fractions (a
+    Sym's shape; a SparseSym's `size` variables)."""
     out = {}
     for p in sym_params(graph):
         names = p.var_names()
-        v = np.empty(p.shape, dtype=object)
+        v = np.empty(names.shape, dtype=object)
         v.ravel()[:] = [Fraction(model[n]) for n in names.ravel()]
         out[p.name] = v
     return out
 
 
 def within(graph: Graph, values: Mapping[str, np.ndarray]) -> bool:
-    """Whether parameter values lie in their Sym boxes (exactly); absent ones are nominal."""
+    """Whether parameter values lie in their boxes (exactly); absent ones are nominal."""
     for p in sym_params(graph):
         if p.name not in values:
             continue  # the nominal value

@@ -5,7 +5,7 @@ elementwise nodes read as `mul a b`, `pow x 1/2`, `compare x > 0`, `to_int x tru
 from __future__ import annotations
 
 from .ir import (ELEMENTWISE, OPS, Affine, Argmax, Compare, Const, Div, Exp, Graph, Input, Mul, Pow,
-                 Relu, Select, Sigmoid, Sparse, Sym, ToInt)
+                 Relu, Select, Sigmoid, Sparse, SparseSym, Sym, ToInt)
 
 
 def _param(p) -> str:
@@ -18,6 +18,8 @@ def _param(p) -> str:
     box = ""
     if p.lo is not None or p.hi is not None:
         box = " boxed"
+    if isinstance(p, SparseSym):
+        return f"sym {p.name} sparse{list(p.shape)} nnz={p.pattern.nnz} vars={p.size}{box}"
     return f"sym {p.name}{list(p.shape)}{box}"
 
 
@@ -68,8 +70,10 @@ def summary(g: Graph) -> dict:
             size *= s
         if isinstance(p, Sparse):
             size = p.nnz
+        if isinstance(p, SparseSym):  # its stored entries; the symbolic ones are its variables
+            size = p.pattern.nnz
         n_params += size
-        n_sym += size if isinstance(p, Sym) else 0
+        n_sym += p.size if isinstance(p, SparseSym) else size if isinstance(p, Sym) else 0
     return {
         "inputs": {n.name: n.dim for n in g.inputs},
         "outputs": {o: dims[o] for o in g.outputs},

@@ -13,7 +13,7 @@ import numpy as np
 
 from .errors import InputError
 from .ir import (COMPARE_OPS, ELEMENTWISE, IR_VERSION, OPS, ROUNDING, Affine, Argmax, Compare, Const,
-                 Div, Exp, Graph, Input, Mul, Pow, Relu, Select, Sigmoid, Sparse, Sym, ToInt)
+                 Div, Exp, Graph, Input, Mul, Pow, Relu, Select, Sigmoid, Sparse, SparseSym, Sym, ToInt)
 
 FORMAT = "nnsmt-ir"
 READS = ("1", "2")  # major versions this reader takes: 2.x adds what 1.x never writes
@@ -125,7 +125,7 @@ class _Reader:
         return a
 
     def param(self, d, path):
-        d = self.obj(d, path, 'a parameter {"kind": "const"|"sparse"|"sym", ...}')
+        d = self.obj(d, path, 'a parameter {"kind": "const"|"sparse"|"sym"|"sparse_sym", ...}')
         kind = d.get("kind")
         if kind == "const":
             if d.get("value") is None:
@@ -138,8 +138,10 @@ class _Reader:
             shape = self.shape(self.field(d, "shape", path, list, "a list of integers"), (*path, "shape"))
             lo, hi, nom = (self.array(d.get(k), (*path, k), shape) for k in ("lo", "hi", "nominal"))
             return Sym(name, shape, lo, hi, nom)
-        raise self.fail((*path, "kind"), f"parameter kind must be 'const', 'sparse' or 'sym', "
-                                         f"got {_short(kind)}")
+        if kind == "sparse_sym":
+            return self.sparse_sym(d, path)
+        raise self.fail((*path, "kind"), f"parameter kind must be 'const', 'sparse', 'sym' or "
+                                         f"'sparse_sym', got {_short(kind)}")
 
     def vector(self, d, path, n: int | None, what: str) -> np.ndarray:
         """A 1-D exact array of `n` values (any length when None)."""
@@ -151,15 +153,35 @@ class _Reader:
             raise self.fail((*path, "shape"), f"{what}: shape {list(a.shape)}, expected {want}")
         return a
 
-    def indices(self, d, path, n: int | None, what: str) -> np.ndarray:
-        """A 1-D array of integers (stored in an exact array: float64 holds them exactly)."""
+    def indices(self, d, path, n: int | None, what: str, low: int = 0) -> np.ndarray:
+        """A 1-D array of integers >= `low` (stored in an exact array: float64 holds them
+        exactly)."""
         a = self.vector(d, path, n, what)
         vals = [Fraction(v) for v in a]
         for k, v in enumerate(vals):
-            if v.denominator != 1 or v < 0 or v >= 2 ** 53:
+            if v.denominator != 1 or v < low or v >= 2 ** 53:
                 raise self.fail((*path, "data", k), f"{what}: {_short(str(v))} is not an integer "
-                                                    "in 0..2**53-1")
+                                                    f"in {low}..2**53-1")
         return np.array([int(v) for v in vals], dtype=np.int64)
+
+    def sparse_sym(self, d, path) -> SparseSym:
+        """`{"kind": "sparse_sym", "name", the sparse fields with a "tie", "nominal", "lo",
+        "hi"}`: one variable per parameter (2.1)."""
+        name = self.name(d, "name", path)
+        if d.get("tie") is None:
+            raise self.fail(path, "missing field 'tie' (the variable of every stored entry, or -1)")
+        S = self.sparse(d, path)
+        nom = self.vector(d.get("nominal"), (*path, "nominal"), None, "nominal values of the variables")
+        lo, hi = (None if d.get(k) is None else
+                  self.vector(d[k], (*path, k), len(nom), f"{k} of the variables") for k in ("lo", "hi"))
+        if S.nnz and S.tie.max() >= len(nom):
+            k = int(np.flatnonzero(S.tie >= len(nom))[0])
+            raise self.fail((*path, "tie", "data", k), f"variable {S.tie[k]} is out of range "
+                                                       f"({len(nom)} nominal values)")
+        try:
+            return SparseSym(name, S, nom, lo, hi)
+        except InputError as e:
+            raise self.fail(path, str(e)) from None
 
     def sparse(self, d, path) -> Sparse:
         """`{"kind": "sparse", "shape": [out, in], "indptr", "indices", "data"}` (CSR)."""
@@ -185,7 +207,12 @@ class _Reader:
             raise self.fail((*path, "indices"), f"row {i}: column indices must increase "
                                                 "strictly (sorted, no duplicates)")
         data = self.vector(d.get("data"), (*path, "data"), nnz, f"values (indptr ends at {nnz})")
-        return Sparse(shape, indptr, cols, data)
+        tie = None if d.get("tie") is None else \
+            self.indices(d["tie"], (*path, "tie"), nnz, "ties (one per stored value)", low=-1)
+        try:
+            return Sparse(shape, indptr, cols, data, tie)
+        except InputError as e:  # entries tied to one parameter with different values
+            raise self.fail((*path, "tie"), str(e)) from None
 
     def node(self, nd, path):
         nd = self.obj(nd, path, "a node object")
@@ -271,8 +298,13 @@ def _param_to_json(p):
     if isinstance(p, Const):
         return {"kind": "const", "value": _arr_to_json(p.value)}
     if isinstance(p, Sparse):
-        return {"kind": "sparse", "shape": list(p.shape), "indptr": _index_json(p.indptr),
-                "indices": _index_json(p.indices), "data": _arr_to_json(p.data)}
+        d = {"kind": "sparse", "shape": list(p.shape), "indptr": _index_json(p.indptr),
+             "indices": _index_json(p.indices), "data": _arr_to_json(p.data)}
+        return d if p.tie is None else d | {"tie": _index_json(p.tie)}
+    if isinstance(p, SparseSym):
+        return {"name": p.name} | _param_to_json(p.pattern) | {
+            "kind": "sparse_sym", "nominal": _arr_to_json(p.nominal), "lo": _arr_to_json(p.lo),
+            "hi": _arr_to_json(p.hi)}
     return {"kind": "sym", "name": p.name, "shape": list(p.shape), "lo": _arr_to_json(p.lo),
             "hi": _arr_to_json(p.hi), "nominal": _arr_to_json(p.nominal)}
 
@@ -313,7 +345,8 @@ def graph_to_json(g: Graph) -> dict:
             case ToInt():
                 nodes.append({"op": "to_int", "name": n.name, "x": n.x, "mode": n.mode} | _extras(n))
     # the lowest version that holds the graph: files without 2.1 ops stay readable as 2.0
-    version = IR_VERSION if any(isinstance(n, ELEMENTWISE) for n in g.nodes) else "2.0"
+    version = IR_VERSION if any(isinstance(n, ELEMENTWISE) for n in g.nodes) or \
+        any(isinstance(p, SparseSym) for _, _, p in g.params()) else "2.0"
     return {"format": FORMAT, "version": version, "meta": dict(g.meta),
             "outputs": list(g.outputs), "nodes": nodes}
 

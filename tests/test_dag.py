@@ -313,7 +313,7 @@ def test_a_sparse_row_is_one_dot_over_its_nonzeros():
 def _param_bytes(p) -> tuple:
     if isinstance(p, Sparse):
         return ("sparse", p.shape, p.indptr.tobytes(), p.indices.tobytes(), p.data.dtype.str,
-                p.data.tobytes() if p.is_float else tuple(p.data))
+                p.data.tobytes() if p.is_float else tuple(p.data), None if p.tie is None else p.tie.tobytes())
     return ("const", p.value.dtype.str, p.value.shape,
             p.value.tobytes() if p.is_float else tuple(p.value.ravel()))
 
@@ -384,7 +384,7 @@ def _arr(values):
     (lambda w: w.update(data=_arr([1.0, 2.0])), "nodes/1/weight/data/shape", "expected [3]"),
     (lambda w: w.update(shape=[2, 3, 1]), "nodes/1/weight/shape", "[out, in]"),
     (lambda w: w.pop("indices"), "nodes/1/weight/indices", "missing"),
-    (lambda w: w.update(kind="dense"), "nodes/1/weight/kind", "'const', 'sparse' or 'sym'"),
+    (lambda w: w.update(kind="dense"), "nodes/1/weight/kind", "'const', 'sparse', 'sym' or 'sparse_sym'"),
 ])
 def test_a_bad_sparse_parameter_is_one_line_naming_the_element(edit, where, msg):
     from nnsmt.errors import InputError
@@ -496,8 +496,8 @@ def test_folding_keeps_the_consumers_other_terms_and_skips_shared_relus():
             assert list(got["z2"]) == list(want["z2"]) and list(got["r2"]) == list(want["r2"])
 
 
-def test_make_symbolic_covers_every_dense_term_and_refuses_a_sparse_one():
-    from nnsmt.errors import UnsupportedError
+def test_make_symbolic_covers_every_term_dense_and_sparse():
+    from nnsmt.ir import SparseSym
     from nnsmt.params import Perturbation, make_symbolic, nominal_graph, sym_params
     g = Graph((Input("x", 2), Affine("a", "x", Const(np.eye(2)), Const([0.0, 1.0]), onnx="a_out"), Relu("r", "a"),
                Affine("y", "r", Const([[1.0, -1.0]]), Const([0.0]), more=(("x", Const([[2.0, 0.5]])),))),
@@ -508,11 +508,13 @@ def test_make_symbolic_covers_every_dense_term_and_refuses_a_sparse_one():
     assert same_graph(nominal_graph(gs).replace(meta=g.meta), g)
     sparse = g.replace(nodes=g.nodes[:3] + (Affine("y", "r", Const([[1.0, -1.0]]), Const([0.0]),
                                                    more=(("x", Sparse.from_dense(np.array([[2.0, 0.0]]))),)),))
-    with pytest.raises(UnsupportedError) as e:
-        make_symbolic(sparse.check(), Perturbation(Fraction(1, 10)))
-    assert str(e.value) == ("res.onnx: affine layer 'y' has a sparse weight (shape [1, 2], 1 nonzeros, "
-                            "read from 'x'): sparse weights cannot be made symbolic yet; leave the "
-                            "layer out (--layers) or perturb only the biases (--which biases)")
+    gs = make_symbolic(sparse.check(), Perturbation(Fraction(1, 10)))
+    p = gs.node("y").more[0][1]  # no tie: its one stored entry is one variable; the zero stays
+    assert isinstance(p, SparseSym) and p.size == 1 and list(p.var_names()) == ["y_W1_0"]
+    assert list(p.lo) == [Fraction(19, 10)] and list(p.hi) == [Fraction(21, 10)]
+    assert "the sparse weights of y move entry by entry" in gs.meta["perturbation"]
+    back = nominal_graph(gs).node("y").more[0][1]  # the nominal matrix, its entry a parameter
+    assert list(back.data) == [2.0] and list(back.indices) == [0] and list(back.tie) == [0]
     only_a = make_symbolic(sparse.check(), Perturbation(Fraction(1, 10), layers=("a",)))
     assert [p.name for p in sym_params(only_a)] == ["a_W", "a_B"]
     biases = make_symbolic(sparse.check(), Perturbation(Fraction(1, 10), which="biases"))
