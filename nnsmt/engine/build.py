@@ -24,7 +24,11 @@ def read_point(text: str) -> tuple[Fraction, ...]:
     """
     p = Path(text)
     src, row = "--point", text
-    if p.suffix.lower() in (".csv", ".txt") or p.exists():
+    try:
+        is_file = p.suffix.lower() in (".csv", ".txt") or p.exists()
+    except OSError:  # inline values longer than a file name can be (a conv net's input)
+        is_file = False
+    if is_file:
         try:
             rows = [r for r in p.read_text().splitlines() if r.strip() and not r.startswith("#")]
         except OSError as e:
