@@ -30,7 +30,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from nnsmt.ir import Const, Sparse
+from nnsmt.ir import Const, Sparse, exact_array
 
 from .exact import DENSE_FOLD_LIMIT, _add, _dot, _mul
 
@@ -86,7 +86,9 @@ def put(acc, mask, vals) -> np.ndarray:
 
 
 def nonzero_mask(a) -> np.ndarray:
-    return np.asarray(a != 0, dtype=bool)  # object arrays: one exact comparison per element
+    if a.dtype != object:
+        return a != 0
+    return np.fromiter(map(bool, a.ravel()), dtype=bool, count=a.size).reshape(a.shape)  # exact
 
 
 def _unique_inverse(s):
@@ -376,8 +378,8 @@ def to_param(M, alone: bool):
         np.cumsum(np.bincount(r[keep], minlength=M.shape[0]), out=indptr[1:])
         return Sparse(M.shape, indptr, c[keep], v[keep],
                       np.full(int(keep.sum()), -1) if M.fixed else None)
-    if M.kind == "weights":
-        return Sparse(M.shape, M.indptr, M.indices, M.table[M.vidx], M.vidx)
+    if M.kind == "weights":  # the table made exact once: float64 values index as floats
+        return Sparse(M.shape, M.indptr, M.indices, exact_array(M.table)[M.vidx], M.vidx)
     keep = nonzero_mask(M.table)[M.vidx]
     indptr = np.zeros(M.shape[0] + 1, dtype=np.int64)
     np.cumsum(np.bincount(M.rows()[keep], minlength=M.shape[0]), out=indptr[1:])

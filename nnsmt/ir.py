@@ -307,11 +307,12 @@ def _untied(tie: np.ndarray, data: np.ndarray) -> bool:
     t, d = tie[sel], data[sel]
     first = np.empty(int(t.max()) + 1, dtype=np.int64)
     first[t] = np.arange(len(t))  # some entry of each tie (the last one written)
-    ref = d[first[t]]
+    ref = first[t]
     if d.dtype != object:
-        return not np.array_equal(ref, d)
-    same = np.fromiter(map(id, ref), np.int64, len(ref)) == np.fromiter(map(id, d), np.int64, len(d))
-    return any(a != b for a, b in zip(ref[~same], d[~same]))
+        return not np.array_equal(d[ref], d)
+    ids = np.fromiter(map(id, d), np.int64, len(d))
+    other = np.flatnonzero(ids[ref] != ids)  # entries that are not their tie's very object
+    return any(d[ref[k]] != d[k] for k in other)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
