@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from fractions import Fraction
 
@@ -16,10 +17,14 @@ from .smtlib import to_smtlib
 
 
 def _rational(name: str, v) -> Fraction:
+    limit = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(0)  # cvc5 hands values over as text; exp models get long
     try:
         return Fraction(v.getRealValue())
     except Exception as e:  # e.g. an irrational algebraic number
         raise ValueError(f"model value of {name} is not rational: {e}") from None
+    finally:
+        sys.set_int_max_str_digits(limit)
 
 
 class Cvc5Backend(Backend):

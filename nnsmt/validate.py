@@ -57,6 +57,9 @@ class Counterexample:
             "onnxruntime: property holds within atol 0.0001",
             "onnxruntime: outputs within rtol 0.001 of exact",
             "onnxruntime disagrees: ..."; "" when no float replay was run.
+        replay: how the outputs were checked: "exact" (rational arithmetic; y is exact) or
+            "enclosure" (certified rational enclosures, through sigmoid, exp or roots: the
+            property holds on all of them; y is their midpoint).
     """
 
     x: tuple[Fraction, ...]
@@ -65,6 +68,7 @@ class Counterexample:
     float_replay: str = ""
     float_ok: bool = True
     float_check: str = ""
+    replay: str = "exact"
 
     def vnncomp(self) -> str:
         """The VNN-COMP counterexample format ((X_0 v) ... (Y_0 v) ...).

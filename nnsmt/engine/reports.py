@@ -176,7 +176,8 @@ def verify_text(o: Outcome) -> tuple[list[str], list[str]]:
     if o.witness is not None:
         w = o.witness
         out.append(w.vnncomp())
-        err.append("; validated: exact replay" + (f" and {w.float_replay}" if w.float_replay else ""))
+        how = "certified enclosures" if getattr(w, "replay", "exact") == "enclosure" else "exact replay"
+        err.append(f"; validated: {how}" + (f" and {w.float_replay}" if w.float_replay else ""))
         if not w.float_ok:  # sat for the real-valued network; float execution disagrees
             err.append(f"; note: {w.float_check}")
     return out, err + [f"; {note}" for note in o.notes]

@@ -10,7 +10,10 @@
   (ACAS Xu: 0 of 14 instances in 60 s with plain, 13 of 14 with split); split(1) above that,
   i.e. bounds and candidate points, then one bounded query; plain for sigmoid networks, whose
   sigmoids are exact (`exp`) on a backend that decides exp δ-completely and otherwise a sound
-  piecewise-linear relaxation refined at every rejected candidate.
+  piecewise-linear relaxation refined at every rejected candidate; plain for networks with the
+  elementwise nodes of `nnsmt.ir` (products, quotients, powers, exp, comparisons, selections,
+  roundings): bisecting inputs and fixing ReLU phases are for piecewise-linear networks, and
+  these are exact terms of one query (the backend must take its features: Z3 has no exp).
 """
 
 from __future__ import annotations
@@ -21,12 +24,12 @@ from dataclasses import dataclass, replace
 from nnsmt.backends import capabilities
 from nnsmt.domain import property_bounds
 from nnsmt.errors import InputError
-from nnsmt.ir import Graph
+from nnsmt.ir import OPS, Div, Graph, Pow, elementwise_nodes
 from nnsmt.params import sym_params
 from nnsmt.query import Outcome
 from nnsmt.validate import to_float
 from nnsmt.queries.split import start_split
-from nnsmt.queries.verify import VerifyQuery, check_compatible, has_sigmoid
+from nnsmt.queries.verify import VerifyQuery, check_compatible, has_inexact, has_sigmoid
 
 from .driver import Run, SingleRun, check_backend, drive, executor_for
 
@@ -94,6 +97,11 @@ def choose(graph: Graph, prop, opts: VerifyOptions) -> tuple[str, int, str]:
     if opts.engine != "auto":
         n = opts.split or (SPLIT_N if dim <= LOW_DIM else 1)
         return opts.engine, n, "chosen by --engine"
+    ew = elementwise_nodes(graph)
+    if ew:
+        kinds = ", ".join(dict.fromkeys(OPS[type(e)] for e in ew))
+        return "plain", 0, (f"the network has {kinds} nodes: one exact query (input splitting and "
+                            "the bounded encoding need a piecewise-linear network)")
     if has_sigmoid(graph):
         return "plain", 0, "sigmoid network: one query (sigmoids are not bisected)"
     if prop.input_boxes() is None:
@@ -126,6 +134,15 @@ def plan(graph: Graph, prop, opts: VerifyOptions = VerifyOptions(), float_eval=N
     if q.relaxed:
         notes += ("sigmoid by a sound piecewise-linear relaxation: unsat is a proof for the "
                   "network; a candidate counts only after it replays on it",)
+    partial = [n.name for n in graph.nodes if isinstance(n, Div) or
+               isinstance(n, Pow) and (n.p < 0 or n.p.denominator != 1)]
+    if partial:
+        notes += (f"{', '.join(partial[:3])}{', ...' if len(partial) > 3 else ''} divide or take "
+                  "roots: the question is asked over the network's domain (every divisor nonzero, "
+                  "every root's base in range), which the query asserts",)
+    if has_inexact(graph) and not has_sigmoid(graph):
+        notes += ("exp or fractional powers have no exact rational value: a counterexample is "
+                  "replayed with certified rational enclosures",)
     if engine == "split":
         run = start_split(q, n, opts.backend, opts.timeout, jobs=opts.jobs, engine=f"split({n})",
                           candidates=opts.candidates)
@@ -152,7 +169,7 @@ def counterexample_json(cex) -> dict:
     out = {"x": [to_float(v) for v in cex.x], "y": [to_float(v) for v in cex.y],
            "x_exact": [str(v) for v in cex.x],
            "y_onnxruntime": list(cex.y_float) if cex.y_float else None,
-           "validated": ["exact"] + ([cex.float_replay] if cex.float_replay else [])}
+           "validated": [getattr(cex, "replay", "exact")] + ([cex.float_replay] if cex.float_replay else [])}
     if cex.float_check:
         out["float_check"] = cex.float_check
     return out

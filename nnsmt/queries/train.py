@@ -28,7 +28,7 @@ import numpy as np
 from ..data import Dataset
 from ..errors import InputError, UnsupportedError, ValidationError
 from ..interpret import evaluate, evaluate_exact
-from ..ir import Affine, Argmax, Const, Graph, Sigmoid, Sym
+from ..ir import ELEMENTWISE, OPS, Affine, Argmax, Const, Graph, Sigmoid, Sym
 from ..params import affine_layers, select_layers
 from ..query import decide
 from ..result import SolveOptions
@@ -104,6 +104,9 @@ def make_problem(graph: Graph, data: Dataset, free: str | None = None,
                                    "encodes affine/ReLU layers (a sigmoid is allowed only at the end)")
         if isinstance(n, Argmax):
             raise UnsupportedError(f"{src}: argmax {n.name!r} inside the network")
+        if isinstance(n, ELEMENTWISE):
+            raise UnsupportedError(f"{src}: {OPS[type(n)]} {n.name!r}: training encodes affine/ReLU "
+                                   "layers (products, quotients, powers, exp, comparisons are not)")
     if out == inp.name:
         raise UnsupportedError(f"{src}: the output is the input; nothing to train")
     k = graph.dims()[out]

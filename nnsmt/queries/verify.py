@@ -11,7 +11,7 @@ import numpy as np
 from ..encode import encode_graph
 from ..errors import InputError, UnsupportedError, ValidationError
 from ..interpret import evaluate_enclosure
-from ..ir import Graph, Input, Sigmoid
+from ..ir import Graph, Input, Sigmoid, exact_rational
 from ..result import SolveOptions
 from ..terms import And, Cmp, Not, Num, Or, Script, ScriptBuilder, Var, atoms, linear_form
 
@@ -104,11 +104,18 @@ def has_sigmoid(graph: Graph) -> bool:
     return any(isinstance(n, Sigmoid) for n in graph.nodes)
 
 
+def has_inexact(graph: Graph) -> bool:
+    """Whether some node has no exact rational value (`nnsmt.ir.exact_rational`: a sigmoid, an
+    exp, a fractional power): its witnesses are replayed with certified enclosures."""
+    return not all(exact_rational(n) for n in graph.nodes)
+
+
 @dataclass(frozen=True)
 class VerifyQuery:
     """Does any input satisfy the VNN-LIB property (its unsafe region)? sat: a counterexample,
-    replayed exactly (certified enclosures through a sigmoid) and by `float_eval` (onnxruntime
-    for ONNX sources); unsat: none exists (over the reals).
+    replayed exactly (certified enclosures through a sigmoid, an exp or a fractional power) and
+    by `float_eval` (onnxruntime for ONNX sources); unsat: none exists (over the reals, within
+    the network's domain: where every divisor is nonzero, see `nnsmt.ir`).
 
     Attributes:
         encoding: "plain" or "bounded" (ReLUs fixed where `bounds` show them stable).
@@ -151,11 +158,14 @@ class VerifyQuery:
         """The validated counterexample of `model` (`nnsmt.validate.Counterexample`)."""
         from ..params import sym_params
         from ..validate import validate_counterexample
-        if sym_params(self.graph):
-            return _certify_symbolic(self.graph, self.prop, model)
-        if not has_sigmoid(self.graph):
-            return validate_counterexample(self.graph, self.prop, model, self.float_eval)
-        return _certify_enclosure(self.graph, self.prop, model, self.float_eval)
+        try:
+            if sym_params(self.graph):
+                return _certify_symbolic(self.graph, self.prop, model)
+            if not has_inexact(self.graph):
+                return validate_counterexample(self.graph, self.prop, model, self.float_eval)
+            return _certify_enclosure(self.graph, self.prop, model, self.float_eval)
+        except InputError as e:  # a point outside the network's domain: no witness
+            raise ValidationError(f"the candidate is outside the network's domain: {e}") from None
 
     def refine(self, model, error):
         """Under the pwl relaxation: add the candidate's pre-activations as breakpoints."""
@@ -194,23 +204,32 @@ def _certify_symbolic(graph: Graph, prop, model):
 
 
 def _certify_enclosure(graph: Graph, prop, model, float_eval):
-    """A sigmoid network's counterexample: the property must hold for every output value within
-    the certified enclosures (so it holds for the true outputs), and in the float replay."""
+    """The counterexample of a network with a node without an exact rational value (sigmoid,
+    exp, fractional power): the property must hold for every output value within the certified
+    enclosures (so it holds for the true outputs), and in the float replay. The enclosures must
+    decide every comparison inside the network (`EnclosureDomain`), else ValidationError."""
     from ..validate import Counterexample, check_float_replay, to_float
     x = [Fraction(model[f"X_{i}"]) for i in range(graph.inputs[0].dim)]
-    lo, hi = evaluate_enclosure(graph, {graph.inputs[0].name: x})[graph.outputs[0]]
-    env = {f"X_{i}": (v, v) for i, v in enumerate(x)} | \
-        {f"Y_{j}": (Fraction(a), Fraction(b)) for j, (a, b) in enumerate(zip(lo, hi))}
-    if not all(_three(t, env) is True for _, t in prop.asserts):
+    # a solver's model through exp can hold thousands of digits: its float64 rounding, when it
+    # certifies too, is the witness reported (certified the same way, so just as sound)
+    short = [Fraction(to_float(v)) for v in x]
+    for cand in ([short, x] if short != x else [x]):
+        lo, hi = evaluate_enclosure(graph, {graph.inputs[0].name: cand})[graph.outputs[0]]
+        env = {f"X_{i}": (v, v) for i, v in enumerate(cand)} | \
+            {f"Y_{j}": (Fraction(a), Fraction(b)) for j, (a, b) in enumerate(zip(lo, hi))}
+        if all(_three(t, env) is True for _, t in prop.asserts):
+            x = cand
+            break
+    else:
         raise ValidationError("the candidate does not satisfy the property for the certified "
                               "enclosure of the network's outputs")
     mid = tuple((Fraction(a) + Fraction(b)) / 2 for a, b in zip(lo, hi))
     if float_eval is None:
-        return Counterexample(tuple(x), mid)
+        return Counterexample(tuple(x), mid, replay="enclosure")
     x32 = np.array([to_float(v) for v in x], dtype=np.float32)
     y_float = tuple(float(v) for v in np.asarray(float_eval(x32)).reshape(-1))
     ok, note = check_float_replay(prop, [float(v) for v in x32], mid, y_float)
-    return Counterexample(tuple(x), mid, y_float, "onnxruntime" if ok else "", ok, note)
+    return Counterexample(tuple(x), mid, y_float, "onnxruntime" if ok else "", ok, note, "enclosure")
 
 
 def _range(t, env):
