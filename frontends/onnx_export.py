@@ -1,7 +1,9 @@
 """Write an IR graph as an ONNX model (Gemm/Add/Relu/Sigmoid/ArgMax), for trained, compressed or
 converted networks. An affine node over several inputs is one bias-free Gemm per term, summed
 by Adds, then the bias added; a sparse weight is written as a dense initializer when it is
-small (`MAX_DENSE` elements), else refused."""
+small (`MAX_DENSE` elements), else refused. The elementwise nodes are their ONNX ops: Mul, Div,
+Pow (a constant exponent), Exp; a compare is a comparison with 0 cast to the float type, a
+select a Where on `c == 0`, a to_int Floor, Ceil or (trunc) a Where of both on `x >= 0`."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from nnsmt.errors import InputError, UnsupportedError
+from nnsmt.ir import Compare, Div, Exp, Mul, Pow, Select, ToInt
 from nnsmt.ir import Affine, Argmax, Const, Graph, Input, Relu, Sigmoid, Sparse, SparseSym, Sym
 
 _DTYPES = {"float32": (np.float32, TensorProto.FLOAT), "float64": (np.float64, TensorProto.DOUBLE)}
@@ -102,6 +105,8 @@ def graph_to_onnx(graph: Graph, params: Mapping[str, np.ndarray] | None = None,
                 nodes.append(helper.make_node("Sigmoid", [n.x], [n.name], name=n.name))
             case Argmax():
                 nodes.append(helper.make_node("ArgMax", [n.x], [n.name], name=n.name, axis=1, keepdims=1))
+            case Mul() | Div() | Exp() | Pow() | Compare() | Select() | ToInt():
+                exact &= _elementwise(n, nodes, inits, fresh, np_t, onnx_t)
     outs = []
     for o in graph.outputs:
         is_index = isinstance(graph.node(o), Argmax)
@@ -111,6 +116,45 @@ def graph_to_onnx(graph: Graph, params: Mapping[str, np.ndarray] | None = None,
     m.ir_version = 8
     onnx.checker.check_model(m)
     return m, exact
+
+
+_COMPARE = {">": "Greater", ">=": "GreaterOrEqual", "<": "Less", "<=": "LessOrEqual", "=": "Equal",
+            "!=": "Equal"}
+
+
+def _elementwise(n, nodes: list, inits: list, fresh, np_t, onnx_t) -> bool:
+    """Append the ONNX nodes of an elementwise IR node; whether its constants are exact."""
+    def node(op, ins, out=None, **attrs):
+        out = out or fresh(f"{n.name}_{op.lower()}")
+        nodes.append(helper.make_node(op, ins, [out], name=out, **attrs))
+        return out
+
+    def const(v, base):
+        name = fresh(f"{n.name}_{base}")
+        return name, _add_init(inits, np.array([float(v)]), None, name, np_t) and float(v) == v
+
+    if isinstance(n, (Mul, Div)):
+        node(type(n).__name__, [n.a, n.b], n.name)
+        return True
+    if isinstance(n, Exp):
+        node("Exp", [n.x], n.name)
+        return True
+    if isinstance(n, Pow):
+        p, ok = const(n.p, "p")
+        node("Pow", [n.x, p], n.name)
+        return ok
+    zero, _ = const(0, "zero")
+    if isinstance(n, Compare):
+        b = node(_COMPARE[n.op], [n.x, zero])
+        node("Cast", [node("Not", [b]) if n.op == "!=" else b], n.name, to=onnx_t)
+    elif isinstance(n, Select):
+        node("Where", [node("Equal", [n.c, zero]), zero, n.x], n.name)
+    elif n.mode in ("floor", "ceil"):
+        node(n.mode.capitalize(), [n.x], n.name)
+    else:  # toward zero
+        node("Where", [node("GreaterOrEqual", [n.x, zero]), node("Floor", [n.x]),
+                       node("Ceil", [n.x])], n.name)
+    return True
 
 
 def save_onnx(graph: Graph, path, params=None, dtype: str = "float32") -> bool:

@@ -25,12 +25,12 @@ import onnx
 from onnx import helper, numpy_helper
 
 from nnsmt.errors import BackendUnavailable, InputError, NnsmtError, UnsupportedError
-from nnsmt.ir import Affine, Argmax, Const, Graph, Input, Relu, Sigmoid
+from nnsmt.ir import OPS as IR_OPS, Affine, Argmax, Const, Graph, Input, Relu, Sigmoid
 
 from .exact import (DENSE_FOLD_LIMIT, _Map, _add, _dot, _mul, _recip,  # noqa: F401 (re-exported)
                     fold_batchnorm)
 from .onnx_maps import Lin, to_param
-from .onnx_ops import FLOAT_TYPES, OPS, SUPPORTED_OPS, Index, NodeError, bad, prod
+from .onnx_ops import FLOAT_TYPES, OPS, SUPPORTED_OPS, Index, NodeError, bad, prod, value_kind
 
 __all__ = ["load_onnx", "ort_evaluator", "SUPPORTED_OPS", "fold_batchnorm"]
 
@@ -113,6 +113,7 @@ class _Lowering:
         self.layer = 0
         self.emitted: dict = {}
         self.logits: dict[str, str] = {}  # graph output -> input of its dropped Softmax
+        self.kinds: dict[str, str] = {}  # input-dependent ONNX value -> "bool" or "int" (else float)
 
     # -- constants --
 
@@ -155,6 +156,8 @@ class _Lowering:
                     if name and name in self.needed:
                         if j >= len(outs):
                             raise NodeError(f"output {j} ({name!r}) is not supported")
+                        if isinstance(outs[j], Lin) and value_kind(self, n) != "float":
+                            self.kinds[name] = value_kind(self, n)
                         self.store(name, outs[j])
             except NodeError as e:
                 raise e.cls(f"{self.path}: node {label} ({n.op_type}): {e}") from None
@@ -215,6 +218,19 @@ class _Lowering:
             name = n.input[i] if i < len(n.input) else ""
             raise NodeError(f"input {i} ({name!r}) must be a constant")
         return np.asarray(v)
+
+    def kind(self, n, i) -> str:
+        """The ONNX element kind of input i: "bool", "int" or "float" (the network's inputs are
+        floats; a constant's is its dtype's; an input-dependent value's was recorded by the
+        node loop, `onnx_ops.value_kind`)."""
+        name = n.input[i] if i < len(n.input) else ""
+        v = self.vals.get(name) if name else None
+        if v is None or isinstance(v, Lin):
+            return self.kinds.get(name, "float")
+        if isinstance(v, Index):
+            return "int"
+        dt = np.asarray(v).dtype
+        return "bool" if dt == bool else "int" if dt.kind in "iu" else "float"
 
     def attr(self, n, name, default=None):
         for a in n.attribute:
@@ -286,6 +302,15 @@ class _Lowering:
     def sigmoid(self, lin: Lin, onnx_in="", onnx_out="") -> Lin:
         return self.activation(lin, Sigmoid, "s", onnx_in, onnx_out)
 
+    def elementwise(self, cls, lins, onnx_out="", **fields) -> Lin:
+        """A new elementwise IR node of type `cls` (`nnsmt.ir.ELEMENTWISE`) over the pending
+        maps `lins` (emitted first, each as its IR value), with the node's other `fields`."""
+        names = [self.emit(lin) for lin in lins]
+        self.layer += 1
+        name = f"{IR_OPS[cls]}{self.layer}"
+        self.nodes.append(cls(name, *names, **fields, onnx=onnx_out))
+        return Lin.of(name, lins[-1].shape)
+
     def argmax(self, lin: Lin, onnx_out="") -> Index:
         src = self.emit(lin)
         self.layer += 1
@@ -333,12 +358,15 @@ def load_onnx(path) -> Graph:
     Returns:
         A checked `Graph`. Its input is `x` (the C-order flattened ONNX input, batch dims as 1;
         with several inputs, `x_<name>` each, in the model's order), then `a1, r1, a2, ...`
-        (affine / relu, `s<k>` sigmoid, `m<k>` argmax), each with the ONNX tensor name it holds
+        (affine / relu, `s<k>` sigmoid, `m<k>` argmax; `mul<k>`, `div<k>`, `pow<k>`, `exp<k>`,
+        `compare<k>`, `select<k>`, `to_int<k>` the elementwise nodes of products, quotients,
+        powers, exp, comparisons, Where and casts), each with the ONNX tensor name it holds
         (`onnx`) and its shape; the outputs are the graph's, in order. `meta` has source, format
         ("onnx"), onnx_input, onnx_output and input_shape ("1x5"; comma-separated lists when
         there are several). A final Softmax is dropped: the output is then the logits,
         `meta["dropped_softmax"] == "true"` and `meta["onnx_logits"]` names that tensor. Argmax
-        and pairwise comparisons of outputs are unchanged by this; thresholds are not.
+        and pairwise comparisons of outputs are unchanged by this; thresholds are not. A
+        Softmax anywhere else (or over several groups) is lowered exactly: exp, sums, division.
 
     Raises:
         InputError: missing or corrupt file, NaN/Inf constants, inconsistent shapes.

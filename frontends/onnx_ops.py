@@ -7,6 +7,20 @@ the pending map as an IR `Affine` node and adds a `Relu` or `Sigmoid` node after
 max(a, b) = a + relu(b - a), min(a, b) = a - relu(a - b), |x| = 2 relu(x) - x,
 leaky(x) = a x + (1 - a) relu(x), tanh(x) = 2 sigmoid(2x) - 1, all exact.
 
+Beyond piecewise-linear maps, the exact elementwise IR nodes (`nnsmt.ir`), operands broadcast to
+one shape by selection maps first: Mul and Div of two input-dependent tensors are `Mul`/`Div`
+nodes, `c / x` is `c * Pow(x, -1)`; Pow with one constant rational exponent (numerator and
+denominator at most `POW_MAX`; a float32 like 1/3 is not one) is `Pow`, Sqrt `Pow(x, 1/2)`,
+Reciprocal `Pow(x, -1)`; Exp is `Exp`; a comparison `a op b` is `Compare(a - b, op)` (booleans
+are 0/1 reals); And, Or, Xor of booleans are `relu(a + b - 1)` combinations, Not is `1 - a`;
+`Where(c, a, b)` is `b + Select(c, a - b)` (affine in c when a and b are constants); Cast to an
+integer type is `ToInt(x, "trunc")` (ONNX truncates toward zero; the integer type's range is not
+modelled), to bool `Compare(x, "!=")`; Floor and Ceil are `ToInt`; Sign is
+`Compare(x, ">") - Compare(x, "<")`; integer Div truncates its real quotient (`ToInt`); a Softmax
+that is not the network's last node (or normalises several groups) is
+`Div(Exp(x), S Exp(x))` with S the affine map summing each group. Log, Round and variable
+exponents are refused.
+
 A lowering function takes the lowering context and the node and returns the node's output
 value(s). It raises `NodeError` for an unsupported configuration (the caller prefixes the file,
 node and op); `bad(...)` makes it an InputError (a malformed model).
@@ -15,11 +29,13 @@ node and op); `bad(...)` makes it an InputError (a malformed model).
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 from onnx import TensorProto, helper
 
 from nnsmt.errors import InputError, UnsupportedError
+from nnsmt.ir import POW_MAX, Compare, Div, Exp, Mul, Pow, Select, ToInt
 
 from .exact import _add, _mul, _recip, fold_batchnorm
 from .onnx_maps import Lin, Sp
@@ -190,14 +206,43 @@ def _cast(ctx, n):
         is_float = to in FLOAT_TYPES
     else:
         t = ctx.value(n, 1)
-        dtype = np.dtype(np.float32) if isinstance(t, Lin) else np.asarray(t).dtype
-        is_float = isinstance(t, Lin) or dtype.kind == "f" or dtype.name == "bfloat16"
+        dtype = np.dtype(_KIND_DTYPE[ctx.kind(n, 1)]) if isinstance(t, Lin) else np.asarray(t).dtype
+        is_float = dtype.kind == "f" or dtype.name == "bfloat16"
     if isinstance(x, Lin):
-        if not is_float:
-            raise NodeError(f"casting a tensor that depends on the input to {dtype} is not "
-                            "supported (only to float types)")
-        return x  # real semantics: a float cast of a real value is the value
+        src = ctx.kind(n, 0)
+        # real semantics: a float cast of a real value is the value; 0/1 and integers stay
+        if is_float or dtype == bool and src == "bool" or dtype.kind in "iu" and src != "float":
+            return x
+        if dtype == bool:
+            return ctx.elementwise(Compare, (x,), op="!=", onnx_out=n.output[0])
+        if dtype.kind in "iu":  # toward zero, as ONNX; the integer type's range is not modelled
+            return ctx.elementwise(ToInt, (x,), mode="trunc", onnx_out=n.output[0])
+        raise NodeError(f"casting a tensor that depends on the input to {dtype} is not "
+                        "supported (float, integer and bool types are)")
     return np.asarray(x).astype(dtype)
+
+
+_KIND_DTYPE = {"bool": np.bool_, "int": np.int64, "float": np.float32}
+BOOL_OPS = ("Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "And", "Or", "Xor", "Not")
+
+
+def value_kind(ctx, n) -> str:
+    """The ONNX element kind ("bool", "int" or "float") of node n's output when it depends on
+    the input: comparisons and logic give bool, Cast its target, CastLike and Where their
+    value's; every other op keeps its first input's (ONNX ops are homogeneous in their type)."""
+    if n.op_type in BOOL_OPS:
+        return "bool"
+    if n.op_type == "Cast":
+        dt = np.dtype(helper.tensor_dtype_to_np_dtype(ctx.attr(n, "to")))
+        return "bool" if dt == bool else "int" if dt.kind in "iu" else "float"
+    return ctx.kind(n, 1 if n.op_type in ("CastLike", "Where") else 0)
+
+
+def _int_result(ctx, n, y: Lin) -> Lin:
+    """y, truncated toward zero when the node divides integers (ONNX integer Div)."""
+    if ctx.kind(n, 0) != "int":
+        return y
+    return ctx.elementwise(ToInt, (y,), mode="trunc", onnx_out=n.output[0])
 
 
 # -- constants and shapes --
@@ -275,12 +320,12 @@ def _arith(ctx, n):
         return _fold(_FOLD2[kind], a, b).astype(np.result_type(np.asarray(a), np.asarray(b)))
     shape = broadcast_shape(shape_of(a), shape_of(b))
     if isinstance(a, Lin) and isinstance(b, Lin):
-        if kind == "Div":
-            raise NodeError("division by a tensor that depends on the input is not affine")
-        if kind == "Mul":
-            raise NodeError("both operands depend on the input; one must be a constant "
-                            "(the product of two such tensors is not affine)")
         A, B = bcast(a, shape), bcast(b, shape)
+        if kind in ("Mul", "Div"):  # exact products and quotients (Div: defined where b != 0)
+            whole = kind == "Mul" or ctx.kind(n, 0) != "int"
+            y = ctx.elementwise(Mul if kind == "Mul" else Div, (A, B),
+                                onnx_out=n.output[0] if whole else "")
+            return y if kind == "Mul" else _int_result(ctx, n, y)
         return A.plus(B if kind == "Add" else B.neg())
     x_first = isinstance(a, Lin)
     x, c = (a, b) if x_first else (b, a)
@@ -292,11 +337,11 @@ def _arith(ctx, n):
         return X.shift(-c) if x_first else X.neg().shift(c)
     if kind == "Mul":
         return X.scale(c)
-    if not x_first:
-        raise NodeError("division by a tensor that depends on the input is not affine")
+    if not x_first:  # c / x = c * x ** -1, defined where x != 0
+        return _int_result(ctx, n, ctx.elementwise(Pow, (X,), p=-1).scale(c))
     if np.any(c == 0):
         raise bad("divides by zero")
-    return X.scale(_recip(c))
+    return _int_result(ctx, n, X.scale(_recip(c)))
 
 
 @op("Neg")
@@ -330,17 +375,41 @@ def _pow(ctx, n):
         return _fold(_FOLD2["Pow"], a, b)
     if isinstance(a, Lin) and not isinstance(b, Lin) and np.all(np.asarray(b) == 1):
         return bcast(a, broadcast_shape(a.shape, np.shape(b)))
-    raise NodeError("Pow of a tensor that depends on the input is not supported (only "
-                    "exponent 1, or constants, which are folded)")
+    if isinstance(b, Lin):
+        raise NodeError("the exponent depends on the input; only a constant exponent is supported")
+    e = exact(b, "exponent").ravel()
+    if not e.size or np.any(e != e[0]):
+        raise NodeError("the exponent differs between elements; only one exponent is supported")
+    p = Fraction(e[0])
+    if abs(p.numerator) > POW_MAX or p.denominator > POW_MAX:
+        raise NodeError(f"the exponent {float(e[0])!r} is not a rational with numerator and "
+                        f"denominator at most {POW_MAX} (a float like 1/3 is not one third): "
+                        "x ** p has no exact form nnsmt lowers")
+    X = bcast(a, broadcast_shape(a.shape, np.shape(b)))
+    if p == 0:  # x ** 0 = 1, also at 0 (as ONNX)
+        return np.ones(X.shape, dtype=np.float32)
+    return ctx.elementwise(Pow, (X,), p=p, onnx_out=n.output[0])
 
 
 @op("Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "And", "Or", "Xor", arity=2)
 def _compare(ctx, n):
     a, b = ctx.value(n, 0), ctx.value(n, 1)
-    if isinstance(a, Lin) or isinstance(b, Lin):
-        raise NodeError("comparisons of tensors that depend on the input are not supported "
-                        "(only of constants, which are folded)")
-    return _fold(_FOLD2[n.op_type], a, b)
+    if not isinstance(a, Lin) and not isinstance(b, Lin):
+        return _fold(_FOLD2[n.op_type], a, b)
+    shape = broadcast_shape(shape_of(a), shape_of(b))
+    A, B = as_lin(a, shape), as_lin(b, shape)
+    if n.op_type in _CMP:  # a op b is (a - b) op 0, exactly
+        return ctx.elementwise(Compare, (A.plus(B.neg()),), op=_CMP[n.op_type],
+                               onnx_out=n.output[0])
+    # booleans are 0/1: with s = a + b, and = relu(s - 1), or = s - and, xor = s - 2 and
+    s = A.plus(B)
+    both = ctx.relu(s.shift(np.full(s.n, -1.0)))
+    if n.op_type == "And":
+        return both
+    return s.plus(both.scale(np.full(s.n, -1.0 if n.op_type == "Or" else -2.0)))
+
+
+_CMP = {"Equal": "=", "Greater": ">", "Less": "<", "GreaterOrEqual": ">=", "LessOrEqual": "<="}
 
 
 _FOLD1 = {"Sqrt": np.sqrt, "Reciprocal": np.reciprocal, "Exp": np.exp, "Log": np.log,
@@ -352,22 +421,51 @@ _FOLD1 = {"Sqrt": np.sqrt, "Reciprocal": np.reciprocal, "Exp": np.exp, "Log": np
 def _unary_const(ctx, n):
     x = ctx.value(n, 0)
     if isinstance(x, Lin):
-        raise NodeError("only supported on constants (folded), not on a tensor that depends "
-                        "on the input")
+        return _unary_lin(ctx, n, x)
     x = np.asarray(x)
     out = _fold(_FOLD1[n.op_type], x.astype(np.float64) if x.dtype.kind in "iu" and
                 n.op_type in ("Sqrt", "Exp", "Log", "Reciprocal") else x)
     return out if n.op_type == "Not" else out.astype(x.dtype)
 
 
+def _unary_lin(ctx, n, x: Lin):
+    """Exp, Sqrt, Reciprocal, Floor, Ceil, Sign and Not of a tensor that depends on the input."""
+    op, out = n.op_type, n.output[0]
+    if op == "Exp":
+        return ctx.elementwise(Exp, (x,), onnx_out=out)
+    if op in ("Sqrt", "Reciprocal"):
+        return ctx.elementwise(Pow, (x,), p=Fraction(1, 2) if op == "Sqrt" else -1, onnx_out=out)
+    if op in ("Floor", "Ceil"):
+        return ctx.elementwise(ToInt, (x,), mode=op.lower(), onnx_out=out)
+    if op == "Sign":
+        pos = ctx.elementwise(Compare, (x,), op=">")
+        return pos.plus(ctx.elementwise(Compare, (x,), op="<").neg())
+    if op == "Not":  # of a boolean: 1 - x
+        return x.neg().shift(np.ones(x.n))
+    raise NodeError("only supported on constants (folded), not on a tensor that depends on the "
+                    "input (Exp, Sqrt, Reciprocal, Floor, Ceil, Sign and Not are; Log and Round "
+                    "have no exact form nnsmt lowers)")
+
+
 @op("Where", arity=3)
 def _where(ctx, n):
     cond = ctx.value(n, 0)
     if isinstance(cond, Lin):
-        raise NodeError("the condition depends on the input; only a constant condition is "
-                        "supported")
+        return _select(ctx, n, cond, ctx.value(n, 1), ctx.value(n, 2))
     cond = np.asarray(cond).astype(bool)
     return structural([ctx.value(n, 1), ctx.value(n, 2)], lambda x, y: np.where(cond, x, y))
+
+
+def _select(ctx, n, cond: Lin, a, b):
+    """Where(c, a, b) for a condition that depends on the input (a 0/1 value: every boolean the
+    lowering makes is one): b + Select(c, a - b), or, when a and b are constants, the affine
+    b + (a - b) c."""
+    shape = broadcast_shape(shape_of(cond), shape_of(a), shape_of(b))
+    C, A, B = bcast(cond, shape), as_lin(a, shape), as_lin(b, shape)
+    D = A.plus(B.neg())
+    if not D.terms:
+        return C.scale(D.b).shift(B.b)
+    return ctx.elementwise(Select, (C, D)).plus(B)
 
 
 # -- layout ops --
@@ -1260,8 +1358,6 @@ def _max_min(ctx, n):
 @op("Softmax")
 def _softmax(ctx, n):
     x = ctx.lin(n, 0)
-    if not ctx.is_final(n.output[0]):
-        raise NodeError("Softmax is only supported as the last node, producing the output")
     s = x.shape
     axis = ctx.attr(n, "axis", 1 if ctx.opset < 13 else -1)
     a = axis + len(s) if axis < 0 else axis
@@ -1269,12 +1365,32 @@ def _softmax(ctx, n):
         raise bad(f"axis {axis} is invalid for shape {list(s)}")
     # opset < 13 normalises over dims [axis:], later opsets over dim axis alone
     groups = prod(s[:a]) * (1 if ctx.opset < 13 else prod(s[a + 1:]))
-    if groups != 1:
-        raise NodeError(f"Softmax over axis {axis} of shape {list(s)} normalises {groups} "
-                        "groups; only a softmax over all output elements can be dropped")
+    if groups != 1 or not ctx.is_final(n.output[0]):
+        return _softmax_exact(ctx, n, x, a)
     # dropped: the IR output is the logits (same argmax and pairwise order, not the same values)
     ctx.drop_softmax(n.output[0], n.input[0])
     return x
+
+
+def _softmax_exact(ctx, n, x: Lin, a: int) -> Lin:
+    """softmax(x)_i = exp(x_i) / sum of exp(x_j) over i's group, exactly: Exp, the affine map
+    summing each group (broadcast back to every member), Div (its divisor is never 0)."""
+    s = x.shape
+    if ctx.opset < 13:  # the 2-D coercion at axis: a group is a row of [prod(s[:a]), prod(s[a:])]
+        gid = np.arange(x.n) // prod(s[a:])
+    else:  # the elements that differ only in axis a
+        coords = np.indices(s)
+        coords[a] = 0
+        gid = np.ravel_multi_index(tuple(coords), s).ravel()
+    _, gid = np.unique(gid, return_inverse=True)
+    r = x.n // (int(gid.max()) + 1)
+    if x.n * r > MAX_ENTRIES:
+        raise NodeError(f"the Softmax's group sums have {x.n * r} entries; too large to lower")
+    members = np.argsort(gid, kind="stable").reshape(-1, r)  # each group's elements, ascending
+    K = Sp((x.n, x.n), np.arange(0, x.n * r + 1, r), members[gid].ravel(),
+           np.zeros(x.n * r, np.int64), np.ones(1))
+    E = ctx.elementwise(Exp, (x,))
+    return ctx.elementwise(Div, (E, E.then(K, s)), onnx_out=n.output[0])
 
 
 @op("ArgMax")
