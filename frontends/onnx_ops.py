@@ -9,7 +9,8 @@ leaky(x) = a x + (1 - a) relu(x), tanh(x) = 2 sigmoid(2x) - 1, all exact.
 
 Beyond piecewise-linear maps, the exact elementwise IR nodes (`nnsmt.ir`), operands broadcast to
 one shape by selection maps first: Mul and Div of two input-dependent tensors are `Mul`/`Div`
-nodes, `c / x` is `c * Pow(x, -1)`; Pow with one constant rational exponent (numerator and
+nodes, `c / x` is `c * Pow(x, -1)`, MatMul of two such tensors one `Mul` of every pair of
+factors and a sparse sum; Pow with one constant rational exponent (numerator and
 denominator at most `POW_MAX`; a float32 like 1/3 is not one) is `Pow`, Sqrt `Pow(x, 1/2)`,
 Reciprocal `Pow(x, -1)`; Exp is `Exp`; a comparison `a op b` is `Compare(a - b, op)` (booleans
 are 0/1 reals); And, Or, Xor of booleans are `relu(a + b - 1)` combinations, Not is `1 - a`;
@@ -786,12 +787,42 @@ def _matmul(ctx, n):
     if not isinstance(a, Lin) and not isinstance(b, Lin):
         return np.matmul(np.asarray(a), np.asarray(b))
     if isinstance(a, Lin) and isinstance(b, Lin):
-        raise NodeError("both operands depend on the input; one must be a constant "
-                        "(the product of two such tensors is not affine)")
+        return _bilinear_matmul(a, b, ctx)
     x_left = isinstance(a, Lin)
     W = exact(b if x_left else a, "weight")
     K, shape = matmul_matrix(shape_of(a if x_left else b), W, x_left)
     return ctx.linear(n, 0 if x_left else 1, lambda X: X.then(K, shape))
+
+
+def _bilinear_matmul(a: Lin, b: Lin, ctx) -> Lin:
+    """A @ B for two input-dependent tensors (attention's Q K^T, say), with numpy's matmul rules:
+    every product A[.., i, k] B[.., k, j] is one element of a Mul node over selections of A and
+    B, summed over k by a sparse map."""
+    sa, sb = a.shape, b.shape
+    if not sa or not sb:
+        raise bad("MatMul operands must have rank >= 1")
+    As, Bs = ((1,) + sa if len(sa) == 1 else sa), (sb + (1,) if len(sb) == 1 else sb)
+    if As[-1] != Bs[-2] or As[-1] == 0:
+        raise bad(f"shapes {list(sa)} and {list(sb)} do not multiply")
+    batch = broadcast_shape(As[:-2], Bs[:-2])
+    m, k, p = As[-2], As[-1], Bs[-1]
+    out = list(batch + (m, p))
+    if len(sb) == 1:
+        del out[-1]
+    if len(sa) == 1:
+        del out[-2 if len(sb) != 1 else -1]
+    n_out = prod(batch) * m * p
+    if n_out * k > MAX_ENTRIES:
+        raise NodeError(f"MatMul of shapes {list(sa)} and {list(sb)} needs {n_out * k} products; "
+                        "too large to lower")
+    IA = np.broadcast_to(np.arange(prod(As)).reshape(As), batch + (m, k))
+    IB = np.broadcast_to(np.arange(prod(Bs)).reshape(Bs), batch + (k, p))
+    ia = np.broadcast_to(IA[..., :, None, :], batch + (m, p, k)).ravel()
+    ib = np.broadcast_to(np.swapaxes(IB, -1, -2)[..., None, :, :], batch + (m, p, k)).ravel()
+    P = ctx.elementwise(Mul, (a.select(ia, shape=(len(ia),)), b.select(ib, shape=(len(ib),))))
+    K = Sp((n_out, len(ia)), np.arange(0, len(ia) + 1, k), np.arange(len(ia)),
+           np.zeros(len(ia), np.int64), np.ones(1))
+    return P.then(K, tuple(out))
 
 
 def _transposed(X: Lin) -> Lin:

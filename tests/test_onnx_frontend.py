@@ -409,8 +409,8 @@ def test_non_finite_initializer(tmp_path, bad):
 
 
 def test_unsupported_configurations(tmp_path):
-    p = save(tmp_path / "mm.onnx", [node("MatMul", ["in", "in"], name="sq")], {}, (3, 3))
-    one_line_error(p, UnsupportedError, "node 'sq' (MatMul)", "both operands")
+    p = save(tmp_path / "mm.onnx", [node("Gemm", ["in", "in"], name="sq")], {}, (3, 3))
+    one_line_error(p, UnsupportedError, "node 'sq' (Gemm)", "both operands")
     # a softmax inside the network or over several groups and c / x lower to exact
     # elementwise nodes (tests/test_elementwise.py)
     from nnsmt.ir import ELEMENTWISE

@@ -172,7 +172,10 @@ class VerifyQuery:
         if not self.relaxed or self.round >= self.max_rounds:
             return None
         x = [Fraction(model[f"X_{i}"]) for i in range(self.graph.inputs[0].dim)]
-        env = evaluate_enclosure(self.graph, {self.graph.inputs[0].name: x})
+        try:
+            env = evaluate_enclosure(self.graph, {self.graph.inputs[0].name: x})
+        except (ValidationError, InputError):  # undecided inside the network, or off its domain
+            return None
         extra = {k: list(v) for k, v in self.sigmoid_extra.items()}
         for node in self.graph.nodes:
             if isinstance(node, Sigmoid):
