@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install 'nnsmt[test]')")
 
@@ -112,6 +114,93 @@ def test_fixture_through_every_domain(path):
         # cvc5 does not decide quotients of exps (a softmax) in minutes, even at a point
         if k == 0 and not (any(isinstance(n, Exp) for n in g.nodes) and any(isinstance(n, Div) for n in g.nodes)):
             _solver_agrees(g, x, lo, hi)
+
+
+# ---- random graphs: bounds contain the exact (or certified) values ----
+
+POWERS = [0, 1, 2, 3, -1, -2, Fraction(1, 2), Fraction(-1, 2), Fraction(2, 3)]
+w32 = st.floats(-2, 2, width=32, allow_subnormal=False)
+
+
+@st.composite
+def elementwise_graphs(draw):
+    """A random DAG over every elementwise node, affine maps and ReLUs (operands of one size)."""
+    vals = [("x", draw(st.integers(1, 3)))]
+    nodes: list = [Input("x", vals[0][1])]
+    for k in range(draw(st.integers(1, 6))):
+        name, (x, d) = f"v{k}", draw(st.sampled_from(vals))
+        kind = draw(st.sampled_from(["affine", "relu", "mul", "div", "pow", "exp", "compare",
+                                     "select", "to_int"]))
+        other = draw(st.sampled_from([v for v, e in vals if e == d]))
+        if kind == "affine":
+            m = draw(st.integers(1, 3))
+            w = np.array(draw(st.lists(w32, min_size=m * d + m, max_size=m * d + m)))
+            nodes.append(Affine(name, x, Const(w[:m * d].reshape(m, d)), Const(w[m * d:])))
+            vals.append((name, m))
+            continue
+        nodes.append({"relu": lambda: Relu(name, x), "mul": lambda: Mul(name, x, other),
+                      "div": lambda: Div(name, x, other), "exp": lambda: Exp(name, x),
+                      "pow": lambda: Pow(name, x, draw(st.sampled_from(POWERS))),
+                      "compare": lambda: Compare(name, x, draw(st.sampled_from([">", ">=", "<", "<=", "=", "!="]))),
+                      "select": lambda: Select(name, other, x),
+                      "to_int": lambda: ToInt(name, x, draw(st.sampled_from(["trunc", "floor", "ceil"])))}[kind]())
+        vals.append((name, d))
+    return Graph(tuple(nodes), (nodes[-1].name,)).check()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(g=elementwise_graphs(), data=st.data())
+def test_bounds_contain_exact_values_on_random_graphs(g, data):
+    n = g.inputs[0].dim
+    lo = np.array(data.draw(st.lists(st.floats(-2, 1, width=32), min_size=n, max_size=n)), dtype=np.float64)
+    hi = lo + np.array(data.draw(st.lists(st.floats(0, 1, width=32), min_size=n, max_size=n)), dtype=np.float64)
+    bounds = {m: propagate_bounds(g, Interval(lo, hi), m) for m in ("interval", "linear")}
+    exact = all(exact_rational(node) for node in g.nodes)
+    for _ in range(3):
+        t = data.draw(st.lists(st.fractions(0, 1, max_denominator=64), min_size=n, max_size=n))
+        x = [Fraction(a) + u * (Fraction(b) - Fraction(a)) for a, b, u in zip(lo, hi, t)]
+        try:
+            env = evaluate_exact(g, {"x": x}) if exact else evaluate_enclosure(g, {"x": x})
+        except (InputError, ValidationError):  # off the domain, or an undecided comparison
+            continue
+        for name, v in env.items():
+            vlo, vhi = (v, v) if exact else v
+            for m, bd in bounds.items():
+                iv = bd[name]
+                assert all(l <= a for l, a in zip(iv.lo, vlo)), (m, name, iv.lo, vlo)
+                assert all(b <= h for h, b in zip(iv.hi, vhi)), (m, name, iv.hi, vhi)
+            if exact:  # the enclosure domain is exact on rational networks
+                e = evaluate_enclosure(g, {"x": x})[name]
+                assert list(e[0]) == list(v) == list(e[1])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(g=elementwise_graphs(), data=st.data())
+def test_z3_at_a_point_is_the_exact_value_on_random_graphs(g, data):
+    """Rational networks: the solver's output at a point is the exact value; at a point off the
+    network's domain (a divisor 0) there is no model at all."""
+    from hypothesis import assume
+    assume(all(exact_rational(node) for node in g.nodes))
+    n = g.inputs[0].dim
+    x = data.draw(st.lists(st.sampled_from([Fraction(0), Fraction(1), Fraction(-1, 2), Fraction(3, 4),
+                                            Fraction(-2)]), min_size=n, max_size=n))
+    try:
+        want = list(evaluate_exact(g, {"x": x})[g.outputs[0]])
+    except InputError:
+        want = None
+    b = ScriptBuilder()
+    env = encode_graph(g, b, names=lambda v, d: [f"X_{i}" for i in range(d)] if v == "x" else None)
+    out = env[g.outputs[0]]
+    for j, v in enumerate(out):
+        b.declare(f"Y_{j}")
+        b.assert_(f"net_{j}", Cmp("=", Var(f"Y_{j}"), Var(v) if isinstance(v, str) else Num(Fraction(v))))
+    b.assert_("at_x", And(tuple(Cmp("=", Var(f"X_{i}"), Num(v)) for i, v in enumerate(x))))
+    res = solver_backend("z3").solve(b.build(), 60)
+    if want is None:
+        assert res.status == "unsat", res
+    else:
+        assert res.status == "sat", res
+        assert [res.model[f"Y_{j}"] for j in range(len(out))] == want
 
 
 # ---- the network's domain: division and roots are partial ----
