@@ -26,12 +26,12 @@ import numpy as np
 
 from ..bounds import Interval, box_interval, output_spec_bounds, propagate_bounds
 from ..errors import InputError
-from ..interpret import evaluate
+from ..interpret import decide, evaluate
 from ..ir import Graph, Relu
 from ..terms import And, Bool, Cmp, Not, Or, Script, atoms, linear_form, variables
 from ..errors import ValidationError
 from ..query import Outcome
-from .verify import VerifyQuery, check_compatible, compare_range, restrict, verify_script
+from .verify import VerifyQuery, check_compatible, restrict, verify_script
 
 Box = tuple[tuple[Fraction, ...], tuple[Fraction, ...]]
 
@@ -132,7 +132,7 @@ def _three(t, lo, hi, atoms: _Atoms):
             k = atoms.index.get(id(t))
             if k is None:
                 return None
-            return compare_range(t.op, lo[k], hi[k])  # Fractions (or +-inf floats)
+            return decide(t.op, lo[k], hi[k])  # Fractions (or +-inf floats)
     return None
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..encode import encode_graph
 from ..errors import InputError, UnsupportedError, ValidationError
-from ..interpret import evaluate_enclosure
+from ..interpret import decide, evaluate_enclosure
 from ..ir import Graph, Input, Sigmoid, exact_rational
 from ..result import SolveOptions
 from ..terms import And, Cmp, Not, Num, Or, Script, ScriptBuilder, Var, atoms, linear_form
@@ -265,21 +265,8 @@ def _three(t, env):
             r = _range(_sub(t.lhs, t.rhs), env)
             if r is None:
                 return None
-            return compare_range(t.op, *r)
+            return decide(t.op, *r)
     return None
-
-
-def compare_range(op: str, lo, hi) -> bool | None:
-    """Whether `v op 0` holds for every v in [lo, hi] (True), for none (False), or neither."""
-    if op == "<=":
-        return True if hi <= 0 else (False if lo > 0 else None)
-    if op == "<":
-        return True if hi < 0 else (False if lo >= 0 else None)
-    if op == ">=":
-        return True if lo >= 0 else (False if hi < 0 else None)
-    if op == ">":
-        return True if lo > 0 else (False if hi <= 0 else None)
-    return True if lo == hi == 0 else (False if lo > 0 or hi < 0 else None)
 
 
 def _sub(a, b):
