@@ -969,8 +969,9 @@ def _conv_attrs(ctx, n, D, ks):
     return strides, dil
 
 
-@op("Conv", arity=2)
-def _conv(ctx, n):
+def _conv_operands(ctx, n):
+    """(input map, exact weight, bias value, spatial rank D, batch N, channels C, spatial shape)
+    of a Conv or ConvTranspose node."""
     x = ctx.lin(n, 0)
     W = exact(ctx.const(n, 1), "weight")
     B = ctx.value(n, 2)
@@ -978,7 +979,12 @@ def _conv(ctx, n):
     D = len(xs) - 2
     if D < 1 or W.ndim != D + 2:
         raise bad(f"input {list(xs)} and weight {list(W.shape)} are not a convolution")
-    N, C, isp = xs[0], xs[1], xs[2:]
+    return x, W, B, D, xs[0], xs[1], xs[2:]
+
+
+@op("Conv", arity=2)
+def _conv(ctx, n):
+    x, W, B, D, N, C, isp = _conv_operands(ctx, n)
     M, Cg, ks = W.shape[0], W.shape[1], W.shape[2:]
     group = int(ctx.attr(n, "group", 1))
     if group < 1 or Cg * group != C or M % group:
@@ -1016,14 +1022,7 @@ def _conv(ctx, n):
 
 @op("ConvTranspose", arity=2)
 def _conv_transpose(ctx, n):
-    x = ctx.lin(n, 0)
-    W = exact(ctx.const(n, 1), "weight")
-    B = ctx.value(n, 2)
-    xs = x.shape
-    D = len(xs) - 2
-    if D < 1 or W.ndim != D + 2:
-        raise bad(f"input {list(xs)} and weight {list(W.shape)} are not a convolution")
-    N, C, isp = xs[0], xs[1], xs[2:]
+    x, W, B, D, N, C, isp = _conv_operands(ctx, n)
     Mg, ks = W.shape[1], W.shape[2:]
     group = int(ctx.attr(n, "group", 1))
     if group < 1 or W.shape[0] != C or C % group:
