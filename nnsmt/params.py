@@ -59,20 +59,26 @@ class Perturbation:
         return f"δ = {d}, {what} of {where}"
 
 
+def parse_exact(text: str, flag: str, what: str = "a number") -> Fraction:
+    """An exact number >= 0 within the float64 range from a decimal or a ratio ("0.005",
+    "1/200"); `flag` and `what` name it in the one-line InputError."""
+    t = text.strip()
+    try:
+        q = Fraction(t)
+    except (ValueError, ZeroDivisionError):
+        raise InputError(f"{flag}: {text!r} is not {what}") from None
+    if q < 0:
+        raise InputError(f"{flag} must be >= 0, got {t}")
+    if q > Fraction(1.7976931348623157e308):
+        raise InputError(f"{flag}: {t} is beyond the float64 range")
+    return q
+
+
 def parse_delta(text: str) -> Fraction:
     """`0.005`, `1/200` or `delta=0.005` -> the exact rational (decimal strings are exact)."""
     t = text.strip()
-    if t.startswith("delta="):
-        t = t[len("delta="):]
-    try:
-        d = Fraction(t)
-    except (ValueError, ZeroDivisionError):
-        raise InputError(f"--params: {text!r} is not delta=<number> (e.g. delta=0.005)") from None
-    if d < 0:
-        raise InputError(f"--params: delta must be >= 0, got {t}")
-    if d > Fraction(1.7976931348623157e308):
-        raise InputError(f"--params: delta {t} is beyond the float64 range")
-    return d
+    return parse_exact(t[len("delta="):] if t.startswith("delta=") else t, "--params delta",
+                       "delta=<number> (e.g. delta=0.005)")
 
 
 def affine_layers(graph: Graph) -> list[str]:

@@ -128,13 +128,8 @@ def add_estimate_args(sp, threshold: bool = True):
 
 def parse_number(text: str, flag: str) -> Fraction:
     """An exact number >= 0 (a threshold, ε, σ)."""
-    try:
-        q = Fraction(text)
-    except (ValueError, ZeroDivisionError):
-        raise InputError(f"{flag}: {text!r} is not a number") from None
-    if q < 0:
-        raise InputError(f"{flag} must be >= 0, got {text}")
-    return q
+    from nnsmt.params import parse_exact
+    return parse_exact(text, flag)
 
 
 def parse_property(text: str):
