@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import sys
 
-from .common import BACKENDS, add_command, names, show
+from .common import BACKENDS, add_command, check_output, names, positive_int, show, timeout_seconds
 from .options import add_engine_args, from_args
 
 
 def run(args) -> int:
     from nnsmt.engine.batch import Batch, BatchOptions
     from nnsmt.engine.progress import BatchProgress
+    check_output(args.output)
     opts = from_args(BatchOptions, args, backends=tuple(names(args.backend)), memory_mb=args.memory)
     batch = Batch(args.instances, args.output, args.results_dir, opts)
     if not args.json and batch.records:
@@ -42,7 +43,7 @@ def register(sub):
     sp.add_argument("--results-dir", help="per-instance result files (default: <output stem>_results/)")
     sp.add_argument("--backend", default="z3", help=f"backend (default z3), or a comma-separated list to run every "
                     f"instance on each: {BACKENDS}")
-    sp.add_argument("--timeout", type=float, default=None, help="seconds per instance (overrides the CSV's)")
-    sp.add_argument("--memory", type=int, default=None, help="memory limit per solver process in MB")
+    sp.add_argument("--timeout", type=timeout_seconds, default=None, help="seconds per instance (overrides the CSV's)")
+    sp.add_argument("--memory", type=positive_int, default=None, help="memory limit per solver process in MB")
     add_engine_args(sp, "per instance, as nnsmt verify; --jobs counts tasks at once, instances and their\n"
                     "sub-queries alike, and an instance's timeout bounds all of its sub-queries")

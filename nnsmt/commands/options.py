@@ -64,10 +64,10 @@ ENGINE_ARGS = (
      "above that, one query for sigmoid networks; plain: every ReLU an ite; bounded: ReLUs that sound "
      "bounds show stable are fixed, the others get bound lemmas; split: as auto's splitting (--json "
      "says which engine ran and why)")),
-    ("--split", dict(type=int, default=None, metavar="N", help="the split engine's most sub-queries "
+    ("--split", dict(type=positive_int, default=None, metavar="N", help="the split engine's most sub-queries "
      "(default 4096 up to 16 inputs, else 1): the input region is bisected, sub-boxes refuted by bounds "
      "where possible; all unsat -> unsat, a validated sat -> sat (the others are then cancelled)")),
-    ("--jobs", dict(type=int, default=None, metavar="J", help="sub-queries solved at once (default: one "
+    ("--jobs", dict(type=positive_int, default=None, metavar="J", help="sub-queries solved at once (default: one "
      "per core), each in its own process")),
     ("--executor", dict(default="local", choices=["local", "ray"], help="where sub-queries run: local "
      "processes (default) or Ray")),

@@ -42,9 +42,14 @@ def read_instances(path: Path, backends: list[str], default_timeout: float | Non
         InputError: an unreadable or empty file, a missing column, a bad timeout (the line named).
     """
     try:
-        rows = [r for r in csv.reader(path.read_text().splitlines()) if r and not r[0].startswith("#")]
+        text = path.read_text()
     except OSError as e:
         raise InputError(f"{path}: cannot read: {e.strerror}") from None
+    except UnicodeDecodeError as e:
+        raise InputError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    if "\0" in text:
+        raise InputError(f"{path}:{text[:text.index(chr(0))].count(chr(10)) + 1}: a NUL byte in the instance list")
+    rows = [r for r in csv.reader(text.splitlines()) if r and not r[0].startswith("#")]
     if not rows:
         raise InputError(f"{path}: no instances")
     head = [c.strip().lower() for c in rows[0]]
