@@ -61,7 +61,7 @@ def wrote_onnx(graph, path, dtype: str) -> None:
 ENGINE_ARGS = (
     ("--engine", dict(default="auto", choices=["auto", "plain", "bounded", "split"], help="auto (default): "
      "input splitting with bounds for networks with at most 16 inputs, bounds then one bounded query "
-     "above that, one query for sigmoid networks; plain: every ReLU an ite; bounded: ReLUs that sound "
+     "above that, one query for sigmoid and other nonlinear networks; plain: every ReLU an ite; bounded: ReLUs that sound "
      "bounds show stable are fixed, the others get bound lemmas; split: as auto's splitting (--json "
      "says which engine ran and why)")),
     ("--split", dict(type=positive_int, default=None, metavar="N", help="the split engine's most sub-queries "
