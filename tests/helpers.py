@@ -50,3 +50,26 @@ def hand_net() -> Graph:
 
 # hand_net's input box [-1, 1]^2
 BOX = InputDomain(((tuple([Fraction(-1)] * 2), tuple([Fraction(1)] * 2)),))
+
+
+def scalar_chain_onnx(path, weights, dtype="float32", relu=True) -> str:
+    """A 1-1-...-1 ONNX network x -> w1 x -> relu -> w2 x ... (Gemm/Relu, no biases) at `path`."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    np_t, onnx_t = {"float32": (np.float32, TensorProto.FLOAT),
+                    "float64": (np.float64, TensorProto.DOUBLE)}[dtype]
+    nodes, inits, cur = [], [], "x"
+    for k, w in enumerate(weights):
+        inits += [numpy_helper.from_array(np.array([[w]], np_t), f"W{k}"),
+                  numpy_helper.from_array(np.array([0], np_t), f"B{k}")]
+        nodes.append(helper.make_node("Gemm", [cur, f"W{k}", f"B{k}"], [f"a{k}"], transB=1))
+        cur = f"a{k}"
+        if relu and k < len(weights) - 1:
+            nodes.append(helper.make_node("Relu", [cur], [f"r{k}"]))
+            cur = f"r{k}"
+    g = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("x", onnx_t, [1, 1])],
+                          [helper.make_tensor_value_info(cur, onnx_t, [1, 1])], inits)
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    onnx.save(m, path)
+    return str(path)

@@ -16,16 +16,14 @@ import os
 import subprocess
 import sys
 
-import numpy as np
-import onnx
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
-from onnx import TensorProto, helper, numpy_helper
 
 from nnsmt.cli import COMMANDS, main
 from nnsmt.commands.common import EXIT_CODES
 
 from conftest import EXAMPLES, ROOT
+from helpers import scalar_chain_onnx
 
 FIX = ROOT / "tests" / "fixtures"
 NET = str(EXAMPLES / "classifier.onnx")  # 2 inputs, 3 outputs
@@ -248,29 +246,10 @@ def test_bad_arch_file(tmp_path):
     usage_error(code, err, spec)
 
 
-def _chain_onnx(path, weights, dtype):
-    np_t, onnx_t = {"float32": (np.float32, TensorProto.FLOAT), "float64": (np.float64, TensorProto.DOUBLE)}[dtype]
-    nodes, inits, cur = [], [], "x"
-    for k, w in enumerate(weights):
-        inits += [numpy_helper.from_array(np.array([[w]], np_t), f"W{k}"),
-                  numpy_helper.from_array(np.array([0], np_t), f"B{k}")]
-        nodes.append(helper.make_node("Gemm", [cur, f"W{k}", f"B{k}"], [f"a{k}"], transB=1))
-        cur = f"a{k}"
-        if k < len(weights) - 1:
-            nodes.append(helper.make_node("Relu", [cur], [f"r{k}"]))
-            cur = f"r{k}"
-    g = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("x", onnx_t, [1, 1])],
-                          [helper.make_tensor_value_info(cur, onnx_t, [1, 1])], inits)
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
-    m.ir_version = 8
-    onnx.save(m, path)
-    return str(path)
-
-
 def test_overflowing_weights_are_sat_not_a_crash(tmp_path):
     """1-1-1 net, float64 weights 1e200: y = 1e400 exactly, inf in onnxruntime. The exact replay
     holds, so the answer is sat; the float replay's failure is a note, not an error."""
-    net = _chain_onnx(tmp_path / "big.onnx", [1e200, 1e200], "float64")
+    net = scalar_chain_onnx(tmp_path / "big.onnx", [1e200, 1e200], "float64")
     prop = files(tmp_path, "p.vnnlib", "(declare-const X_0 Real)\n(declare-const Y_0 Real)\n"
                  "(assert (>= X_0 1))\n(assert (<= X_0 1))\n(assert (>= Y_0 1))\n")
     code, out, err = run("verify", net, prop)
@@ -278,7 +257,7 @@ def test_overflowing_weights_are_sat_not_a_crash(tmp_path):
 
 
 def test_overflowing_weights_json(tmp_path):
-    net = _chain_onnx(tmp_path / "big.onnx", [1e200, 1e200], "float64")
+    net = scalar_chain_onnx(tmp_path / "big.onnx", [1e200, 1e200], "float64")
     prop = files(tmp_path, "p.vnnlib", "(declare-const X_0 Real)\n(declare-const Y_0 Real)\n"
                  "(assert (>= X_0 1))\n(assert (<= X_0 1))\n(assert (>= Y_0 1))\n")
     code, out, err = run("verify", net, prop, "--json")

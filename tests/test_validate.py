@@ -6,9 +6,7 @@ Every case is a 1-input network small enough to derive the expected outcome by h
 from fractions import Fraction
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
 from nnsmt.errors import ValidationError
 from nnsmt.frontends import load_onnx, ort_evaluator
@@ -16,27 +14,14 @@ from nnsmt.interpret import evaluate
 from nnsmt.validate import Counterexample, validate_counterexample
 from nnsmt.vnnlib import parse_vnnlib
 
+from helpers import scalar_chain_onnx
+
 THIRD = Fraction(1, 3)  # not a float: the float replay sees float32(1/3) = 1/3 + 9.93e-9
 
 
 def chain(path, weights, dtype="float32", relu=True):
-    """A 1-1-...-1 network x -> w1 x -> relu -> w2 ... (no biases), as ONNX Gemm/Relu."""
-    np_t, onnx_t = {"float32": (np.float32, TensorProto.FLOAT),
-                    "float64": (np.float64, TensorProto.DOUBLE)}[dtype]
-    nodes, inits, cur = [], [], "x"
-    for k, w in enumerate(weights):
-        inits += [numpy_helper.from_array(np.array([[w]], np_t), f"W{k}"),
-                  numpy_helper.from_array(np.array([0], np_t), f"B{k}")]
-        nodes.append(helper.make_node("Gemm", [cur, f"W{k}", f"B{k}"], [f"a{k}"], transB=1))
-        cur = f"a{k}"
-        if relu and k < len(weights) - 1:
-            nodes.append(helper.make_node("Relu", [cur], [f"r{k}"]))
-            cur = f"r{k}"
-    g = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("x", onnx_t, [1, 1])],
-                          [helper.make_tensor_value_info(cur, onnx_t, [1, 1])], inits)
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
-    m.ir_version = 8
-    onnx.save(m, path)
+    """The IR and onnxruntime replay of `helpers.scalar_chain_onnx`."""
+    path = scalar_chain_onnx(path, weights, dtype, relu)
     return load_onnx(path), ort_evaluator(path)
 
 
