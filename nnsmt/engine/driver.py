@@ -16,7 +16,7 @@ from typing import Iterable, Iterator, Protocol
 
 from nnsmt.backends import get_backend
 from nnsmt.backends.executors import InlineExecutor, Task, get_executor
-from nnsmt.errors import BackendUnavailable, UnsupportedError
+from nnsmt.errors import UnsupportedError
 from nnsmt.query import Outcome, Query, settle  # settle: the policy lives with the protocol
 from nnsmt.result import Result, SolveOptions
 from nnsmt.terms import Script
@@ -71,11 +71,24 @@ class SingleRun:
         self.stats = dict(stats or {})
         self.solver_s = 0.0
         self._waiting = True  # the current query is not handed out yet
+        self._script: Script | None = None  # the current query's script, once compiled
         self._outcome: Outcome | None = None
 
     def on(self, backend: str) -> "SingleRun":
-        """A fresh run of the same query on another backend (what `nnsmt diff` compares)."""
-        return SingleRun(self.query, backend, self.deadline.left(), self.engine, self.notes, self.stats)
+        """A fresh run of the same query on another backend (what `nnsmt diff` compares); the
+        script compiled already is shared, not compiled again."""
+        run = SingleRun(self.query, backend, self.deadline.left(), self.engine, self.notes, self.stats)
+        run._script = self._script
+        return run
+
+    def script(self) -> Script:
+        """The current query's script, compiled once (checking a backend's capabilities and
+        handing the script out use the same one)."""
+        if self._script is None:
+            t = time.perf_counter()
+            self._script = self.query.compile()
+            self.stats["compile_s"] = self.stats.get("compile_s", 0.0) + time.perf_counter() - t
+        return self._script
 
     def take(self):
         if self._outcome is not None or not self._waiting:
@@ -87,10 +100,7 @@ class SingleRun:
         self._waiting = False
         self.rounds += 1
         self.outstanding.add(self.rounds)
-        t = time.perf_counter()
-        script = self.query.compile()
-        self.stats["compile_s"] = self.stats.get("compile_s", 0.0) + time.perf_counter() - t
-        return self.rounds, script, left, self.query.options
+        return self.rounds, self.script(), left, self.query.options
 
     def record(self, index: int, res: Result) -> None:
         self.outstanding.discard(index)
@@ -103,7 +113,7 @@ class SingleRun:
         if isinstance(got, Outcome):
             self._finish(got)
         else:
-            self.query, self._waiting = got, True
+            self.query, self._waiting, self._script = got, True, None
 
     def _finish(self, o: Outcome) -> None:
         stats = {k: round(v, 4) if isinstance(v, float) else v for k, v in self.stats.items()}
@@ -217,31 +227,11 @@ def solve(query: Query, backend: str = "z3", timeout: float | None = None, *,
           memory_mb: int | None = None, engine: str = "plain", executor=None) -> Outcome:
     """Decide one query: compile, solve under the hard deadline, settle (certify or refine)."""
     run = SingleRun(query, backend, timeout, engine)
-    check_backend(backend, query.compile().features)
+    check_backend(backend, run.script().features)
     ex = executor or executor_for(timeout, memory_mb=memory_mb)
     for _, outcome in drive([run], ex, memory_mb):
         return outcome
     return run.outcome()
-
-
-def solve_on(query: Query, backends: list[str], timeout: float | None,
-             memory_mb: int | None = None) -> list[Outcome | str]:
-    """The same query on several backends at once, each in its own child process (`nnsmt
-    diff`). A backend that is missing or cannot take the script is its reason (a string)."""
-    features = frozenset(query.compile().features)
-    rows: list[Outcome | str] = []
-    runs = []
-    for b in backends:
-        try:
-            check_backend(b, features)
-        except (BackendUnavailable, UnsupportedError) as e:
-            rows.append(str(e))
-            continue
-        runs.append(SingleRun(query, b, timeout))
-        rows.append(runs[-1])
-    for _ in drive(runs, get_executor("local", max(1, len(runs))), memory_mb):
-        pass
-    return [r if isinstance(r, str) else r.outcome() for r in rows]
 
 
 def solver(backend: str, timeout: float | None = None, memory_mb: int | None = None):

@@ -150,8 +150,9 @@ def plan(graph: Graph, prop, opts: VerifyOptions = VerifyOptions(), float_eval=N
         return run
     if engine == "bounded":
         q = replace(q, encoding="bounded", bounds=property_bounds(graph, prop))
-    check_backend(opts.backend, q.compile().features)
-    return SingleRun(q, opts.backend, opts.timeout, engine, notes)
+    run = SingleRun(q, opts.backend, opts.timeout, engine, notes)
+    check_backend(opts.backend, run.script().features)
+    return run
 
 
 def verify(graph: Graph, prop, opts: VerifyOptions = VerifyOptions(), float_eval=None) -> Outcome:
