@@ -198,12 +198,21 @@ def _certify_symbolic(graph: Graph, prop, model):
     if not within(graph, params):
         raise ValidationError("the model's parameter values lie outside their boxes")
     x = [Fraction(model[f"X_{i}"]) for i in range(graph.inputs[0].dim)]
+    mid = _witness_outputs(graph, prop, x, params)
+    if mid is None:
+        raise ValidationError("solver model fails the exact replay with its parameter values")
+    return Counterexample(tuple(x), mid)
+
+
+def _witness_outputs(graph: Graph, prop, x, params=None):
+    """The midpoints of the certified output enclosures at input `x` when the property holds
+    for every output value within them (so for the true outputs), else None."""
     lo, hi = evaluate_enclosure(graph, {graph.inputs[0].name: x}, params)[graph.outputs[0]]
     env = {f"X_{i}": (v, v) for i, v in enumerate(x)} | \
         {f"Y_{j}": (Fraction(a), Fraction(b)) for j, (a, b) in enumerate(zip(lo, hi))}
     if not all(_three(t, env) is True for _, t in prop.asserts):
-        raise ValidationError("solver model fails the exact replay with its parameter values")
-    return Counterexample(tuple(x), tuple((Fraction(a) + Fraction(b)) / 2 for a, b in zip(lo, hi)))
+        return None
+    return tuple((Fraction(a) + Fraction(b)) / 2 for a, b in zip(lo, hi))
 
 
 def _certify_enclosure(graph: Graph, prop, model, float_eval):
@@ -217,16 +226,13 @@ def _certify_enclosure(graph: Graph, prop, model, float_eval):
     # certifies too, is the witness reported (certified the same way, so just as sound)
     short = [Fraction(to_float(v)) for v in x]
     for cand in ([short, x] if short != x else [x]):
-        lo, hi = evaluate_enclosure(graph, {graph.inputs[0].name: cand})[graph.outputs[0]]
-        env = {f"X_{i}": (v, v) for i, v in enumerate(cand)} | \
-            {f"Y_{j}": (Fraction(a), Fraction(b)) for j, (a, b) in enumerate(zip(lo, hi))}
-        if all(_three(t, env) is True for _, t in prop.asserts):
+        mid = _witness_outputs(graph, prop, cand)
+        if mid is not None:
             x = cand
             break
     else:
         raise ValidationError("the candidate does not satisfy the property for the certified "
                               "enclosure of the network's outputs")
-    mid = tuple((Fraction(a) + Fraction(b)) / 2 for a, b in zip(lo, hi))
     if float_eval is None:
         return Counterexample(tuple(x), mid, replay="enclosure")
     x32 = np.array([to_float(v) for v in x], dtype=np.float32)
