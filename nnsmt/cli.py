@@ -17,8 +17,9 @@ from .commands.common import EXIT_CODES, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_P
 from .errors import NnsmtError
 
 # subcommand modules, in the order --help lists them
-COMMANDS = ["inspect", "compile", "verify", "estimate", "diff", "batch", "export", "import_ir",
+COMMANDS = ["inspect", "compile", "verify", "supports", "estimate", "diff", "batch", "export", "import_ir",
             "train", "data", "stable", "compress"]
+NAME = "nnsmt"  # `nnsmt --name`: the full name, as VNN-LIB 2's verifier interface asks
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,7 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     p = _Parser(prog="nnsmt", description="Compile neural networks into exact SMT queries.",
                                 epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--version", action="version", version=f"nnsmt {__version__}")
+    p.add_argument("--version", action="version", version=__version__,
+                   help="print the version (semantic versioning) and exit")
+    p.add_argument("--name", action="version", version=NAME, help="print the verifier's full name and exit")
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"nnsmt.commands.{name}").register(sub)

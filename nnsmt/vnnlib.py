@@ -33,12 +33,15 @@ class Property:
         n_outputs: number of outputs, declared as Y_0..Y_{n_outputs-1}.
         asserts: (source line, boolean term) per `assert`, in file order.
         source: the file name the property came from (used in messages).
+        split_dims: input splitting bisects only X_0..X_{split_dims-1} (None: every input);
+            the others are rounding errors of float semantics (`nnsmt.vnnlib2.combine`).
     """
 
     n_inputs: int
     n_outputs: int
     asserts: tuple[tuple[int, Term], ...] = field(repr=False)  # MNIST has 1,569
     source: str = "<string>"
+    split_dims: int | None = None
 
     def formula(self) -> And:
         """The conjunction of all asserts (the unsafe region)."""

@@ -178,3 +178,18 @@ def show(args, record, out=(), err=(), ascii: bool = True) -> None:
         print(line)
     for line in err:
         print(line, file=sys.stderr)
+
+
+def network_pairs(items) -> dict[str, str]:
+    """--network NAME=FILE, each name once."""
+    from nnsmt.errors import InputError
+    out: dict[str, str] = {}
+    for it in items:
+        name, eq, path = it.partition("=")
+        if not eq or not name or not path:
+            raise InputError(f"--network {it}: give NAME=FILE (a network declared in the query, "
+                             "and its ONNX model)")
+        if name in out:
+            raise InputError(f"--network {name}: given twice")
+        out[name] = path
+    return out

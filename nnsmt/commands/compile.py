@@ -9,7 +9,7 @@ import time
 
 from nnsmt.errors import InputError
 
-from .common import add_command, add_model_args, add_output, load_model, put
+from .common import add_command, add_model_args, add_output, load_model, network_pairs, put
 from .options import (ESTIMATE, ROBUST, TRAIN, add_estimate_args, add_robustness_args, add_training_args,
                       refuse, robustness_query, train_query)
 
@@ -36,10 +36,28 @@ def robust(args):
 MODES = {"verify": verify_query, "robustness": robust, "estimate": robust, "train": lambda args: train_query(args, "seed")}
 
 
+def standard_query(args):
+    """`nnsmt compile QUERY --network NAME=FILE ...`: the VNN-LIB 2 (or 1.0) query with its
+    networks, lowered as `nnsmt verify` lowers it (float-typed queries widened by rounding
+    errors), as one plain query: one complete script another tool can solve."""
+    from dataclasses import replace
+    from nnsmt.engine.build import verify_query as make
+    from nnsmt.engine.standard import prepare, query_from_v1
+    from nnsmt.vnnlib2 import is_vnnlib2, load_query
+    if args.mode != "verify" or args.property is not None:
+        raise InputError("with --network the query is the positional argument (nnsmt compile QUERY "
+                         "--network NAME=FILE ...; --mode verify)")
+    pairs = network_pairs(args.network)
+    q = load_query(args.model) if is_vnnlib2(args.model) else query_from_v1(args.model, pairs)
+    inst = prepare(q, pairs)
+    query = make(inst.graph, inst.prop, args.encoding or "plain", args.sigmoid)
+    return replace(query, float_type=inst.float_type) if hasattr(query, "float_type") else query
+
+
 def run(args) -> int:
     from nnsmt.backends.smtlib import to_smtlib
     t0 = time.perf_counter()
-    script = MODES[args.mode](args).compile()
+    script = (standard_query(args) if args.network else MODES[args.mode](args)).compile()
     put(args.output, to_smtlib(script), f": {len(script.decls)} declarations, {len(script.defs)} definitions, "
         f"{len(script.asserts)} assertions, logic {script.logic} ({time.perf_counter() - t0:.2f} s)")
     return 0
@@ -47,7 +65,9 @@ def run(args) -> int:
 
 def register(sub):
     sp = add_command(sub, "compile", "compile a query to SMT-LIB2 text", run)
-    add_model_args(sp)
+    add_model_args(sp, help="network file; with --network, the VNN-LIB 2 (or 1.0) query")
+    sp.add_argument("--network", action="append", default=[], metavar="NAME=FILE",
+                    help="compile a VNN-LIB 2 query: the ONNX model of each network it declares")
     sp.add_argument("--mode", default="verify", choices=sorted(MODES), help="query to compile (default verify)")
     sp.add_argument("--emit", default="smt2", choices=["smt2"], help="output format (default smt2)")
     add_output(sp)

@@ -93,7 +93,7 @@ def sigmoid_mode(backend: str, requested: str = "auto") -> str:
 
 def choose(graph: Graph, prop, opts: VerifyOptions) -> tuple[str, int, str]:
     """(engine, sub-queries, why) for `opts.engine`; auto picks by the network and region."""
-    dim = graph.inputs[0].dim
+    dim = prop.split_dims if getattr(prop, "split_dims", None) is not None else graph.inputs[0].dim
     if opts.engine != "auto":
         n = opts.split or (SPLIT_N if dim <= LOW_DIM else 1)
         return opts.engine, n, "chosen by --engine"
@@ -113,14 +113,18 @@ def choose(graph: Graph, prop, opts: VerifyOptions) -> tuple[str, int, str]:
     return "split", 1, f"{dim} inputs (> {LOW_DIM}): bounds and candidates, then one bounded query"
 
 
-def plan(graph: Graph, prop, opts: VerifyOptions = VerifyOptions(), float_eval=None) -> Run:
+def plan(graph: Graph, prop, opts: VerifyOptions = VerifyOptions(), float_eval=None,
+         float_type: str = "") -> Run:
     """The run that answers `prop` on `graph` with the chosen engine (planning happens here:
-    the split engine's bounds may already decide it)."""
+    the split engine's bounds may already decide it). `float_type`: see `VerifyQuery`."""
     check_compatible(graph, prop)
-    capabilities(opts.backend)  # fail early, naming what is missing
+    caps = capabilities(opts.backend)  # fail early, naming what is missing
     engine, n, why = choose(graph, prop, opts)
+    if "vnnlib" in caps.features and engine != "plain":
+        engine, n, why = "plain", 0, f"{opts.backend} answers whole VNN-LIB queries: one query"
     mode = sigmoid_mode(opts.backend, opts.sigmoid) if has_sigmoid(graph) else "exp"
-    q = VerifyQuery(graph, prop, lemmas=opts.lemmas, sigmoid=mode, float_eval=float_eval)
+    q = VerifyQuery(graph, prop, lemmas=opts.lemmas, sigmoid=mode, float_eval=float_eval,
+                    float_type=float_type)
     if mode == "pwl":
         sb = property_bounds(graph, prop)
         if sb is None:
@@ -155,10 +159,11 @@ def plan(graph: Graph, prop, opts: VerifyOptions = VerifyOptions(), float_eval=N
     return run
 
 
-def verify(graph: Graph, prop, opts: VerifyOptions = VerifyOptions(), float_eval=None) -> Outcome:
+def verify(graph: Graph, prop, opts: VerifyOptions = VerifyOptions(), float_eval=None,
+           float_type: str = "") -> Outcome:
     """Decide a VNN-LIB property on a network with the chosen engine: sat (a counterexample,
     replayed), unsat (none exists), unknown or error, as one Outcome."""
-    run = plan(graph, prop, opts, float_eval)
+    run = plan(graph, prop, opts, float_eval, float_type)
     ex = executor_for(opts.timeout, opts.jobs, opts.executor, opts.ray_address, opts.memory_mb)
     for _, outcome in drive([run], ex, opts.memory_mb):
         return outcome

@@ -196,6 +196,10 @@ class _Planner:
             score = width * (np.abs(coeff[j]).sum(0) if k else 1.0)
             if not np.any(score > 0):
                 score = width
+            sd = getattr(self.prop, "split_dims", None)
+            if sd is not None and sd < len(score):  # rounding errors: never bisected
+                score = score.copy()
+                score[sd:] = -1.0
             out.append(_Leaf(box, depth, int(unstable[j]), (bounds, j), score, root))
             if self.found is None:
                 # counterexample candidates: the centre, and the minimiser of the atom bound

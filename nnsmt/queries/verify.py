@@ -124,6 +124,10 @@ class VerifyQuery:
         sigmoid: "exp" (exact; needs a backend with exp) or "pwl" (a sound piecewise-linear
             relaxation, refined at each rejected candidate's pre-activations: `relaxed`).
         sigmoid_bounds: pre-activation bounds the pwl relaxation needs (Interval per value).
+        float_type: "" (real semantics), or float16/float32/float64: the graph is widened by
+            rounding errors (`nnsmt.floatsem`, so unsat covers IEEE execution in that type) and a
+            counterexample counts only when `float_eval` runs it in that type and the property
+            holds exactly on what it computes.
     """
 
     graph: Graph
@@ -142,6 +146,7 @@ class VerifyQuery:
     round: int = 0
     kind: str = "verify"
     options: SolveOptions = SolveOptions()
+    float_type: str = ""
 
     @property
     def relaxed(self) -> bool:
@@ -159,6 +164,8 @@ class VerifyQuery:
         from ..params import sym_params
         from ..validate import validate_counterexample
         try:
+            if self.float_type:
+                return _certify_float(self.prop, model, self.float_eval, self.float_type)
             if sym_params(self.graph):
                 return _certify_symbolic(self.graph, self.prop, model)
             if not has_inexact(self.graph):
@@ -202,6 +209,31 @@ def _certify_symbolic(graph: Graph, prop, model):
     if mid is None:
         raise ValidationError("solver model fails the exact replay with its parameter values")
     return Counterexample(tuple(x), mid)
+
+
+def _certify_float(prop, model, float_eval, dtype: str):
+    """A counterexample under float semantics: the model's declared inputs (X_0..X_{n-1},
+    n = `prop.split_dims`; the rest are rounding errors, which the float run makes itself),
+    rounded to `dtype`, run by `float_eval` in that type; the property must hold exactly on
+    those inputs and the outputs it computes."""
+    from ..validate import Counterexample
+    if float_eval is None:
+        raise ValidationError(f"no {dtype} evaluator to replay the candidate in")
+    n = prop.split_dims if prop.split_dims is not None else prop.n_inputs
+    ft = np.dtype(dtype).type
+    x = np.array([float(Fraction(model[f"X_{i}"])) for i in range(n)]).astype(ft)
+    y = np.asarray(float_eval(x)).reshape(-1)
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise ValidationError(f"the candidate gives inf or NaN when run in {dtype}")
+    xq = tuple(Fraction(float(v)) for v in x)
+    yq = tuple(Fraction(float(v)) for v in y)
+    values = {f"X_{i}": v for i, v in enumerate(xq)} | {f"X_{i}": Fraction(0) for i in range(n, prop.n_inputs)}
+    values |= {f"Y_{j}": v for j, v in enumerate(yq)}
+    if not prop.holds(values):
+        raise ValidationError(f"the candidate, rounded to {dtype}, does not satisfy the property "
+                              f"when the model runs in {dtype} in onnxruntime")
+    return Counterexample(xq, yq, tuple(float(v) for v in y), "onnxruntime", True,
+                          f"onnxruntime {dtype}: the property holds exactly", f"float:{dtype}")
 
 
 def _witness_outputs(graph: Graph, prop, x, params=None):
