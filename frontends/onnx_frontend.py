@@ -12,10 +12,14 @@ biases are the exact rational values of the composed maps (float64 where that is
 irrational in general, so it is the float64 rounding of that expression (the shift
 beta - mean * scale is then exact for that rounded scale). Constant subgraphs (shape arithmetic,
 say) are folded as the runtime computes them, in their own dtype.
+
+Hidden nodes (`keep`): a kept ONNX value is emitted as a node named by it when it is stored, and
+later ops read that node, so the graph holds it exactly; it is a graph output after the model's.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Callable
@@ -30,9 +34,11 @@ from nnsmt.ir import OPS as IR_OPS, Affine, Argmax, Const, Graph, Input, Relu, S
 from .exact import (DENSE_FOLD_LIMIT, _Map, _add, _dot, _mul, _recip,  # noqa: F401 (re-exported)
                     fold_batchnorm)
 from .onnx_maps import Lin, to_param
-from .onnx_ops import FLOAT_TYPES, OPS, SUPPORTED_OPS, Index, NodeError, bad, prod, value_kind
+from .onnx_ops import (FLOAT_TYPES, OPS, SUPPORTED_OPS, Index, NodeError, bad, prod, type_name,
+                       value_kind)
 
-__all__ = ["load_onnx", "ort_evaluator", "SUPPORTED_OPS", "fold_batchnorm"]
+__all__ = ["load_onnx", "ort_evaluator", "onnx_io_types", "value_type", "SUPPORTED_OPS",
+           "fold_batchnorm"]
 
 
 def _one_line(e) -> str:
@@ -58,8 +64,9 @@ class _Lowering:
     """One model's lowering: the ONNX values (constants or pending maps), the IR nodes so far,
     and the context every op lowering uses (value access, emission of nodes)."""
 
-    def __init__(self, model: onnx.ModelProto, path):
+    def __init__(self, model: onnx.ModelProto, path, keep=()):
         self.path, self.model, g = path, model, model.graph
+        self.keep = tuple(keep)
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
         inits = {t.name: t for t in g.initializer}
         # IR version 3 models also list every initializer in graph.input
@@ -85,12 +92,19 @@ class _Lowering:
             taken.add(name)
             self.inputs.append((i.name, name, shape, helper.tensor_dtype_to_np_dtype(tt.elem_type)))
 
-        # keep only the nodes the outputs depend on; count each value's readers
+        # keep only the nodes the outputs and kept values depend on; count each value's readers
+        # (a kept value counts as one: it is read by the query)
         self.graph_nodes = list(g.node)
-        self.needed = set(self.outs)
+        if self.keep:
+            known = {o for n in self.graph_nodes for o in n.output if o} | \
+                {i.name for i in g.input} | inits.keys()
+            for k in self.keep:
+                if not isinstance(k, str) or k not in known:
+                    raise InputError(f"{path}: no value named {k!r} in the model (hidden node)")
+        self.needed = set(self.outs) | set(self.keep)
         self.live = []
         self.users: dict[str, int] = {}
-        for o in self.outs:
+        for o in self.outs + list(self.keep):
             self.users[o] = self.users.get(o, 0) + 1
         for k in reversed(range(len(self.graph_nodes))):
             n = self.graph_nodes[k]
@@ -175,6 +189,15 @@ class _Lowering:
             if not isinstance(v, Lin) or not v.terms:
                 raise UnsupportedError(f"{self.path}: output {o!r} does not depend on the input")
             results.append(self.materialise_name(o))
+        for k in self.keep:
+            v = self.vals.get(k)
+            if isinstance(v, Index):
+                raise UnsupportedError(f"{self.path}: hidden node {k!r} is the index of an "
+                                       "ArgMax, not a tensor")
+            if not isinstance(v, Lin) or not v.terms:
+                raise UnsupportedError(f"{self.path}: hidden node {k!r} does not depend on the "
+                                       "input (it is a constant)")
+            results.append(self.hold(k))
         ins = [i[0] for i in self.inputs]
         meta = {"source": str(self.path), "format": "onnx", "onnx_input": ",".join(ins),
                 "onnx_output": ",".join(self.outs),
@@ -182,6 +205,8 @@ class _Lowering:
         if self.logits:
             # outputs are the logits: same argmax and pairwise order, but not the same values
             meta.update(dropped_softmax="true", onnx_logits=",".join(self.logits.values()))
+        if self.keep:
+            meta["onnx_keep"] = ",".join(self.keep)
         return Graph(self.nodes, tuple(results), meta).check()
 
     def store(self, name, v):
@@ -190,8 +215,26 @@ class _Lowering:
             # a pending dense or sparse map read by several nodes is emitted once, not copied
             if self.users.get(name, 0) > 1 and v.terms and not v.cheap():
                 self.materialise_name(name)
+            if v.terms and name in self.keep:
+                self.hold(name)  # before its readers, so that they read the kept node
         else:
             self.vals[name] = v if isinstance(v, Index) else np.asarray(v)
+
+    def hold(self, name) -> str:
+        """The IR value of the kept ONNX value `name` (one that depends on the input): a node
+        whose `onnx` is `name`. A pending map is emitted; a value another node already holds
+        (an Identity's, a Reshape's) gets a copy of its own, which later ops read."""
+        v = self.vals[name]
+        base = self.materialise_name(name)
+        i = next(i for i in reversed(range(len(self.nodes))) if self.nodes[i].name == base)
+        node = self.nodes[i]
+        if node.onnx == name:
+            return base
+        if isinstance(node, Affine) and not node.onnx and tuple(node.shape or ()) == v.shape:
+            self.nodes[i] = dataclasses.replace(node, onnx=name)  # an unnamed map of this value
+            return base
+        self.vals[name] = self.copy(Lin.of(base, v.shape), onnx=name)
+        return self.vals[name].base()
 
     # -- the context of the op lowerings --
 
@@ -278,6 +321,12 @@ class _Lowering:
         key = id(lin)
         if key in self.emitted:
             return self.emitted[key][1]
+        name = self.affine(lin, onnx)
+        self.emitted[key] = (lin, name)  # lin kept alive so its id stays unique
+        return name
+
+    def affine(self, lin: Lin, onnx="") -> str:
+        """A new Affine node computing the pending map (which has terms); its name."""
         self.layer += 1
         name = f"a{self.layer}"
         terms = list(lin.terms.items())
@@ -285,8 +334,13 @@ class _Lowering:
         b = np.zeros(lin.n) if lin.b is None else lin.b
         self.nodes.append(Affine(name, params[0][0], params[0][1], Const(b),
                                  more=tuple(params[1:]), shape=lin.shape, onnx=onnx))
-        self.emitted[key] = (lin, name)  # lin kept alive so its id stays unique
         return name
+
+    def copy(self, lin: Lin, onnx="") -> Lin:
+        """A new node holding the pending map, even when it is an IR value already."""
+        if not lin.terms:
+            raise NodeError("a value that does not depend on the input cannot be a node")
+        return Lin.of(self.affine(lin, onnx), lin.shape)
 
     def activation(self, lin: Lin, cls, prefix, onnx_in="", onnx_out="") -> Lin:
         src = self.emit(lin, onnx_in)
@@ -331,10 +385,29 @@ def _read(path) -> onnx.ModelProto:
     return model
 
 
-def _lower(path) -> tuple[Graph, _Lowering]:
+def _elem_types(model: onnx.ModelProto) -> dict[str, int]:
+    """ONNX value name -> element type, of the inputs, outputs, initializers and the values
+    onnx.shape_inference types (on a copy; what it cannot type is left out)."""
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # inference rejects some models the lowering accepts: use what is declared
+        inferred = model
+    g = inferred.graph
+    out = {t.name: t.data_type for t in g.initializer}
+    for vi in list(g.value_info) + list(g.input) + list(g.output):
+        if vi.type.HasField("tensor_type") and vi.type.tensor_type.elem_type:
+            out[vi.name] = vi.type.tensor_type.elem_type
+    return out
+
+
+def _keep(keep) -> tuple:
+    return (keep,) if isinstance(keep, str) else tuple(keep)
+
+
+def _lower(path, keep=()) -> tuple[Graph, _Lowering]:
     model = _read(path)
     try:
-        low = _Lowering(model, path)
+        low = _Lowering(model, path, _keep(keep))
         return low.run(), low
     except NnsmtError as e:
         if "\n" in str(e):  # garbage names from a corrupt file: keep the message one line
@@ -349,11 +422,18 @@ def _lower(path) -> tuple[Graph, _Lowering]:
                          f"{_one_line(e)}") from None
 
 
-def load_onnx(path) -> Graph:
+def load_onnx(path, keep=()) -> Graph:
     """Load an ONNX network as an exact IR graph.
 
     Args:
         path: an .onnx file: a DAG of the ops in `SUPPORTED_OPS` over float inputs.
+        keep: ONNX value names a query constrains (hidden nodes). Each becomes an IR value of
+            its own holding exactly that tensor (C-order flattened), on a node whose `onnx` is
+            the name (`graph.onnx_names()[name]`); later ops read that node. The graph's
+            outputs are the model's outputs followed by these values, in the order given (a
+            name that is also a model output, or given twice, appears again: positions stay
+            fixed). A network input is its `Input` node. Kept values are lowered even when no
+            output depends on them. A kept final Softmax is lowered exactly, not dropped.
 
     Returns:
         A checked `Graph`. Its input is `x` (the C-order flattened ONNX input, batch dims as 1;
@@ -367,34 +447,45 @@ def load_onnx(path) -> Graph:
         `meta["dropped_softmax"] == "true"` and `meta["onnx_logits"]` names that tensor. Argmax
         and pairwise comparisons of outputs are unchanged by this; thresholds are not. A
         Softmax anywhere else (or over several groups) is lowered exactly: exp, sums, division.
+        With `keep`, `meta["onnx_keep"]` lists the kept names.
 
     Raises:
-        InputError: missing or corrupt file, NaN/Inf constants, inconsistent shapes.
+        InputError: missing or corrupt file, NaN/Inf constants, inconsistent shapes, a kept
+            name that is no value of the model.
         UnsupportedError: an op or configuration outside `SUPPORTED_OPS` (one line naming the
-            file and node).
+            file and node); a kept value that does not depend on the input.
     """
-    return _lower(path)[0]
+    return _lower(path, keep)[0]
 
 
-def ort_evaluator(path) -> Callable:
-    """onnxruntime reference for the IR of `load_onnx(path)`.
+def ort_evaluator(path, keep=(), optimize=True) -> Callable:
+    """onnxruntime reference for the IR of `load_onnx(path, keep)`.
+
+    Args:
+        path: the .onnx file.
+        keep: ONNX value names, as for `load_onnx`: added as model outputs, their values
+            returned after the outputs'.
+        optimize: False runs the model op by op (`ORT_DISABLE_ALL`: no fusion of Conv and
+            BatchNormalization, say, which changes float results), as float-typed queries
+            replay it.
 
     Returns:
         f(x) taking the 1-D IR input vector and returning, as a flat float64 vector, the ONNX
         tensor the IR output stands for (the logits when a final Softmax was dropped). With
-        several inputs x is a mapping from IR input name to vector; with several outputs f
-        returns a tuple of vectors, in the graph's output order.
+        several inputs x is a mapping from IR input name to vector; with several outputs (or
+        any kept value) f returns a tuple of vectors, in the graph's output order.
 
     Raises:
         BackendUnavailable: onnxruntime is not installed.
+        InputError: as `load_onnx`, or onnxruntime cannot load the model.
     """
     try:
         import onnxruntime as ort
     except ImportError:
         raise BackendUnavailable("onnxruntime is not installed: pip install onnxruntime") from None
-    graph, low = _lower(path)
+    graph, low = _lower(path, keep)
     model = low.model
-    targets = [low.logits.get(o, o) for o in low.outs]
+    targets = [low.logits.get(o, o) for o in low.outs] + list(low.keep)
     have = {o.name for o in model.graph.output}
     for t in targets:
         if t not in have:
@@ -402,6 +493,8 @@ def ort_evaluator(path) -> Callable:
             have.add(t)
     opts = ort.SessionOptions()
     opts.log_severity_level = 3  # IR-3 models warn about initializers listed as inputs
+    if not optimize:
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     try:
         sess = ort.InferenceSession(model.SerializeToString(), opts,
                                     providers=["CPUExecutionProvider"])
@@ -427,3 +520,49 @@ def ort_evaluator(path) -> Callable:
         return ys[0] if len(ys) == 1 else tuple(ys)
 
     return evaluate
+
+
+def _value_info(vi) -> tuple:
+    """(name, element type name or None, shape or None) of a graph input or output; a symbolic
+    or unknown dimension is None."""
+    if not vi.type.HasField("tensor_type"):
+        return vi.name, None, None
+    tt = vi.type.tensor_type
+    shape = tuple(d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim) \
+        if tt.HasField("shape") else None
+    return vi.name, type_name(tt.elem_type), shape
+
+
+def onnx_io_types(path) -> dict:
+    """The model's inputs and outputs with their element types, without lowering it.
+
+    Returns:
+        {"inputs": [(onnx_name, elem_type, shape)], "outputs": [...]}, in the model's order;
+        inputs are the real ones (no initializers). elem_type is VNN-LIB's name of the ONNX
+        type ("float32", "float64", "float16", "bfloat16", "int8", ..., "uint64", "bool"; None
+        for a non-tensor value); shape a tuple with None for a symbolic or unknown dimension,
+        or None when the model declares no shape.
+
+    Raises:
+        InputError: missing or unreadable model (naming the file).
+    """
+    g = _read(path).graph
+    inits = {t.name for t in g.initializer}
+    return {"inputs": [_value_info(i) for i in g.input if i.name not in inits],
+            "outputs": [_value_info(o) for o in g.output]}
+
+
+def value_type(path, onnx_name) -> str | None:
+    """The element type of an ONNX value (a hidden node, an input or output), as
+    `onnx_io_types` names it; None when onnx.shape_inference cannot tell.
+
+    Raises:
+        InputError: missing or unreadable model, or no value of that name in the model.
+    """
+    model = _read(path)
+    g = model.graph
+    known = {o for n in g.node for o in n.output if o} | {i.name for i in g.input} | \
+        {t.name for t in g.initializer}
+    if onnx_name not in known:
+        raise InputError(f"{path}: no value named {onnx_name!r} in the model (hidden node)")
+    return type_name(_elem_types(model).get(onnx_name))

@@ -64,6 +64,20 @@ class Index:
         self.name = name
 
 
+def type_name(elem_type) -> str | None:
+    """An ONNX element type as VNN-LIB names it (float32, float64, float16, bfloat16, int8, ...,
+    uint64, bool; the other types their ONNX name in lower case); None for an unknown code."""
+    if elem_type == TensorProto.FLOAT:
+        return "float32"
+    if elem_type == TensorProto.DOUBLE:
+        return "float64"
+    try:
+        name = TensorProto.DataType.Name(int(elem_type))
+    except (ValueError, TypeError):
+        return None
+    return None if name == "UNDEFINED" else name.lower()
+
+
 def prod(shape) -> int:
     return math.prod(map(int, shape))
 
