@@ -14,10 +14,11 @@ REGISTRY = {
               "dReal is optional: pip install dreal, plus the shared libraries it names"),
 }
 
-# kind -> (module, class, what to install): `kind:ARG` names, e.g. pysmt:z3, smt2:z3 -in
+# kind -> (module, class, what to install): `kind:ARG` names, e.g. pysmt:z3, smt2:z3 -in, vnnlib:CMD
 PARAMETRIC = {
     "pysmt": ("nnsmt.backends.pysmt_backend", "PysmtBackend", "pip install pysmt"),
     "smt2": ("nnsmt.backends.smt2_command", "Smt2CommandBackend", "a solver binary on PATH"),
+    "vnnlib": ("nnsmt.backends.vnnlib_command", "VnnlibCommandBackend", "a VNN-LIB 2 verifier on PATH"),
 }
 
 
@@ -25,7 +26,8 @@ def get_backend(name: str):
     """An instance of the named backend, or BackendUnavailable saying what is missing.
 
     Plain names come from REGISTRY; `pysmt:SOLVER` uses any solver pySMT has installed and
-    `smt2:COMMAND` runs a solver binary on the SMT-LIB2 text (e.g. `smt2:z3 -in`).
+    `smt2:COMMAND` runs a solver binary on the SMT-LIB2 text (e.g. `smt2:z3 -in`);
+    `vnnlib:COMMAND` runs a VNN-LIB 2 verifier's `verify` command (e.g. `vnnlib:my-verifier`).
     """
     kind, _, arg = name.partition(":")
     if arg and kind in PARAMETRIC:

@@ -26,7 +26,8 @@ from .errors import InputError, UnsupportedError
 from .terms import Add, And, Bool, Cmp, Div, Dot, Exp, Floor, Ite, Mul, Not, Num, Or, Var, unknown_term
 
 __all__ = ["Decl", "AssignmentError", "KINDS", "ONNX_TYPES", "format_value", "format_assignment",
-           "parse_assignment", "write_pb", "read_pb", "decimal", "assertion_text", "vnnlib1_to_2"]
+           "parse_number", "parse_assignment", "tensor_bytes", "write_pb", "read_pb", "decimal",
+           "assertion_text", "vnnlib1_to_2", "decls_of", "flat_names", "as_model"]
 
 KINDS = ("input", "hidden", "output")
 
