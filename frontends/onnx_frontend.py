@@ -15,6 +15,26 @@ say) are folded as the runtime computes them, in their own dtype.
 
 Hidden nodes (`keep`): a kept ONNX value is emitted as a node named by it when it is stored, and
 later ops read that node, so the graph holds it exactly; it is a graph output after the model's.
+
+Float semantics (`float_ops=True`): a float-typed query bounds each emitted Affine node's
+rounding error per output element as if the node were ONE ONNX operation applied to its terms
+(`γ_{nnz+8}·(Σ|w||x| + |b|)`). So an op that rounds in floating point (Add, Sub, Mul, Div,
+MatMul, Gemm, Conv, ConvTranspose, Sum, Mean, ReduceSum, ReduceMean, AveragePool,
+BatchNormalization, ...) and every other op that is not exact structure (`onnx_ops.STRUCTURAL`:
+Reshape, Transpose, Slice, Gather, Concat, Pad, Neg, ... and Where with a constant condition)
+reads only *plain* inputs (`Lin.plain`: each element +-1 times one element of an IR value that no
+other element reads, or a zero); any other pending map is emitted as a node first. A pending
+map then holds at most one rounding op, with structural ops on either side. Plain, not merely
+"free of rounding": composing with a non-injective selection or a folded constant would merge
+terms (|w1 + w2| < |w1| + |w2|) and shrink the bound below the float error, and the affine
+identities of the piecewise-linear lowerings (max(a, b) = a + relu(b - a), ...) are exact in
+reals only. BatchNormalization is two rounding stages, (x - mean) and then * scale + beta (the
+same scale as above), each a node. A sum of more than two tensors, and Gemm's C with A @ B, read
+distinct IR values (a copy node where two would share one). A Cast to a float type that could
+round is refused (judged by its input's declared or inferred type: float32 -> float64 ->
+float32 is refused too). The piecewise-linear identities round nothing in float; their own
+nodes may get a (needless, sound) error term. The exact semantics are unchanged; only where
+nodes are cut differs. `meta["float_ops"] == "true"`.
 """
 
 from __future__ import annotations
@@ -34,8 +54,8 @@ from nnsmt.ir import OPS as IR_OPS, Affine, Argmax, Const, Graph, Input, Relu, S
 from .exact import (DENSE_FOLD_LIMIT, _Map, _add, _dot, _mul, _recip,  # noqa: F401 (re-exported)
                     fold_batchnorm)
 from .onnx_maps import Lin, to_param
-from .onnx_ops import (FLOAT_TYPES, OPS, SUPPORTED_OPS, Index, NodeError, bad, prod, type_name,
-                       value_kind)
+from .onnx_ops import (FLOAT_TYPES, OPS, SUPPORTED_OPS, Index, NodeError, bad, exact_in_float, prod,
+                       type_name, value_kind)
 
 __all__ = ["load_onnx", "ort_evaluator", "onnx_io_types", "value_type", "SUPPORTED_OPS",
            "fold_batchnorm"]
@@ -64,9 +84,10 @@ class _Lowering:
     """One model's lowering: the ONNX values (constants or pending maps), the IR nodes so far,
     and the context every op lowering uses (value access, emission of nodes)."""
 
-    def __init__(self, model: onnx.ModelProto, path, keep=()):
+    def __init__(self, model: onnx.ModelProto, path, keep=(), float_ops=False):
         self.path, self.model, g = path, model, model.graph
-        self.keep = tuple(keep)
+        self.keep, self.float_ops = tuple(keep), bool(float_ops)
+        self._types = None  # ONNX value -> element type, inferred when first asked
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
         inits = {t.name: t for t in g.initializer}
         # IR version 3 models also list every initializer in graph.input
@@ -164,6 +185,13 @@ class _Lowering:
                 for x in ins:
                     if x not in self.vals:
                         raise bad(f"uses undefined tensor {x!r}")
+                if self.float_ops and not exact_in_float(self, n):
+                    # an op that rounds (or a piecewise-linear one) reads plain selections of IR
+                    # values only: its node then holds one rounding op (module docstring)
+                    for x in ins:
+                        v = self.vals[x]
+                        if type(v) is Lin and v.terms and not v.plain():
+                            self.materialise_name(x)
                 out = fn(self, n)
                 outs = out if isinstance(out, list) else [out]
                 for j, name in enumerate(n.output):
@@ -207,6 +235,8 @@ class _Lowering:
             meta.update(dropped_softmax="true", onnx_logits=",".join(self.logits.values()))
         if self.keep:
             meta["onnx_keep"] = ",".join(self.keep)
+        if self.float_ops:
+            meta["float_ops"] = "true"
         return Graph(self.nodes, tuple(results), meta).check()
 
     def store(self, name, v):
@@ -261,6 +291,12 @@ class _Lowering:
             name = n.input[i] if i < len(n.input) else ""
             raise NodeError(f"input {i} ({name!r}) must be a constant")
         return np.asarray(v)
+
+    def elem_type(self, name) -> int | None:
+        """The ONNX element type of value `name` (onnx.shape_inference), None if unknown."""
+        if self._types is None:
+            self._types = _elem_types(self.model)
+        return self._types.get(name)
 
     def kind(self, n, i) -> str:
         """The ONNX element kind of input i: "bool", "int" or "float" (the network's inputs are
@@ -336,6 +372,10 @@ class _Lowering:
                                  more=tuple(params[1:]), shape=lin.shape, onnx=onnx))
         return name
 
+    def stage(self, lin: Lin) -> Lin:
+        """The pending map as an IR value (emitted unless it is one): a float rounding stage."""
+        return Lin.of(self.emit(lin), lin.shape)
+
     def copy(self, lin: Lin, onnx="") -> Lin:
         """A new node holding the pending map, even when it is an IR value already."""
         if not lin.terms:
@@ -404,10 +444,10 @@ def _keep(keep) -> tuple:
     return (keep,) if isinstance(keep, str) else tuple(keep)
 
 
-def _lower(path, keep=()) -> tuple[Graph, _Lowering]:
+def _lower(path, keep=(), float_ops=False) -> tuple[Graph, _Lowering]:
     model = _read(path)
     try:
-        low = _Lowering(model, path, _keep(keep))
+        low = _Lowering(model, path, _keep(keep), float_ops)
         return low.run(), low
     except NnsmtError as e:
         if "\n" in str(e):  # garbage names from a corrupt file: keep the message one line
@@ -422,7 +462,7 @@ def _lower(path, keep=()) -> tuple[Graph, _Lowering]:
                          f"{_one_line(e)}") from None
 
 
-def load_onnx(path, keep=()) -> Graph:
+def load_onnx(path, keep=(), float_ops=False) -> Graph:
     """Load an ONNX network as an exact IR graph.
 
     Args:
@@ -434,6 +474,9 @@ def load_onnx(path, keep=()) -> Graph:
             name that is also a model output, or given twice, appears again: positions stay
             fixed). A network input is its `Input` node. Kept values are lowered even when no
             output depends on them. A kept final Softmax is lowered exactly, not dropped.
+        float_ops: lower for float-typed queries: no node composes two ONNX ops that round in
+            floating point (module docstring); `meta["float_ops"] == "true"`. The exact
+            semantics are the same as without it.
 
     Returns:
         A checked `Graph`. Its input is `x` (the C-order flattened ONNX input, batch dims as 1;
@@ -453,9 +496,10 @@ def load_onnx(path, keep=()) -> Graph:
         InputError: missing or corrupt file, NaN/Inf constants, inconsistent shapes, a kept
             name that is no value of the model.
         UnsupportedError: an op or configuration outside `SUPPORTED_OPS` (one line naming the
-            file and node); a kept value that does not depend on the input.
+            file and node); a kept value that does not depend on the input; with float_ops,
+            a float Cast that could round.
     """
-    return _lower(path, keep)[0]
+    return _lower(path, keep, float_ops)[0]
 
 
 def ort_evaluator(path, keep=(), optimize=True) -> Callable:

@@ -421,6 +421,24 @@ class Lin:
         """Only monomial terms: copying the map into several consumers costs nothing."""
         return all(isinstance(M, Mono) for M in self.terms.values())
 
+    def plain(self) -> bool:
+        """A pure selection: every element is +-1 times one element of an IR value that no other
+        element reads, or an exact zero (no other constant). An op composed with a plain map
+        keeps its own terms, their magnitudes and their number per row (the rounding-error
+        bound of `load_onnx(float_ops=True)` relies on it: a merged column |w1 + w2| < |w1| +
+        |w2|, or a folded constant, would shrink the bound below the float error)."""
+        if self.b is not None and nonzero_mask(np.asarray(self.b)).any():
+            return False
+        hits = np.zeros(self.n, dtype=np.int64)
+        for M in self.terms.values():
+            if not isinstance(M, Mono) or len(M.col) != self.n or not M.injective():
+                return False
+            on = M.col >= 0
+            if M.val is not None and not np.all(np.abs(M.values()[on]) == 1):
+                return False
+            hits += on
+        return bool(np.all(hits <= 1))
+
     def reshaped(self, shape) -> "Lin":
         return Lin(shape, self.terms, self.b)
 

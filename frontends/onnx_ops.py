@@ -42,6 +42,11 @@ from .exact import _add, _mul, _recip, fold_batchnorm
 from .onnx_maps import Lin, Sp
 
 FLOAT_TYPES = {TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BFLOAT16}
+# float type -> the float types that hold each of its values (a Cast to one of them is exact)
+_HOLDS = {TensorProto.FLOAT16: {TensorProto.FLOAT16, TensorProto.FLOAT, TensorProto.DOUBLE},
+          TensorProto.BFLOAT16: {TensorProto.BFLOAT16, TensorProto.FLOAT, TensorProto.DOUBLE},
+          TensorProto.FLOAT: {TensorProto.FLOAT, TensorProto.DOUBLE},
+          TensorProto.DOUBLE: {TensorProto.DOUBLE}}
 MAX_ENTRIES = 100_000_000  # nonzeros of one lowered linear map (a convolution, a batched MatMul)
 
 
@@ -76,6 +81,24 @@ def type_name(elem_type) -> str | None:
     except (ValueError, TypeError):
         return None
     return None if name == "UNDEFINED" else name.lower()
+
+
+# Ops exact in floating point that only move, copy, drop, negate or fill elements (or pass them
+# through): with `float_ops`, they compose with any pending map, a rounding op's included. A Cast
+# to a float type is the identity on its value (one that could round is refused, `_cast`); to
+# an integer or bool type an elementwise node, which emits its input as a node of its own.
+STRUCTURAL = frozenset({"Identity", "Dropout", "Reshape", "Flatten", "Squeeze", "Unsqueeze",
+                        "Transpose", "Concat", "Split", "Slice", "Gather", "GatherElements",
+                        "Expand", "Tile", "Pad", "DepthToSpace", "SpaceToDepth", "Neg", "Shape",
+                        "Size", "Cast", "CastLike"})
+
+
+def exact_in_float(ctx, n) -> bool:
+    """Whether node n composes with a pending map that already rounds (`float_ops`): the ops of
+    STRUCTURAL, and Where with a constant condition (a selection of its two values)."""
+    if n.op_type == "Where":
+        return not isinstance(ctx.value(n, 0), Lin)
+    return n.op_type in STRUCTURAL
 
 
 def prod(shape) -> int:
@@ -225,6 +248,11 @@ def _cast(ctx, n):
         is_float = dtype.kind == "f" or dtype.name == "bfloat16"
     if isinstance(x, Lin):
         src = ctx.kind(n, 0)
+        if is_float and ctx.float_ops:
+            if n.op_type == "CastLike":
+                to = ctx.elem_type(n.input[1]) if isinstance(t, Lin) else \
+                    helper.np_dtype_to_tensor_dtype(dtype)
+            _exact_float_cast(ctx, n, src, to)
         # real semantics: a float cast of a real value is the value; 0/1 and integers stay
         if is_float or dtype == bool and src == "bool" or dtype.kind in "iu" and src != "float":
             return x
@@ -235,6 +263,19 @@ def _cast(ctx, n):
         raise NodeError(f"casting a tensor that depends on the input to {dtype} is not "
                         "supported (float, integer and bool types are)")
     return np.asarray(x).astype(dtype)
+
+
+def _exact_float_cast(ctx, n, src, to):
+    """With `float_ops`, refuse a Cast to a float type that could round (the rounding is not
+    modelled): allowed from bool, and from a float type whose values `to` all holds."""
+    if src == "bool":
+        return
+    frm = ctx.elem_type(n.input[0]) if src == "float" else None
+    if frm in _HOLDS and to in _HOLDS[frm]:
+        return
+    raise NodeError(f"casting a tensor that depends on the input from "
+                    f"{type_name(frm) or src} to {type_name(to) or 'an unknown type'} may round; "
+                    "with float_ops that rounding is not modelled")
 
 
 _KIND_DTYPE = {"bool": np.bool_, "int": np.int64, "float": np.float32}
@@ -375,11 +416,31 @@ def _sum(ctx, n):
         return out / len(vals) if n.op_type == "Mean" else np.asarray(out)
     shape = broadcast_shape(*(shape_of(v) for v in vals))
     lins = [as_lin(v, shape) for v in vals]
+    if ctx.float_ops and len(vals) > 2:
+        lins = _separate(ctx, n, lins)
     out = lins[0]
     for v in lins[1:]:
         out = out.plus(v)
     if n.op_type == "Mean" and len(vals) > 1:
         out = out.scale(np.broadcast_to(_recip(np.array([float(len(vals))])), (out.n,)), fixed=True)
+    return out
+
+
+def _separate(ctx, n, lins):
+    """With `float_ops`, the summands of a sum of more than two (one rounding op) read distinct
+    IR values and hold at most one constant: merged terms could cancel (|w1 + w2| < |w1| +
+    |w2|) and shrink the rounding-error bound. A summand reading an IR value an earlier one
+    reads is copied into a node of its own."""
+    if sum(not v.terms for v in lins) > 1:
+        raise NodeError("with float_ops, a sum of more than two tensors may add at most one "
+                        "constant (the rounding of adding several is not modelled)")
+    seen: set = set()
+    out = []
+    for v in lins:
+        if seen & v.terms.keys():
+            v = ctx.copy(v)
+        seen |= v.terms.keys()
+        out.append(v)
     return out
 
 
@@ -876,7 +937,10 @@ def _gemm(ctx, n):
         if broadcast_shape(shape_of(c), shape) != tuple(shape):
             raise bad(f"C of shape {list(shape_of(c))} does not broadcast to {list(shape)}")
         if isinstance(c, Lin):
-            y = y.plus(bcast(c, shape).scale(np.full(y.n, beta)))
+            C = bcast(c, shape)
+            if ctx.float_ops:
+                C = _separate(ctx, n, [y, C])[1]
+            y = y.plus(C.scale(np.full(y.n, beta)))
         else:
             y = y.shift(np.broadcast_to(_mul(beta, exact(c)), shape).ravel())
     return y
@@ -912,6 +976,10 @@ def _batchnorm(ctx, n):
                 .astype(x.dtype) * gamma.reshape(sh).astype(x.dtype)
                 + beta.reshape(sh).astype(x.dtype)).astype(x.dtype)
     sc, t = fold_batchnorm(gamma, beta, mean, var, eps)
+    if ctx.float_ops:  # two rounding ops, each its own node: (x - mean), then * scale + beta
+        d = x.shift(_per_channel(-mean, s))
+        d = d if d is x else ctx.stage(d)
+        return d.scale(_per_channel(sc, s)).shift(_per_channel(beta, s))
     return x.scale(_per_channel(sc, s)).shift(_per_channel(t, s))
 
 

@@ -1,5 +1,5 @@
-"""ONNX lowering for VNN-LIB 2: hidden nodes (`keep`), and the onnxruntime evaluator / type
-queries that replay them.
+"""ONNX lowering for VNN-LIB 2: hidden nodes (`keep`), float semantics (`float_ops`), and the
+onnxruntime evaluator / type queries that replay them.
 
 Every model is built here with onnx.helper; expected values come from numpy (float64, from the
 same float32 weights) or from onnxruntime, never from the lowering itself.
@@ -230,6 +230,124 @@ def test_keep_and_a_dropped_softmax(tmp_path):
     e = np.exp(logits - logits.max())
     assert np.allclose(evaluate(g, {"x": x})[g.outputs[1]], e / e.sum(), rtol=1e-9)
     assert np.allclose(ort_evaluator(path, keep=["prob"])(x)[1], e / e.sum(), rtol=1e-5)
+
+
+# ---- float_ops: one rounding op per node ----
+
+def _same_exact_values(path, graphs, n, seed=8, trials=3):
+    rng = np.random.default_rng(seed)
+    for _ in range(trials):
+        x = x32(rng, n)
+        envs = [evaluate_exact(g, {"x": x}) for g in graphs]
+        assert fractions(envs[0], graphs[0].outputs[0]) == fractions(envs[1], graphs[1].outputs[0])
+
+
+def test_float_ops_cuts_the_acas_chain_at_every_rounding_op(tmp_path):
+    path, _ = two_layer(tmp_path / "net.onnx")
+    real, fl = load_onnx(path), load_onnx(path, float_ops=True)
+    assert len(affines(real)) == 2 and "float_ops" not in real.meta
+    # Sub, MatMul, Add, MatMul, Add: one node each, named by the op's output
+    assert [a.onnx for a in affines(fl)] == ["s", "m1", "a1", "m2", "y"]
+    assert fl.meta["float_ops"] == "true"
+    _same_exact_values(path, (real, fl), 5)
+
+
+def test_float_ops_batchnorm_is_two_stages_after_the_conv(tmp_path):
+    path = conv_bn_relu(tmp_path / "cbr.onnx")
+    real, fl = load_onnx(path), load_onnx(path, float_ops=True)
+    assert len(affines(real)) == 1  # Conv and BatchNormalization fold into one map
+    a = affines(fl)
+    assert [n.onnx for n in a] == ["c", "", "bn"]
+    # stage 1 is x - mean (a unit diagonal), stage 2 reads it with the per-channel scale
+    inits = {t.name: numpy_helper.to_array(t) for t in onnx.load(path).graph.initializer}
+    w1 = a[1].weight.dense() if hasattr(a[1].weight, "dense") else a[1].weight.value
+    assert np.array_equal(np.asarray(w1, dtype=np.float64), np.eye(75))
+    b1 = np.asarray(a[1].bias.value, dtype=np.float64).reshape(3, 25)
+    assert np.array_equal(b1, -np.repeat(inits["mean"].astype(np.float64)[:, None], 25, axis=1))
+    assert a[2].x == a[1].name and a[1].x == a[0].name
+    _same_exact_values(path, (real, fl), 50)
+
+
+def test_float_ops_structural_ops_compose_on_either_side(tmp_path):
+    # Relu -> Transpose -> MatMul -> Reshape -> Add -> Relu: the Transpose composes into the
+    # MatMul's node, the Reshape too; Add is the second rounding op
+    rng = np.random.default_rng(9)
+    p = {"W": _f32(rng, 2, 4), "c": _f32(rng, 12), "shape": np.array([1, 12], np.int64)}
+    path = _save(tmp_path / "st.onnx",
+                 [helper.make_node("Relu", ["x"], ["r"]),
+                  helper.make_node("Transpose", ["r"], ["t"], perm=[1, 0]),
+                  helper.make_node("MatMul", ["t", "W"], ["m"]),
+                  helper.make_node("Reshape", ["m", "shape"], ["rs"]),
+                  helper.make_node("Add", ["rs", "c"], ["a"]),
+                  helper.make_node("Relu", ["a"], ["y"])],
+                 [_io("x", [2, 3])], [_io("y", [1, 12])], _init(p))
+    real, fl = load_onnx(path), load_onnx(path, float_ops=True)
+    assert len(affines(real)) == 1
+    assert [a.onnx for a in affines(fl)] == ["rs", "a"]
+    assert affines(fl)[0].x == fl.onnx_names()["r"]
+    _same_exact_values(path, (real, fl), 6)
+
+
+def test_float_ops_piecewise_linear_identities_do_not_absorb_a_rounding_op(tmp_path):
+    # Add c -> Clip(min=1): max(v, 1) = 1 + relu(v - 1) is exact in reals only; the Add's node
+    # must hold x + c itself, not x + c - 1
+    rng = np.random.default_rng(10)
+    p = {"c": _f32(rng, 3), "lo": np.array(1.0, np.float32)}
+    path = _save(tmp_path / "clip.onnx",
+                 [helper.make_node("Add", ["x", "c"], ["a"]),
+                  helper.make_node("Clip", ["a", "lo"], ["y"])],
+                 [_io("x", [1, 3])], [_io("y", [1, 3])], _init(p))
+    real, fl = load_onnx(path), load_onnx(path, float_ops=True)
+    assert np.array_equal(np.asarray(affines(real)[0].bias.value, np.float64),
+                          p["c"].astype(np.float64) - 1)
+    first = affines(fl)[0]
+    assert first.onnx == "a"
+    assert np.array_equal(np.asarray(first.bias.value, np.float64), p["c"].astype(np.float64))
+    _same_exact_values(path, (real, fl), 3)
+
+
+def test_float_ops_sum_reads_distinct_values(tmp_path):
+    # Sum(r, r, -r, x): composed, r's coefficients 1 + 1 - 1 would merge into one (a smaller
+    # rounding bound than the float sum of four terms has); with float_ops each is its own term
+    path = _save(tmp_path / "sum.onnx",
+                 [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("Neg", ["r"], ["nr"]),
+                  helper.make_node("Sum", ["r", "r", "nr", "x"], ["s"]),
+                  helper.make_node("Relu", ["s"], ["y"])],
+                 [_io("x", [1, 3])], [_io("y", [1, 3])])
+    real, fl = load_onnx(path), load_onnx(path, float_ops=True)
+    (s,) = [a for a in affines(fl) if a.onnx == "s"]
+    assert len(s.terms()) == 4 and len({x for x, _ in s.terms()}) == 4
+    assert len(affines(real)[-1].terms()) == 2  # r and x, merged
+    _same_exact_values(path, (real, fl), 3)
+
+
+def test_float_ops_refuses_a_rounding_cast(tmp_path):
+    def model(to):
+        return _save(tmp_path / f"cast{to}.onnx",
+                     [helper.make_node("Cast", ["x"], ["c"], to=to), helper.make_node("Relu", ["c"], ["r"]),
+                      helper.make_node("Cast", ["r"], ["y"], to=F)],
+                     [_io("x", [1, 3])], [_io("y", [1, 3])])
+    narrow = model(TensorProto.FLOAT16)
+    assert load_onnx(narrow).outputs  # real semantics: a cast is the identity
+    with pytest.raises(UnsupportedError) as e:
+        load_onnx(narrow, float_ops=True)
+    assert "float32 to float16 may round" in str(e.value) and str(narrow) in str(e.value)
+    wide = model(TensorProto.DOUBLE)  # float32 -> float64 -> (Relu) -> float32: the second rounds
+    with pytest.raises(UnsupportedError, match="float64 to float32 may round"):
+        load_onnx(wide, float_ops=True)
+    same = model(F)
+    assert load_onnx(same, float_ops=True).meta["float_ops"] == "true"
+
+
+def test_float_ops_with_keep(tmp_path):
+    path, p = two_layer(tmp_path / "net.onnx")
+    g = load_onnx(path, keep=["m1", "r1"], float_ops=True)
+    names = g.onnx_names()
+    assert g.outputs[1:] == (names["m1"], names["r1"]) and len(affines(g)) == 5
+    x = x32(np.random.default_rng(11), 5)
+    want = two_layer_numpy(p, x)
+    assert np.allclose(floats(evaluate_exact(g, {"x": x}), names["m1"]), want["m1"].ravel(),
+                       rtol=1e-12, atol=1e-12)
 
 
 # ---- onnxruntime evaluator and types ----
