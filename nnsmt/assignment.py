@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import re
-import struct
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
