@@ -32,10 +32,14 @@ Bounds (u: unit roundoff, 2^-11 / 2^-24 / 2^-53; η: the smallest positive subno
   rounds 2^-149 * 0.5 to 0 in float32.
 - Mul: γ_2 max|a·b| + η. Div: γ_3 max|a/b| + η. Integer Pow x^p: γ_{|p|+4} max|x^p| + (|p|+1)·η
   (|p| - 1 products and a reciprocal, each intermediate product possibly subnormal).
-- Exp, fractional Pow: 2^-18 max|y| + η; Sigmoid: 2^-18 max|y| + 2^-24. These are
-  *assumptions* about onnxruntime's vectorised exp/logistic (accurate to a few ulps of float32,
-  far inside 2^-18), reported in `Widened.notes`; in float16 the result is taken to be computed
-  in float32 and rounded once more (+2^-10 relative, and 2^-23 absolute for the sigmoid).
+- Exp, fractional Pow: 2^-18 max|y| + η; Sigmoid: 2^-18 max|y| + 2^-20. These are
+  *assumptions* about onnxruntime's vectorised exp and logistic, reported in `Widened.notes`.
+  Measured on onnxruntime 1.32 (x86-64, float32): exp within 2^-22.5 relative (plus η where
+  the result is subnormal); the logistic kernel, a rational approximation, within 2^-22.4
+  *absolute* but not relative (about 1.8e-7 near x = -16, where sigmoid is 1.2e-7), so
+  2^-24 absolute would be unsound and 2^-20 keeps a margin of 5. In float16 the result is
+  taken to be computed in float32 and rounded once more (+2^-10 relative; 2^-19 absolute for
+  the sigmoid).
 
 The maxima come from sound intervals of the *float* values, propagated node by node through the
 widened network (every value's interval includes its error before its readers use it), in
@@ -80,11 +84,11 @@ class _Type:
 _F = Fraction
 FLOAT_TYPES = {
     "float16": _Type(_F(1, 2**11), _F(1, 2**24), _F(65504), _F(1, 2**14), np.float16,
-                     _F(1, 2**18) + _F(1, 2**10), _F(1, 2**23)),
+                     _F(1, 2**18) + _F(1, 2**10), _F(1, 2**19)),
     "float32": _Type(_F(1, 2**24), _F(1, 2**149), _F(2**24 - 1) * 2**104, _F(1, 2**126), np.float32,
-                     _F(1, 2**18), _F(1, 2**24)),
+                     _F(1, 2**18), _F(1, 2**20)),
     "float64": _Type(_F(1, 2**53), _F(1, 2**1074), _F(2**53 - 1) * 2**971, _F(1, 2**1022), np.float64,
-                     _F(1, 2**18), _F(1, 2**24)),
+                     _F(1, 2**18), _F(1, 2**20)),
 }
 """The float element types `widen` answers for, with their constants."""
 
@@ -161,6 +165,8 @@ def widen(graph: Graph, lo: Sequence, hi: Sequence, dtype: str) -> Widened:
         ops = [iv[v] for v in _operands(node)]
         real, bound = _node(dom, node, ops, ctx)
         nz = [i for i, b in enumerate(bound) if b]
+        if nz and max(bound) > t.max:  # the error alone leaves the range (and float64)
+            raise ctx.overflow(f"value {node.name!r}")
         if nz:
             kinds.add("fracpow" if isinstance(node, Pow) and node.p.denominator != 1 else type(node).__name__)
             errors[node.name] = (np.array(nz, dtype=np.int64), [bound[i] for i in nz])
@@ -253,22 +259,23 @@ def _node(dom: IntervalDomain, node, ops: list[Interval], ctx: _Ctx):
         case ToInt():
             return dom.to_int(node, *ops), _zeros(ops[0])
         case Mul():
-            real = dom.mul(node, *ops)
-            return real, _relative(real, _gamma(2, t), t.eta)
+            a, b = ops
+            return dom.mul(node, a, b), _relative(_times(_mags(a), _mags(b)), _gamma(2, t), t.eta)
         case Div():
-            if not _excludes_zero(ops[1]):
+            a, b = ops
+            if not _excludes_zero(b):
                 raise UnsupportedError(f"{ctx.src}: div {node.name!r}: the divisor's interval "
                                        "contains 0 (the float network can divide by zero)")
-            real = dom.div(node, *ops)
-            return real, _relative(real, _gamma(3, t), t.eta)
+            q = [p / m for p, m in zip(_mags(a), _least(b))]
+            return dom.div(node, a, b), _relative(q, _gamma(3, t), t.eta)
         case Pow():
             return _pow(dom, node, ops[0], ctx)
         case Exp():
             real = dom.exp(node, *ops)
-            return real, _relative(real, t.rel_fn, t.eta)
+            return real, _relative(_mags(real), t.rel_fn, t.eta)
         case Sigmoid():
             real = dom.sigmoid(node, *ops)
-            return real, _relative(real, t.rel_fn, t.abs_sigmoid)
+            return real, _relative(_mags(real), t.rel_fn, t.abs_sigmoid)
     raise UnsupportedError(f"float semantics: no error bound for {type(node).__name__} nodes "
                            f"(node {node.name!r})")
 
@@ -281,8 +288,18 @@ def _zeros(iv: Interval) -> list[Fraction]:
     return [Fraction(0)] * iv.lo.shape[-1]
 
 
-def _relative(real: Interval, rel: Fraction, absolute: Fraction) -> list[Fraction]:
-    return [rel * m + absolute for m in _mags(real)]
+def _relative(mags: list[Fraction], rel: Fraction, absolute: Fraction) -> list[Fraction]:
+    """rel * max|y| + absolute per element, for the maxima `mags`."""
+    return [rel * m + absolute for m in mags]
+
+
+def _times(a: list[Fraction], b: list[Fraction]) -> list[Fraction]:
+    return [p * q for p, q in zip(a, b)]
+
+
+def _least(iv: Interval) -> list[Fraction]:
+    """min |v| over each element's interval (exact: the interval's ends are floats)."""
+    return [Fraction(float(v)) for v in np.where(iv.lo > 0, iv.lo, np.where(iv.hi < 0, -iv.hi, 0.0))]
 
 
 def _pow(dom: IntervalDomain, node: Pow, x: Interval, ctx: _Ctx):
@@ -293,18 +310,20 @@ def _pow(dom: IntervalDomain, node: Pow, x: Interval, ctx: _Ctx):
             if not _excludes_zero(x):
                 raise UnsupportedError(f"{ctx.src}: pow {node.name!r}: x ** {p} with x's interval "
                                        "containing 0 (the float network can divide by zero)")
+            small = [v ** k for v in _least(x)]
             # |x| ** k before the reciprocal must stay normal: an underflowed one has no relative bound
-            least = np.where(x.lo > 0, x.lo, -x.hi)
-            if any(Fraction(float(v)) ** k < t.min_normal for v in least):
+            if any(v < t.min_normal for v in small):
                 raise UnsupportedError(f"{ctx.src}: pow {node.name!r}: x ** {k} can underflow before "
                                        "its reciprocal is taken (no sound float analysis)")
-        real = dom.pow(node, x)
-        return real, _relative(real, _gamma(k + 4, t), (k + 1) * t.eta)
+            mags = [1 / v for v in small]
+        else:
+            mags = [v ** k for v in _mags(x)]
+        return dom.pow(node, x), _relative(mags, _gamma(k + 4, t), (k + 1) * t.eta)
     if np.any(x.lo < 0) or (p < 0 and np.any(x.lo <= 0)):
         raise UnsupportedError(f"{ctx.src}: pow {node.name!r}: x ** {p} with x's interval leaving "
                                "its domain (the float network can give NaN or inf)")
     real = dom.pow(node, x)
-    return real, _relative(real, t.rel_fn, t.eta)
+    return real, _relative(_mags(real), t.rel_fn, t.eta)
 
 
 # ---- affine rows ----
@@ -520,5 +539,6 @@ def _notes(kinds: set[str], dtype: str) -> tuple[str, ...]:
                      "relative plus η absolute")
     if "Sigmoid" in kinds:
         notes.append(f"assumed: onnxruntime's sigmoid is accurate to {fn} relative plus "
-                     f"{'2^-23' if dtype == 'float16' else '2^-24'} absolute")
+                     f"{'2^-19' if dtype == 'float16' else '2^-20'} absolute (onnxruntime 1.32's "
+                     "logistic kernel was measured within 2^-22.4 absolute, not relative)")
     return tuple(notes)
