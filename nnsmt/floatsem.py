@@ -10,6 +10,12 @@ node on the float operands, node by node) under which the widened network comput
 float values; so `unsat` of the real query over the widened network (errors as extra bounded
 inputs) proves the float query `unsat`. A `sat` answer is only a candidate for the float query.
 
+Layout: the Input keeps its name and gets n + E elements (lo/hi: the box, then the error
+bounds); its former readers read `<input>_x`, a selection of the first n. An affine node with
+errors gets one more term, a 0/1 selection of its error elements (tied to -1: structure, no
+parameter); any other node computes its real value as `<name>_r` and `<name>` is the affine
+`<name>_r + e`. Every value keeps its name, shape and ONNX name: readers and outputs unchanged.
+
 Bounds (u: unit roundoff, 2^-11 / 2^-24 / 2^-53; η: the smallest positive subnormal, 2^-24 /
 2^-149 / 2^-1074; γ_m = m·u / (1 - m·u), which needs m·u < 1):
 
@@ -65,7 +71,7 @@ from .bounds import Interval, IntervalDomain, box_interval, up
 from .errors import InputError, UnsupportedError
 from .interpret import exact_matvec
 from .ir import (SYMBOLIC, Affine, Argmax, Compare, Const, Div, Exp, Graph, Input, Mul, Pow, Relu,
-                 Select, Sigmoid, Sparse, ToInt)
+                 Select, Sigmoid, Sparse, ToInt, operands)
 
 __all__ = ["Widened", "widen", "FLOAT_TYPES"]
 
@@ -162,7 +168,7 @@ def widen(graph: Graph, lo: Sequence, hi: Sequence, dtype: str) -> Widened:
     for node in graph.nodes:
         if isinstance(node, Input):
             continue
-        ops = [iv[v] for v in _operands(node)]
+        ops = [iv[v] for v in operands(node)]
         real, bound = _node(dom, node, ops, ctx)
         nz = [i for i, b in enumerate(bound) if b]
         if nz and max(bound) > t.max:  # the error alone leaves the range (and float64)
@@ -184,7 +190,7 @@ def _box(inp: Input, lo, hi) -> tuple[list[Fraction], list[Fraction]]:
         raise InputError(f"input box of {len(lo)}/{len(hi)} elements for input {inp.name!r} of "
                          f"dimension {inp.dim}")
     try:
-        lo, hi = [Fraction(v) for v in lo], [Fraction(v) for v in hi]
+        lo, hi = [_exact(v) for v in lo], [_exact(v) for v in hi]
     except (ValueError, OverflowError, TypeError) as e:
         raise InputError(f"input box for {inp.name!r}: every bound must be finite ({e})") from None
     if any(a > b for a, b in zip(lo, hi)):
@@ -192,15 +198,9 @@ def _box(inp: Input, lo, hi) -> tuple[list[Fraction], list[Fraction]]:
     return lo, hi
 
 
-def _operands(node) -> tuple[str, ...]:
-    match node:
-        case Affine():
-            return tuple(v for v, _ in node.terms())
-        case Mul() | Div():
-            return node.a, node.b
-        case Select():
-            return node.c, node.x
-    return (node.x,)
+def _exact(v) -> Fraction:
+    """A number (int, float, numpy float, Fraction, decimal string) as an exact Fraction."""
+    return Fraction(v) if isinstance(v, (int, float, Fraction, str)) else Fraction(float(v))
 
 
 def _mag(iv: Interval) -> np.ndarray:
@@ -503,7 +503,7 @@ def _build(graph: Graph, inp: Input, box_lo, box_hi, errors, dtype: str, notes) 
             nodes += [new_inp, Affine(xsel, inp.name, _selection(range(n), range(n), (n, width)),
                                       Const(np.zeros(n)), shape=inp.shape)]
             continue
-        if inp.name in _operands(nd):
+        if inp.name in operands(nd):
             nd = _rename_input(nd, inp.name, xsel)
         if nd.name not in errors:
             nodes.append(nd)

@@ -344,6 +344,8 @@ def test_hand_derived_bound():
     gamma10 = 10 * u / (1 - 10 * u)
     assert w.err_hi == (gamma10 * F(3, 4) + 10 * F(1, 2**149),)
     assert w.err_lo == (-w.err_hi[0],) and w.n == 2 and w.err_for == (("a0", 0),)
+    # the box as numpy float32 arrays (or Fractions) gives the same bound
+    assert widen(g, np.zeros(2, np.float32), np.ones(2, np.float32), "float32").err_hi == w.err_hi
     x = w.graph.inputs[0]
     assert x.name == "x" and x.dim == 3 and list(x.lo) == [0, 0, w.err_lo[0]] and list(x.hi) == [1, 1, w.err_hi[0]]
 
