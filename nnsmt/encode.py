@@ -20,7 +20,9 @@ The elementwise nodes (`nnsmt.ir`), one definition per element:
   k < 0 with `x != 0` in `dom_<node>`; with a fractional exponent m/n a declared auxiliary `y`
   (`Script.aux`) defined by `pow_<node>`: `y >= 0 and y^n = x^m` (m > 0) or `y > 0 and
   y^n x^-m = 1` (m < 0), and `dom_<node>`: `x >= 0` (resp. `x > 0`).
-- exp `(exp x)` ("exp": Z3 has none); compare `(ite (op x 0) 1 0)`; select
+- exp `(exp x)` ("exp": Z3 has none), or with `exp="pwl"` a declared variable held by a sound
+  piecewise-linear relaxation (`nnsmt.sigmoid.encode_exp`: tangents below, chords above, over the
+  input's `sigmoid_bounds`); compare `(ite (op x 0) 1 0)`; select
   `(ite (= c 0) 0 x)`; to_int through `Floor` = `(to_real (to_int .))` ("int"): floor, ceil as
   `-floor(-x)`, trunc as `(ite (>= x 0) floor ceil)`.
 Concrete operands (a data point) fold exactly, except exp and fractional powers, whose values
@@ -48,7 +50,7 @@ import numpy as np
 from .errors import UnsupportedError
 from .interpret import ExactDomain, exact_matvec, interpret
 from .ir import OPS, Affine, Argmax, Const, Graph, Input, Relu, Sigmoid, Sparse, SparseSym, Sym
-from .sigmoid import encode_sigmoid
+from .sigmoid import encode_exp, encode_sigmoid
 from .terms import (Add, And, Cmp, Div, Dot, Exp, Floor, Ite, Mul, Not, Num, ScriptBuilder, Var,
                     is_symbolic)
 
@@ -76,7 +78,7 @@ class TermDomain:
                  names: Callable[[str, int], list[str] | None] | None = None,
                  encoding: str = "plain", bounds: Mapping | None = None, lemmas: str = "bounds",
                  sigmoid: str = "exp", sigmoid_bounds: Mapping | None = None,
-                 sigmoid_extra: Mapping | None = None):
+                 sigmoid_extra: Mapping | None = None, exp: str = "exp"):
         """`bounds` (value name -> `nnsmt.bounds.Interval`) is used by encoding="bounded":
         sound bounds over the inputs the query allows (a ReLU without bounds stays an ite)."""
         if encoding not in ENCODINGS:
@@ -91,6 +93,9 @@ class TermDomain:
         # points sigmoid_extra ((prefix + node name, neuron) -> pre-activation values)
         self.sigmoid_mode, self.sigmoid_bounds = sigmoid, sigmoid_bounds
         self.sigmoid_extra = sigmoid_extra or {}
+        # exp nodes: "exp" exact, or "pwl"/"pwl:N" the relaxation, with the same bounds and
+        # refinement points as sigmoids (opt-in: a query that relaxes exp must certify its sat)
+        self.exp_mode = exp
         self.declared_params: dict[str, np.ndarray] = {}
 
     def _value_names(self, node_name: str, dim: int) -> np.ndarray:
@@ -334,6 +339,8 @@ class TermDomain:
         return out
 
     def exp(self, node, x):
+        if self.exp_mode != "exp":
+            return encode_exp(self, node, x)
         return self._define_each(node, Exp, x)[0]
 
     def compare(self, node, x):

@@ -14,6 +14,10 @@ Three ways a query can meet a sigmoid `s = 1 / (1 + exp(-a))`:
   answer of the relaxation is a proof for the network; a sat answer is only a candidate, and is
   checked on the real network before it is reported.
 
+An `Exp` node (`nnsmt.ir`, e.g. a lowered softmax) meets the same choice: the exact `(exp t)`
+term, or under `pwl` a fresh variable held between tangent lines below exp and chords above it
+(`exp_relaxation`, `encode_exp`), refined the same way.
+
 The enclosures (`exp_bounds`, `sigmoid_bounds`) are rational intervals from a Taylor series with
 a bounded remainder, rounded outward: what "replayed exactly" means for a sigmoid network
 (`nnsmt.interpret.EnclosureDomain`).
@@ -258,4 +262,140 @@ def encode_sigmoid(dom, node, x) -> np.ndarray:
                 raise UnsupportedError(f"sigmoid {node.name!r}: the piecewise-linear relaxation "
                                        "needs finite bounds of its input (bound the input domain)")
             encode_pwl(dom.b, o, arg, iv.lo[i], iv.hi[i], dom.sigmoid_extra.get((key, i), ()), pieces)
+    return out
+
+
+# --- piecewise-linear relaxation of exp ----------------------------------------------------------
+
+EXP_BITS = 40  # precision of the relaxation's constants (enclosures of exp at its breakpoints)
+
+
+def _finite(v) -> bool:
+    return isinstance(v, (Fraction, int)) or math.isfinite(v)
+
+
+def _pow2(e: int) -> Fraction:
+    return Fraction(2) ** e
+
+
+def _line_above(k: Fraction, c: Fraction, a: Fraction, b: Fraction, scale: Fraction,
+                bits: int = 32) -> tuple[Fraction, Fraction]:
+    """The line k*t + c with its slope rounded to 2**-bits relative to `scale` (> 0) and its
+    intercept raised by the rounding's effect on [a, b], so it stays above the original there:
+    small constants for the solver whatever exp's magnitude."""
+    step = _pow2(_mag_bits(scale) - bits)
+    k2 = math.floor(k / step) * step
+    slack = abs(k - k2) * max(abs(a), abs(b))
+    fine = step / 256
+    return k2, math.ceil((c + slack) / fine) * fine
+
+
+def _breakpoints(lo: Fraction, hi: Fraction, pieces: int, extra: Sequence) -> list[Fraction]:
+    pts = {lo, hi}
+    for i in range(1, pieces):
+        pts.add(_floor_bits(lo + (hi - lo) * i / pieces, 24))
+    for e in extra:
+        e = Fraction(e)
+        if lo < e < hi:
+            pts.add(_floor_bits(e, 40))
+    return sorted(p for p in pts if lo <= p <= hi)
+
+
+def exp_relaxation(lo, hi, pieces: int = PWL_PIECES, extra: Sequence = (),
+                   bits: int = EXP_BITS) -> dict:
+    """Sound linear bounds of exp(t) for t in [lo, hi] (floats or Fractions; an infinite end
+    drops what needs it).
+
+    Returns a dict with
+    - "lo", "hi": the finite ends (Fraction) or None;
+    - "floor", "ceil": rationals with floor <= exp(t) <= ceil on [lo, hi] (exp is increasing:
+      enclosures at the ends; None for an infinite end);
+    - "tangents": (k, c) with k*t + c <= exp(t) for every real t: c_p (1 + t - p) for c_p a
+      rational lower bound of exp(p) (where 1 + t - p >= 0, c_p (1 + t - p) <=
+      exp(p) (1 + t - p) <= exp(p) exp(t - p); elsewhere the line is negative), at every
+      breakpoint p;
+    - "chords": (a, b, k, c) with exp(t) <= k*t + c for a <= t <= b: the secant through rational
+      upper bounds of exp(a) and exp(b) (above the true secant, which lies above the convex exp
+      on [a, b]), rounded upward;
+    - "chord": the chord over the whole [lo, hi] (k, c), or None.
+    Breakpoints: a uniform grid of `pieces` segments over finite [lo, hi] (its ends included)
+    and the refinement points `extra` inside it; with an infinite end, the finite end and the
+    refinement points only (tangents: exp stays bounded below, not above).
+    """
+    flo, fhi = (Fraction(v) if _finite(v) else None for v in (lo, hi))
+    if flo is not None and fhi is not None and fhi < flo:
+        raise InternalError(f"exp_relaxation: empty interval [{flo}, {fhi}]")
+    out = {"lo": flo, "hi": fhi, "floor": None, "ceil": None, "tangents": [], "chords": [],
+           "chord": None}
+    if flo is not None:
+        out["floor"] = exp_bounds(flo, bits)[0]
+    if fhi is not None:
+        out["ceil"] = exp_bounds(fhi, bits)[1]
+    if flo is not None and fhi is not None:
+        pts = _breakpoints(flo, fhi, pieces, extra)
+    else:
+        pts = sorted({p for p in (flo, fhi) if p is not None} |
+                     {_floor_bits(Fraction(e), 40) for e in extra
+                      if (flo is None or Fraction(e) > flo) and (fhi is None or Fraction(e) < fhi)})
+    up = {p: exp_bounds(p, bits) for p in pts}
+    for p in pts:
+        cp = up[p][0]
+        out["tangents"].append((cp, cp * (1 - p)))
+    for a, b in zip(pts, pts[1:]):
+        k, c = _line(a, up[a][1], b, up[b][1])
+        out["chords"].append((a, b) + _line_above(k, c, a, b, max(up[a][1], up[b][1])))
+    if flo is not None and fhi is not None and flo < fhi:
+        k, c = _line(flo, up[flo][1], fhi, up[fhi][1])
+        out["chord"] = _line_above(k, c, flo, fhi, up[fhi][1])
+    return out
+
+
+def exp_constraints(t, y, lo, hi, pieces: int = PWL_PIECES, extra: Sequence = ()) -> list:
+    """Boolean terms that every (t, y = exp(t)) with lo <= t <= hi satisfies (`exp_relaxation`):
+    the range of t (a lemma: [lo, hi] are sound bounds), y > 0, floor <= y <= ceil, y above
+    every tangent, below the whole chord, and below each piece's chord where t is in the piece."""
+    r = exp_relaxation(lo, hi, pieces, extra)
+    zero = Num(Fraction(0))
+    atoms = [Cmp(">", y, zero)]
+    if r["lo"] is not None:
+        atoms += [Cmp(">=", t, Num(r["lo"])), Cmp(">=", y, Num(r["floor"]))]
+    if r["hi"] is not None:
+        atoms += [Cmp("<=", t, Num(r["hi"])), Cmp("<=", y, Num(r["ceil"]))]
+    atoms += [Cmp(">=", y, _affine(k, c, t)) for k, c in r["tangents"]]
+    if r["chord"] is not None:
+        atoms.append(Cmp("<=", y, _affine(*r["chord"], t)))
+    for a, b, k, c in r["chords"]:
+        atoms.append(Or((Cmp("<", t, Num(a)), Cmp(">", t, Num(b)), Cmp("<=", y, _affine(k, c, t)))))
+    return atoms
+
+
+def encode_exp(dom, node, x) -> np.ndarray:
+    """`TermDomain.exp` under the pwl relaxation (`dom.exp_mode` "pwl" or "pwl:N"): each element
+    a declared variable bound by `exp_constraints` over its input's interval in
+    `dom.sigmoid_bounds` (refinement points from `dom.sigmoid_extra`); a numeric element (a
+    concrete value) is held within its certified enclosure."""
+    mode, _, n = str(dom.exp_mode).partition(":")
+    if mode != "pwl" or (n and not (n.isdigit() and int(n) > 0)):
+        raise UnsupportedError(f"exp {node.name!r}: unknown exp encoding {dom.exp_mode!r}; "
+                               f"choose from {', '.join(SIGMOID_ENCODINGS)}")
+    pieces = int(n) if n else PWL_PIECES
+    out = dom._value_names(node.name, len(x))
+    symbolic = is_symbolic(x)
+    key = dom.prefix + node.name
+    iv = None
+    if symbolic:
+        iv = (dom.sigmoid_bounds or {}).get(node.x)
+        if iv is None:
+            raise UnsupportedError(f"exp {node.name!r}: the piecewise-linear relaxation needs "
+                                   "bounds of its input (bound the input domain)")
+    for i, (o, a) in enumerate(zip(out, x)):
+        v = dom.b.declare(o)
+        if symbolic:
+            atoms = exp_constraints(Var(a), v, iv.lo[i], iv.hi[i], pieces,
+                                    dom.sigmoid_extra.get((key, i), ()))
+        else:
+            elo, ehi = exp_bounds(Fraction(a))
+            atoms = [Cmp(">=", v, Num(elo)), Cmp("<=", v, Num(ehi))]
+        dom.b.assert_(f"pwl_{o}", And(tuple(atoms)))
+        dom.b.meta.setdefault("relaxed", []).append(o)
     return out
