@@ -13,7 +13,9 @@
   piecewise-linear relaxation refined at every rejected candidate; plain for networks with the
   elementwise nodes of `nnsmt.ir` (products, quotients, powers, exp, comparisons, selections,
   roundings): bisecting inputs and fixing ReLU phases are for piecewise-linear networks, and
-  these are exact terms of one query (the backend must take its features: Z3 has no exp).
+  these are exact terms of one query (the backend must take its features), except exp on a
+  backend without exp (Z3): there it is the sigmoid's sound piecewise-linear relaxation, refined
+  at every rejected candidate (`exp_mode`).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from nnsmt.params import sym_params
 from nnsmt.query import Outcome
 from nnsmt.validate import to_float
 from nnsmt.queries.split import start_split
-from nnsmt.queries.verify import VerifyQuery, check_compatible, has_inexact, has_sigmoid
+from nnsmt.queries.verify import VerifyQuery, check_compatible, has_exp, has_inexact, has_sigmoid
 
 from .driver import Run, SingleRun, check_backend, drive, executor_for
 
@@ -83,12 +85,30 @@ class VerifyOptions:
 
 
 def sigmoid_mode(backend: str, requested: str = "auto") -> str:
-    """exp where the backend decides it δ-completely (dReal), else the pwl relaxation: Z3 has
-    no exp, and cvc5 accepts it but rarely decides these queries (a 3-4-4-2 net times out)."""
+    """How sigmoids (and the exp nodes of a network with sigmoids) are encoded: exp where the
+    backend decides it δ-completely (dReal), else the pwl relaxation: Z3 has no exp, and cvc5
+    accepts it but rarely decides these queries (a 3-4-4-2 net times out)."""
     if requested != "auto":
         return requested
     caps = capabilities(backend)
     return "exp" if "exp" in caps.features and caps.delta_complete else "pwl"
+
+
+def exp_mode(backend: str, requested: str = "auto") -> str:
+    """How the exp nodes of a network without sigmoids are encoded: exactly where the backend
+    has exp (cvc5 decides such queries often enough, dReal δ-completely), else the pwl
+    relaxation (Z3 has no exp)."""
+    if requested != "auto":
+        return requested
+    return "exp" if "exp" in capabilities(backend).features else "pwl"
+
+
+def relax_mode(graph: Graph, backend: str, requested: str = "auto") -> str:
+    """The encoding of the graph's sigmoid and exp nodes (one mode covers both): `sigmoid_mode`
+    when it has sigmoids, `exp_mode` when it has only exp nodes, else exact (nothing to relax)."""
+    if has_sigmoid(graph):
+        return sigmoid_mode(backend, requested)
+    return exp_mode(backend, requested) if has_exp(graph) else "exp"
 
 
 def choose(graph: Graph, prop, opts: VerifyOptions) -> tuple[str, int, str]:
@@ -100,8 +120,11 @@ def choose(graph: Graph, prop, opts: VerifyOptions) -> tuple[str, int, str]:
     ew = elementwise_nodes(graph)
     if ew:
         kinds = ", ".join(dict.fromkeys(OPS[type(e)] for e in ew))
-        return "plain", 0, (f"the network has {kinds} nodes: one exact query (input splitting and "
-                            "the bounded encoding need a piecewise-linear network)")
+        relax = has_exp(graph) and relax_mode(graph, opts.backend, opts.sigmoid) == "pwl"
+        return "plain", 0, (f"the network has {kinds} nodes: one {'' if relax else 'exact '}query "
+                            + ("(exp relaxed piecewise-linearly; " if relax else "(")
+                            + "input splitting and the bounded encoding need a piecewise-linear "
+                            "network)")
     if has_sigmoid(graph):
         return "plain", 0, "sigmoid network: one query (sigmoids are not bisected)"
     if prop.input_boxes() is None:
@@ -122,22 +145,27 @@ def plan(graph: Graph, prop, opts: VerifyOptions = VerifyOptions(), float_eval=N
     engine, n, why = choose(graph, prop, opts)
     if "vnnlib" in caps.features and engine != "plain":
         engine, n, why = "plain", 0, f"{opts.backend} answers whole VNN-LIB queries: one query"
-    mode = sigmoid_mode(opts.backend, opts.sigmoid) if has_sigmoid(graph) else "exp"
+    mode = relax_mode(graph, opts.backend, opts.sigmoid)
     q = VerifyQuery(graph, prop, lemmas=opts.lemmas, sigmoid=mode, float_eval=float_eval,
                     float_type=float_type)
     if mode == "pwl":
         sb = property_bounds(graph, prop)
         if sb is None:
-            raise InputError(f"{prop.source}: the piecewise-linear sigmoid relaxation needs a "
+            what = "sigmoid" if has_sigmoid(graph) else "exp"
+            raise InputError(f"{prop.source}: the piecewise-linear {what} relaxation needs a "
                              "bounded input region")
         q = replace(q, sigmoid_bounds=sb)
     notes = (f"engine {engine}" + (f"({n})" if engine == "split" else "") + f": {why}",)
     if sym_params(graph):
         notes += ("the network has symbolic parameters: a counterexample is an input and parameter "
                   "values in their boxes, replayed exactly (onnxruntime runs only the nominal weights)",)
-    if q.relaxed:
+    if q.relaxed and has_sigmoid(graph):
         notes += ("sigmoid by a sound piecewise-linear relaxation: unsat is a proof for the "
                   "network; a candidate counts only after it replays on it",)
+    if q.relaxed and has_exp(graph):
+        notes += ("exp by a sound piecewise-linear relaxation (tangents below, chords above, "
+                  "refined at rejected candidates): unsat is a proof for the network; a candidate "
+                  "counts only after it replays on it",)
     partial = [n.name for n in graph.nodes if isinstance(n, Div) or
                isinstance(n, Pow) and (n.p < 0 or n.p.denominator != 1)]
     if partial:

@@ -11,7 +11,7 @@ import numpy as np
 from ..encode import encode_graph
 from ..errors import InputError, UnsupportedError, ValidationError
 from ..interpret import decide, evaluate_enclosure
-from ..ir import Graph, Input, Sigmoid, exact_rational
+from ..ir import Exp, Graph, Input, Sigmoid, exact_rational
 from ..result import SolveOptions
 from ..terms import And, Cmp, Not, Num, Or, Script, ScriptBuilder, Var, atoms, linear_form
 
@@ -56,13 +56,15 @@ def _check_softmax_invariant(prop):
 
 def verify_script(graph: Graph, prop, encoding: str = "plain", bounds=None,
                   lemmas: str = "bounds", sigmoid: str = "exp", sigmoid_bounds=None,
-                  sigmoid_extra=None) -> Script:
+                  sigmoid_extra=None, exp: str = "exp") -> Script:
     """Script that is sat iff some input satisfies every assertion of `prop`.
 
     Input elements are declared as X_i, output elements defined as Y_j (the VNN-LIB names);
     each property assertion is named `prop_l<line>` after its source line. With
     encoding="bounded", `bounds` (value name -> Interval, sound over the property's input
     region) default to linear bounds over that region (`nnsmt.domain.property_bounds`).
+    `sigmoid`, `exp`: the encodings of sigmoid and exp nodes ("exp" exact, "pwl" relaxed over
+    `sigmoid_bounds`, refined at `sigmoid_extra`; `nnsmt.sigmoid`).
     """
     inp, out = check_compatible(graph, prop)
     b = ScriptBuilder()
@@ -80,7 +82,8 @@ def verify_script(graph: Graph, prop, encoding: str = "plain", bounds=None,
         from ..domain import property_bounds
         bounds = property_bounds(graph, prop)
     encode_graph(graph, b, names=names, encoding=encoding, bounds=bounds, lemmas=lemmas,
-                 sigmoid=sigmoid, sigmoid_bounds=sigmoid_bounds, sigmoid_extra=sigmoid_extra)
+                 sigmoid=sigmoid, sigmoid_bounds=sigmoid_bounds, sigmoid_extra=sigmoid_extra,
+                 exp=exp)
     seen: dict[int, int] = {}
     for line, t in prop.asserts:
         k = seen[line] = seen.get(line, 0) + 1
@@ -104,6 +107,15 @@ def has_sigmoid(graph: Graph) -> bool:
     return any(isinstance(n, Sigmoid) for n in graph.nodes)
 
 
+def has_exp(graph: Graph) -> bool:
+    return any(isinstance(n, Exp) for n in graph.nodes)
+
+
+def _relaxable(node) -> bool:
+    """A node the pwl relaxation replaces: a sigmoid or an exp."""
+    return isinstance(node, (Sigmoid, Exp))
+
+
 def has_inexact(graph: Graph) -> bool:
     """Whether some node has no exact rational value (`nnsmt.ir.exact_rational`: a sigmoid, an
     exp, a fractional power): its witnesses are replayed with certified enclosures."""
@@ -121,8 +133,9 @@ class VerifyQuery:
         encoding: "plain" or "bounded" (ReLUs fixed where `bounds` show them stable).
         bounds: value name -> Interval, sound over the region (`box`, or the property's).
         box: (lo, hi) restricting the inputs to one sub-box of the region (input splitting).
-        sigmoid: "exp" (exact; needs a backend with exp) or "pwl" (a sound piecewise-linear
-            relaxation, refined at each rejected candidate's pre-activations: `relaxed`).
+        sigmoid: the encoding of sigmoid and exp nodes: "exp" (exact; needs a backend with
+            exp) or "pwl" (a sound piecewise-linear relaxation, refined at each rejected
+            candidate's pre-activations: `relaxed`).
         sigmoid_bounds: pre-activation bounds the pwl relaxation needs (Interval per value).
         float_type: "" (real semantics), or float16/float32/float64: the graph is widened by
             rounding errors (`nnsmt.floatsem`, so unsat covers IEEE execution in that type) and a
@@ -150,11 +163,12 @@ class VerifyQuery:
 
     @property
     def relaxed(self) -> bool:
-        return self.sigmoid != "exp" and has_sigmoid(self.graph)
+        return self.sigmoid != "exp" and (has_sigmoid(self.graph) or has_exp(self.graph))
 
     def compile(self) -> Script:
         s = verify_script(self.graph, self.prop, self.encoding, self.bounds, self.lemmas,
-                          self.sigmoid, self.sigmoid_bounds, dict(self.sigmoid_extra))
+                          self.sigmoid, self.sigmoid_bounds, dict(self.sigmoid_extra),
+                          exp=self.sigmoid)
         if self.box is None:
             return s
         return restrict(s, self.box, self.index, self.of)
@@ -175,7 +189,8 @@ class VerifyQuery:
             raise ValidationError(f"the candidate is outside the network's domain: {e}") from None
 
     def refine(self, model, error):
-        """Under the pwl relaxation: add the candidate's pre-activations as breakpoints."""
+        """Under the pwl relaxation: add the candidate's pre-activations (of every sigmoid and
+        exp) as breakpoints, with two neighbours closing in on it round after round."""
         if not self.relaxed or self.round >= self.max_rounds:
             return None
         x = [Fraction(model[f"X_{i}"]) for i in range(self.graph.inputs[0].dim)]
@@ -185,7 +200,7 @@ class VerifyQuery:
             return None
         extra = {k: list(v) for k, v in self.sigmoid_extra.items()}
         for node in self.graph.nodes:
-            if isinstance(node, Sigmoid):
+            if _relaxable(node):
                 lo, hi = env[node.x]
                 for i, (a, b) in enumerate(zip(lo, hi)):
                     pts = extra.setdefault((node.name, i), [])
