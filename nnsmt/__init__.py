@@ -16,7 +16,10 @@ The reference also documents the modules behind the API:
 - `nnsmt.api`: the functions and types listed here, with every argument;
 - `nnsmt.ir`: the network IR, a `Graph` of nodes; `nnsmt.interpret` evaluates it (float,
   exact rationals, certified enclosures);
-- `nnsmt.vnnlib`: VNN-LIB properties; `nnsmt.validate`: the replay of a counterexample;
+- `nnsmt.vnnlib`: VNN-LIB 1.0 properties; `nnsmt.vnnlib2`: VNN-LIB 2 queries (several networks,
+  hidden nodes, typed tensors) lowered onto one graph; `nnsmt.assignment`: the standard's
+  assignment formats; `nnsmt.floatsem`: rounding-error bounds for float semantics;
+  `nnsmt.validate`: the replay of a counterexample;
 - `nnsmt.query` and `nnsmt.result`: the query protocol, `Outcome`, solver options;
 - `nnsmt.queries.verify`: the verification query; `nnsmt.engine`: the driver that solves
   any query and the verification engines;
@@ -32,7 +35,7 @@ __version__ = "0.1.0"
 # the names of nnsmt.api, imported from it on first use (PEP 562)
 _API = ("load_network", "load_property", "verify", "solve", "to_smtlib", "available_backends",
         "Query", "VerifyQuery", "ScriptQuery", "Property", "Script", "Outcome", "Counterexample",
-        "SolveOptions", "VerifyOptions", "InternalError")
+        "SolveOptions", "VerifyOptions", "InternalError", "load_query", "verify_query", "Query2", "Decl")
 
 __all__ = ["IR_VERSION", "Affine", "Argmax", "BackendUnavailable", "Const", "Graph", "Input",
            "InputError", "NnsmtError", "Relu", "Sigmoid", "Sym", "UnsupportedError",

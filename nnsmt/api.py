@@ -38,6 +38,8 @@ from nnsmt.backends.smtlib import to_smtlib as _to_smtlib
 from nnsmt.engine import driver as _driver
 from nnsmt.engine import verify as _engine
 from nnsmt.engine.verify import VerifyOptions
+from nnsmt.assignment import Decl
+from nnsmt.vnnlib2 import Query2
 from nnsmt.errors import (BackendUnavailable, InputError, InternalError, NnsmtError, UnsupportedError,
                           ValidationError)
 from nnsmt.ir import Graph
@@ -51,10 +53,12 @@ from nnsmt.vnnlib import Property, load_vnnlib, parse_vnnlib
 __all__ = [
     # functions
     "load_network", "load_property", "verify", "solve", "to_smtlib", "available_backends",
+    "load_query", "verify_query",
     # queries
     "Query", "VerifyQuery", "ScriptQuery",
     # what they take and return
     "Graph", "Property", "Script", "Outcome", "Counterexample", "SolveOptions", "VerifyOptions",
+    "Query2", "Decl",
     # errors
     "NnsmtError", "InputError", "UnsupportedError", "BackendUnavailable", "ValidationError",
     "InternalError",
@@ -220,6 +224,72 @@ def verify(network: str | os.PathLike | Graph, property: str | os.PathLike | Pro
     graph = _network(network, load_options)
     prop = load_property(property)
     return _engine.verify(graph, prop, options, _float_eval(graph, float_replay))
+
+
+def load_query(path: str | os.PathLike) -> Query2:
+    """Parse a VNN-LIB 2 query file with the standard's parser, keeping constants exact.
+
+    Its `prop` is the whole query as one property over flat names (inputs X_k, hidden nodes
+    and outputs Y_k; `offsets` says where each declared variable starts): see
+    `nnsmt.vnnlib2.load_query`.
+
+    Args:
+        path: the query file.
+
+    Returns:
+        A `Query2`: its networks (with their declarations) and the property.
+
+    Raises:
+        InputError: unreadable file, or a parse or typing error (naming file and line).
+
+    Example:
+        >>> q = load_query("examples/pair_margin.vnnlib")
+        >>> [n.name for n in q.networks], q.networks[1].equal_to, q.prop.n_inputs, q.prop.n_outputs
+        (['f', 'g'], 'f', 4, 14)
+    """
+    from nnsmt.vnnlib2 import load_query as _load
+    return _load(path)
+
+
+def verify_query(query: str | os.PathLike | Query2, networks: Mapping[str, str | os.PathLike], *,
+                 backend: str = "z3", timeout: float | None = None,
+                 options: VerifyOptions | None = None) -> tuple[Outcome, list]:
+    """Decide a VNN-LIB 2 query as `nnsmt verify QUERY --network NAME=FILE ...` does.
+
+    The networks' element types give the semantics: `real` is exact over the reals; float16,
+    float32 and float64 are sound for IEEE execution of the ONNX models in that type (unsat
+    holds in any summation order; sat only with inputs of that type whose onnxruntime run
+    satisfies the query exactly). See `nnsmt.engine.standard`.
+
+    Args:
+        query: a VNN-LIB 2 file or a `Query2` (`load_query`).
+        networks: network name -> ONNX file, for every network not declared `equal-to`.
+        backend: the solver, as for `verify`.
+        timeout: seconds for the whole query (None: no limit).
+        options: a complete `VerifyOptions` instead of `backend` and `timeout`.
+
+    Returns:
+        (outcome, assignment): the `Outcome`, and for sat every declared variable with its
+        values as a list of (`Decl`, values) in declaration order (empty otherwise).
+
+    Raises:
+        InputError: the standard's error conditions (a network without a model or a model
+            without a network, element types that differ from the models'), bad files.
+        UnsupportedError: element types nnsmt cannot be sound for, or unsupported operators.
+
+    Example:
+        >>> o, values = verify_query("examples/class1_margin_f32.vnnlib",
+        ...                          {"classifier": "examples/classifier.onnx"})
+        >>> o.status, [(d.name, d.dtype, len(v)) for d, v in values]
+        ('sat', [('X', 'float32', 2), ('Y', 'float32', 3)])
+    """
+    from nnsmt.engine.standard import assignment, prepare, verify as _verify
+    _check_timeout(timeout)
+    q = query if isinstance(query, Query2) else load_query(query)
+    opts = options or VerifyOptions(backend=backend, timeout=timeout)
+    inst = prepare(q, {k: str(v) for k, v in networks.items()})
+    o = _verify(inst, opts)
+    return o, (assignment(inst, o.witness) if o.status == "sat" else [])
 
 
 def solve(query: Query, backend: str = "z3", timeout: float | None = None, *,

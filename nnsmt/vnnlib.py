@@ -35,6 +35,8 @@ class Property:
         source: the file name the property came from (used in messages).
         split_dims: input splitting bisects only X_0..X_{split_dims-1} (None: every input);
             the others are rounding errors of float semantics (`nnsmt.vnnlib2.combine`).
+        meta: what a verification script should say of its origin beyond `source` (a VNN-LIB 2
+            query: "query_file", "networks", "decls"), for backends that re-ask the question.
     """
 
     n_inputs: int
@@ -42,6 +44,7 @@ class Property:
     asserts: tuple[tuple[int, Term], ...] = field(repr=False)  # MNIST has 1,569
     source: str = "<string>"
     split_dims: int | None = None
+    meta: Mapping | None = field(default=None, repr=False, compare=False)
 
     def formula(self) -> And:
         """The conjunction of all asserts (the unsafe region)."""

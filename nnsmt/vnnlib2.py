@@ -40,9 +40,11 @@ __all__ = ["Network", "Query2", "parse_query", "load_query", "is_vnnlib2", "from
            "combine", "round_to", "FLOAT_TYPES", "SOUND_TYPES"]
 
 FLOAT_TYPES = ("float64", "float32", "float16")
-SOUND_TYPES = FLOAT_TYPES + ("real",)
+INT_TYPES = ("int64", "int32", "int16", "int8", "uint64", "uint32", "uint16", "uint8")
+SOUND_TYPES = FLOAT_TYPES + INT_TYPES + ("real",)
 """The element types nnsmt answers soundly: exactly over the reals (`real`), or over IEEE
-execution in that type (`nnsmt.floatsem`)."""
+execution of the networks in their float type (`nnsmt.floatsem`); integer values (a Shape, a
+Cast to an integer type) are exact integers either way. Inputs must be float or real."""
 
 VERSIONS = ("1.0", "2.1")
 """The lowest and highest VNN-LIB version nnsmt reads (1.0 by its own parser, 2.x by the
@@ -54,6 +56,7 @@ _DTYPES = {"F16": "float16", "F32": "float32", "F64": "float64", "BF16": "bfloat
            "I32": "int32", "I64": "int64", "U8": "uint8", "U16": "uint16", "U32": "uint32",
            "U64": "uint64", "C64": "complex64", "C128": "complex128", "Bool": "bool",
            "String": "string", "Real": "real"}
+_DECL = re.compile(r"\(\s*declare-(?:input|hidden|output)\s+([A-Za-z][A-Za-z0-9_]*)\s+([A-Za-z][A-Za-z0-9_]*)")
 _VERSION = re.compile(r"\A(?:\s|;[^\n]*\n)*\(\s*vnnlib-version\s*<\s*([0-9]+)\.([0-9]+)\s*>\s*\)")
 
 
@@ -166,7 +169,8 @@ def _parse_error(e: Exception, source: str) -> InputError:
         if errs:
             e0 = errs[0]
             more = f" (and {len(errs) - 1} more)" if len(errs) > 1 else ""
-            sym = f" {e0.get('offendingSymbol')!r}" if e0.get("offendingSymbol") else ""
+            sym = e0.get("offendingSymbol") or ""
+            sym = f" {sym!r}" if sym and sym not in e0.get("message", "") else ""
             hint = f": {e0['hint']}" if e0.get("hint") else ""
             return InputError(f"{source}:{e0.get('line', '?')}: {e0.get('message', 'error')}{sym}{hint}{more}")
     except (ValueError, AttributeError, TypeError):
@@ -188,11 +192,22 @@ def parse_query(text: str, source: str = "<string>") -> Query2:
     try:
         q = vnnlib.parse_query_string(text)
     except Exception as e:  # the parser raises VNNLibException (and RuntimeError on odd input)
-        raise _parse_error(e, source) from None
+        q = _isomorphic_retry(vnnlib, text, e)
+        if q is None:
+            raise _parse_error(e, source) from None
     nets = []
+    lexemes = dict(_DECL.findall(text))  # the parser knows `real` but not the examples' `Real`
     for n in q.networks:
         def decl(d, kind):
-            dt = _DTYPES.get(str(d.dtype).rsplit(".", 1)[-1], str(d.dtype))
+            # the declared type as written (the parser maps `Real`, the standard's own examples'
+            # spelling, to Unknown; and isomorphic networks may have been parsed retyped)
+            lex = lexemes.get(d.name, "")
+            dt = "real" if lex.lower() == "real" else lex
+            if dt not in _DTYPES.values():
+                dt = _DTYPES.get(str(d.dtype).rsplit(".", 1)[-1], "")
+            if dt not in _DTYPES.values():
+                raise InputError(f"{source}: {d.name} is declared with an unknown element type "
+                                 f"{lex or str(d.dtype)!r}")
             return Decl(d.name, dt, tuple(int(s) for s in d.shape), kind, n.name)
         hidden = tuple(n.hidden)
         nets.append(Network(n.name, tuple(decl(d, "input") for d in n.inputs),
@@ -211,6 +226,53 @@ def parse_query(text: str, source: str = "<string>") -> Query2:
     n_out = sum(d.size for net in nets for d in net.hidden + net.outputs)
     prop = Property(n_in, n_out, tuple(asserts), source)
     return Query2(version, nets, prop, offsets, source)
+
+
+def _isomorphic_retry(vnnlib, text: str, e: Exception):
+    """The parser (vnnlib 1.0.2) demands equal element types of `isomorphic-to` networks,
+    which the standard does not (only shapes must match: chapter 3, typing). When that is the
+    only complaint, parse a copy with the referenced network's types (the declared types are
+    read from the text by `parse_query`)."""
+    try:
+        errs = json.loads(str(e)).get("errors") or []
+    except (ValueError, AttributeError):
+        return None
+    if not errs or not all(x.get("errorCode") == "TypeMismatch" and "between networks" in
+                           x.get("message", "") for x in errs):
+        return None
+    starts = [m.start() for m in re.finditer(r"\(\s*declare-network\b", text)]
+    end = re.search(r"\(\s*assert\b", text)
+    bounds = starts + [end.start() if end else len(text)]
+    blocks = {}
+    for a, b in zip(bounds, bounds[1:]):
+        blk = text[a:b]
+        name = re.match(r"\(\s*declare-network\s+([A-Za-z][A-Za-z0-9_]*)", blk).group(1)
+        iso = re.search(r"\(\s*isomorphic-to\s+([A-Za-z][A-Za-z0-9_]*)\s*\)", blk)
+        blocks[name] = (a, b, iso.group(1) if iso else None)
+    kinds = r"\(\s*declare-(input|output)\s+[A-Za-z][A-Za-z0-9_]*\s+([A-Za-z][A-Za-z0-9_]*)"
+    out, pos = [], 0
+    for name, (a, b, ref) in blocks.items():
+        if ref is None or ref not in blocks:
+            continue
+        ra, rb, _ = blocks[ref]
+        ref_types = {k: [m.group(2) for m in re.finditer(kinds, text[ra:rb]) if m.group(1) == k]
+                     for k in ("input", "output")}
+        seen = {"input": 0, "output": 0}
+
+        def swap(m):
+            k = m.group(1)
+            i = seen[k]
+            seen[k] += 1
+            ts = ref_types[k]
+            return m.group(0)[:m.start(2) - m.start(0)] + (ts[i] if i < len(ts) else m.group(2))
+        out.append(text[pos:a])
+        out.append(re.sub(kinds, swap, text[a:b]))
+        pos = b
+    out.append(text[pos:])
+    try:
+        return vnnlib.parse_query_string("".join(out))
+    except Exception:  # noqa: BLE001 - still not parseable: report the first error
+        return None
 
 
 def _layout(nets) -> tuple[dict[str, int], dict[str, tuple[str, int, tuple[int, ...]]]]:
@@ -317,6 +379,8 @@ def from_property(prop: Property, network: str, in_shape, out_shape, dtype: str 
     """A VNN-LIB 1.0 property as a one-network VNN-LIB 2 query (X_i and Y_j keep their names,
     which are the flat names already). VNN-LIB 1.0 declares its variables Real: `real`."""
     n_in, n_out = prop.n_inputs, prop.n_outputs
+    in_shape = tuple(d or 1 for d in (in_shape or (n_in,)))
+    out_shape = tuple(d or 1 for d in (out_shape or (n_out,)))
     ish = tuple(in_shape) if prod(in_shape) == n_in else (n_in,)
     osh = tuple(out_shape) if prod(out_shape) == n_out else (n_out,)
     net = Network(network, (Decl("X", dtype, ish, "input", network),), (),

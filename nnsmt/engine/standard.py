@@ -11,7 +11,7 @@ op in that type, satisfies the property exactly at inputs of that type).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from math import prod
 from typing import Callable, Mapping, Sequence
@@ -21,8 +21,9 @@ import numpy as np
 from nnsmt.assignment import Decl
 from nnsmt.errors import InputError, UnsupportedError
 from nnsmt.ir import Graph
+from nnsmt.terms import And, Cmp, linear_form
 from nnsmt.query import Outcome
-from nnsmt.vnnlib2 import FLOAT_TYPES, SOUND_TYPES, Part, Query2, combine, from_property, single_input
+from nnsmt.vnnlib2 import FLOAT_TYPES, INT_TYPES, SOUND_TYPES, Part, Query2, combine, from_property, single_input
 
 from .verify import VerifyOptions, plan as plan_verify, verify as verify_graph
 
@@ -40,6 +41,7 @@ class Instance:
     float_type: str = ""
     notes: tuple[str, ...] = ()
     errors: int = 0
+    proves_unsat: str = ""  # why an unsat of the lowered query does not prove the query's
 
 
 def bind_networks(query: Query2, given: Mapping[str, str]) -> dict[str, str]:
@@ -67,8 +69,9 @@ def bind_networks(query: Query2, given: Mapping[str, str]) -> dict[str, str]:
 
 
 def semantics(query: Query2) -> dict[str, str]:
-    """Network -> its element type, checked: one type per network, `real` for all or none,
-    and only types nnsmt is sound for (the standard's error condition 3)."""
+    """Network -> the type its float values run in (`real`, float16/32/64), checked: one float
+    type per network (integer values beside it are exact), `real` for all or none, float or
+    real inputs, and only types nnsmt is sound for (the standard's error condition 3)."""
     out = {}
     for net in query.networks:
         for d in net.decls:
@@ -76,10 +79,13 @@ def semantics(query: Query2) -> dict[str, str]:
                 raise UnsupportedError(
                     f"{query.source}: {d.name} is declared {d.dtype}: nnsmt is sound only for "
                     f"{', '.join(SOUND_TYPES)} (see `nnsmt supports --onnx-element-types`)")
-        ts = net.dtypes
+            if d.kind == "input" and d.dtype in INT_TYPES:
+                raise UnsupportedError(f"{query.source}: input {d.name} is declared {d.dtype}: "
+                                       "nnsmt takes float (or real) inputs")
+        ts = [t for t in net.dtypes if t not in INT_TYPES]
         if len(ts) > 1:
             raise UnsupportedError(f"{query.source}: network {net.name} mixes element types "
-                                   f"{', '.join(ts)}; nnsmt needs one type per network")
+                                   f"{', '.join(ts)}; nnsmt needs one float type per network")
         out[net.name] = ts[0] if ts else "real"
     kinds = {t == "real" for t in out.values()}
     if len(kinds) > 1:
@@ -132,17 +138,47 @@ def _structure(g: Graph) -> tuple:
 
 
 def _hull(prop, n: int):
-    """The bounding box of the property's input region over X_0..X_{n-1}, or None."""
+    """A box containing the property's input region over X_0..X_{n-1}, or None: the hull of
+    its boxes when it is a union of boxes, else the simple bounds asserted at top level (other
+    input constraints only cut the region further)."""
     boxes = prop.input_boxes()
-    if not boxes:
-        return None
-    lo = [min((b[0][i] for b in boxes), default=None) if all(b[0][i] is not None for b in boxes) else None
-          for i in range(n)]
-    hi = [max((b[1][i] for b in boxes), default=None) if all(b[1][i] is not None for b in boxes) else None
-          for i in range(n)]
-    if any(v is None for v in lo + hi):
-        return None
+    if boxes:
+        lo = [min(b[0][i] for b in boxes) if all(b[0][i] is not None for b in boxes) else None
+              for i in range(n)]
+        hi = [max(b[1][i] for b in boxes) if all(b[1][i] is not None for b in boxes) else None
+              for i in range(n)]
+    else:
+        lo, hi = [None] * n, [None] * n
+        for _, t in prop.asserts:
+            for a in (t.args if isinstance(t, And) else (t,)):
+                b = _simple_bound(a)
+                if b is None or b[0] >= n:
+                    continue
+                i, side, v = b
+                if side == "lo" and (lo[i] is None or v > lo[i]):
+                    lo[i] = v
+                if side == "hi" and (hi[i] is None or v < hi[i]):
+                    hi[i] = v
     return lo, hi
+
+
+def _simple_bound(a):
+    """(i, "lo"|"hi", value) for an atom c*X_i op d (op one of <=, <, >=, >, =), else None."""
+    if not isinstance(a, Cmp) or a.op not in ("<=", "<", ">=", ">"):
+        return None
+    lf, rf = linear_form(a.lhs), linear_form(a.rhs)
+    if lf is None or rf is None:
+        return None
+    coef = {k: lf[0].get(k, 0) - rf[0].get(k, 0) for k in set(lf[0]) | set(rf[0])}
+    coef = {k: v for k, v in coef.items() if v}
+    if len(coef) != 1:
+        return None
+    (k, c), = coef.items()
+    if not k.startswith("X_"):
+        return None
+    v = Fraction(rf[1] - lf[1]) / c  # X_k op' v
+    upper = (a.op in ("<=", "<")) == (c > 0)
+    return int(k[2:]), "hi" if upper else "lo", v
 
 
 def prepare(query: Query2, given: Mapping[str, str]) -> Instance:
@@ -161,19 +197,24 @@ def prepare(query: Query2, given: Mapping[str, str]) -> Instance:
     for net in query.networks:
         keep.setdefault(files[net.name], [])
         keep[files[net.name]] += [h for h in net.hidden_onnx if h not in keep[files[net.name]]]
-    loaded: dict[tuple[str, bool], Graph] = {}
+    exact_softmax = _needs_probabilities(query)
+    loaded: dict[tuple, Graph] = {}
     parts, evals, notes = [], [], []
-    hull = None
+    hull = _hull(query.prop, query.prop.n_inputs)
+    no_proof = ""
     x_off = 0
     for net in query.networks:
         path, dtype = files[net.name], types[net.name]
         fl = dtype in FLOAT_TYPES
-        if (path, fl) not in loaded:
-            loaded[path, fl] = load_onnx(path, keep=tuple(keep[path]), float_ops=fl)
-        g = loaded[path, fl]
         io = onnx_io_types(path)
         _check_types(net, path, io, dtype, value_type)
         n_model_out = len(io["outputs"])
+        # a final softmax is dropped (its argmax kept) unless the property reads probabilities
+        extra = tuple(o for o, _, _ in io["outputs"]) if exact_softmax else ()
+        key = (path, fl, extra)
+        if key not in loaded:
+            loaded[key] = load_onnx(path, keep=tuple(keep[path]) + extra, float_ops=fl)
+        g = loaded[key]
         onx = g.onnx_names()
         kept = []
         for h in net.hidden_onnx:
@@ -182,60 +223,100 @@ def prepare(query: Query2, given: Mapping[str, str]) -> Instance:
             kept.append(onx[h])
         if net.isomorphic_to:
             ref = files[net.isomorphic_to]
-            gref = loaded.get((ref, fl)) or load_onnx(ref, keep=tuple(keep[ref]), float_ops=fl)
+            gref = next((v for k, v in loaded.items() if k[0] == ref), None) or \
+                load_onnx(ref, keep=tuple(keep[ref]), float_ops=fl)
             if _structure(gref) != _structure(g):
                 raise InputError(f"{path}: network {net.name} is declared isomorphic-to "
                                  f"{net.isomorphic_to}, but its graph differs from {ref}'s")
-        outs = list(g.outputs[:n_model_out])
+        outs = list(g.outputs[-n_model_out:] if extra else g.outputs[:n_model_out])
         _check_sizes(net, path, io, g.replace(outputs=outs), kept)
         single = single_input(g, kept + outs)
         n_k = sum(d.size for d in net.inputs)
+        part = Part(single, n_k)
         if fl:
-            if hull is None:
-                hull = _hull(query.prop, query.prop.n_inputs)
-                if hull is None:
-                    raise UnsupportedError(
-                        f"{query.source}: {dtype} semantics need every input bounded (a box): "
-                        "rounding errors are bounded from the value ranges")
-            lo, hi = hull[0][x_off:x_off + n_k], hull[1][x_off:x_off + n_k]
-            w = widen(single, lo, hi, dtype)
-            parts.append(Part(w.graph, n_k, tuple(w.err_lo), tuple(w.err_hi)))
-            notes += [f"{net.name}: {t}" for t in w.notes]
-        else:
-            parts.append(Part(single, n_k))
-        evals.append((net, path, n_k, tuple(net.hidden_onnx), not fl, dtype))
+            lo, hi = _input_range(hull, x_off, n_k, dtype)
+            try:
+                w = widen(single, lo, hi, dtype)
+                part = Part(w.graph, n_k, tuple(map(_down, w.err_lo)), tuple(map(_up, w.err_hi)))
+                notes += [f"{net.name}: {t}" for t in w.notes]
+            except UnsupportedError as e:  # search over the reals, certify in float: no proofs
+                no_proof = f"{net.name}: {e}"
+        parts.append(part)
+        evals.append((net, path, n_k, tuple(net.hidden_onnx) + extra, not fl, [i.name for i in g.inputs]))
         x_off += n_k
     graph, prop = combine(query, parts)
     n_err = prop.n_inputs - query.prop.n_inputs
-    if float_type:
+    if float_type and not no_proof:
         notes.insert(0, f"{float_type} semantics: every rounding operation widened by a rigorous "
                         f"error bound ({n_err} error terms); a counterexample must hold in "
                         f"onnxruntime in {float_type}")
+    elif float_type:
+        notes.insert(0, f"{float_type} semantics without rounding-error bounds ({no_proof}): "
+                        "a counterexample is searched over the reals and must hold in onnxruntime "
+                        f"in {float_type}; unsat proves nothing here (answered unknown)")
+    decls = [[d.name, d.dtype, list(d.shape), d.kind, d.network, query.offsets[d.name]]
+             for d in query.decls]
+    prop = replace(prop, meta={"query_file": query.source, "networks": dict(given), "decls": decls})
     return Instance(query, files, graph, prop, _float_eval(evals, ort_evaluator), float_type,
-                    tuple(notes), n_err)
+                    tuple(notes), n_err, no_proof)
+
+
+def _up(q: Fraction) -> Fraction:
+    """`q` rounded up to a float64 value: error bounds with short denominators keep the
+    bounds' and the solver's arithmetic cheap (a rigorous bound stays one when widened)."""
+    f = Fraction(float(q))
+    return f if f >= q else Fraction(float(np.nextafter(float(q), np.inf)))
+
+
+def _down(q: Fraction) -> Fraction:
+    return -_up(-q)
+
+
+def _needs_probabilities(query: Query2) -> bool:
+    """Whether a dropped final softmax (logits kept: the same argmax, the same pairwise order)
+    would change the question: any network beyond one, hidden nodes, or an output atom that is
+    not a comparison of two outputs."""
+    from nnsmt.queries.verify import _check_softmax_invariant
+    if len(query.networks) > 1 or any(n.hidden for n in query.networks):
+        return True
+    try:
+        _check_softmax_invariant(query.prop)
+    except UnsupportedError:
+        return True
+    return False
+
+
+def _input_range(hull, off: int, n: int, dtype: str):
+    """Bounds of inputs off..off+n-1: the query's, or the type's finite range for an input
+    it leaves unbounded (inputs of a float type are finite values of it)."""
+    big = Fraction(float(np.finfo(np.dtype(dtype)).max))
+    if hull is None:
+        return [-big] * n, [big] * n
+    lo = [v if v is not None else -big for v in hull[0][off:off + n]]
+    hi = [v if v is not None else big for v in hull[1][off:off + n]]
+    return lo, hi
 
 
 def _float_eval(evals, ort_evaluator) -> Callable:
     """x (the declared inputs, flat) -> Y (hidden then outputs per network), by onnxruntime:
     in the declared float type op by op (no graph optimisations) for float queries."""
     runners = []
-    for net, path, n_k, hidden, optimize, dtype in evals:
-        runners.append((net, n_k, ort_evaluator(path, keep=hidden, optimize=optimize), dtype))
+    for net, path, n_k, hidden, optimize, names in evals:
+        runners.append((net, n_k, ort_evaluator(path, keep=hidden, optimize=optimize), names))
 
     def run(x):
         x = np.asarray(x).reshape(-1)
         ys, off = [], 0
-        for net, n_k, f, dtype in runners:
+        for net, n_k, f, names in runners:
             xs = x[off:off + n_k]
             off += n_k
-            if len(net.inputs) == 1:
+            if len(names) == 1:
                 arg = xs
-            else:
-                arg, o = [], 0
-                for d in net.inputs:
-                    arg.append(xs[o:o + d.size])
+            else:  # the evaluator takes several inputs by IR input name
+                arg, o = {}, 0
+                for name, d in zip(names, net.inputs):
+                    arg[name] = xs[o:o + d.size]
                     o += d.size
-                arg = _by_input(f, arg)
             out = f(arg)
             outs = list(out) if isinstance(out, tuple) else [out]
             n_out = len(net.outputs)
@@ -246,11 +327,6 @@ def _float_eval(evals, ort_evaluator) -> Callable:
     return run
 
 
-def _by_input(f, parts):
-    names = getattr(f, "input_names", None)
-    return dict(zip(names, parts)) if names else parts
-
-
 def plan(inst: Instance, opts: VerifyOptions):
     """The run answering the instance (see `nnsmt.engine.verify.plan`)."""
     return plan_verify(inst.graph, inst.prop, opts, inst.float_eval, inst.float_type)
@@ -259,8 +335,11 @@ def plan(inst: Instance, opts: VerifyOptions):
 def verify(inst: Instance, opts: VerifyOptions = VerifyOptions()) -> Outcome:
     """Decide the instance with the chosen engine (the notes say what semantics ran)."""
     o = verify_graph(inst.graph, inst.prop, opts, inst.float_eval, inst.float_type)
+    if o.status == "unsat" and inst.proves_unsat:
+        o = replace(o, status="unknown", witness=None,
+                    reason=f"the real-valued query is unsat, which does not prove the "
+                           f"{inst.float_type} one ({inst.proves_unsat})")
     if inst.notes:
-        from dataclasses import replace
         o = replace(o, notes=tuple(o.notes) + inst.notes)
     return o
 

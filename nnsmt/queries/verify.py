@@ -91,6 +91,7 @@ def verify_script(graph: Graph, prop, encoding: str = "plain", bounds=None,
     b.meta.update({"query": "verify", "network": graph.meta.get("source", ""),
                    "property": prop.source, "encoding": encoding,
                    "inputs": [f"X_{i}" for i in range(inp.dim)]})
+    b.meta.update(getattr(prop, "meta", None) or {})  # a VNN-LIB 2 query: its file, networks, decls
     return b.build()
 
 
