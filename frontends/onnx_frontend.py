@@ -4,7 +4,10 @@ A tensor is its C-order flattening (as VNN-LIB's X_i / Y_j index it), with batch
 dims counted as 1. Each op is lowered by the op table (`onnx_ops`): constant subgraphs are folded,
 linear ops become pending affine maps that compose (`onnx_maps`), and a pending map becomes ONE
 exact `Affine` node (dense `Const` or `Sparse` weights, one term per IR value it reads) before a
-ReLU/sigmoid, at a graph output, or where composing would no longer be exact and cheap.
+ReLU/sigmoid, at a graph output, or where composing would no longer be exact and cheap. An output
+(or kept value) that does not depend on the input (Shape(x), x ** 0, a folded constant) is an
+`Affine` node reading the first input with all-zero (empty sparse) weights and the constant,
+exactly, as its bias; an integer output keeps its integer value.
 
 Exactness: float32/float64 initializers convert to float64 exactly, and the folded weights and
 biases are the exact rational values of the composed maps (float64 where that is exact, else
@@ -49,16 +52,20 @@ import onnx
 from onnx import helper, numpy_helper
 
 from nnsmt.errors import BackendUnavailable, InputError, NnsmtError, UnsupportedError
-from nnsmt.ir import OPS as IR_OPS, Affine, Argmax, Const, Graph, Input, Relu, Sigmoid
+from nnsmt.ir import OPS as IR_OPS, Affine, Argmax, Const, Graph, Input, Relu, Sigmoid, Sparse
 
 from .exact import (DENSE_FOLD_LIMIT, _Map, _add, _dot, _mul, _recip,  # noqa: F401 (re-exported)
                     fold_batchnorm)
 from .onnx_maps import Lin, to_param
-from .onnx_ops import (FLOAT_TYPES, OPS, SUPPORTED_OPS, Index, NodeError, bad, exact_in_float, prod,
-                       type_name, value_kind)
+from .onnx_ops import (FLOAT_TYPES, OPS, SUPPORTED_OPS, Index, NodeError, bad, const_lin,
+                       exact_in_float, prod, type_name, value_kind)
 
-__all__ = ["load_onnx", "ort_evaluator", "onnx_io_types", "value_type", "SUPPORTED_OPS",
+__all__ = ["load_onnx", "ort_evaluator", "onnx_io_types", "value_type", "SUPPORTED_OPS", "OPSETS",
            "fold_batchnorm"]
+
+# the lowest and highest ONNX opset the frontend is tested on (tests/fixtures/onnx_ops: 9-18,
+# tests/test_onnx_opsets.py: 19-21)
+OPSETS = (9, 21)
 
 
 def _one_line(e) -> str:
@@ -214,17 +221,16 @@ class _Lowering:
             if isinstance(v, Index):
                 results.append(v.name)
                 continue
-            if not isinstance(v, Lin) or not v.terms:
-                raise UnsupportedError(f"{self.path}: output {o!r} does not depend on the input")
+            if not isinstance(v, Lin):  # a constant output (Shape(x), x ** 0): a node of its own
+                self.vals[o] = const_lin(v, np.shape(v))
             results.append(self.materialise_name(o))
         for k in self.keep:
             v = self.vals.get(k)
             if isinstance(v, Index):
                 raise UnsupportedError(f"{self.path}: hidden node {k!r} is the index of an "
                                        "ArgMax, not a tensor")
-            if not isinstance(v, Lin) or not v.terms:
-                raise UnsupportedError(f"{self.path}: hidden node {k!r} does not depend on the "
-                                       "input (it is a constant)")
+            if not isinstance(v, Lin):  # a constant (an initializer, a folded value)
+                self.vals[k] = const_lin(v, np.shape(v))
             results.append(self.hold(k))
         ins = [i[0] for i in self.inputs]
         meta = {"source": str(self.path), "format": "onnx", "onnx_input": ",".join(ins),
@@ -351,9 +357,6 @@ class _Lowering:
         base = lin.base()
         if base is not None:
             return base
-        if not lin.terms:
-            raise NodeError("a value that does not depend on the input reaches a "
-                            "nonlinear op or an output")
         key = id(lin)
         if key in self.emitted:
             return self.emitted[key][1]
@@ -362,11 +365,16 @@ class _Lowering:
         return name
 
     def affine(self, lin: Lin, onnx="") -> str:
-        """A new Affine node computing the pending map (which has terms); its name."""
+        """A new Affine node computing the pending map; its name. A map with no terms (a
+        constant) reads the first input with all-zero (empty sparse) weights: exactly its bias."""
         self.layer += 1
         name = f"a{self.layer}"
         terms = list(lin.terms.items())
         params = [(x, to_param(M, len(terms) == 1)) for x, M in terms]
+        if not params:
+            _, x, shape, _ = self.inputs[0]
+            params = [(x, Sparse((lin.n, prod(shape)), np.zeros(lin.n + 1, dtype=np.int64),
+                                 np.zeros(0, dtype=np.int64), np.zeros(0)))]
         b = np.zeros(lin.n) if lin.b is None else lin.b
         self.nodes.append(Affine(name, params[0][0], params[0][1], Const(b),
                                  more=tuple(params[1:]), shape=lin.shape, onnx=onnx))
@@ -378,8 +386,6 @@ class _Lowering:
 
     def copy(self, lin: Lin, onnx="") -> Lin:
         """A new node holding the pending map, even when it is an IR value already."""
-        if not lin.terms:
-            raise NodeError("a value that does not depend on the input cannot be a node")
         return Lin.of(self.affine(lin, onnx), lin.shape)
 
     def activation(self, lin: Lin, cls, prefix, onnx_in="", onnx_out="") -> Lin:
@@ -490,14 +496,16 @@ def load_onnx(path, keep=(), float_ops=False) -> Graph:
         `meta["dropped_softmax"] == "true"` and `meta["onnx_logits"]` names that tensor. Argmax
         and pairwise comparisons of outputs are unchanged by this; thresholds are not. A
         Softmax anywhere else (or over several groups) is lowered exactly: exp, sums, division.
-        With `keep`, `meta["onnx_keep"]` lists the kept names.
+        With `keep`, `meta["onnx_keep"]` lists the kept names. An output or kept value that
+        does not depend on the input is an Affine node with all-zero weights and the constant
+        as its bias.
 
     Raises:
         InputError: missing or corrupt file, NaN/Inf constants, inconsistent shapes, a kept
             name that is no value of the model.
         UnsupportedError: an op or configuration outside `SUPPORTED_OPS` (one line naming the
-            file and node); a kept value that does not depend on the input; with float_ops,
-            a float Cast that could round.
+            file and node); a kept value that is an ArgMax's index; with float_ops, a float
+            Cast that could round.
     """
     return _lower(path, keep, float_ops)[0]
 

@@ -10,7 +10,7 @@ leaky(x) = a x + (1 - a) relu(x), tanh(x) = 2 sigmoid(2x) - 1, all exact.
 Beyond piecewise-linear maps, the exact elementwise IR nodes (`nnsmt.ir`), operands broadcast to
 one shape by selection maps first: Mul and Div of two input-dependent tensors are `Mul`/`Div`
 nodes, `c / x` is `c * Pow(x, -1)`, MatMul of two such tensors one `Mul` of every pair of
-factors and a sparse sum; Pow with one constant rational exponent (numerator and
+factors and a sparse sum; Pow with a constant rational exponent (numerator and
 denominator at most `POW_MAX`; a float32 like 1/3 is not one) is `Pow`, Sqrt `Pow(x, 1/2)`,
 Reciprocal `Pow(x, -1)`; Exp is `Exp`; a comparison `a op b` is `Compare(a - b, op)` (booleans
 are 0/1 reals); And, Or, Xor of booleans are `relu(a + b - 1)` combinations, Not is `1 - a`;
@@ -19,8 +19,9 @@ integer type is `ToInt(x, "trunc")` (ONNX truncates toward zero; the integer typ
 modelled), to bool `Compare(x, "!=")`; Floor and Ceil are `ToInt`; Sign is
 `Compare(x, ">") - Compare(x, "<")`; integer Div truncates its real quotient (`ToInt`); a Softmax
 that is not the network's last node (or normalises several groups) is
-`Div(Exp(x), S Exp(x))` with S the affine map summing each group. Log, Round and variable
-exponents are refused.
+`Div(Exp(x), S Exp(x))` with S the affine map summing each group. A Pow whose constant exponent
+differs between elements is one `Pow` node per distinct exponent over the elements that take it,
+gathered back by one affine map. Log, Round and input-dependent exponents are refused.
 
 A lowering function takes the lowering context and the node and returns the node's output
 value(s). It raises `NodeError` for an unsupported configuration (the caller prefixes the file,
@@ -116,9 +117,17 @@ def exact(a, what="constant") -> np.ndarray:
         return a
     if a.dtype.kind not in "fiub" and a.dtype.name != "bfloat16":
         raise NodeError(f"a {a.dtype} {what} cannot be used as a number")
+    if a.dtype.kind in "iu" and a.size and (a.max() > 2 ** 53 or a.min() < -2 ** 53):
+        return _int_fractions(a)  # beyond 2^53 an integer may be no float64
     out = a.astype(np.float64)
     if not np.isfinite(out).all():
         raise bad(f"{what} holds NaN or Inf")
+    return out
+
+
+def _int_fractions(a) -> np.ndarray:
+    out = np.empty(a.shape, dtype=object)
+    out.ravel()[:] = [Fraction(int(v)) for v in a.ravel().tolist()]
     return out
 
 
@@ -449,22 +458,54 @@ def _pow(ctx, n):
     a, b = ctx.value(n, 0), ctx.value(n, 1)
     if not isinstance(a, Lin) and not isinstance(b, Lin):
         return _fold(_FOLD2["Pow"], a, b)
-    if isinstance(a, Lin) and not isinstance(b, Lin) and np.all(np.asarray(b) == 1):
-        return bcast(a, broadcast_shape(a.shape, np.shape(b)))
     if isinstance(b, Lin):
-        raise NodeError("the exponent depends on the input; only a constant exponent is supported")
-    e = exact(b, "exponent").ravel()
-    if not e.size or np.any(e != e[0]):
-        raise NodeError("the exponent differs between elements; only one exponent is supported")
-    p = Fraction(e[0])
+        raise NodeError("the exponent depends on the input: " + (
+            "an input-dependent base to an input-dependent power (x^y) is not supported"
+            if isinstance(a, Lin) else
+            "a constant base to an input-dependent power (b^x) is not supported"))
+    a = ctx.lin(n, 0)
+    shape = broadcast_shape(a.shape, np.shape(b))
+    X = bcast(a, shape)
+    e = np.broadcast_to(exact(b, "exponent"), shape).ravel()
+    if not e.size:
+        raise NodeError("the tensor is empty")
+    ps = np.unique(e)
+    if len(ps) == 1:
+        return _pow_one(ctx, X, _exponent(ps[0]), n.output[0])
+    # one Pow node per distinct exponent over the elements that take it (selections), the pieces
+    # gathered back in element order: exact, as each piece is
+    out, ones = None, np.zeros(X.n)
+    for v in ps:
+        idx = np.flatnonzero(e == v)
+        y = _pow_one(ctx, X.select(idx, shape=(len(idx),), fixed=True), _exponent(v))
+        if not isinstance(y, Lin):  # x ** 0 = 1
+            ones[idx] = 1.0
+            continue
+        col = np.full(X.n, -1, dtype=np.int64)
+        col[idx] = np.arange(len(idx))
+        part = y.select(col, shape=shape, fixed=True)
+        out = part if out is None else out.plus(part)
+    return out.shift(ones)
+
+
+def _exponent(v) -> Fraction:
+    """A Pow exponent as the rational nnsmt lowers, or a refusal."""
+    p = Fraction(v)
     if abs(p.numerator) > POW_MAX or p.denominator > POW_MAX:
-        raise NodeError(f"the exponent {float(e[0])!r} is not a rational with numerator and "
+        raise NodeError(f"the exponent {float(v)!r} is not a rational with numerator and "
                         f"denominator at most {POW_MAX} (a float like 1/3 is not one third): "
                         "x ** p has no exact form nnsmt lowers")
-    X = bcast(a, broadcast_shape(a.shape, np.shape(b)))
-    if p == 0:  # x ** 0 = 1, also at 0 (as ONNX)
+    return p
+
+
+def _pow_one(ctx, X: Lin, p: Fraction, onnx_out=""):
+    """X ** p elementwise: X itself for p = 1, the constant 1 for p = 0 (also at 0, as ONNX),
+    else a `Pow` node."""
+    if p == 1:
+        return X
+    if p == 0:
         return np.ones(X.shape, dtype=np.float32)
-    return ctx.elementwise(Pow, (X,), p=p, onnx_out=n.output[0])
+    return ctx.elementwise(Pow, (X,), p=p, onnx_out=onnx_out)
 
 
 @op("Equal", "Greater", "Less", "GreaterOrEqual", "LessOrEqual", "And", "Or", "Xor", arity=2)
