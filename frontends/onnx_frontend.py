@@ -35,14 +35,19 @@ reals only. BatchNormalization is two rounding stages, (x - mean) and then * sca
 same scale as above), each a node. A sum of more than two tensors, and Gemm's C with A @ B, read
 distinct IR values (a copy node where two would share one). A Cast to a float type that could
 round is refused (judged by its input's declared or inferred type: float32 -> float64 ->
-float32 is refused too). The piecewise-linear identities round nothing in float; their own
-nodes may get a (needless, sound) error term. The exact semantics are unchanged; only where
-nodes are cut differs. `meta["float_ops"] == "true"`.
+float32 is refused too; a widening one is exact). A Cast of an integer to a float type is exact
+while the integer's magnitude is at most 2^11 (float16), 2^8 (bfloat16), 2^24 (float32) or 2^53
+(float64): the integer is emitted as an IR value of its own and the condition recorded in
+`meta["float_exact_within"]`, a JSON object mapping that IR value's name to the bound (e.g.
+`{"to_int1": 16777216}`), for the float semantics to check. The piecewise-linear identities
+round nothing in float; their own nodes may get a (needless, sound) error term. The exact
+semantics are unchanged; only where nodes are cut differs. `meta["float_ops"] == "true"`.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from pathlib import Path
 from typing import Callable
@@ -156,6 +161,7 @@ class _Lowering:
         self.emitted: dict = {}
         self.logits: dict[str, str] = {}  # graph output -> input of its dropped Softmax
         self.kinds: dict[str, str] = {}  # input-dependent ONNX value -> "bool" or "int" (else float)
+        self.float_exact: dict[str, int] = {}  # IR value -> bound (meta["float_exact_within"])
 
     # -- constants --
 
@@ -243,6 +249,8 @@ class _Lowering:
             meta["onnx_keep"] = ",".join(self.keep)
         if self.float_ops:
             meta["float_ops"] = "true"
+        if self.float_exact:
+            meta["float_exact_within"] = json.dumps(self.float_exact, sort_keys=True)
         return Graph(self.nodes, tuple(results), meta).check()
 
     def store(self, name, v):
@@ -380,6 +388,11 @@ class _Lowering:
                                  more=tuple(params[1:]), shape=lin.shape, onnx=onnx))
         return name
 
+    def exact_within(self, name: str, bound: int):
+        """Record that float semantics are exact only while |IR value `name`| <= bound (an
+        integer cast to a float type): `meta["float_exact_within"]`."""
+        self.float_exact[name] = min(bound, self.float_exact.get(name, bound))
+
     def stage(self, lin: Lin) -> Lin:
         """The pending map as an IR value (emitted unless it is one): a float rounding stage."""
         return Lin.of(self.emit(lin), lin.shape)
@@ -498,14 +511,16 @@ def load_onnx(path, keep=(), float_ops=False) -> Graph:
         Softmax anywhere else (or over several groups) is lowered exactly: exp, sums, division.
         With `keep`, `meta["onnx_keep"]` lists the kept names. An output or kept value that
         does not depend on the input is an Affine node with all-zero weights and the constant
-        as its bias.
+        as its bias. With float_ops, `meta["float_exact_within"]` (when an integer is cast to
+        a float type) is a JSON object: IR value name -> the largest magnitude (an int) at
+        which that value's cast is exact (module docstring).
 
     Raises:
         InputError: missing or corrupt file, NaN/Inf constants, inconsistent shapes, a kept
             name that is no value of the model.
         UnsupportedError: an op or configuration outside `SUPPORTED_OPS` (one line naming the
-            file and node); a kept value that is an ArgMax's index; with float_ops, a float
-            Cast that could round.
+            file and node); a kept value that is an ArgMax's index; with float_ops, a Cast
+            between float types that could round.
     """
     return _lower(path, keep, float_ops)[0]
 

@@ -48,6 +48,10 @@ _HOLDS = {TensorProto.FLOAT16: {TensorProto.FLOAT16, TensorProto.FLOAT, TensorPr
           TensorProto.BFLOAT16: {TensorProto.BFLOAT16, TensorProto.FLOAT, TensorProto.DOUBLE},
           TensorProto.FLOAT: {TensorProto.FLOAT, TensorProto.DOUBLE},
           TensorProto.DOUBLE: {TensorProto.DOUBLE}}
+# float type -> the largest integer magnitude up to which it holds every integer (2^(p), p the
+# significand's bits): a Cast of an integer to it is exact within that bound
+INT_EXACT = {TensorProto.FLOAT16: 2 ** 11, TensorProto.BFLOAT16: 2 ** 8,
+             TensorProto.FLOAT: 2 ** 24, TensorProto.DOUBLE: 2 ** 53}
 MAX_ENTRIES = 100_000_000  # nonzeros of one lowered linear map (a convolution, a batched MatMul)
 
 
@@ -86,8 +90,9 @@ def type_name(elem_type) -> str | None:
 
 # Ops exact in floating point that only move, copy, drop, negate or fill elements (or pass them
 # through): with `float_ops`, they compose with any pending map, a rounding op's included. A Cast
-# to a float type is the identity on its value (one that could round is refused, `_cast`); to
-# an integer or bool type an elementwise node, which emits its input as a node of its own.
+# to a float type is the identity on its value (one that could round is refused, one of an
+# integer exact within a recorded bound, `_exact_float_cast`); to an integer or bool type an
+# elementwise node, which emits its input as a node of its own.
 STRUCTURAL = frozenset({"Identity", "Dropout", "Reshape", "Flatten", "Squeeze", "Unsqueeze",
                         "Transpose", "Concat", "Split", "Slice", "Gather", "GatherElements",
                         "Expand", "Tile", "Pad", "DepthToSpace", "SpaceToDepth", "Neg", "Shape",
@@ -261,7 +266,7 @@ def _cast(ctx, n):
             if n.op_type == "CastLike":
                 to = ctx.elem_type(n.input[1]) if isinstance(t, Lin) else \
                     helper.np_dtype_to_tensor_dtype(dtype)
-            _exact_float_cast(ctx, n, src, to)
+            x = _exact_float_cast(ctx, n, src, to)
         # real semantics: a float cast of a real value is the value; 0/1 and integers stay
         if is_float or dtype == bool and src == "bool" or dtype.kind in "iu" and src != "float":
             return x
@@ -274,14 +279,22 @@ def _cast(ctx, n):
     return np.asarray(x).astype(dtype)
 
 
-def _exact_float_cast(ctx, n, src, to):
-    """With `float_ops`, refuse a Cast to a float type that could round (the rounding is not
-    modelled): allowed from bool, and from a float type whose values `to` all holds."""
+def _exact_float_cast(ctx, n, src, to) -> Lin:
+    """With `float_ops`, input 0 of a Cast to the float type `to`, refused where the cast could
+    round (the rounding is not modelled): allowed from bool, from a float type whose values
+    `to` all holds (a widening), and from an integer type on the condition that the integer's
+    magnitude is at most `INT_EXACT[to]`: the integer is emitted as an IR value of its own and
+    the condition recorded (`ctx.exact_within`) for the float semantics to check."""
+    x = ctx.value(n, 0)
     if src == "bool":
-        return
+        return x
+    if src == "int" and to in INT_EXACT:
+        x = ctx.materialise(n, 0)
+        ctx.exact_within(x.base(), INT_EXACT[to])
+        return x
     frm = ctx.elem_type(n.input[0]) if src == "float" else None
     if frm in _HOLDS and to in _HOLDS[frm]:
-        return
+        return x
     raise NodeError(f"casting a tensor that depends on the input from "
                     f"{type_name(frm) or src} to {type_name(to) or 'an unknown type'} may round; "
                     "with float_ops that rounding is not modelled")

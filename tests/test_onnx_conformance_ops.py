@@ -1,7 +1,8 @@
 """ONNX lowering of what the VNN-LIB 2 conformance suite exercises beyond the op table's fixtures:
 outputs and kept values that do not depend on the input (Pow(x, 0), Shape(x), folded constants),
-Pow with a different constant exponent per element, the refusal of b^x, and the tested opset
-range.
+Pow with a different constant exponent per element, an integer Cast back to a float type with
+`float_ops` (its exactness condition in `meta["float_exact_within"]`), the refusal of b^x, and
+the tested opset range.
 
 Models are built with onnx.helper; expected values come from onnxruntime and from exact
 arithmetic on the float32 inputs (Fractions), never from the lowering itself.
@@ -9,6 +10,7 @@ arithmetic on the float32 inputs (Fractions), never from the lowering itself.
 
 from __future__ import annotations
 
+import json
 import math
 from fractions import Fraction
 
@@ -25,7 +27,7 @@ from nnsmt.errors import UnsupportedError  # noqa: E402
 from nnsmt.frontends import onnx_frontend  # noqa: E402
 from nnsmt.frontends.onnx_frontend import OPSETS, load_onnx, ort_evaluator  # noqa: E402
 from nnsmt.interpret import evaluate, evaluate_exact  # noqa: E402
-from nnsmt.ir import Affine, Pow, Sparse  # noqa: E402
+from nnsmt.ir import Affine, Pow, Sparse, ToInt  # noqa: E402
 
 F, I64 = TensorProto.FLOAT, TensorProto.INT64
 RNG = np.random.default_rng(2024)
@@ -198,6 +200,78 @@ def test_pow_refuses_an_inexact_exponent_among_several(tmp_path):
     path = _pow_model(tmp_path, [2], np.float32([2.0, 1 / 3]), "third")
     with pytest.raises(UnsupportedError, match=r"node 'p' \(Pow\): the exponent 0\.333"):
         load_onnx(path)
+
+
+# ---- an integer cast back to a float type, with float_ops ----
+
+_NP = {F: np.float32, TensorProto.FLOAT16: np.float16, TensorProto.DOUBLE: np.float64}
+
+
+def _round_trip(tmp_path, to=F, add_int=False, name="rt"):
+    """x -> Cast int64 (i) [-> Add 7 (j)] -> Cast `to` (f) -> Add 0.5 (y)."""
+    nodes = [helper.make_node("Cast", ["x"], ["i"], to=I64)]
+    inits = {"c": np.array([0.5], _NP[to])}
+    src = "i"
+    if add_int:
+        nodes.append(helper.make_node("Add", ["i", "k"], ["j"]))
+        inits["k"] = np.array([7], np.int64)
+        src = "j"
+    nodes += [helper.make_node("Cast", [src], ["f"], to=to),
+              helper.make_node("Add", ["f", "c"], ["y"])]
+    return _save(tmp_path / f"{name}.onnx", nodes, [_io("x", [1, 3])], [_io("y", [1, 3], to)],
+                 inits)
+
+
+def test_int_to_float_cast_is_exact_within_a_recorded_bound(tmp_path):
+    path = _round_trip(tmp_path)
+    g = load_onnx(path, float_ops=True)
+    within = json.loads(g.meta["float_exact_within"])
+    ((name, bound),) = within.items()
+    assert bound == 2 ** 24 and isinstance(g.node(name), ToInt) and g.node(name).mode == "trunc"
+    assert "float_exact_within" not in load_onnx(path).meta  # real semantics: no condition
+    for _ in range(3):
+        x = _x(3, -5.0, 5.0)
+        assert _exact(g, x, name) == [Fraction(math.trunc(v)) for v in x]
+        assert _exact(g, x, g.outputs[0]) == [Fraction(math.trunc(v)) + Fraction(1, 2) for v in x]
+        _against_ort(path, g, x)
+
+
+@pytest.mark.parametrize("to, bound", [(TensorProto.FLOAT16, 2 ** 11),
+                                       (TensorProto.DOUBLE, 2 ** 53)])
+def test_int_cast_bound_per_float_type(tmp_path, to, bound):
+    g = load_onnx(_round_trip(tmp_path, to, name=f"t{to}"), float_ops=True)
+    assert list(json.loads(g.meta["float_exact_within"]).values()) == [bound]
+
+
+def test_int_cast_of_a_pending_integer_map_names_its_own_node(tmp_path):
+    path = _round_trip(tmp_path, add_int=True, name="pending")
+    g = load_onnx(path, float_ops=True)
+    ((name, bound),) = json.loads(g.meta["float_exact_within"]).items()
+    node = g.node(name)
+    assert bound == 2 ** 24 and isinstance(node, Affine) and node.onnx == "j"
+    x = _x(3, -5.0, 5.0)
+    assert _exact(g, x, name) == [Fraction(math.trunc(v) + 7) for v in x]
+    _against_ort(path, g, x)
+
+
+def test_float_casts_that_widen_are_exact_and_narrowing_ones_refused(tmp_path):
+    F16 = TensorProto.FLOAT16
+    wide = _save(tmp_path / "wide.onnx",
+                 [helper.make_node("Cast", ["x"], ["w"], to=F),
+                  helper.make_node("Relu", ["w"], ["y"])],
+                 [_io("x", [1, 3], F16)], [_io("y", [1, 3])])
+    g = load_onnx(wide, float_ops=True)
+    assert "float_exact_within" not in g.meta
+    x = _x(3).astype(np.float16).astype(np.float64)
+    assert _exact(g, x, g.outputs[0]) == [Fraction(max(v, 0.0)) for v in x]
+    _against_ort(wide, g, x)
+    narrow = _save(tmp_path / "narrow.onnx",
+                   [helper.make_node("Cast", ["x"], ["n"], to=F16, name="cn"),
+                    helper.make_node("Relu", ["n"], ["y"])],
+                   [_io("x", [1, 3])], [_io("y", [1, 3], F16)])
+    with pytest.raises(UnsupportedError,
+                       match=r"node 'cn' \(Cast\): .*float32 to float16 may round"):
+        load_onnx(narrow, float_ops=True)
 
 
 # ---- refusals and the opset range ----
