@@ -41,6 +41,8 @@ the walk stops (an input, a sigmoid, a symbolic layer) is bounded by its own int
 
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Mapping, Sequence
@@ -489,13 +491,16 @@ class LinearDomain(IntervalDomain):
         self.relax: dict[str, tuple] = {}  # relu value -> (alpha, s, t) over its input bounds
         self.skip = skip  # values left at interval bounds (e.g. outputs when only a spec matters)
         self.width = max(graph.dims().values())
+        # independent interval terms (float rounding errors, `nnsmt.floatsem`): bounded where
+        # they enter instead of substituted down to the input
+        self.noise = frozenset(json.loads(graph.meta.get("noise", "[]")))
 
     def affine(self, node: Affine, x: Interval, *more: Interval):
         iv = super().affine(node, x, *more)
         ins = [v for v, _ in node.terms()]
         # an affine map of distinct input boxes: the interval is already its exact range
         direct = all(isinstance(self.by_name[v], Input) for v in ins) and len(set(ins)) == len(ins)
-        if node.name not in self.skip and not direct \
+        if node.name not in self.skip and not direct and node.name not in self.noise \
                 and all(isinstance(w, (Const, Sparse)) for _, w in node.terms()) \
                 and isinstance(node.bias, Const) and np.all(np.isfinite(iv.lo)) \
                 and np.all(np.isfinite(iv.hi)) and iv.lo.size:
@@ -553,9 +558,14 @@ class LinearDomain(IntervalDomain):
             err = err + _gamma(1) * _mv(np.abs(new), _mag(self.bounds[v]))
             pending[v] = new
 
+        noise = np.zeros(batch + (k,))
         for node in reversed(self.nodes[:self.order[target] + 1]):
             A = pending.pop(node.name, None)
             if A is None:
+                continue
+            if node.name in self.noise and node.name != target:
+                with np.errstate(invalid="ignore"):
+                    noise = np.nextafter(noise + lin_lower(A, self.bounds[node.name]), -INF)
                 continue
             if not self._substitutable(node):
                 leaves.append((node.name, A))
@@ -590,6 +600,9 @@ class LinearDomain(IntervalDomain):
             leaves = [lf for lf in leaves if np.any(lf[1])] or leaves[:1]
         name, A = leaves[0]
         total = lin_lower(A, self.bounds[name], c)
+        if self.noise:
+            with np.errstate(invalid="ignore"):
+                total = np.nextafter(total + noise, -INF)
         for v, Av in leaves[1:]:
             with np.errstate(invalid="ignore"):
                 total = np.nextafter(total + lin_lower(Av, self.bounds[v]), -INF)

@@ -61,6 +61,8 @@ can underflow, and symbolic parameters.
 
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Sequence
@@ -497,6 +499,7 @@ def _build(graph: Graph, inp: Input, box_lo, box_hi, errors, dtype: str, notes) 
     shapes = graph.shapes()
     dims = graph.dims()
     nodes: list = []
+    noise: list[str] = []
     off = n
     for nd in graph.nodes:
         if nd is inp:
@@ -509,17 +512,25 @@ def _build(graph: Graph, inp: Input, box_lo, box_hi, errors, dtype: str, notes) 
             nodes.append(nd)
             continue
         rows, _ = errors[nd.name]
-        d = dims[nd.name]
-        sel = _selection(rows, range(off, off + len(rows)), (d, width))
-        off += len(rows)
+        d, k = dims[nd.name], len(rows)
+        # the node's errors are a value of their own (a selection of the input's error
+        # elements): bounds take it as an independent interval term (meta "noise") instead of
+        # carrying every error element through every back-substitution
+        ename = _fresh(f"{nd.name}_e", used)
+        nodes.append(Affine(ename, inp.name, _selection(range(k), range(off, off + k), (k, width)),
+                            Const(np.zeros(k))))
+        noise.append(ename)
+        sel = _selection(rows, range(k), (d, k))
+        off += k
         if isinstance(nd, Affine):  # the error is one more term of the same node
-            nodes.append(replace(nd, more=tuple(nd.more) + ((inp.name, sel),)))
+            nodes.append(replace(nd, more=tuple(nd.more) + ((ename, sel),)))
             continue
         real = _fresh(f"{nd.name}_r", used)
         nodes.append(replace(nd, name=real, onnx=""))
         nodes.append(Affine(nd.name, real, _selection(range(d), range(d), (d, d)), Const(np.zeros(d)),
-                            more=((inp.name, sel),), shape=shapes[nd.name], onnx=nd.onnx))
+                            more=((ename, sel),), shape=shapes[nd.name], onnx=nd.onnx))
     outputs = tuple(xsel if o == inp.name else o for o in graph.outputs)
+    meta["noise"] = json.dumps(noise)
     g = Graph(tuple(nodes), outputs, meta).check()
     return Widened(g, n, err_lo, err_hi, notes, err_for)
 

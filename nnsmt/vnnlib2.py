@@ -491,6 +491,9 @@ def combine(query: Query2, parts: Sequence[Part]) -> tuple[Graph, Property]:
     items = list(merged.items())
     nodes.append(Affine("y", items[0][0], items[0][1], Const(np.zeros(n_out)), more=tuple(items[1:])))
     meta = {"source": ", ".join(dict.fromkeys(p.graph.source for p in parts)), "query": query.source}
+    noise = [f"n{k}_{v}" for k, p in enumerate(parts) for v in json.loads(p.graph.meta.get("noise", "[]"))]
+    if noise:  # float rounding errors (nnsmt.floatsem): independent interval terms for bounds
+        meta["noise"] = json.dumps(noise)
     if any(p.graph.meta.get("dropped_softmax") == "true" for p in parts):
         if len(parts) > 1 or any(net.hidden for net in query.networks):
             raise UnsupportedError(f"{query.source}: a network ends in a softmax, which nnsmt "

@@ -13,6 +13,8 @@ the assumed accuracy of its exp and sigmoid.
 
 from __future__ import annotations
 
+import json
+
 import random
 from fractions import Fraction
 
@@ -390,13 +392,15 @@ def test_halving_underflows():
 
 def test_elementwise_nodes_keep_their_name_and_shape():
     """A rounding elementwise node computes its real value as <name>_r; the value <name> (with
-    its shape and ONNX name) is that plus its error; the input's readers read <input>_x."""
+    its shape and ONNX name) is that plus its error, a value <name>_e of its own (listed in
+    meta "noise"); the input's readers read <input>_x."""
     nodes = (Input("x", 2, shape=(1, 2), onnx="in"), Mul("m", "x", "x", onnx="sq"),
              Affine("x_x", "m", Const(np.eye(2)), Const(np.zeros(2))))  # a name widen must avoid
     g = Graph(nodes, ("x_x", "m")).check()
     w = widen(g, [0.5, 1], [1, 3], "float32")
     names = [nd.name for nd in w.graph.nodes]
-    assert names == ["x", "x_x_1", "m_r", "m", "x_x"]
+    assert names == ["x", "x_x_1", "m_e", "m_r", "m", "x_x"]
+    assert json.loads(w.graph.meta["noise"]) == ["m_e"]
     m = w.graph.node("m")
     assert isinstance(m, Affine) and m.onnx == "sq" and w.graph.node("m_r").onnx == ""
     assert w.graph.shapes()["m"] == (1, 2) and w.graph.shapes()["x_x_1"] == (1, 2)

@@ -373,6 +373,8 @@ class SplitRun:
         self.errors: list[str] = []
         self.cex = None
         self.notes: tuple[str, ...] = ()
+        self.queries: dict[int, VerifyQuery] = {}  # sub-queries refined after a rejected model
+        self.retry: list[int] = []  # ... waiting to be solved again
 
     def left(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.perf_counter()
@@ -392,11 +394,15 @@ class SplitRun:
     def take(self):
         """(index, script, timeout, options) of the next sub-query, or None when there is none
         to start: all started, a counterexample found, or the time is up."""
-        if self.cex is not None or self.started >= self.n:
+        if self.cex is not None or (self.started >= self.n and not self.retry):
             return None
         left = self.left()
         if left is not None and left <= 0:
             return None
+        if self.retry:  # a refined sub-query first: its box is the one a candidate came from
+            index = self.retry.pop(0)
+            self.outstanding.add(index)
+            return index, self.queries[index].compile(), left, self.query.options
         if left is not None:  # a fair share of the workers' time, so one hard sub-box cannot starve the rest
             left = min(left, max(left * self.jobs / (self.n - self.started), 2.0))
         sq = self.plan.subqueries[self.started]
@@ -410,12 +416,26 @@ class SplitRun:
         self.log.append((index, res.status, res.reason, res.stats.get("solve_s", 0.0)))
         if self.cex is not None:
             return
+        q = self.queries.get(index)
+        if q is None and res.status == "sat":
+            sq = next((x for x in self.plan.subqueries if x.index == index), None)
+            q = self.subquery(sq) if sq is not None and "bounds" in sq.meta else self.query
+        q = q or self.query
+        if res.status == "unsat" and not q.proves_unsat:  # a search that found nothing
+            self.undecided.append(index)
+            return
         if res.status == "sat":
             try:
-                self.cex = self.query.certify(res.model)
+                self.cex = q.certify(res.model)
                 return
             except ValidationError as e:
-                self.errors.append(f"sub-query {index}: the model fails the replay: {str(e).splitlines()[0]}")
+                nxt = q.refine(res.model, e)
+                if nxt is not None:  # solve the refined sub-query next
+                    self.queries[index] = nxt
+                    self.retry.append(index)
+                    return
+                if not q.relaxed:  # an exact query's model must replay: a solver bug
+                    self.errors.append(f"sub-query {index}: the model fails the replay: {str(e).splitlines()[0]}")
         elif res.status == "error":
             self.errors.append(f"sub-query {index}: {res.reason}")
         if res.status != "unsat":
@@ -427,13 +447,14 @@ class SplitRun:
         if self.cex is not None:
             return True
         left = self.left()
-        return not self.outstanding and (self.started >= self.n or (left is not None and left <= 0))
+        return not self.outstanding and ((self.started >= self.n and not self.retry) or
+                                         (left is not None and left <= 0))
 
     def verdict(self):
         """(status, reason, counterexample, per-query log)."""
         if self.cex is not None:
             return "sat", "", self.cex, self.log
-        pending = len(self.undecided) + len(self.outstanding) + (self.n - self.started)
+        pending = len(self.undecided) + len(self.outstanding) + (self.n - self.started) + len(self.retry)
         if not pending:
             return "unsat", "", None, self.log
         reason = f"{pending} of {self.n} sub-queries undecided"

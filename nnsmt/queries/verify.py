@@ -161,12 +161,32 @@ class VerifyQuery:
     kind: str = "verify"
     options: SolveOptions = SolveOptions()
     float_type: str = ""
+    pin_errors: bool = False
 
     @property
     def relaxed(self) -> bool:
-        return self.sigmoid != "exp" and (has_sigmoid(self.graph) or has_exp(self.graph))
+        # float semantics widen the network by rounding errors: an over-approximation too
+        return bool(self.float_type) or \
+            self.sigmoid != "exp" and (has_sigmoid(self.graph) or has_exp(self.graph))
+
+    @property
+    def proves_unsat(self) -> bool:
+        """False once the rounding errors are pinned to 0 (a search for a float witness among
+        the real executions): its unsat says nothing of the float network."""
+        return not self.pin_errors
+
+    def refine_unsat(self, core):
+        return None
 
     def compile(self) -> Script:
+        s = self._script()
+        if not self.pin_errors:
+            return s
+        n = self.prop.split_dims
+        pins = And(tuple(Cmp("=", Var(f"X_{j}"), Num(0)) for j in range(n, self.prop.n_inputs)))
+        return replace(s, asserts=s.asserts + (("float_search", pins),))
+
+    def _script(self) -> Script:
         s = verify_script(self.graph, self.prop, self.encoding, self.bounds, self.lemmas,
                           self.sigmoid, self.sigmoid_bounds, dict(self.sigmoid_extra),
                           exp=self.sigmoid)
@@ -191,7 +211,13 @@ class VerifyQuery:
 
     def refine(self, model, error):
         """Under the pwl relaxation: add the candidate's pre-activations (of every sigmoid and
-        exp) as breakpoints, with two neighbours closing in on it round after round."""
+        exp) as breakpoints, with two neighbours closing in on it round after round. Under
+        float semantics, a candidate that does not replay in float first turns the query into
+        a search among the real executions (rounding errors pinned to 0)."""
+        if self.float_type and not self.pin_errors:
+            return replace(self, pin_errors=True, round=self.round + 1)
+        if not (has_sigmoid(self.graph) or has_exp(self.graph)) or self.sigmoid == "exp":
+            return None
         if not self.relaxed or self.round >= self.max_rounds:
             return None
         x = [Fraction(model[f"X_{i}"]) for i in range(self.graph.inputs[0].dim)]
