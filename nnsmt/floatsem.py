@@ -183,6 +183,12 @@ def widen(graph: Graph, lo: Sequence, hi: Sequence, dtype: str) -> Widened:
         if not isinstance(node, Argmax):
             _check_range(real, ctx, node.name)
         iv[node.name] = real
+    # integers cast back to float are exact only up to 2^p (the frontend's meta
+    # "float_exact_within": IR value -> bound)
+    for name, bound in json.loads(graph.meta.get("float_exact_within", "{}")).items():
+        if name in iv and not np.all(_mag(iv[name]) <= bound):
+            raise UnsupportedError(f"{graph.source}: the integer {name!r} cast to float can exceed "
+                                   f"{bound} within the input box, where the cast rounds")
     return _build(graph, inp, box_lo, box_hi, errors, dtype, _notes(kinds, dtype))
 
 
@@ -500,6 +506,7 @@ def _build(graph: Graph, inp: Input, box_lo, box_hi, errors, dtype: str, notes) 
     dims = graph.dims()
     nodes: list = []
     noise: list[str] = []
+    local: list = []  # [affine node, its error value, rows, first error element]: `local_bounds`
     off = n
     for nd in graph.nodes:
         if nd is inp:
@@ -524,6 +531,7 @@ def _build(graph: Graph, inp: Input, box_lo, box_hi, errors, dtype: str, notes) 
         off += k
         if isinstance(nd, Affine):  # the error is one more term of the same node
             nodes.append(replace(nd, more=tuple(nd.more) + ((ename, sel),)))
+            local.append([nd.name, ename, [int(r) for r in rows], off - k])
             continue
         real = _fresh(f"{nd.name}_r", used)
         nodes.append(replace(nd, name=real, onnx=""))
@@ -531,8 +539,69 @@ def _build(graph: Graph, inp: Input, box_lo, box_hi, errors, dtype: str, notes) 
                             more=((ename, sel),), shape=shapes[nd.name], onnx=nd.onnx))
     outputs = tuple(xsel if o == inp.name else o for o in graph.outputs)
     meta["noise"] = json.dumps(noise)
+    meta["float_errors"] = json.dumps(local)
     g = Graph(tuple(nodes), outputs, meta).check()
     return Widened(g, n, err_lo, err_hi, notes, err_for)
+
+
+def local_bounds(graph: Graph, bounds) -> list[tuple[int, np.ndarray]]:
+    """Error bounds of the affine rows of a widened graph (meta "float_errors"), recomputed
+    from value bounds `bounds` (value name -> Interval, batched (..., d)) sound over a smaller
+    region than the one `widen` was given: the same bound as `widen`'s, in float64 rounded up.
+
+    Sound when `bounds` hold the float values over that region, i.e. they were computed with
+    error elements boxed by bounds that were sound there (`widen`'s, or earlier local ones):
+    every error then lies within both, so the smaller of the two is a bound again.
+
+    Returns:
+        (first error element, upper bounds (..., k)) per affine node: the bound of error
+        element first + j is [..., j] (its lower bound is minus that).
+    """
+    spec = json.loads(graph.meta.get("float_errors", "[]"))
+    if not spec:
+        return []
+    by = {nd.name: nd for nd in graph.nodes}
+    out = []
+    for name, ename, rows, first, *dtype in spec:
+        t = FLOAT_TYPES[dtype[0] if dtype else graph.meta["float_semantics"]]
+        u, eta, tiny = float(t.u), float(t.eta), float(t.min_normal)
+        node = by[name]
+        rows = np.asarray(rows, dtype=np.int64)
+        bias = np.abs(np.asarray([float(abs(b)) for b in node.bias.fractions()]))[rows]
+        S = None
+        count = np.zeros(len(rows))
+        extra = None
+        for v, w in node.terms():
+            if v == ename:
+                continue
+            W = _abs_rows(w, rows)  # (k, n), scipy CSR
+            M = np.maximum(np.abs(bounds[v].lo), np.abs(bounds[v].hi))
+            M2 = M.reshape(-1, M.shape[-1])
+            part = np.asarray((W @ M2.T).T).reshape(M.shape[:-1] + (len(rows),))  # (..., k) >= 0
+            S = part if S is None else S + part
+            count += np.diff(W.indptr)
+            small = W.copy()
+            small.data = ((small.data > 0) & (small.data < tiny)).astype(np.float64)
+            e = np.asarray((small @ M2.T).T).reshape(part.shape)
+            extra = e if extra is None else extra + e
+        m = count + SLACK
+        # float64 sums of nonnegative terms: relative error <= (terms + 2) 2^-53, rounded up
+        n_terms = count.max() + 2
+        S = (S + bias) * (1 + 4 * n_terms * 2.0 ** -53)
+        g = m * u / (1 - m * u) * (1 + 2.0 ** -50)
+        b = g * S + m * eta + eta * extra * (1 + 2.0 ** -50)
+        out.append((first, np.nextafter(b, np.inf)))
+    return out
+
+
+def _abs_rows(w, rows):
+    """|rows `rows`| of a Const or Sparse weight, as a scipy CSR matrix of float64."""
+    from scipy import sparse
+    m = w.csr()[rows] if hasattr(w, "csr") else sparse.csr_array(np.asarray(w.value, dtype=np.float64)[rows])
+    m = sparse.csr_array(m)
+    m.data = np.abs(m.data)
+    m.eliminate_zeros()
+    return m
 
 
 def _notes(kinds: set[str], dtype: str) -> tuple[str, ...]:

@@ -43,7 +43,7 @@ class Property:
     n_outputs: int
     asserts: tuple[tuple[int, Term], ...] = field(repr=False)  # MNIST has 1,569
     source: str = "<string>"
-    split_dims: int | None = None
+    split_dims: int | None = field(default=None, repr=False)
     meta: Mapping | None = field(default=None, repr=False, compare=False)
 
     def formula(self) -> And:

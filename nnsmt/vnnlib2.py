@@ -494,6 +494,14 @@ def combine(query: Query2, parts: Sequence[Part]) -> tuple[Graph, Property]:
     noise = [f"n{k}_{v}" for k, p in enumerate(parts) for v in json.loads(p.graph.meta.get("noise", "[]"))]
     if noise:  # float rounding errors (nnsmt.floatsem): independent interval terms for bounds
         meta["noise"] = json.dumps(noise)
+    local, e_off = [], 0
+    for k, p in enumerate(parts):  # their affine rows, with global error elements and types
+        for name, ename, rows, first in json.loads(p.graph.meta.get("float_errors", "[]")):
+            local.append([f"n{k}_{name}", f"n{k}_{ename}", rows, n_in + e_off + first - p.n,
+                          p.graph.meta["float_semantics"]])
+        e_off += len(p.err_lo)
+    if local:
+        meta["float_errors"] = json.dumps(local)
     if any(p.graph.meta.get("dropped_softmax") == "true" for p in parts):
         if len(parts) > 1 or any(net.hidden for net in query.networks):
             raise UnsupportedError(f"{query.source}: a network ends in a softmax, which nnsmt "

@@ -21,7 +21,7 @@ from nnsmt.errors import InputError, UnsupportedError  # noqa: E402
 from nnsmt.frontends.onnx_frontend import (load_onnx, onnx_io_types, ort_evaluator,  # noqa: E402
                                            value_type)
 from nnsmt.interpret import evaluate, evaluate_exact  # noqa: E402
-from nnsmt.ir import Affine, Relu  # noqa: E402
+from nnsmt.ir import Affine, Relu, Sparse  # noqa: E402
 
 F = TensorProto.FLOAT
 
@@ -196,18 +196,13 @@ def test_keep_errors_are_one_line_and_name_the_value(tmp_path):
     with pytest.raises(InputError) as e:
         load_onnx(path, keep=["nope"])
     assert str(e.value) == f"{path}: no value named 'nope' in the model (hidden node)"
-    with pytest.raises(UnsupportedError, match=r"hidden node 'W1' does not depend on the input"):
-        load_onnx(path, keep=["W1"])  # an initializer
-    # a node output folded to a constant
-    rng = np.random.default_rng(6)
-    p = {"u": _f32(rng, 3), "v": _f32(rng, 3)}
-    path2 = _save(tmp_path / "c.onnx",
-                  [helper.make_node("Add", ["u", "v"], ["cst"]),
-                   helper.make_node("Add", ["x", "cst"], ["y"])],
-                  [_io("x", [1, 3])], [_io("y", [1, 3])], _init(p))
-    with pytest.raises(UnsupportedError) as e:
-        load_onnx(path2, keep=["cst"])
-    assert "'cst'" in str(e.value) and "\n" not in str(e.value) and str(path2) in str(e.value)
+    # an initializer kept: a constant value of its own (zero weights, its values as the bias)
+    g = load_onnx(path, keep=["W1"])
+    node = g.node(g.outputs[-1])
+    assert isinstance(node, Affine) and node.onnx == "W1" and isinstance(node.weight, Sparse)
+    assert node.weight.data.size == 0
+    w1 = numpy_helper.to_array(next(t for t in onnx.load(path).graph.initializer if t.name == "W1"))
+    assert np.array_equal(node.bias.value, w1.astype(np.float64).ravel())
     with pytest.raises(InputError, match="no value named 'nope'"):
         ort_evaluator(path, keep=["nope"])
 

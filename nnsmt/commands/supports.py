@@ -16,7 +16,7 @@ CAPABILITIES = {
     "multiple-input-output-theories": "multiple input/output theories (SIO, MIO)",
     "multiple-network-theories": "multiple-network theories (SNET, MENET, MINET, MNET)",
     "multiple-node-comparison-theories": "multi-node comparison theories (SNC, MNC)",
-    "arithmetic-complexity-theories": "arithmetic complexity theories (BND, COUT, LIN, POLY)",
+    "arithmetic-complexity-theories": "arithmetic complexity theories (BND, OUTC, LIN, POLY)",
     "optimised-disjunctive-reasoning": "whether disjunctions are handled without expanding to DNF",
     "serialise-assignments": "whether verify --serialise-assignments DIR is supported",
 }
@@ -43,7 +43,7 @@ def answer(cap: str) -> list[str]:
     if cap == "multiple-node-comparison-theories":
         return ["SNC", "MNC"]
     if cap == "arithmetic-complexity-theories":
-        return ["BND", "COUT", "LIN", "POLY"]
+        return ["BND", "OUTC", "LIN", "POLY"]
     if cap == "optimised-disjunctive-reasoning":
         # disjunctions go to the solver as they are (no DNF expansion); input disjunctions
         # of boxes are split into their boxes by the split engine

@@ -24,6 +24,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from ..floatsem import local_bounds
 from ..bounds import Interval, box_interval, output_spec_bounds, propagate_bounds
 from ..errors import InputError
 from ..interpret import decide, evaluate
@@ -181,6 +182,7 @@ class _Planner:
             bounds = propagate_bounds(self.g, batch)
             lower, coeff = np.zeros((len(items), 0)), np.zeros((len(items), 0, batch.lo.shape[1]))
         unstable = sum(((bounds[x].lo < 0) & (bounds[x].hi > 0)).sum(-1) for x in self.relu_inputs)
+        local = local_bounds(self.g, bounds) if "float_errors" in self.g.meta else []
         unstable = np.broadcast_to(unstable, (len(items),))
         d = self.atoms.d
         out = []
@@ -200,6 +202,8 @@ class _Planner:
             if sd is not None and sd < len(score):  # rounding errors: never bisected
                 score = score.copy()
                 score[sd:] = -1.0
+            if local:  # float semantics: the box's own rounding-error bounds, for its children
+                box = _tighten(box, [(f, b[j]) for f, b in local])
             out.append(_Leaf(box, depth, int(unstable[j]), (bounds, j), score, root))
             if self.found is None:
                 # counterexample candidates: the centre, and the minimiser of the atom bound
@@ -241,6 +245,19 @@ class _Planner:
 
 def _addq(f: float, d: Fraction):
     return f if not np.isfinite(f) else Fraction(float(f)) + d
+
+
+def _tighten(box: Box, local) -> Box:
+    """`box` with each rounding-error element boxed by the smaller of its bound and the local
+    one ((first element, upper bounds) pairs of `nnsmt.floatsem.local_bounds`)."""
+    lo, hi = list(box[0]), list(box[1])
+    for first, b in local:
+        for i, v in enumerate(b):
+            q = Fraction(float(v))
+            k = first + i
+            if q < hi[k]:
+                hi[k], lo[k] = q, -q
+    return tuple(lo), tuple(hi)
 
 
 def _bisect(box: Box, dim: int) -> tuple[Box, Box]:
