@@ -27,7 +27,10 @@ BatchNormalization, ...) and every other op that is not exact structure (`onnx_o
 Reshape, Transpose, Slice, Gather, Concat, Pad, Neg, ... and Where with a constant condition)
 reads only *plain* inputs (`Lin.plain`: each element +-1 times one element of an IR value that no
 other element reads, or a zero); any other pending map is emitted as a node first. A pending
-map then holds at most one rounding op, with structural ops on either side. Plain, not merely
+map then holds at most one rounding op, with structural ops on either side, and at most one
+constant added to it (an Add/Sub of a constant to a map without one: a MatMul and its bias,
+fl(fl(Σ w x) + c), is one evaluation order of the sum Σ w x + c, which the bound covers with
+its one more term; a second constant is a second rounding op). Plain, not merely
 "free of rounding": composing with a non-injective selection or a folded constant would merge
 terms (|w1 + w2| < |w1| + |w2|) and shrink the bound below the float error, and the affine
 identities of the piecewise-linear lowerings (max(a, b) = a + relu(b - a), ...) are exact in
@@ -198,7 +201,7 @@ class _Lowering:
                 for x in ins:
                     if x not in self.vals:
                         raise bad(f"uses undefined tensor {x!r}")
-                if self.float_ops and not exact_in_float(self, n):
+                if self.float_ops and not exact_in_float(self, n) and not self._bias_add(n, ins):
                     # an op that rounds (or a piecewise-linear one) reads plain selections of IR
                     # values only: its node then holds one rounding op (module docstring)
                     for x in ins:
@@ -330,6 +333,20 @@ class _Lowering:
             if a.name == name:
                 return helper.get_attribute_value(a)
         return default
+
+    def _bias_add(self, n, ins) -> bool:
+        """With float_ops: Add/Sub of a constant to one rounding op's result that has no
+        constant yet (MatMul then its bias). The node computes fl(fl(Σ w x) + c), one order
+        of the sum Σ w x + c, whose error the same per-row bound covers (one more term)."""
+        if n.op_type not in ("Add", "Sub") or len(ins) != 2:
+            return False
+        vals = [self.vals[x] for x in ins]
+        lins = [v for v in vals if type(v) is Lin and v.terms]
+        consts = [v for v in vals if isinstance(v, (np.ndarray, np.generic, int, float))]
+        if len(lins) != 1 or len(consts) != 1:
+            return False
+        v = lins[0]
+        return v.b is None or not np.asarray(v.b, dtype=object).astype(bool).any()
 
     def used(self, name) -> bool:
         return name in self.needed

@@ -81,12 +81,23 @@ def _gamma(n: int) -> float:
     return 2.0 * n * U / (1.0 - n * U)  # doubled: also covers rounding in computing the bound
 
 
+def _exact_float(q) -> bool:
+    """Cheaply: q is a Fraction that float() converts exactly (a dyadic of <= 53 bits within
+    the normal range), e.g. the float-valued bounds the planner keeps as Fractions."""
+    if type(q) is not Fraction:
+        return False
+    d = q.denominator
+    return d & (d - 1) == 0 and abs(q.numerator) < (1 << 53) and d.bit_length() < 1000
+
+
 def down(q) -> float:
     """Largest float64 <= q (q a Fraction, int or float; None -> -inf). With `up`, the one
     outward rounding of exact constants to floats (bounds, domains, dReal's constants)."""
     if q is None:
         return -INF
     f = float(q)
+    if _exact_float(q):
+        return f
     if not isinstance(q, float) and Fraction(f) > Fraction(q):
         f = float(np.nextafter(f, -INF))
     return f
@@ -97,6 +108,8 @@ def up(q) -> float:
     if q is None:
         return INF
     f = float(q)
+    if _exact_float(q):
+        return f
     if not isinstance(q, float) and Fraction(f) < Fraction(q):
         f = float(np.nextafter(f, INF))
     return f
@@ -582,6 +595,11 @@ class LinearDomain(IntervalDomain):
                     + (m + 2) * sum(W.shape[1] for _, W in node.terms()) * ETA
                 c = c2
                 for v, W in node.terms():
+                    if v in self.noise:  # |A| |W| max|e|: the error term's least value, at once
+                        with np.errstate(invalid="ignore"):
+                            term = _mv(np.abs(A), _abs_mv(W, _mag(self.bounds[v])))
+                            noise = np.nextafter(noise - term * (1 + _gamma(A.shape[-1] + 2)), -INF)
+                        continue
                     add(v, _mm_param(A, W))
             else:  # a ReLU with its relaxation
                 y = self.bounds[node.x]

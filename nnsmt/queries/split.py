@@ -220,6 +220,9 @@ class _Planner:
         return out
 
     def try_point(self, x) -> bool:
+        sd = getattr(self.prop, "split_dims", None)
+        if sd is not None and sd < len(x):  # rounding errors: a float run makes its own
+            x = list(x[:sd]) + [Fraction(0)] * (len(x) - sd)
         key = tuple(x)
         if key in self.tried or self.found is not None:
             return self.found is not None
