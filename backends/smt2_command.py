@@ -60,18 +60,24 @@ def find_binary(name: str) -> str | None:
     return found
 
 
+def command_argv(command: str, scheme: str, example: str, what: str) -> list[str]:
+    """The argv of a `SCHEME:COMMAND` backend, its program resolved (`find_binary`), or
+    BackendUnavailable naming what is missing."""
+    argv = shlex.split(command)
+    if not argv:
+        raise BackendUnavailable(f"{scheme}: needs a command, e.g. {scheme}:{example}")
+    found = find_binary(argv[0])
+    if found is None:
+        raise BackendUnavailable(f"{what} {argv[0]!r} not found on PATH nor beside this "
+                                 f"Python ({Path(sys.executable).parent})")
+    return [found] + argv[1:]
+
+
 class Smt2CommandBackend(Backend):
     """Runs `command` with the script's SMT-LIB2 text (check-sat, get-value) on stdin."""
 
     def __init__(self, command: str):
-        self.argv = shlex.split(command)
-        if not self.argv:
-            raise BackendUnavailable("smt2: needs a command, e.g. smt2:z3 -in")
-        found = find_binary(self.argv[0])
-        if found is None:
-            raise BackendUnavailable(f"solver binary {self.argv[0]!r} not found on PATH nor beside this "
-                                     f"Python ({Path(sys.executable).parent})")
-        self.argv[0] = found
+        self.argv = command_argv(command, "smt2", "z3 -in", "solver binary")
         self.name = f"smt2:{command}"
 
     # the binary decides: a feature it lacks comes back as its error

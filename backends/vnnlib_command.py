@@ -23,23 +23,21 @@ from __future__ import annotations
 import math
 import os
 import re
-import shlex
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from nnsmt.assignment import (AssignmentError, Decl, ONNX_TYPES, as_model, assertion_text, decls_of,
                               flat_names, parse_assignment, vnnlib1_to_2)
-from nnsmt.errors import BackendUnavailable, InputError, NnsmtError
+from nnsmt.errors import InputError, NnsmtError
 from nnsmt.result import FEATURES, Capabilities, Result, SolveOptions
 from nnsmt.terms import Script
 from nnsmt.vnnlib import Property
 
 from .base import Backend
-from .smt2_command import find_binary
+from .smt2_command import command_argv
 
 GRACE_S = 0.25  # past the timeout before the verifier's process group is killed (less than
 # nnsmt.backends.isolate's grace, so that inside a child this backend kills its verifier first)
@@ -214,14 +212,7 @@ class VnnlibCommandBackend(Backend):
     capabilities = Capabilities(frozenset(FEATURES) | {"vnnlib"})
 
     def __init__(self, command: str):
-        self.argv = shlex.split(command)
-        if not self.argv:
-            raise BackendUnavailable("vnnlib: needs a command, e.g. vnnlib:my-verifier")
-        found = find_binary(self.argv[0])
-        if found is None:
-            raise BackendUnavailable(f"verifier {self.argv[0]!r} not found on PATH nor beside this "
-                                     f"Python ({Path(sys.executable).parent})")
-        self.argv[0] = found
+        self.argv = command_argv(command, "vnnlib", "my-verifier", "verifier")
         self.name = f"vnnlib:{command}"
 
     def supports(self, features) -> str | None:

@@ -22,6 +22,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from .errors import InputError, UnsupportedError
+from .printer import decimal
 from .terms import Add, And, Bool, Cmp, Div, Dot, Exp, Floor, Ite, Mul, Not, Num, Or, Var, unknown_term
 
 __all__ = ["Decl", "AssignmentError", "KINDS", "ONNX_TYPES", "format_value", "format_assignment",
@@ -98,24 +99,6 @@ class Decl:
 
 # ---------------------------------------------------------------------------------------------
 # Numbers
-
-
-def decimal(q: Fraction) -> str | None:
-    """The exact decimal of `q` when it terminates (`-0.5`, `3`), else None."""
-    q = Fraction(q)
-    p, d = abs(q.numerator), q.denominator
-    k, r = 0, d
-    for f in (2, 5):
-        j = 0
-        while r % f == 0:
-            r //= f
-            j += 1
-        k = max(k, j)
-    if r != 1:
-        return None
-    digits = str(p * 10**k // d).rjust(k + 1, "0")
-    s = f"{digits[:-k]}.{digits[-k:]}" if k else digits
-    return "-" + s if q < 0 else s
 
 
 def _exact(v) -> Fraction:

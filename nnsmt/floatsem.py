@@ -154,7 +154,6 @@ def widen(graph: Graph, lo: Sequence, hi: Sequence, dtype: str) -> Widened:
         raise UnsupportedError(f"{graph.source}: float semantics needs exactly one input "
                                f"(has {len(graph.inputs)})")
     inp = graph.inputs[0]
-    n = inp.dim
     box_lo, box_hi = _box(inp, lo, hi)
     for name, _, p in graph.params():
         if isinstance(p, SYMBOLIC):

@@ -12,6 +12,24 @@ from .terms import (Add, And, Bool, Cmp, Div, Dot, Exp, Floor, Ite, Mul, Not, Nu
                     is_symbolic, unknown_term)
 
 
+def decimal(q: Fraction) -> str | None:
+    """The exact decimal of `q` when it terminates (`-0.5`, `3`), else None."""
+    q = Fraction(q)
+    p, d = abs(q.numerator), q.denominator
+    k, r = 0, d
+    for f in (2, 5):
+        j = 0
+        while r % f == 0:
+            r //= f
+            j += 1
+        k = max(k, j)
+    if r != 1:
+        return None
+    digits = str(p * 10**k // d).rjust(k + 1, "0")
+    s = f"{digits[:-k]}.{digits[-k:]}" if k else digits
+    return "-" + s if q < 0 else s
+
+
 def _ratio(n: int, d: int) -> str:
     s = f"{abs(n)}.0" if d == 1 else f"(/ {abs(n)} {d})"
     return f"(- {s})" if n < 0 else s

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from .errors import InputError
-from .printer import Printer
+from .printer import Printer, decimal
 from .terms import CMP_OPS, Add, And, Bool, Cmp, Dot, Ite, Mul, Not, Num, Or, Term, Var, linear_form
 
 __all__ = ["Property", "parse_vnnlib", "load_vnnlib", "term_eval", "format_term"]
@@ -245,20 +245,11 @@ def _explain(t, env, tol, line: int, out: list[str]) -> None:
 
 def _format_num(q: Fraction) -> str:
     """Exact decimal when there is one (`-0.5`, VNN-COMP style), else `(/ p q)`."""
-    p, d = abs(q.numerator), q.denominator
-    k, r = 0, d
-    for f in (2, 5):
-        j = 0
-        while r % f == 0:
-            r //= f
-            j += 1
-        k = max(k, j)
-    if r != 1:
-        s = f"(/ {p} {d})"
-        return f"(- {s})" if q < 0 else s
-    digits = str(p * 10**k // d).rjust(k + 1, "0")
-    s = f"{digits[:-k]}.{digits[-k:]}" if k else digits
-    return "-" + s if q < 0 else s
+    s = decimal(q)
+    if s is not None:
+        return s
+    r = f"(/ {abs(q.numerator)} {q.denominator})"
+    return f"(- {r})" if q < 0 else r
 
 
 def format_term(t: Term) -> str:

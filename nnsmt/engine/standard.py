@@ -11,9 +11,8 @@ op in that type, satisfies the property exactly at inputs of that type).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from fractions import Fraction
-from math import prod
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
