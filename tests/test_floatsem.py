@@ -562,3 +562,56 @@ def test_onnxruntime_exp_and_sigmoid_within_the_assumed_accuracy():
         for name, f, (lo, hi) in [("e", ef, exp_bounds(x)), ("s", sf, sigmoid_bounds(x))]:
             err = max(abs(F(float(f)) - lo), abs(F(float(f)) - hi))
             assert err <= bound[(name, i)], (name, float(x), float(err), float(bound[(name, i)]))
+
+
+# ---- local bounds (a sub-box's own rounding-error bounds, for input splitting) ----
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(float_nets(), st.randoms(use_true_random=False), st.fractions(0, 1))
+def test_local_bounds_contain_the_float_errors_of_their_box(net, rnd_gen, shrink):
+    """On a sub-box holding x (the box shrunk towards x by `shrink`), the error elements'
+    bounds recomputed from the widened graph's value bounds there still contain the oracle's
+    errors at x, and are never above the global ones by more than float64 rounding."""
+    from nnsmt.bounds import box_interval, propagate_bounds
+    from nnsmt.floatsem import local_bounds
+    dtype, g, lo, x, hi = net
+    try:
+        w = widen(g, lo, hi, dtype)
+    except UnsupportedError:
+        assume(False)
+    assume(w.err_hi and "float_errors" in w.graph.meta)
+    sub_lo = [a + (v - a) * shrink for a, v in zip(lo, x)]
+    sub_hi = [b - (b - v) * shrink for b, v in zip(hi, x)]
+    box = box_interval(sub_lo + list(w.err_lo), sub_hi + list(w.err_hi))
+    try:
+        bounds = propagate_bounds(w.graph, box, "linear")
+    except UnsupportedError:
+        assume(False)
+    _, err = simulate(g, x, dtype, rnd_gen)
+    by_elem = {k: (name, i) for k, (name, i) in enumerate(w.err_for)}
+    checked = 0
+    for first, b in local_bounds(w.graph, bounds):
+        for j, v in enumerate(b):
+            name, i = by_elem[first - w.n + j]
+            assert abs(err[name][i]) <= F(float(v)), (name, i, float(err[name][i]), float(v))
+            assert F(float(v)) <= w.err_hi[first - w.n + j] * (1 + F(1, 2**40)) + F(1, 2**1000)
+            checked += 1
+    event(f"{checked} local bounds checked")
+
+
+def test_local_bounds_shrink_with_the_box():
+    """A 1-row affine y = 3x + 1 on x in [0, 1000] (float32): the global error bound comes from
+    max|x| = 1000; on the sub-box [0, 1] it comes from 1, about 1000 times smaller."""
+    from nnsmt.bounds import box_interval, propagate_bounds
+    from nnsmt.floatsem import local_bounds
+    g = chain(([[3.0]], [1.0]))
+    w = widen(g, [0], [1000], "float32")
+    assert len(w.err_hi) == 1
+    box = box_interval([F(0), w.err_lo[0]], [F(1), w.err_hi[0]])
+    (first, b), = local_bounds(w.graph, propagate_bounds(w.graph, box, "linear"))
+    assert first == 1
+    u = F(1, 2**24)
+    m = 1 + 8  # one weight, SLACK 8
+    want = m * u / (1 - m * u) * (3 * 1 + 1) + m * F(1, 2**149)
+    assert want <= F(float(b[0])) <= want * (1 + F(1, 2**40))
+    assert F(float(b[0])) * 500 < w.err_hi[0]
