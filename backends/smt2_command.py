@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -70,7 +71,7 @@ def command_argv(command: str, scheme: str, example: str, what: str) -> list[str
     if found is None:
         raise BackendUnavailable(f"{what} {argv[0]!r} not found on PATH nor beside this "
                                  f"Python ({Path(sys.executable).parent})")
-    return [found] + argv[1:]
+    return [os.path.abspath(found)] + argv[1:]  # verifiers may run in a folder of their own
 
 
 class Smt2CommandBackend(Backend):

@@ -553,7 +553,13 @@ def parse_vnnlib(text: str, filename: str = "<string>") -> Property:
     Raises:
         InputError: one line `filename:line:col: message` for any syntax or semantic error.
     """
+    if _V2.match(text):
+        raise InputError(f"{filename}: a VNN-LIB 2 query (it declares its networks): nnsmt verify "
+                         f"{filename} --network NAME=MODEL.onnx (this command takes VNN-LIB 1.0)")
     return _Parser(text, filename).parse()
+
+
+_V2 = re.compile(r"\A(?:\s|;[^\n]*\n)*\(\s*vnnlib-version\s*<\s*2")
 
 
 def load_vnnlib(path) -> Property:

@@ -91,9 +91,24 @@ def verify_runs(graph, prop, backends: list[str], options, float_eval=None) -> l
     first backend, without candidate points: every sat should come from a solver; `float_eval`
     replays models in onnxruntime); each backend gets the same compiled (sub-)queries."""
     from dataclasses import replace
+
+    from nnsmt.backends import capabilities
+    from nnsmt.errors import NnsmtError
     from .verify import plan
-    run = plan(graph, prop, replace(options, backend=backends[0], candidates=False), float_eval)
-    return [run.on(b) for b in backends]
+    def verifier(b) -> bool:  # a VNN-LIB verifier answers whole questions: one each
+        try:
+            return "vnnlib" in capabilities(b).features
+        except NnsmtError:  # unavailable: its row says why
+            return False
+    whole = [b for b in backends if verifier(b)]
+    solvers = [b for b in backends if b not in whole]
+    runs = {}
+    if solvers:
+        run = plan(graph, prop, replace(options, backend=solvers[0], candidates=False), float_eval)
+        runs = {b: run.on(b) for b in solvers}
+    for b in whole:
+        runs[b] = plan(graph, prop, replace(options, backend=b, engine="plain", candidates=False), float_eval)
+    return [runs[b] for b in backends]
 
 
 def diff(runs: list[Run], timeout: float | None = None, memory_mb: int | None = None) -> Report:

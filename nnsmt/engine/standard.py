@@ -208,12 +208,17 @@ def prepare(query: Query2, given: Mapping[str, str]) -> Instance:
         io = onnx_io_types(path)
         _check_types(net, path, io, dtype, value_type)
         n_model_out = len(io["outputs"])
-        # a final softmax is dropped (its argmax kept) unless the property reads probabilities
-        extra = tuple(o for o, _, _ in io["outputs"]) if exact_softmax else ()
-        key = (path, fl, extra)
-        if key not in loaded:
-            loaded[key] = load_onnx(path, keep=tuple(keep[path]) + extra, float_ops=fl)
-        g = loaded[key]
+        # a final softmax is dropped (its argmax kept) unless the property reads probabilities:
+        # then the outputs are kept too, which keeps the softmax exact
+        extra = ()
+        for attempt in (0, 1):
+            key = (path, fl, extra)
+            if key not in loaded:
+                loaded[key] = load_onnx(path, keep=tuple(keep[path]) + extra, float_ops=fl)
+            g = loaded[key]
+            if attempt or not exact_softmax or g.meta.get("dropped_softmax") != "true":
+                break
+            extra = tuple(o for o, _, _ in io["outputs"])
         onx = g.onnx_names()
         kept = []
         for h in net.hidden_onnx:
@@ -318,10 +323,13 @@ def _float_eval(evals, ort_evaluator) -> Callable:
                     o += d.size
             out = f(arg)
             outs = list(out) if isinstance(out, tuple) else [out]
-            n_out = len(net.outputs)
-            # evaluator order: model outputs, then kept values; Y order: hidden, then outputs
-            ys += [np.asarray(v).reshape(-1) for v in outs[n_out:]]
-            ys += [np.asarray(v).reshape(-1) for v in outs[:n_out]]
+            n_out, n_hid = len(net.outputs), len(net.hidden)
+            # evaluator order: model outputs, kept hidden values, then (when a final softmax
+            # must stay exact) the outputs again, kept as probabilities; Y: hidden, outputs
+            kept = outs[n_out:]
+            ys += [np.asarray(v).reshape(-1) for v in kept[:n_hid]]
+            last = kept[n_hid:] if len(kept) > n_hid else outs[:n_out]
+            ys += [np.asarray(v).reshape(-1) for v in last]
         return np.concatenate(ys) if ys else np.zeros(0)
     return run
 
