@@ -54,10 +54,19 @@ def standard_query(args):
     return replace(query, float_type=inst.float_type) if hasattr(query, "float_type") else query
 
 
+def _standard_query_alone(args) -> bool:
+    """`nnsmt compile QUERY` with no --property and no --network, QUERY a VNN-LIB 2 file: the
+    standard form with every network missing (its error names them)."""
+    import os
+    from nnsmt.vnnlib2 import is_vnnlib2
+    return args.property is None and os.path.isfile(args.model) and is_vnnlib2(args.model)
+
+
 def run(args) -> int:
     from nnsmt.backends.smtlib import to_smtlib
     t0 = time.perf_counter()
-    script = (standard_query(args) if args.network else MODES[args.mode](args)).compile()
+    standard = args.network or _standard_query_alone(args)
+    script = (standard_query(args) if standard else MODES[args.mode](args)).compile()
     put(args.output, to_smtlib(script), f": {len(script.decls)} declarations, {len(script.defs)} definitions, "
         f"{len(script.asserts)} assertions, logic {script.logic} ({time.perf_counter() - t0:.2f} s)")
     return 0

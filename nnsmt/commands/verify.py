@@ -106,8 +106,17 @@ def check_dir(path) -> None:
         raise InputError(f"--serialise-assignments {path}: not a folder")
 
 
+def _standard_query_alone(args) -> bool:
+    """`nnsmt verify QUERY` with no property and no --network, QUERY a VNN-LIB 2 file: the
+    standard form with every network missing (its error names them)."""
+    import os
+    from nnsmt.vnnlib2 import is_vnnlib2
+    return (args.property is None and args.params is None and os.path.isfile(args.model)
+            and is_vnnlib2(args.model))
+
+
 def run(args) -> int:
-    if args.network:
+    if args.network or _standard_query_alone(args):
         return run_standard(args)
     if args.serialise_assignments is not None:
         raise InputError("--serialise-assignments needs the standard form: nnsmt verify QUERY --network NAME=FILE")
