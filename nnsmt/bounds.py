@@ -161,6 +161,11 @@ def lin_lower(A: np.ndarray, box: Interval, c: np.ndarray | None = None) -> np.n
     """Rigorous lower bound of each row of `A @ x + c` over x in `box` (A, c float64).
 
     Batched: A (..., k, n) with box arrays (..., n) and c (..., k) broadcast; returns (..., k)."""
+    if A.shape[-1] > 64:  # wide and mostly zero (an input with rounding-error elements): its used columns
+        used = np.flatnonzero(np.any(A != 0, axis=tuple(range(A.ndim - 1))))
+        if len(used) < A.shape[-1] // 2:
+            A = A[..., used]
+            box = Interval(box.lo[..., used], box.hi[..., used])
     Ap, An = np.maximum(A, 0.0), np.minimum(A, 0.0)
     lo, hi = _fin(box.lo)[..., None], _fin(box.hi)[..., None]
     v = _mv(Ap, lo[..., 0]) + _mv(An, hi[..., 0])
@@ -507,6 +512,10 @@ class LinearDomain(IntervalDomain):
         # independent interval terms (float rounding errors, `nnsmt.floatsem`): bounded where
         # they enter instead of substituted down to the input
         self.noise = frozenset(json.loads(graph.meta.get("noise", "[]")))
+        # values that are the input's columns `views[v]` (the declared inputs beside rounding
+        # errors): back-substitution stops there, at their width instead of the input's
+        self.views = {k: np.asarray(v, dtype=np.int64)
+                      for k, v in json.loads(graph.meta.get("input_view", "{}")).items()}
 
     def affine(self, node: Affine, x: Interval, *more: Interval):
         iv = super().affine(node, x, *more)
@@ -575,6 +584,9 @@ class LinearDomain(IntervalDomain):
         for node in reversed(self.nodes[:self.order[target] + 1]):
             A = pending.pop(node.name, None)
             if A is None:
+                continue
+            if node.name in self.views and node.name != target:
+                leaves.append((node.name, A))
                 continue
             if node.name in self.noise and node.name != target:
                 with np.errstate(invalid="ignore"):
@@ -676,7 +688,13 @@ def output_spec_bounds(graph: Graph, box: Interval, C: np.ndarray, method: str =
     if method == "interval":
         return naive, zeros, dom.bounds
     lower, (leaf, A, _) = dom.backsub(out, C)
-    coeff = np.broadcast_to(A, zeros.shape) if leaf == inp.name else zeros
+    if leaf == inp.name:
+        coeff = np.broadcast_to(A, zeros.shape)
+    elif leaf in dom.views:  # the input's columns, the rest (rounding errors) at 0
+        coeff = zeros.copy()
+        coeff[..., dom.views[leaf]] = A
+    else:
+        coeff = zeros
     return np.maximum(lower, naive), coeff, dom.bounds
 
 

@@ -539,6 +539,8 @@ def _build(graph: Graph, inp: Input, box_lo, box_hi, errors, dtype: str, notes) 
     outputs = tuple(xsel if o == inp.name else o for o in graph.outputs)
     meta["noise"] = json.dumps(noise)
     meta["float_errors"] = json.dumps(local)
+    # the original input, for bounds: a leaf whose columns are the input's first n
+    meta["input_view"] = json.dumps({xsel: list(range(n))})
     g = Graph(tuple(nodes), outputs, meta).check()
     return Widened(g, n, err_lo, err_hi, notes, err_for)
 

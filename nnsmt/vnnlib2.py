@@ -494,6 +494,13 @@ def combine(query: Query2, parts: Sequence[Part]) -> tuple[Graph, Property]:
     noise = [f"n{k}_{v}" for k, p in enumerate(parts) for v in json.loads(p.graph.meta.get("noise", "[]"))]
     if noise:  # float rounding errors (nnsmt.floatsem): independent interval terms for bounds
         meta["noise"] = json.dumps(noise)
+    views, x_off = {}, 0
+    for k, p in enumerate(parts):  # each network's declared inputs: columns of x
+        for v, cols in json.loads(p.graph.meta.get("input_view", "{}")).items():
+            views[f"n{k}_{v}"] = [x_off + c for c in cols]
+        x_off += p.n
+    if views:
+        meta["input_view"] = json.dumps(views)
     local, e_off = [], 0
     for k, p in enumerate(parts):  # their affine rows, with global error elements and types
         for name, ename, rows, first in json.loads(p.graph.meta.get("float_errors", "[]")):

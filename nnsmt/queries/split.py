@@ -25,7 +25,7 @@ from fractions import Fraction
 import numpy as np
 
 from ..floatsem import local_bounds
-from ..bounds import Interval, box_interval, output_spec_bounds, propagate_bounds
+from ..bounds import Interval, box_interval, output_spec_bounds, propagate_bounds, up
 from ..errors import InputError
 from ..interpret import decide, evaluate
 from ..ir import Graph, Relu
@@ -164,6 +164,12 @@ class _Planner:
         self.spec = np.vstack([self.atoms.C, -self.atoms.C]) if k else np.zeros((0, n_out))
         self.relu_inputs = [n.x for n in graph.nodes if isinstance(n, Relu)]
         self.tried: set = set()
+        # the float screen of candidates: without the asserts on rounding errors alone (a
+        # candidate's errors are 0, within them)
+        sd = getattr(prop, "split_dims", None)
+        core = tuple((line, t) for line, t in prop.asserts if sd is None or
+                     any(not v.startswith("X_") or int(v[2:]) < sd for v in variables(t)))
+        self.screen = replace(prop, asserts=core)
         self.found: list[Fraction] | None = None
         self.n_eval = 0
 
@@ -223,7 +229,7 @@ class _Planner:
         sd = getattr(self.prop, "split_dims", None)
         if sd is not None and sd < len(x):  # rounding errors: a float run makes its own
             x = list(x[:sd]) + [Fraction(0)] * (len(x) - sd)
-        key = tuple(x)
+        key = tuple(x[:sd])
         if key in self.tried or self.found is not None:
             return self.found is not None
         self.tried.add(key)
@@ -237,7 +243,7 @@ class _Planner:
             if False in [_three(t, lo, hi, self.atoms) for t in self.y_asserts]:
                 return False
         env = {f"X_{i}": v for i, v in enumerate(x)} | {f"Y_{j}": float(v) for j, v in enumerate(y)}
-        if finite and not self.prop.holds(env, tol=1e-9):
+        if finite and not self.screen.holds(env, tol=1e-9):
             return False
         model = {f"X_{i}": Fraction(v) for i, v in enumerate(x)}
         if self.validate(model):
@@ -252,14 +258,15 @@ def _addq(f: float, d: Fraction):
 
 def _tighten(box: Box, local) -> Box:
     """`box` with each rounding-error element boxed by the smaller of its bound and the local
-    one ((first element, upper bounds) pairs of `nnsmt.floatsem.local_bounds`)."""
+    one ((first element, upper bounds) pairs of `nnsmt.floatsem.local_bounds`). The error
+    elements' bounds become floats (exact values; every consumer compares them exactly)."""
     lo, hi = list(box[0]), list(box[1])
     for first, b in local:
-        for i, v in enumerate(b):
-            q = Fraction(float(v))
-            k = first + i
-            if q < hi[k]:
-                hi[k], lo[k] = q, -q
+        k = len(b)
+        old = np.array([up(v) for v in hi[first:first + k]])
+        new = np.minimum(old, b)
+        hi[first:first + k] = new.tolist()
+        lo[first:first + k] = (-new).tolist()
     return tuple(lo), tuple(hi)
 
 
