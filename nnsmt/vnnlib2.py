@@ -216,6 +216,14 @@ def parse_query(text: str, source: str = "<string>") -> Query2:
                             tuple((d.onnx_name or "").strip('"') for d in hidden),
                             n.equal_to or "", n.isometric_to or ""))
     nets = tuple(nets)
+    seen: set[str] = set()
+    for n in nets:  # the standard's scoping: network names are unique (the parser lets it pass)
+        if n.name in seen:
+            m = [i for i, ln in enumerate(text.splitlines(), 1)
+                 if re.search(rf"\(\s*declare-network\s+{re.escape(n.name)}\b", ln)]
+            raise InputError(f"{source}:{m[-1] if m else '?'}: network {n.name!r} is declared twice "
+                             "(network names must be unique)")
+        seen.add(n.name)
     offsets, names = _layout(nets)
     types = {d.name: d.dtype for net in nets for d in net.decls}
     asserts = []
@@ -344,7 +352,10 @@ def _arith(e, names, dtype, source):
             v = Fraction(lex)
         except ValueError:
             raise InputError(f"{source}:{_line(e)}: {lex!r} is not a number") from None
-        return Num(round_to(v, dtype))
+        try:
+            return Num(round_to(v, dtype))
+        except InputError as err:
+            raise InputError(f"{source}:{_line(e)}: {err}") from None
     if kind == "Negate":
         return Mul((Num(-1), _arith(e.expr, names, dtype, source)))
     if kind == "Plus":
@@ -364,14 +375,17 @@ def round_to(v: Fraction, dtype: str) -> Fraction:
     if dtype not in FLOAT_TYPES:
         return v
     ft = np.dtype(dtype).type
-    a = ft(float(v))  # within an ulp or so; fixed exactly below
-    if not np.isfinite(a):
+    top = Fraction(float(np.finfo(ft).max))
+    # beyond the largest finite value by half an ulp or more, IEEE rounding gives inf
+    half_ulp = (top - Fraction(float(np.nextafter(ft(top), ft(0))))) / 2
+    if abs(v) >= top + half_ulp:
         raise InputError(f"constant {v} is beyond the largest finite {dtype}")
-    cands = {a, np.nextafter(a, ft(np.inf)), np.nextafter(a, ft(-np.inf))}
+    with np.errstate(over="ignore"):
+        a = ft(float(v))  # within an ulp or so; fixed exactly below
+        cands = [c for c in (a, np.nextafter(a, ft(np.inf)), np.nextafter(a, ft(-np.inf)))
+                 if np.isfinite(c)]
     best = min(cands, key=lambda c: (abs(Fraction(float(c)) - v),
                                      int(np.frombuffer(np.array(c).tobytes(), np.uint8)[0]) & 1))
-    if not np.isfinite(best):
-        raise InputError(f"constant {v} is beyond the largest finite {dtype}")
     return Fraction(float(best))
 
 
