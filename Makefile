@@ -33,6 +33,9 @@ demo: $(DEMO_STAMP)
 	@$(NNSMT) verify examples/classifier.onnx examples/class1_margin.vnnlib; test $$? -eq 10
 	@echo; echo "== nnsmt verify examples/classifier.onnx examples/corner_robust.vnnlib   (expect unsat)"
 	@$(NNSMT) verify examples/classifier.onnx examples/corner_robust.vnnlib
+	@echo; echo "== nnsmt verify examples/class1_margin_f32.vnnlib --network classifier=examples/classifier.onnx   (VNN-LIB 2, float32: expect sat)"
+	@mkdir -p out && $(NNSMT) verify examples/class1_margin_f32.vnnlib --network classifier=examples/classifier.onnx \
+		2>/dev/null > out/demo_v2.txt; cat out/demo_v2.txt; test "$$(head -n 1 out/demo_v2.txt)" = sat
 	@echo; echo "== the SMT-LIB2 it compiled (first 25 lines of out/demo.smt2)"
 	@mkdir -p out && $(NNSMT) compile examples/classifier.onnx --property examples/class1_margin.vnnlib \
 		--mode verify --emit smt2 -o out/demo.smt2 && head -n 25 out/demo.smt2 && echo "..."
