@@ -571,7 +571,9 @@ def test_onnxruntime_exp_and_sigmoid_within_the_assumed_accuracy():
 def test_local_bounds_contain_the_float_errors_of_their_box(net, rnd_gen, shrink):
     """On a sub-box holding x (the box shrunk towards x by `shrink`), the error elements'
     bounds recomputed from the widened graph's value bounds there still contain the oracle's
-    errors at x, and are never above the global ones by more than float64 rounding."""
+    errors at x. (They may exceed the global ones, e.g. through the extra term of a weight
+    below the normal range, which they add whether or not it is a value of the type: the
+    planner keeps the smaller of the two.)"""
     from nnsmt.bounds import box_interval, propagate_bounds
     from nnsmt.floatsem import local_bounds
     dtype, g, lo, x, hi = net
@@ -594,7 +596,6 @@ def test_local_bounds_contain_the_float_errors_of_their_box(net, rnd_gen, shrink
         for j, v in enumerate(b):
             name, i = by_elem[first - w.n + j]
             assert abs(err[name][i]) <= F(float(v)), (name, i, float(err[name][i]), float(v))
-            assert F(float(v)) <= w.err_hi[first - w.n + j] * (1 + F(1, 2**40)) + F(1, 2**1000)
             checked += 1
     event(f"{checked} local bounds checked")
 
