@@ -16,6 +16,8 @@ Two methods, both domains of the single interpretation loop (`nnsmt.interpret.in
   back-substitution of linear relaxations down to the input box (ReLU: the triangle's upper
   line, a lower line of slope 0 or 1 chosen by the larger side). It needs a bounded box and
   constant parameters; where either is missing it falls back to intervals for that node.
+  `output_spec_bounds(..., alpha_steps=N)` then optimises the ReLU lower slopes of the spec's
+  own back-substitution, α-CROWN style (projected gradient ascent, each step's bound rigorous).
 
 The elementwise nodes (`nnsmt.ir`) have interval rules only; back-substitution stops at them
 (they are leaves of the walk, bounded by their intervals). Bounds hold on the network's domain
@@ -554,10 +556,17 @@ class LinearDomain(IntervalDomain):
                                                for v, _ in node.terms())
         return isinstance(node, Relu) and node.name in self.relax
 
-    def backsub(self, target: str, C: np.ndarray) -> tuple[np.ndarray, tuple[str | None, np.ndarray, np.ndarray]]:
+    def backsub(self, target: str, C: np.ndarray, alphas: Mapping[str, np.ndarray] | None = None,
+                record: dict[str, np.ndarray] | None = None
+                ) -> tuple[np.ndarray, tuple[str | None, np.ndarray, np.ndarray]]:
         """Rigorous lower bounds of `C @ value(target)`, and the final linear form
         (leaf value name, A, c) with C @ target >= A @ leaf + c - err, used for scoring splits;
         when the walk ends at several values (a DAG) the leaf is None and A is None.
+
+        `alphas` (optional): ReLU value -> lower-line slopes per spec row, shape batch + (k, m),
+        every entry in [0, 1] (`relu(y) >= a * y` for every y then: sound for any neuron),
+        replacing the relaxation's own slopes. `record` (optional, filled): every value the walk
+        reached -> its summed coefficient matrix (for the gradient in `_optimize_alphas`).
 
         Invariant: C @ target >= Σ_v A_v @ value(v) + c - err for the exact reals, over the
         values v with pending coefficients A_v, where err collects a bound on every rounding
@@ -585,6 +594,8 @@ class LinearDomain(IntervalDomain):
             A = pending.pop(node.name, None)
             if A is None:
                 continue
+            if record is not None:
+                record[node.name] = A
             if node.name in self.views and node.name != target:
                 leaves.append((node.name, A))
                 continue
@@ -618,7 +629,8 @@ class LinearDomain(IntervalDomain):
                 alpha, s, t = self.relax[node.name]
                 neg = A < 0
                 An = np.minimum(A, 0.0)
-                A2 = np.where(neg, A * s[..., None, :], A * alpha[..., None, :])
+                al = alphas[node.name] if alphas is not None and node.name in alphas else alpha[..., None, :]
+                A2 = np.where(neg, A * s[..., None, :], A * al)
                 cc = _mv(An, t)  # A < 0 times the upper line's intercept
                 c2 = c + cc
                 n = A.shape[-1]
@@ -674,11 +686,20 @@ def _domain(graph, box, method, skip=frozenset()):
     return dom
 
 
-def output_spec_bounds(graph: Graph, box: Interval, C: np.ndarray, method: str = "linear"):
+def output_spec_bounds(graph: Graph, box: Interval, C: np.ndarray, method: str = "linear",
+                       alpha_steps: int = 0, alpha_lr: float = 0.2):
     """Lower bounds of `C @ output` over the box (rows of C are specs, e.g. Y_0 - Y_1), plus
     each spec's coefficients on the input (zeros when back-substitution stopped early) and
     the bounds of every value. Tighter than bounding the outputs separately. Batched: box
-    arrays (B, n) give (B, k) bounds and (B, k, n) coefficients."""
+    arrays (B, n) give (B, k) bounds and (B, k, n) coefficients.
+
+    `alpha_steps` > 0 (method "linear"): then that many steps of projected gradient ascent
+    (Adam, step `alpha_lr`) on the lower-line slopes of the unstable ReLUs, α-CROWN style, one
+    slope per neuron, spec row and batch element (each row's best lines differ, and the
+    rows, like the batch elements, are independent problems); every step's bound is the same
+    rigorous back-substitution, and each row keeps the best bound seen (a max of sound bounds)
+    and that step's coefficients, so the result is never below the plain one. The slopes of
+    the intermediate layers' bounds stay the plain ones (only the spec's bound is optimised)."""
     inp, out = graph.single_io("output spec bounds")
     dom = _domain(graph, box, method, frozenset([out]))
     iv = dom.bounds[out]
@@ -687,15 +708,98 @@ def output_spec_bounds(graph: Graph, box: Interval, C: np.ndarray, method: str =
     zeros = np.zeros(box.lo.shape[:-1] + (len(C), inp.dim))
     if method == "interval":
         return naive, zeros, dom.bounds
-    lower, (leaf, A, _) = dom.backsub(out, C)
-    if leaf == inp.name:
-        coeff = np.broadcast_to(A, zeros.shape)
-    elif leaf in dom.views:  # the input's columns, the rest (rounding errors) at 0
-        coeff = zeros.copy()
-        coeff[..., dom.views[leaf]] = A
-    else:
-        coeff = zeros
+
+    def coefficients(leaf, A):
+        if leaf == inp.name:
+            return np.broadcast_to(A, zeros.shape)
+        if leaf in dom.views:  # the input's columns, the rest (rounding errors) at 0
+            coeff = zeros.copy()
+            coeff[..., dom.views[leaf]] = A
+            return coeff
+        return zeros
+
+    record: dict[str, np.ndarray] | None = {} if alpha_steps > 0 and dom.relax else None
+    lower, (leaf, A, _) = dom.backsub(out, C, record=record)
+    coeff = coefficients(leaf, A)
+    if record is not None:
+        lower, coeff = _optimize_alphas(dom, out, C, lower, coeff, record, alpha_steps, alpha_lr,
+                                        coefficients)
     return np.maximum(lower, naive), coeff, dom.bounds
+
+
+def _optimize_alphas(dom: LinearDomain, out: str, C: np.ndarray, lower: np.ndarray,
+                     coeff: np.ndarray, record: dict, steps: int, lr: float, coefficients):
+    """Projected Adam ascent on per-row lower slopes (see `output_spec_bounds`). The gradient
+    is closed form: with the lines fixed, back-substitution's bound is the value of the
+    relaxed (linear) network at the input vertex minimising it, so d bound / d alpha_j =
+    (the coefficient ReLU j's output receives, where positive) * (its input's value at that
+    minimiser), one forward pass per step (`_relaxed_point`). The gradient only steers; the
+    bounds come from `backsub` alone, so its float64 arithmetic needs no rounding care."""
+    k = len(C)
+    batch = lower.shape[:-1]
+    alphas, free = {}, {}
+    for name, (alpha, _, _) in dom.relax.items():
+        y = dom.bounds[dom.by_name[name].x]
+        alphas[name] = np.array(np.broadcast_to(alpha[..., None, :], batch + (k, alpha.shape[-1])))
+        free[name] = np.broadcast_to(((y.lo < 0) & (y.hi > 0))[..., None, :], alphas[name].shape)
+    m1 = {n: np.zeros_like(a) for n, a in alphas.items()}
+    m2 = {n: np.zeros_like(a) for n, a in alphas.items()}
+    b1, b2 = 0.9, 0.999
+    best = np.where(np.isnan(lower), -INF, lower)
+    for step in range(1, steps + 1):
+        vals = _relaxed_point(dom, out, record, alphas)
+        for name, a in alphas.items():
+            A = record.get(name)
+            if A is None:
+                continue
+            z = vals[dom.by_name[name].x]
+            g = np.nan_to_num(np.where((A > 0) & free[name], A * z, 0.0), posinf=0.0, neginf=0.0)
+            # a gradient at rounding level has no sign to trust (Adam would step it fully)
+            g = np.where(np.abs(g) > 1e-10 * np.abs(g).max(-1, keepdims=True), g, 0.0)
+            m1[name] = b1 * m1[name] + (1 - b1) * g
+            m2[name] = b2 * m2[name] + (1 - b2) * g * g
+            hat = m1[name] / (1 - b1 ** step) / (np.sqrt(m2[name] / (1 - b2 ** step)) + 1e-12)
+            alphas[name] = np.where(free[name], np.clip(a + lr * hat, 0.0, 1.0), a)
+        record.clear()
+        low, (leaf, A, _) = dom.backsub(out, C, alphas, record)
+        better = low > best  # NaN compares False
+        if better.any():
+            best = np.where(better, low, best)
+            coeff = np.where(better[..., None], coefficients(leaf, A), coeff)
+    return best, coeff
+
+
+def _relaxed_point(dom: LinearDomain, out: str, record: Mapping[str, np.ndarray],
+                   alphas: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per spec row, every value of the relaxed network (each ReLU replaced by the line
+    `backsub` used for that row: the upper one where its coefficient is negative, else the
+    lower one) at the point of the walk's leaves minimising the row's final linear form: the
+    minimiser of that bound. Plain float64, shapes batch + (k, width); a heuristic input."""
+    vals: dict[str, np.ndarray] = {}
+    for node in dom.nodes[:dom.order[out] + 1]:
+        A = record.get(node.name)
+        if A is None:
+            continue
+        iv = dom.bounds[node.name]
+        leaf = node.name != out and (node.name in dom.views or node.name in dom.noise) \
+            or not dom._substitutable(node)
+        if leaf:
+            vals[node.name] = np.where(A > 0, _fin(iv.lo)[..., None, :], _fin(iv.hi)[..., None, :])
+        elif isinstance(node, Affine):
+            z = node.bias.value
+            for v, W in node.terms():
+                x = vals.get(v)
+                if x is None:  # an error term bounded where it entered: its midpoint
+                    b = dom.bounds[v]
+                    x = (0.5 * (_fin(b.lo) + _fin(b.hi)))[..., None, :]
+                z = z + (_csr_mv(W.csr(), x) if isinstance(W, Sparse) else _mm(x, W.value.T))
+            vals[node.name] = z
+        else:
+            alpha, s, t = dom.relax[node.name]
+            z = vals[node.x]
+            al = alphas.get(node.name, alpha[..., None, :])
+            vals[node.name] = np.where(A < 0, s[..., None, :] * z + t[..., None, :], al * z)
+    return vals
 
 
 def relu_states(graph: Graph, bounds: Mapping[str, Interval]) -> dict[str, np.ndarray]:

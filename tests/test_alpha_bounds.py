@@ -1,0 +1,167 @@
+"""Optimised ReLU lower slopes (α-CROWN style) in `output_spec_bounds(..., alpha_steps=N)`:
+sound on sampled points, never below the plain bound, better on a net with unstable ReLUs,
+batch-independent."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nnsmt.bounds import Interval, _domain, _relaxed_point, box_interval, output_spec_bounds
+from nnsmt.ir import Affine, Const, Graph, Input, Relu
+
+from strategies import mlp_graph, mlp_specs
+
+
+def _affine(rng, name, ins, n):
+    """An affine node over inputs [(value, width), ...] with random weights (several terms: a
+    DAG join)."""
+    (x, m), more = ins[0], ins[1:]
+    return Affine(name, x, Const(rng.normal(size=(n, m)) / np.sqrt(m)), Const(rng.normal(size=n) * 0.3),
+                  more=tuple((v, Const(rng.normal(size=(n, k)) / np.sqrt(k))) for v, k in more))
+
+
+def dag_graph(rng, n_in, w1, w2, n_out) -> Graph:
+    """x -> a1 -> r1; x -> a2 -> r2; a3 = W r1 + V r2 + U x + b -> r3; out = P r3 + Q r1 + c."""
+    nodes = [Input("x", n_in),
+             _affine(rng, "a1", [("x", n_in)], w1), Relu("r1", "a1"),
+             _affine(rng, "a2", [("x", n_in)], w2), Relu("r2", "a2"),
+             _affine(rng, "a3", [("r1", w1), ("r2", w2), ("x", n_in)], w2), Relu("r3", "a3"),
+             _affine(rng, "out", [("r3", w2), ("r1", w1)], n_out)]
+    return Graph(tuple(nodes), ("out",)).check()
+
+
+def mlp(rng, sizes) -> Graph:
+    nodes, x = [Input("x", sizes[0])], "x"
+    for i, (m, n) in enumerate(zip(sizes, sizes[1:]), 1):
+        nodes.append(_affine(rng, f"a{i}", [(x, m)], n))
+        x = f"a{i}"
+        if i < len(sizes) - 1:
+            nodes.append(Relu(f"r{i}", x))
+            x = f"r{i}"
+    return Graph(tuple(nodes), (x,)).check()
+
+
+def forward(g: Graph, X: np.ndarray) -> np.ndarray:
+    """float64 values of the output at points X (N, n) (Affine/Relu graphs)."""
+    vals = {g.inputs[0].name: X}
+    for node in g.nodes[1:]:
+        if isinstance(node, Affine):
+            vals[node.name] = sum(vals[v] @ np.asarray(W.value, dtype=np.float64).T for v, W in node.terms()) \
+                + np.asarray(node.bias.value, dtype=np.float64)
+        else:
+            vals[node.name] = np.maximum(vals[node.x], 0.0)
+    return vals[g.outputs[0]]
+
+
+def samples(rng, lo, hi, n=400):
+    """Uniform points and random vertices of the box (where linear bounds are tight)."""
+    u = rng.uniform(size=(n, len(lo)))
+    corners = rng.integers(0, 2, size=(n, len(lo)))
+    return np.vstack([lo + u * (hi - lo), np.where(corners, hi, lo), [lo, hi]])
+
+
+def check_sound(g: Graph, rng, steps=15):
+    n = g.inputs[0].dim
+    out = g.dims()[g.outputs[0]]
+    c = rng.uniform(-2, 2, size=n)
+    r = rng.uniform(0.05, 1.5, size=n)
+    lo, hi = c - r, c + r
+    C = rng.normal(size=(int(rng.integers(1, 5)), out))
+    plain, _, _ = output_spec_bounds(g, box_interval(lo, hi), C)
+    opt, coeff, _ = output_spec_bounds(g, box_interval(lo, hi), C, alpha_steps=steps)
+    assert opt.shape == plain.shape and coeff.shape == (len(C), n)
+    assert np.all(opt >= plain)
+    y = forward(g, samples(rng, lo, hi)) @ C.T
+    margin = 1e-9 * (1 + np.abs(y))
+    assert np.all(y + margin >= opt), (y.min(0), opt)
+
+
+@settings(max_examples=40, deadline=None)
+@given(mlp_specs(max_in=3, max_hidden=2, max_width=6, max_out=3), st.integers(0, 2 ** 32 - 1))
+def test_optimised_bounds_sound_on_random_mlps(layers, seed):
+    check_sound(mlp_graph(layers), np.random.default_rng(seed))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 6), st.integers(1, 6), st.integers(1, 3),
+       st.integers(0, 2 ** 32 - 1))
+def test_optimised_bounds_sound_on_random_dags(n_in, w1, w2, n_out, seed):
+    rng = np.random.default_rng(seed)
+    check_sound(dag_graph(rng, n_in, w1, w2, n_out), rng)
+
+
+def test_optimised_bounds_improve_on_unstable_net():
+    rng = np.random.default_rng(0)
+    g = mlp(rng, [5, 30, 30, 4])
+    box = box_interval([-1] * 5, [1] * 5)
+    C = rng.normal(size=(6, 4))
+    dom = _domain(g, box, "linear", frozenset(["a3"]))
+    unstable = sum(int(((dom.bounds[a].lo < 0) & (dom.bounds[a].hi > 0)).sum()) for a in ("a1", "a2"))
+    assert unstable >= 20
+    plain, _, _ = output_spec_bounds(g, box, C)
+    opt, _, _ = output_spec_bounds(g, box, C, alpha_steps=20)
+    assert np.all(opt >= plain)
+    assert np.all(opt > plain + 0.1)  # observed: 0.9 .. 2.8 better on every row at this seed
+    X = samples(rng, box.lo, box.hi, 2000)
+    assert np.all(forward(g, X) @ C.T >= opt - 1e-9)
+
+
+def test_optimised_bounds_improve_on_dag():
+    rng = np.random.default_rng(3)
+    g = dag_graph(rng, 4, 12, 12, 3)
+    box = box_interval([-1] * 4, [1] * 4)
+    C = rng.normal(size=(4, 3))
+    plain, _, _ = output_spec_bounds(g, box, C)
+    opt, _, _ = output_spec_bounds(g, box, C, alpha_steps=20)
+    assert np.all(opt >= plain) and np.any(opt > plain + 1e-3)
+
+
+def test_zero_steps_is_the_plain_bound():
+    rng = np.random.default_rng(1)
+    g = mlp(rng, [3, 8, 8, 2])
+    box = box_interval([-1] * 3, [1] * 3)
+    C = rng.normal(size=(3, 2))
+    a = output_spec_bounds(g, box, C)
+    b = output_spec_bounds(g, box, C, alpha_steps=0)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+
+
+def test_batched_boxes_match_single():
+    rng = np.random.default_rng(2)
+    g = mlp(rng, [4, 16, 16, 3])
+    C = rng.normal(size=(5, 3))
+    centres = rng.uniform(-1, 1, size=(4, 4))
+    radii = rng.uniform(0.2, 1.0, size=(4, 4))
+    batch = Interval(centres - radii, centres + radii)
+    lower, coeff, _ = output_spec_bounds(g, batch, C, alpha_steps=15)
+    assert lower.shape == (4, 5) and coeff.shape == (4, 5, 4)
+    for i in range(4):
+        one, c1, _ = output_spec_bounds(g, Interval(batch.lo[i], batch.hi[i]), C, alpha_steps=15)
+        assert np.allclose(one, lower[i], rtol=1e-9, atol=1e-9)
+        assert np.allclose(c1, coeff[i], rtol=1e-9, atol=1e-9)
+
+
+def test_closed_form_gradient_matches_finite_differences():
+    rng = np.random.default_rng(4)
+    g = mlp(rng, [4, 12, 12, 3])
+    box = box_interval([-1] * 4, [1] * 4)
+    C = rng.normal(size=(3, 3))
+    dom = _domain(g, box, "linear", frozenset(["a3"]))
+    alphas = {n: rng.uniform(size=(len(C),) + a.shape) for n, (a, _, _) in dom.relax.items()}
+    rec: dict = {}
+    low, _ = dom.backsub("a3", C, alphas, rec)
+    vals = _relaxed_point(dom, "a3", rec, alphas)
+    checked = 0
+    for name, a in alphas.items():
+        y = dom.bounds[dom.by_name[name].x]
+        A, z = rec[name], vals[dom.by_name[name].x]
+        grad = np.where((A > 0) & (y.lo < 0) & (y.hi > 0), A * z, 0.0)
+        for i, j in zip(*np.nonzero(grad)):
+            a2 = {k: v.copy() for k, v in alphas.items()}
+            a2[name][i, j] += 1e-6
+            l2, _ = dom.backsub("a3", C, a2)
+            assert abs((l2[i] - low[i]) / 1e-6 - grad[i, j]) <= 1e-4 * (1 + abs(grad[i, j]))
+            checked += 1
+    assert checked >= 5
