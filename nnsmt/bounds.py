@@ -317,8 +317,11 @@ class IntervalDomain:
     """Interval arithmetic. An input's value is an `Interval`, or None for the node's own box
     (`Input.lo`/`hi`, unbounded where absent). Records every value's interval in `self.bounds`."""
 
-    def __init__(self):
+    def __init__(self, phases: Mapping[str, np.ndarray] | None = None):
         self.bounds: dict[str, Interval] = {}
+        # ReLU value -> int8 phases (batch + (m,)): -1 inactive (pre-activation <= 0 asserted
+        # by the sub-problem), +1 active (>= 0), 0 free; see `propagate_bounds`
+        self.phases = phases or {}
 
     def _keep(self, name, iv):
         self.bounds[name] = iv
@@ -335,7 +338,20 @@ class IntervalDomain:
         return self._keep(node.name, affine_interval(node, (x,) + more))
 
     def relu(self, node: Relu, x: Interval):
+        x = self._phased(node, x)
         return self._keep(node.name, Interval(np.maximum(x.lo, 0.0), np.maximum(x.hi, 0.0)))
+
+    def _phased(self, node: Relu, x: Interval) -> Interval:
+        """The pre-activation interval clamped by the node's phases (active: lo >= 0, inactive:
+        hi <= 0), recorded as the pre-activation's bounds; lo > hi marks an empty sub-problem."""
+        ph = self.phases.get(node.name)
+        if ph is None:
+            return x
+        ph = np.asarray(ph)
+        x = Interval(np.where(ph > 0, np.maximum(x.lo, 0.0), x.lo),
+                     np.where(ph < 0, np.minimum(x.hi, 0.0), x.hi))
+        self.bounds[node.x] = x if node.x not in self.bounds else self.bounds[node.x].meet(x)
+        return self.bounds[node.x]
 
     def sigmoid(self, node: Sigmoid, x: Interval):
         # monotone; the float formula is accurate to a few ulps, widen by 1e-12 absolute
@@ -503,8 +519,9 @@ BACKSUB_FLOATS = 1 << 22  # coefficient entries one back-substitution pass may h
 class LinearDomain(IntervalDomain):
     """Intervals tightened by back-substitution at every affine node (see module docstring)."""
 
-    def __init__(self, graph: Graph, skip: frozenset[str] = frozenset()):
-        super().__init__()
+    def __init__(self, graph: Graph, skip: frozenset[str] = frozenset(),
+                 phases: Mapping[str, np.ndarray] | None = None):
+        super().__init__(phases)
         self.by_name = {n.name: n for n in graph.nodes}
         self.order = {n.name: i for i, n in enumerate(graph.nodes)}
         self.nodes = graph.nodes
@@ -544,8 +561,10 @@ class LinearDomain(IntervalDomain):
         return iv
 
     def relu(self, node: Relu, x: Interval):
+        x = self._phased(node, x)
         if np.all(np.isfinite(x.lo)) and np.all(np.isfinite(x.hi)):
-            self.relax[node.name] = relu_relaxation(x.lo, x.hi)
+            with np.errstate(invalid="ignore", divide="ignore"):  # an empty sub-problem's lo > hi
+                self.relax[node.name] = relu_relaxation(x.lo, x.hi)
         return super().relu(node, x)
 
     def _substitutable(self, node) -> bool:
@@ -656,7 +675,8 @@ class LinearDomain(IntervalDomain):
 
 
 def propagate_bounds(graph: Graph, box: Interval | Mapping[str, Interval] | None = None,
-                     method: str = "linear") -> dict[str, Interval]:
+                     method: str = "linear", phases: Mapping[str, np.ndarray] | None = None
+                     ) -> dict[str, Interval]:
     """Sound bounds of every value of `graph`.
 
     Args:
@@ -664,18 +684,35 @@ def propagate_bounds(graph: Graph, box: Interval | Mapping[str, Interval] | None
         box: the input box (an `Interval`, for a single-input graph) or a mapping input name ->
             Interval; None uses each Input node's own lo/hi.
         method: "interval" or "linear" (intervals tightened by back-substitution).
+        phases: optional ReLU node name -> int8 array (batch + (m,), or (m,)) of a
+            sub-problem's ReLU phases (branch and bound, `nnsmt.queries.bab`): +1 active (the
+            sub-problem asserts the pre-activation >= 0), -1 inactive (<= 0), 0 free. Each
+            ReLU's input interval is clamped accordingly (and recorded so) before its
+            relaxation, which makes a fixed neuron an exact line. The bounds then hold for the
+            inputs of the box that satisfy the phases; where none does, some value may get
+            lo > hi: that batch element is infeasible (see `infeasible`).
 
     Returns:
         value name -> Interval (float64, outward rounded).
     """
-    dom = _domain(graph, box, method)
+    dom = _domain(graph, box, method, phases=phases)
     return dom.bounds
 
 
-def _domain(graph, box, method, skip=frozenset()):
+def infeasible(bounds: Mapping[str, Interval]) -> np.ndarray | bool:
+    """Per batch element: some value's bounds are empty (lo > hi), so no input of the box
+    satisfies the phases the bounds were computed under (always False without phases)."""
+    out = False
+    for iv in bounds.values():
+        if iv.lo.ndim:
+            out = out | np.any(iv.lo > iv.hi, axis=-1)
+    return out
+
+
+def _domain(graph, box, method, skip=frozenset(), phases=None):
     if method not in METHODS:
         raise UnsupportedError(f"unknown bound method {method!r}; choose from {', '.join(METHODS)}")
-    dom = IntervalDomain() if method == "interval" else LinearDomain(graph, skip)
+    dom = IntervalDomain(phases) if method == "interval" else LinearDomain(graph, skip, phases)
     if isinstance(box, Interval):
         if len(graph.inputs) != 1:
             raise UnsupportedError(f"{graph.source}: one input box for {len(graph.inputs)} inputs "
@@ -687,7 +724,8 @@ def _domain(graph, box, method, skip=frozenset()):
 
 
 def output_spec_bounds(graph: Graph, box: Interval, C: np.ndarray, method: str = "linear",
-                       alpha_steps: int = 0, alpha_lr: float = 0.2):
+                       alpha_steps: int = 0, alpha_lr: float = 0.2,
+                       phases: Mapping[str, np.ndarray] | None = None):
     """Lower bounds of `C @ output` over the box (rows of C are specs, e.g. Y_0 - Y_1), plus
     each spec's coefficients on the input (zeros when back-substitution stopped early) and
     the bounds of every value. Tighter than bounding the outputs separately. Batched: box
@@ -699,15 +737,18 @@ def output_spec_bounds(graph: Graph, box: Interval, C: np.ndarray, method: str =
     rows, like the batch elements, are independent problems); every step's bound is the same
     rigorous back-substitution, and each row keeps the best bound seen (a max of sound bounds)
     and that step's coefficients, so the result is never below the plain one. The slopes of
-    the intermediate layers' bounds stay the plain ones (only the spec's bound is optimised)."""
+    the intermediate layers' bounds stay the plain ones (only the spec's bound is optimised).
+
+    `phases` (optional): a sub-problem's ReLU phases, as in `propagate_bounds`; a batch
+    element whose phases no input of its box satisfies (`infeasible`) gets +inf bounds."""
     inp, out = graph.single_io("output spec bounds")
-    dom = _domain(graph, box, method, frozenset([out]))
+    dom = _domain(graph, box, method, frozenset([out]), phases)
     iv = dom.bounds[out]
     C = np.asarray(C, dtype=np.float64)
     naive = lin_lower(C, iv)
     zeros = np.zeros(box.lo.shape[:-1] + (len(C), inp.dim))
     if method == "interval":
-        return naive, zeros, dom.bounds
+        return _empty_inf(naive, dom.bounds, phases), zeros, dom.bounds
 
     def coefficients(leaf, A):
         if leaf == inp.name:
@@ -724,7 +765,17 @@ def output_spec_bounds(graph: Graph, box: Interval, C: np.ndarray, method: str =
     if record is not None:
         lower, coeff = _optimize_alphas(dom, out, C, lower, coeff, record, alpha_steps, alpha_lr,
                                         coefficients)
-    return np.maximum(lower, naive), coeff, dom.bounds
+    return _empty_inf(np.maximum(lower, naive), dom.bounds, phases), coeff, dom.bounds
+
+
+def _empty_inf(lower: np.ndarray, bounds, phases) -> np.ndarray:
+    """+inf bounds for the batch elements the phases make infeasible (nothing to bound)."""
+    if not phases:
+        return lower
+    bad = infeasible(bounds)
+    if not np.any(bad):
+        return lower
+    return np.where(np.broadcast_to(np.asarray(bad)[..., None], lower.shape), INF, lower)
 
 
 def _optimize_alphas(dom: LinearDomain, out: str, C: np.ndarray, lower: np.ndarray,

@@ -6,6 +6,8 @@
 - `split(N)`: bounds first (refuting sub-boxes, trying the points they suggest as
   counterexamples), then at most N independent bounded sub-queries over sub-boxes
   (`nnsmt.queries.split`), spread over the executor's workers.
+- `bab(N)` (opt-in, `--engine bab`): branch and bound on ReLU phases (`nnsmt.queries.bab`),
+  then at most N exact leaf queries, each fixing its phases; for many inputs (MNIST-FC).
 - `auto` (the default): split(4096) for piecewise-linear networks with at most LOW_DIM inputs
   (ACAS Xu: 0 of 14 instances in 60 s with plain, 13 of 14 with split); split(1) above that,
   i.e. bounds and candidate points, then one bounded query; plain for sigmoid networks, whose
@@ -30,15 +32,17 @@ from nnsmt.ir import OPS, Div, Graph, Pow, elementwise_nodes
 from nnsmt.params import sym_params
 from nnsmt.query import Outcome
 from nnsmt.validate import to_float
+from nnsmt.queries.bab import start_bab
 from nnsmt.queries.split import start_split
 from nnsmt.queries.verify import VerifyQuery, check_compatible, has_exp, has_inexact, has_sigmoid
 
 from .driver import Run, SingleRun, check_backend, drive, executor_for
 
-ENGINES = ("auto", "plain", "bounded", "split")
+ENGINES = ("auto", "plain", "bounded", "split", "bab")
 SIGMOID_MODES = ("auto", "exp", "pwl")
 LOW_DIM = 16  # inputs at most this many: bisecting the input box pays
 SPLIT_N = 4096
+BAB_N = 64  # the most exact leaf queries branch and bound on ReLU phases leaves to the solver
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,8 @@ def relax_mode(graph: Graph, backend: str, requested: str = "auto") -> str:
 def choose(graph: Graph, prop, opts: VerifyOptions) -> tuple[str, int, str]:
     """(engine, sub-queries, why) for `opts.engine`; auto picks by the network and region."""
     dim = prop.split_dims if getattr(prop, "split_dims", None) is not None else graph.inputs[0].dim
+    if opts.engine == "bab":
+        return "bab", opts.split or BAB_N, "chosen by --engine (branch and bound on ReLU phases)"
     if opts.engine != "auto":
         n = opts.split or (SPLIT_N if dim <= LOW_DIM else 1)
         return opts.engine, n, "chosen by --engine"
@@ -155,7 +161,7 @@ def plan(graph: Graph, prop, opts: VerifyOptions = VerifyOptions(), float_eval=N
             raise InputError(f"{prop.source}: the piecewise-linear {what} relaxation needs a "
                              "bounded input region")
         q = replace(q, sigmoid_bounds=sb)
-    notes = (f"engine {engine}" + (f"({n})" if engine == "split" else "") + f": {why}",)
+    notes = (f"engine {engine}" + (f"({n})" if engine in ("split", "bab") else "") + f": {why}",)
     if sym_params(graph):
         notes += ("the network has symbolic parameters: a counterexample is an input and parameter "
                   "values in their boxes, replayed exactly (onnxruntime runs only the nominal weights)",)
@@ -178,6 +184,13 @@ def plan(graph: Graph, prop, opts: VerifyOptions = VerifyOptions(), float_eval=N
     if engine == "split":
         run = start_split(q, n, opts.backend, opts.timeout, jobs=opts.jobs, engine=f"split({n})",
                           candidates=opts.candidates)
+        run.notes = notes
+        return run
+    if engine == "bab":
+        run = start_bab(q, n, opts.backend, opts.timeout, jobs=opts.jobs, engine=f"bab({n})",
+                        candidates=opts.candidates)
+        if "fallback" in run.stats:
+            notes += (f"bab: {run.stats['fallback']}: input splitting instead",)
         run.notes = notes
         return run
     if engine == "bounded":

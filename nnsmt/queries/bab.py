@@ -1,0 +1,410 @@
+"""Branch and bound on ReLU phases: a verification query becomes sub-problems that fix phases.
+
+Input splitting (`nnsmt.queries.split`) bisects the input box; with hundreds of inputs
+(MNIST-FC) it cannot refine anything. Here the input box stays whole and the sub-problems fix
+the phases of unstable ReLUs instead: a sub-problem is the property's box plus a phase
+assignment (+1: the neuron's pre-activation >= 0, -1: <= 0), and its bounds come from
+`nnsmt.bounds.output_spec_bounds(..., phases=..., alpha_steps=...)`, where a fixed neuron is
+an exact line (its input interval clamped by the phase) and the intermediate bounds below it
+tighten accordingly. A sub-problem is *refuted* when those rigorous bounds decide one of the
+property's output assertions False (three-valued, as the split planner does), or when the
+phases are infeasible on the box (some value's bounds become empty). Otherwise the points the
+bounds suggest are tried as counterexamples (exact replay via `validate`) and the sub-problem
+branches on one unstable free ReLU, chosen by a BaBSR-like score (below), into +1 / -1.
+
+Branching stops when every sub-problem is refuted (unsat), a candidate replays (sat), or the
+time budget / node budget is spent. The open sub-problems (coarsened to their ancestors until
+at most `n` remain) become `SubQuery`s solved exactly: the bounded verification script over the
+box, with bounds computed under the leaf's phases (so the bounded encoding fixes those ReLUs),
+plus an assertion `bab_phases` fixing each decided phase on its pre-activation (`v_i >= 0` or
+`v_i <= 0`, the names the encoder gives values). Each leaf query is exact on its region and
+the regions cover the box, so: all refuted or unsat -> unsat; a validated sat -> sat.
+
+Branching score (per unstable free neuron j of a sub-problem): with `A_j` the coefficient the
+back-substitution of a spec row gives ReLU j's output (plain relaxation slopes), the loss that
+row's bound takes from j's upper line is `max(-A_j, 0) * t_j`, t_j = -l_j u_j / (u_j - l_j) the
+triangle's intercept. The score sums it over the spec rows that can refute a still undecided
+atom (BaBSR, Bunel et al. 2020, without its lower-line term), plus 1e-3 * |A_j| * t_j to break
+ties; when every score is 0 the largest intercept in the earliest layer wins.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from fractions import Fraction
+
+import numpy as np
+
+from ..bounds import (Interval, _mm_param, box_interval, infeasible, output_spec_bounds,
+                      propagate_bounds, relu_relaxation)
+from ..errors import InputError, ValidationError
+from ..ir import Affine, Const, Graph, Input, Relu, Sparse
+from ..terms import And, Cmp, Num, Var, atoms
+from .split import SplitPlan, SplitRun, SubQuery, _addq, _float_or_none, _Planner, _three, plan_split
+from .verify import VerifyQuery, restrict, verify_script
+
+ALPHA_STEPS = 10  # α-CROWN steps on each sub-problem's spec bound
+BATCH = 32  # sub-problems bounded together
+MAX_NODES = 20000  # sub-problems evaluated at most (without a time budget)
+
+
+@dataclass(frozen=True)
+class _Node:
+    root: int  # which box of the property's region
+    path: tuple  # ((flat neuron index, +1 | -1), ...): the phase decisions, in order
+
+    @property
+    def depth(self) -> int:
+        return len(self.path)
+
+
+class _Relus:
+    """The graph's ReLU nodes laid out on one flat neuron index."""
+
+    def __init__(self, graph: Graph):
+        dims = graph.dims()
+        self.nodes = [n for n in graph.nodes if isinstance(n, Relu)]
+        self.sizes = [dims[n.x] for n in self.nodes]
+        self.offsets = np.cumsum([0] + self.sizes)
+        self.total = int(self.offsets[-1])
+
+    def phases(self, paths) -> dict[str, np.ndarray]:
+        """ReLU name -> int8 phases, batch (len(paths), m)."""
+        flat = np.zeros((len(paths), self.total), dtype=np.int8)
+        for j, path in enumerate(paths):
+            for i, s in path:
+                flat[j, i] = s
+        return {n.name: flat[:, a:b] for n, a, b in zip(self.nodes, self.offsets[:-1], self.offsets[1:])}
+
+    def locate(self, i: int) -> tuple[Relu, int]:
+        k = int(np.searchsorted(self.offsets, i, side="right")) - 1
+        return self.nodes[k], i - int(self.offsets[k])
+
+
+def _supported(graph: Graph, prop) -> str:
+    """Why BaB does not apply to this query ("" when it does)."""
+    if getattr(prop, "split_dims", None) is not None or "float_errors" in graph.meta:
+        return "float semantics (rounding-error inputs)"
+    for n in graph.nodes:
+        if isinstance(n, Affine):
+            if not isinstance(n.bias, Const) or not all(isinstance(w, (Const, Sparse)) for _, w in n.terms()):
+                return "symbolic parameters"
+        elif not isinstance(n, (Input, Relu)):
+            return f"{type(n).__name__} nodes (BaB needs a piecewise-linear Affine/ReLU network)"
+    return ""
+
+
+class _BabPlanner(_Planner):
+    def __init__(self, graph, prop, validate, roots, alpha_steps: int):
+        super().__init__(graph, prop, validate)
+        self.roots = roots
+        self.root_iv = [box_interval(*b) for b in roots]
+        self.relus = _Relus(graph)
+        self.by_name = {n.name: n for n in graph.nodes}
+        self.alpha_steps = alpha_steps
+        self.t_bounds = 0.0
+        self.infeasible = 0
+        K = len(self.atoms.C)
+        # per atom, the spec rows (of [C; -C]) whose bound can make it False: lower bounds
+        # refute "<=", "<" atoms (row k), upper bounds ">=", ">" (row K + k), both "="
+        self.rows = {}
+        for t in self.y_asserts:
+            for a in atoms(t):
+                k = self.atoms.index.get(id(a))
+                if k is not None:
+                    self.rows[k] = [k] if a.op in ("<=", "<") else [K + k] if a.op in (">=", ">") else [k, K + k]
+
+    def evaluate(self, items: list[_Node]) -> list:
+        """Per sub-problem: None when refuted, else (branch neuron or None, unstable count)."""
+        self.n_eval += len(items)
+        if not items:
+            return []
+        lo = np.stack([self.root_iv[it.root].lo for it in items])
+        hi = np.stack([self.root_iv[it.root].hi for it in items])
+        phases = self.relus.phases([it.path for it in items])
+        t = time.perf_counter()
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            lower, coeff, bounds = output_spec_bounds(self.g, Interval(lo, hi), self.spec,
+                                                      alpha_steps=self.alpha_steps, phases=phases)
+        self.t_bounds += time.perf_counter() - t
+        bad = np.broadcast_to(infeasible(bounds), (len(items),)) | np.all(lower == np.inf, axis=-1)
+        K = len(self.atoms.C)
+        d = self.atoms.d
+        out: list = [None] * len(items)
+        weights = np.zeros((len(items), 2 * K))
+        live = []
+        for j, it in enumerate(items):
+            if bad[j]:
+                self.infeasible += 1
+                continue
+            alo = [_addq(lower[j, i], d[i]) for i in range(K)]
+            ahi = [_addq(-lower[j, K + i], d[i]) for i in range(K)]
+            verdicts = [_three(t, alo, ahi, self.atoms) for t in self.y_asserts]
+            if False in verdicts:
+                continue
+            live.append(j)
+            for k, rows in self.rows.items():
+                if _three_cmp(alo[k], ahi[k]) is None:
+                    weights[j, rows] = 1.0
+            if self.found is None:  # the minimisers of the atom bounds: counterexample candidates
+                box = self.roots[it.root]
+                order = np.argsort(lower[j])
+                for i in order[:4]:
+                    x = [l if c > 0 else h for c, l, h in zip(coeff[j, i], *box)]
+                    if self.try_point(x):
+                        break
+        if not live:
+            return out
+        scores = self.scores(bounds, weights, live)
+        for j in live:
+            s = scores[j]
+            unstable = int(np.sum(s >= 0))
+            out[j] = (int(np.argmax(s)) if unstable else None, unstable)
+        return out
+
+    def scores(self, bounds, weights, live) -> np.ndarray:
+        """Branching scores (batch, total neurons): -1 where a neuron is not unstable and free."""
+        B = weights.shape[0]
+        R = self.relus
+        score = np.full((B, R.total), -1.0)
+        inter = np.zeros((B, R.total))
+        first = np.full(B, R.total)  # the earliest layer with an unstable neuron: its offset
+        babsr = np.zeros((B, R.total))
+        pending = {self.out: weights[..., None] * self.spec[None]}  # (B, rows, n_out)
+        a0 = {n.name: a for n, a in zip(R.nodes, R.offsets[:-1])}
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            for node in reversed(self.g.nodes):
+                A = pending.pop(node.name, None)
+                if isinstance(node, Relu):
+                    iv = bounds[node.x]
+                    l, u = np.broadcast_to(iv.lo, (B, iv.lo.shape[-1])), np.broadcast_to(iv.hi, (B, iv.hi.shape[-1]))
+                    a = a0[node.name]
+                    m = l.shape[-1]
+                    unst = (l < 0) & (u > 0)
+                    t = np.where(unst, -l * u / (u - l), 0.0)
+                    inter[:, a:a + m] = t
+                    score[:, a:a + m] = np.where(unst, 0.0, -1.0)
+                    has = unst.any(-1)
+                    first = np.where(has & (a < first), a, first)
+                    if A is None:
+                        continue
+                    A = np.nan_to_num(A)
+                    babsr[:, a:a + m] = (np.maximum(-A, 0.0).sum(1) + 1e-3 * np.abs(A).sum(1)) * t
+                    alpha, s, _ = relu_relaxation(l, u)
+                    A2 = np.where(A < 0, A * s[:, None, :], A * alpha[:, None, :])
+                    pending[node.x] = pending.get(node.x, 0) + np.nan_to_num(A2)
+                elif isinstance(node, Affine) and A is not None:
+                    for v, W in node.terms():
+                        if isinstance(self.by_name.get(v), Input):
+                            continue
+                        pending[v] = pending.get(v, 0) + _mm_param(A, W)
+        unstable = score >= 0
+        best = np.where(unstable, babsr, -1.0)
+        # no BaBSR signal: the largest intercept in the earliest unstable layer
+        offs = R.offsets
+        for j in live:
+            if unstable[j].any() and not np.any(best[j][unstable[j]] > 0):
+                k = int(np.searchsorted(offs, first[j], side="right")) - 1
+                a, b = offs[k], offs[k + 1]
+                row = np.full(R.total, 0.0)
+                row[a:b] = inter[j, a:b] + 1e-300
+                best[j] = np.where(unstable[j], row, -1.0)
+        return best
+
+
+def _three_cmp(lo, hi):
+    """None when an atom's value bounds [lo, hi] contain 0 (its truth still open), else True."""
+    return None if lo <= 0 <= hi else True
+
+
+def pre_name(graph: Graph, inp: str, out: str, value: str, i: int) -> str:
+    """The SMT name `verify_script` gives element i of `value`."""
+    if value == inp:
+        return f"X_{i}"
+    if value == out:
+        return f"Y_{i}"
+    return f"{value}_{i}"
+
+
+def phase_asserts(graph: Graph, prop, path) -> tuple:
+    """The script assertion fixing a leaf's decided phases on their pre-activations."""
+    if not path:
+        return ()
+    from .verify import check_compatible
+    inp, out = check_compatible(graph, prop)
+    relus = _Relus(graph)
+    zero = Num(Fraction(0))
+    cmps = []
+    for i, s in path:
+        node, k = relus.locate(i)
+        cmps.append(Cmp(">=" if s > 0 else "<=", Var(pre_name(graph, inp.name, out, node.x, k)), zero))
+    return (("bab_phases", And(tuple(cmps)) if len(cmps) > 1 else cmps[0]),)
+
+
+def leaf_bounds(graph: Graph, box, path) -> dict:
+    """Sound bounds over the box's inputs that satisfy the leaf's phases (unbatched)."""
+    relus = _Relus(graph)
+    ph = {k: v[0] for k, v in relus.phases([path]).items()}
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        return propagate_bounds(graph, box_interval(*box), phases=ph)
+
+
+def leaf_script(graph: Graph, prop, box, path, lemmas: str = "bounds", index: int = 0, of: int = 1):
+    s = verify_script(graph, prop, encoding="bounded", bounds=leaf_bounds(graph, box, path), lemmas=lemmas)
+    s = restrict(s, box, index, of)
+    return replace(s, asserts=s.asserts + phase_asserts(graph, prop, path))
+
+
+def _coarsen(leaves: list[_Node], n: int) -> list[_Node]:
+    """At most n nodes covering `leaves` (deepest replaced by their parents first)."""
+    cur = list(dict.fromkeys(leaves))
+    while len(cur) > n:
+        d = max(x.depth for x in cur)
+        if d == 0:
+            break
+        cur = list(dict.fromkeys(_Node(x.root, x.path[:-1]) if x.depth == d else x for x in cur))
+    return cur
+
+
+def plan_bab(graph: Graph, prop, n: int, *, validate=None, time_budget: float | None = None,
+             alpha_steps: int = ALPHA_STEPS, batch: int = BATCH, max_nodes: int | None = None,
+             lemmas: str = "bounds", samples: int = 64, seed: int = 0, build: bool = True,
+             attack_budget: float | None = None) -> SplitPlan:
+    """Branch and bound on ReLU phases; at most `n` exact sub-queries are left for a solver.
+
+    The contract of `plan_split` (validate, budgets, `SplitPlan` and its `SubQuery`s; a
+    sub-query's `box` is the root box it lies in, `meta["phases"]` its decisions as
+    ((flat neuron, sign), ...), `meta["depth"]` their number). Properties whose input region
+    is not a bounded box, without linear output atoms, or on networks other than Affine/ReLU
+    ones (or in float semantics) go to `plan_split` (`stats["fallback"]` says why).
+    With build=False, scripts are left None (`leaf_script` builds one; `BabRun` does).
+    """
+    if n < 1:
+        raise InputError(f"bab needs a positive number of sub-queries, got {n}")
+    t0 = time.perf_counter()
+    why = _supported(graph, prop)
+    boxes = prop.input_boxes()
+    if not why and (boxes is None or any(v is None or _float_or_none(v) is None
+                                         for lo, hi in boxes for v in (*lo, *hi))):
+        why = "the input region is not a bounded union of boxes"
+    # attack, random samples and the roots' bounds: the split planner with one sub-query
+    first = plan_split(graph, prop, n if why else 1, validate=validate, time_budget=time_budget,
+                       lemmas=lemmas, samples=samples, seed=seed, batch=batch, build=build and bool(why),
+                       attack_budget=attack_budget)
+    if why or first.candidate is not None or not first.subqueries:
+        first.stats = dict(first.stats, **({"fallback": why} if why else {}))
+        return first
+    roots = [(tuple(lo), tuple(hi)) for lo, hi in boxes if all(a <= b for a, b in zip(lo, hi))]
+    pl = _BabPlanner(graph, prop, validate or (lambda m: False), roots, alpha_steps)
+    if not len(pl.atoms.C):
+        first.stats = dict(first.stats, fallback="no linear output atoms")
+        return first
+    pl.tried = set()
+    max_nodes = max_nodes if max_nodes is not None else MAX_NODES
+    open_: list[_Node] = [_Node(r, ()) for r in range(len(roots))]
+    branch: dict[_Node, int | None] = {}
+    done: list[_Node] = []  # undecided with no unstable free neuron left
+    refuted, max_depth, exhausted = 0, 0, ""
+    while open_ and pl.found is None:
+        if pl.n_eval >= max_nodes:
+            exhausted = f"max nodes ({max_nodes})"
+            break
+        if time_budget is not None and time.perf_counter() - t0 > time_budget:
+            exhausted = f"time budget ({time_budget:.0f} s)"
+            break
+        take, open_ = open_[:batch], open_[batch:]
+        items = []
+        for node in take:
+            if node in branch:  # evaluated: its children
+                i = branch.pop(node)
+                items += [_Node(node.root, node.path + ((i, 1),)), _Node(node.root, node.path + ((i, -1),))]
+            else:
+                items.append(node)
+        res = pl.evaluate(items)
+        for node, r in zip(items, res):
+            max_depth = max(max_depth, node.depth)
+            if r is None:
+                refuted += 1
+            elif r[0] is None:
+                done.append(node)
+            else:
+                branch[node] = r[0]
+                open_.append(node)
+    subs = []
+    if pl.found is None:
+        leaves = _coarsen(done + open_, n)
+        leaves.sort(key=lambda x: -x.depth)  # most decided (smallest) first
+        for i, leaf in enumerate(leaves):
+            box = roots[leaf.root]
+            s = leaf_script(graph, prop, box, leaf.path, lemmas, i, len(leaves)) if build else None
+            subs.append(SubQuery(i, s, box, {"depth": leaf.depth, "phases": leaf.path, "region": leaf.root}))
+    stats = {"plan_s": time.perf_counter() - t0, "roots": len(roots), "bounds_s": round(pl.t_bounds, 4),
+             "attack_s": first.stats.get("attack_s", 0.0), "max_depth": max_depth,
+             "infeasible": pl.infeasible, "smt_leaves": len(subs), "open_at_stop": len(open_) + len(done)}
+    if pl.found is not None:
+        stats["found_by"] = "bounds"
+    return SplitPlan(subs, refuted + first.refuted, pl.n_eval + first.boxes_explored, pl.found,
+                     exhausted, stats)
+
+
+class BabRun(SplitRun):
+    """A `SplitRun` over BaB leaves: a leaf's script is built when it is taken (bounds under its
+    phases, the box, and the `bab_phases` assertion); certify uses the whole query."""
+
+    def __init__(self, *args, **kw):
+        kw.setdefault("engine", "bab")
+        super().__init__(*args, **kw)
+        self.by_index = {sq.index: sq for sq in self.plan.subqueries}
+
+    def on(self, backend: str) -> "BabRun":
+        run = BabRun(self.plan, self.query, backend, self.left(), self.jobs, self.stats, engine=self.engine)
+        run.cex, run.notes = self.cex, self.notes
+        return run
+
+    def subquery(self, sq: SubQuery) -> VerifyQuery:
+        if sq.box == ((), ()) or "phases" not in sq.meta:
+            return super().subquery(sq)
+        bounds = leaf_bounds(self.query.graph, sq.box, sq.meta["phases"])
+        return replace(self.query, encoding="bounded", bounds=bounds, box=sq.box, index=sq.index, of=self.n)
+
+    def take(self):
+        got = super().take()
+        if got is None:
+            return None
+        index, script, left, options = got
+        sq = self.by_index.get(index)
+        if sq is not None and "phases" in sq.meta and (sq.script is None or index in self.queries):
+            script = replace(script, asserts=script.asserts +
+                             phase_asserts(self.query.graph, self.query.prop, sq.meta["phases"]))
+        return index, script, left, options
+
+
+def start_bab(query: VerifyQuery, n: int, backend: str, timeout: float | None = None,
+              plan_share: float = 0.7, jobs: int = 1, engine: str | None = None,
+              candidates: bool = True, alpha_steps: int = ALPHA_STEPS) -> SplitRun:
+    """`start_split` with `plan_bab`: branch and bound within `plan_share` of `timeout`, then a
+    run over the (at most n) leaves left, its timeout the rest."""
+    def check(model) -> bool:
+        try:
+            query.certify(model)
+            return True
+        except ValidationError:
+            return False
+
+    t0 = time.perf_counter()
+    plan = plan_bab(query.graph, query.prop, n, validate=check if candidates else None, build=False,
+                    lemmas=query.lemmas, alpha_steps=alpha_steps,
+                    time_budget=None if timeout is None else plan_share * timeout)
+    stats = {"plan_s": round(time.perf_counter() - t0, 4), "subproblems": plan.boxes_explored,
+             "refuted_by_bounds": plan.refuted, "subqueries": len(plan.subqueries)}
+    stats |= {k: plan.stats[k] for k in ("bounds_s", "max_depth", "infeasible", "fallback") if k in plan.stats}
+    if plan.exhausted:
+        stats["bab_stopped"] = plan.exhausted
+    left = None if timeout is None else timeout - (time.perf_counter() - t0)
+    run = BabRun(plan, query, backend, left, jobs, stats, engine=engine or f"bab({n})")
+    run.t0 = t0
+    if plan.candidate is not None:
+        run.cex = query.certify({f"X_{i}": v for i, v in enumerate(plan.candidate)})
+        run.stats["found_by"] = plan.stats.get("found_by", "bounds")
+    return run
