@@ -208,3 +208,16 @@ def test_mnistfc_bab_never_against_known():
     assert o.status in ("sat", "unsat", "unknown"), o.reason
     if (net, vnn) in known and o.status in ("sat", "unsat"):
         assert o.status == known[(net, vnn)]
+
+
+@pytest.mark.parametrize("score", ["babsr", "intercept"])
+def test_branching_scores_reach_the_same_verdict(score):
+    solver_backend("z3")
+    g, p, exact = instance(*CASES[4])  # unsat, needs branching
+    plan = plan_bab(g, p, 8, validate=None, build=False, samples=0, attack_budget=0, score=score,
+                    max_nodes=200)
+    run = BabRun(plan, VerifyQuery(g, p), "z3", 60, 1)
+    [(_, o)] = list(drive([run], InlineExecutor()))
+    assert o.status == exact == "unsat", (o.reason, plan.stats)
+    with pytest.raises(Exception):
+        plan_bab(g, p, 8, score="nope")

@@ -96,8 +96,9 @@ def _supported(graph: Graph, prop) -> str:
 
 
 class _BabPlanner(_Planner):
-    def __init__(self, graph, prop, validate, roots, alpha_steps: int):
+    def __init__(self, graph, prop, validate, roots, alpha_steps: int, score: str = "babsr"):
         super().__init__(graph, prop, validate)
+        self.score = score
         self.roots = roots
         self.root_iv = [box_interval(*b) for b in roots]
         self.relus = _Relus(graph)
@@ -204,7 +205,7 @@ class _BabPlanner(_Planner):
         # no BaBSR signal: the largest intercept in the earliest unstable layer
         offs = R.offsets
         for j in live:
-            if unstable[j].any() and not np.any(best[j][unstable[j]] > 0):
+            if unstable[j].any() and (self.score == "intercept" or not np.any(best[j][unstable[j]] > 0)):
                 k = int(np.searchsorted(offs, first[j], side="right")) - 1
                 a, b = offs[k], offs[k + 1]
                 row = np.full(R.total, 0.0)
@@ -270,7 +271,7 @@ def _coarsen(leaves: list[_Node], n: int) -> list[_Node]:
 def plan_bab(graph: Graph, prop, n: int, *, validate=None, time_budget: float | None = None,
              alpha_steps: int = ALPHA_STEPS, batch: int = BATCH, max_nodes: int | None = None,
              lemmas: str = "bounds", samples: int = 64, seed: int = 0, build: bool = True,
-             attack_budget: float | None = None) -> SplitPlan:
+             attack_budget: float | None = None, score: str = "babsr") -> SplitPlan:
     """Branch and bound on ReLU phases; at most `n` exact sub-queries are left for a solver.
 
     The contract of `plan_split` (validate, budgets, `SplitPlan` and its `SubQuery`s; a
@@ -279,7 +280,11 @@ def plan_bab(graph: Graph, prop, n: int, *, validate=None, time_budget: float | 
     is not a bounded box, without linear output atoms, or on networks other than Affine/ReLU
     ones (or in float semantics) go to `plan_split` (`stats["fallback"]` says why).
     With build=False, scripts are left None (`leaf_script` builds one; `BabRun` does).
+    `score`: the branching score, "babsr" (module docstring) or "intercept" (the largest
+    triangle intercept in the earliest layer with an unstable free neuron).
     """
+    if score not in ("babsr", "intercept"):
+        raise InputError(f"unknown branching score {score!r}; choose babsr or intercept")
     if n < 1:
         raise InputError(f"bab needs a positive number of sub-queries, got {n}")
     t0 = time.perf_counter()
@@ -296,7 +301,7 @@ def plan_bab(graph: Graph, prop, n: int, *, validate=None, time_budget: float | 
         first.stats = dict(first.stats, **({"fallback": why} if why else {}))
         return first
     roots = [(tuple(lo), tuple(hi)) for lo, hi in boxes if all(a <= b for a, b in zip(lo, hi))]
-    pl = _BabPlanner(graph, prop, validate or (lambda m: False), roots, alpha_steps)
+    pl = _BabPlanner(graph, prop, validate or (lambda m: False), roots, alpha_steps, score)
     if not len(pl.atoms.C):
         first.stats = dict(first.stats, fallback="no linear output atoms")
         return first
