@@ -27,6 +27,14 @@ from .ir import Affine, Const, Graph, Input, Relu, Sigmoid, Sparse
 from .terms import And, Bool, Cmp, Not, Or, linear_form, variables
 
 
+def _float(q) -> float:
+    """float(q), or inf beyond float64's range (the atom is then refused as unsupported)."""
+    try:
+        return float(q)
+    except OverflowError:
+        return float("inf")
+
+
 class _Unsupported(Exception):
     pass
 
@@ -67,12 +75,12 @@ class _Margin:
                     raise _Unsupported("a non-linear atom")
                 rx, ry = np.zeros(n_in), np.zeros(n_out)
                 for name in set(lf[0]) | set(rf[0]):
-                    v = float(lf[0].get(name, 0) - rf[0].get(name, 0))
+                    v = _float(lf[0].get(name, 0) - rf[0].get(name, 0))
                     kind, _, i = name.partition("_")
                     if kind not in ("X", "Y") or not i.isdigit():
                         raise _Unsupported(f"a variable {name}")
                     (rx if kind == "X" else ry)[int(i)] = v
-                c = float(lf[1] - rf[1])
+                c = _float(lf[1] - rf[1])
                 if not (np.isfinite(c) and np.all(np.isfinite(rx)) and np.all(np.isfinite(ry))):
                     raise _Unsupported("a constant beyond float64")
                 self.index[id(t)] = len(consts)

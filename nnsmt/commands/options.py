@@ -59,11 +59,12 @@ def wrote_onnx(graph, path, dtype: str) -> None:
 
 
 ENGINE_ARGS = (
-    ("--engine", dict(default="auto", choices=["auto", "plain", "bounded", "split"], help="auto (default): "
+    ("--engine", dict(default="auto", choices=["auto", "plain", "bounded", "split", "bab"], help="auto (default): "
      "input splitting with bounds for networks with at most 16 inputs, bounds then one bounded query "
      "above that, one query for sigmoid and other nonlinear networks; plain: every ReLU an ite; bounded: ReLUs that sound "
-     "bounds show stable are fixed, the others get bound lemmas; split: as auto's splitting (--json "
-     "says which engine ran and why)")),
+     "bounds show stable are fixed, the others get bound lemmas; split: as auto's splitting; bab: branch and "
+     "bound on ReLU phases (optimised bounds, exact SMT leaves; ReLU networks with a box input region) "
+     "(--json says which engine ran and why)")),
     ("--split", dict(type=positive_int, default=None, metavar="N", help="the split engine's most sub-queries "
      "(default 4096 up to 16 inputs, else 1): the input region is bisected, sub-boxes refuted by bounds "
      "where possible; all unsat -> unsat, a validated sat -> sat (the others are then cancelled)")),
