@@ -177,7 +177,7 @@ def verify(network: str | os.PathLike | Graph, property: str | os.PathLike | Pro
         network: a `Graph`, or a model file for `load_network`.
         property: a `Property`, a VNN-LIB file, or VNN-LIB text (see `load_property`).
         engine: "auto" (the best nnsmt has for the network: input splitting for up to 16
-            inputs, bounds then one bounded query above), "plain", "bounded" or "split".
+            inputs, branch and bound on ReLU phases above), "plain", "bounded", "split" or "bab".
         backend: the solver: "z3", "cvc5", "dreal", "pysmt:SOLVER" or "smt2:COMMAND"
             (see `available_backends`).
         timeout: seconds for the whole instance (None: no limit); on expiry the status is

@@ -60,7 +60,7 @@ def wrote_onnx(graph, path, dtype: str) -> None:
 
 ENGINE_ARGS = (
     ("--engine", dict(default="auto", choices=["auto", "plain", "bounded", "split", "bab"], help="auto (default): "
-     "input splitting with bounds for networks with at most 16 inputs, bounds then one bounded query "
+     "input splitting with bounds for networks with at most 16 inputs, branch and bound on ReLU phases "
      "above that, one query for sigmoid and other nonlinear networks; plain: every ReLU an ite; bounded: ReLUs that sound "
      "bounds show stable are fixed, the others get bound lemmas; split: as auto's splitting; bab: branch and "
      "bound on ReLU phases (optimised bounds, exact SMT leaves; ReLU networks with a box input region) "
