@@ -38,10 +38,10 @@ import numpy as np
 
 from ..bounds import (Interval, _mm_param, box_interval, infeasible, output_spec_bounds,
                       propagate_bounds, relu_relaxation)
-from ..errors import InputError, ValidationError
+from ..errors import InputError
 from ..ir import Affine, Const, Graph, Input, Relu, Sparse
 from ..terms import And, Cmp, Num, Var, atoms
-from .split import SplitPlan, SplitRun, SubQuery, _addq, _float_or_none, _Planner, _three, plan_split
+from .split import SplitPlan, SplitRun, SubQuery, _addq, _float_or_none, _Planner, _three, certifies, plan_split
 from .verify import VerifyQuery, restrict, verify_script
 
 ALPHA_STEPS = 10  # α-CROWN steps on each sub-problem's spec bound
@@ -390,15 +390,8 @@ def start_bab(query: VerifyQuery, n: int, backend: str, timeout: float | None = 
               candidates: bool = True, alpha_steps: int = ALPHA_STEPS) -> SplitRun:
     """`start_split` with `plan_bab`: branch and bound within `plan_share` of `timeout`, then a
     run over the (at most n) leaves left, its timeout the rest."""
-    def check(model) -> bool:
-        try:
-            query.certify(model)
-            return True
-        except ValidationError:
-            return False
-
     t0 = time.perf_counter()
-    plan = plan_bab(query.graph, query.prop, n, validate=check if candidates else None, build=False,
+    plan = plan_bab(query.graph, query.prop, n, validate=certifies(query) if candidates else None, build=False,
                     lemmas=query.lemmas, alpha_steps=alpha_steps,
                     time_budget=None if timeout is None else plan_share * timeout)
     stats = {"plan_s": round(time.perf_counter() - t0, 4), "subproblems": plan.boxes_explored,

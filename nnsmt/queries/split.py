@@ -544,6 +544,17 @@ class SplitRun:
         return Outcome(status, "verify", self.backend, self.engine, reason, cex, notes, len(log), stats)
 
 
+def certifies(query: VerifyQuery):
+    """model -> whether the query certifies it (the planners' candidate check)."""
+    def check(model) -> bool:
+        try:
+            query.certify(model)
+            return True
+        except ValidationError:
+            return False
+    return check
+
+
 def start_split(query: VerifyQuery, n: int, backend: str, timeout: float | None = None,
                 plan_share: float = 0.5, jobs: int = 1, engine: str | None = None,
                 candidates: bool = True) -> SplitRun:
@@ -551,15 +562,8 @@ def start_split(query: VerifyQuery, n: int, backend: str, timeout: float | None 
     within `plan_share` of `timeout`, and return the run over what is left, its timeout the rest
     of `timeout`. The run is already done when bounds decided the instance (every sub-box
     refuted, or a candidate passed the replay). `run.stats` says what planning did."""
-    def check(model) -> bool:
-        try:
-            query.certify(model)
-            return True
-        except ValidationError:
-            return False
-
     t0 = time.perf_counter()
-    plan = plan_split(query.graph, query.prop, n, validate=check if candidates else None, build=False,
+    plan = plan_split(query.graph, query.prop, n, validate=certifies(query) if candidates else None, build=False,
                       lemmas=query.lemmas,
                       time_budget=None if timeout is None else plan_share * timeout)
     stats = {"plan_s": round(time.perf_counter() - t0, 4), "boxes": plan.boxes_explored,
