@@ -332,12 +332,18 @@ def plan_split(graph: Graph, prop, n: int, *, validate=None, easy: int = 0,
     pl = _Planner(graph, prop, validate or (lambda m: False))
     max_boxes = max_boxes if max_boxes is not None else max(1000, 50 * n)
     found_by = ""
+    # the roots' bounds first: a root they refute needs no attack (an easy unsat stays fast)
+    root_leaves = pl.evaluate([(box, 0, r) for r, box in enumerate(roots)])
+    live = [box for box, leaf in zip(roots, root_leaves) if leaf is not None]
+    if pl.found is not None:
+        found_by = "bounds"
+        live = []
     t_attack = time.perf_counter()
     if attack_budget is None:
         attack_budget = ATTACK_S if time_budget is None else min(ATTACK_S, ATTACK_SHARE * time_budget)
     if validate is not None and attack_budget > 0:
         sd = getattr(prop, "split_dims", None)
-        for r, (lo, hi) in enumerate(roots):
+        for r, (lo, hi) in enumerate(live):
             left = attack_budget - (time.perf_counter() - t_attack)
             if left <= 0 or pl.found is not None:
                 break
@@ -345,7 +351,7 @@ def plan_split(graph: Graph, prop, n: int, *, validate=None, easy: int = 0,
             if sd is not None:  # rounding errors: 0 in a float run (try_point sets them so)
                 alo[sd:], ahi[sd:] = [0.0] * (len(alo) - sd), [0.0] * (len(ahi) - sd)
             for x in attack(graph, prop, alo, ahi, starts=ATTACK_STARTS, steps=ATTACK_STEPS,
-                            seed=seed + r, time_budget=left / (len(roots) - r)):
+                            seed=seed + r, time_budget=left / (len(live) - r)):
                 # the exact value of each float, clamped into the exact box (a decimal bound
                 # rounds to a float just outside it)
                 q = [min(max(Fraction(float(v)), a), b) for v, a, b in zip(x, lo, hi)]
@@ -355,7 +361,7 @@ def plan_split(graph: Graph, prop, n: int, *, validate=None, easy: int = 0,
     t_attack = time.perf_counter() - t_attack
     if validate is not None and samples and pl.found is None:
         rng = np.random.default_rng(seed)
-        for lo, hi in roots:
+        for lo, hi in live:
             for _ in range(samples):
                 u = rng.random(len(lo))
                 x = [l + (h - l) * Fraction(float(t)) for l, h, t in zip(lo, hi, u)]
@@ -380,7 +386,7 @@ def plan_split(graph: Graph, prop, n: int, *, validate=None, easy: int = 0,
 
     exhausted = ""
     if pl.found is None:
-        add(pl.evaluate([(box, 0, r) for r, box in enumerate(roots)]))
+        add(root_leaves)
     while heap and pl.found is None:
         room = n - len(heap) - len(done)  # each split adds at most one open leaf
         if room <= 0:
