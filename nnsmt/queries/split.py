@@ -184,6 +184,10 @@ class _Planner:
     def evaluate(self, items: list[tuple[Box, int, int]]) -> list:
         """Bounds on a batch of sub-boxes (box, depth, root): a _Leaf each, or None when the
         bounds refute that box."""
+        with np.errstate(over="ignore", invalid="ignore"):  # huge weights: bounds go infinite
+            return self._evaluate(items)
+
+    def _evaluate(self, items: list[tuple[Box, int, int]]) -> list:
         self.n_eval += len(items)
         if not items:
             return []
