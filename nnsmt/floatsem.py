@@ -73,7 +73,7 @@ from .bounds import Interval, IntervalDomain, box_interval, up
 from .errors import InputError, UnsupportedError
 from .interpret import exact_matvec
 from .ir import (SYMBOLIC, Affine, Argmax, Compare, Const, Div, Exp, Graph, Input, Mul, Pow, Relu,
-                 Select, Sigmoid, Sparse, ToInt, operands)
+                 Select, Sigmoid, Sparse, ToInt, operands, with_operands)
 
 __all__ = ["Widened", "widen", "FLOAT_TYPES"]
 
@@ -463,27 +463,6 @@ def _fresh(base: str, used: set[str]) -> str:
     return name
 
 
-def _selection(rows: Sequence[int], cols: Sequence[int], shape: tuple[int, int]) -> Sparse:
-    """0/1 matrix with a 1 at (rows[k], cols[k]) (rows increasing): structure, tied to -1."""
-    indptr = np.zeros(shape[0] + 1, dtype=np.int64)
-    np.add.at(indptr, np.asarray(rows, dtype=np.int64) + 1, 1)
-    k = len(cols)
-    return Sparse(shape, np.cumsum(indptr), np.asarray(cols, dtype=np.int64), np.ones(k), np.full(k, -1))
-
-
-def _rename_input(node, old: str, new: str):
-    """`node` reading `new` wherever it read `old`."""
-    f = (lambda s: new if s == old else s)
-    match node:
-        case Affine():
-            return replace(node, x=f(node.x), more=tuple((f(v), w) for v, w in node.more))
-        case Mul() | Div():
-            return replace(node, a=f(node.a), b=f(node.b))
-        case Select():
-            return replace(node, c=f(node.c), x=f(node.x))
-    return replace(node, x=f(node.x))
-
-
 def _build(graph: Graph, inp: Input, box_lo, box_hi, errors, dtype: str, notes) -> Widened:
     n = inp.dim
     E = sum(len(rows) for rows, _ in errors.values())
@@ -509,11 +488,11 @@ def _build(graph: Graph, inp: Input, box_lo, box_hi, errors, dtype: str, notes) 
     off = n
     for nd in graph.nodes:
         if nd is inp:
-            nodes += [new_inp, Affine(xsel, inp.name, _selection(range(n), range(n), (n, width)),
+            nodes += [new_inp, Affine(xsel, inp.name, Sparse.selection(range(n), range(n), (n, width)),
                                       Const(np.zeros(n)), shape=inp.shape)]
             continue
         if inp.name in operands(nd):
-            nd = _rename_input(nd, inp.name, xsel)
+            nd = with_operands(nd, lambda v: xsel if v == inp.name else v)
         if nd.name not in errors:
             nodes.append(nd)
             continue
@@ -523,10 +502,10 @@ def _build(graph: Graph, inp: Input, box_lo, box_hi, errors, dtype: str, notes) 
         # elements): bounds take it as an independent interval term (meta "noise") instead of
         # carrying every error element through every back-substitution
         ename = _fresh(f"{nd.name}_e", used)
-        nodes.append(Affine(ename, inp.name, _selection(range(k), range(off, off + k), (k, width)),
+        nodes.append(Affine(ename, inp.name, Sparse.selection(range(k), range(off, off + k), (k, width)),
                             Const(np.zeros(k))))
         noise.append(ename)
-        sel = _selection(rows, range(k), (d, k))
+        sel = Sparse.selection(rows, range(k), (d, k))
         off += k
         if isinstance(nd, Affine):  # the error is one more term of the same node
             nodes.append(replace(nd, more=tuple(nd.more) + ((ename, sel),)))
@@ -534,7 +513,7 @@ def _build(graph: Graph, inp: Input, box_lo, box_hi, errors, dtype: str, notes) 
             continue
         real = _fresh(f"{nd.name}_r", used)
         nodes.append(replace(nd, name=real, onnx=""))
-        nodes.append(Affine(nd.name, real, _selection(range(d), range(d), (d, d)), Const(np.zeros(d)),
+        nodes.append(Affine(nd.name, real, Sparse.selection(range(d), range(d), (d, d)), Const(np.zeros(d)),
                             more=((ename, sel),), shape=shapes[nd.name], onnx=nd.onnx))
     outputs = tuple(xsel if o == inp.name else o for o in graph.outputs)
     meta["noise"] = json.dumps(noise)

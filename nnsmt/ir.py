@@ -39,7 +39,7 @@ rational enclosures (`nnsmt.interpret.EnclosureDomain`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from types import MappingProxyType
 from typing import Mapping, Union
@@ -226,6 +226,15 @@ class Sparse:
             if _untied(tie, self.data):
                 raise InputError(f"sparse matrix of shape {self.shape}: entries tied to one "
                                  "parameter hold different values")
+
+    @classmethod
+    def selection(cls, rows, cols, shape) -> "Sparse":
+        """The 0/1 matrix of `shape` with a 1 at (rows[k], cols[k]) (rows increasing, at most
+        one 1 per row): a layout move, so structure (tied to -1), no parameter."""
+        indptr = np.zeros(shape[0] + 1, dtype=np.int64)
+        np.add.at(indptr, np.asarray(rows, dtype=np.int64) + 1, 1)
+        k = len(cols)
+        return cls(shape, np.cumsum(indptr), np.asarray(cols, dtype=np.int64), np.ones(k), np.full(k, -1))
 
     @classmethod
     def from_dense(cls, a) -> "Sparse":
@@ -568,6 +577,20 @@ def operands(node: Node) -> tuple[str, ...]:
         case Select():
             return (node.c, node.x)
     raise InternalError(f"unknown IR node type {type(node).__name__} (node {getattr(node, 'name', node)!r})")
+
+
+def with_operands(node: Node, f) -> Node:
+    """`node` reading value `f(v)` wherever it read value `v` (its own name unchanged)."""
+    match node:
+        case Input():
+            return node
+        case Affine():
+            return replace(node, x=f(node.x), more=tuple((f(v), w) for v, w in node.more))
+        case Mul() | Div():
+            return replace(node, a=f(node.a), b=f(node.b))
+        case Select():
+            return replace(node, c=f(node.c), x=f(node.x))
+    return replace(node, x=f(node.x))
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -26,13 +26,13 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from math import prod
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from .assignment import Decl
 from .errors import InputError, UnsupportedError
-from .ir import Affine, Const, Graph, Input, Sparse
+from .ir import Affine, Const, Graph, Input, Sparse, with_operands
 from .terms import Add, And, Cmp, Mul, Not, Num, Or, Var
 from .vnnlib import Property
 
@@ -404,24 +404,6 @@ def from_property(prop: Property, network: str, in_shape, out_shape, dtype: str 
 
 # -- lowering ----------------------------------------------------------------------------------
 
-def _rename(node, f: Callable[[str], str]):
-    """`node` with its value name and every operand name mapped by `f`."""
-    kw = {}
-    for attr in ("name", "x", "a", "b", "c"):
-        if hasattr(node, attr) and isinstance(getattr(node, attr), str):
-            kw[attr] = f(getattr(node, attr))
-    if isinstance(node, Affine) and node.more:
-        kw["more"] = tuple((f(x), w) for x, w in node.more)
-    return replace(node, **kw)
-
-
-def _selection(rows: Sequence[int], n_cols: int) -> Sparse:
-    """The 0/1 matrix picking columns `rows[i]` into row i."""
-    k = len(rows)
-    return Sparse((k, n_cols), np.arange(k + 1), np.asarray(rows, dtype=np.int64),
-                  np.ones(k), np.full(k, -1))
-
-
 @dataclass(frozen=True)
 class Part:
     """One network's graph, ready to combine: a single input (`graph.inputs[0]`, whose first
@@ -447,7 +429,7 @@ def single_input(g: Graph, values: Sequence[str]) -> Graph:
     off = 0
     for nd in g.nodes:
         if isinstance(nd, Input):
-            sel = _selection(range(off, off + nd.dim), n)
+            sel = Sparse.selection(range(nd.dim), range(off, off + nd.dim), (nd.dim, n))
             nodes.append(Affine(nd.name, x, sel, Const(np.zeros(nd.dim)), shape=nd.shape, onnx=nd.onnx))
             off += nd.dim
         else:
@@ -466,63 +448,50 @@ def combine(query: Query2, parts: Sequence[Part]) -> tuple[Graph, Property]:
     n_err = sum(len(p.err_lo) for p in parts)
     width = n_in + n_err
     nodes: list = [Input("x", width)]
-    y_terms: list = []
+    picks: dict[str, tuple[list, list, int]] = {}  # value -> (rows of y, its elements, its dim)
     n_out = query.prop.n_outputs
-    off = err_off = 0
-    y_off = 0
+    off = err_off = y_off = 0
+    # float semantics' hints to the bounds, renamed (`nnsmt.floatsem`): the error values
+    # (noise), each network's declared inputs as columns of x (input_view), and the affine
+    # rows whose errors are recomputed per sub-box, with global error elements (float_errors)
+    noise: list[str] = []
+    views: dict[str, list[int]] = {}
+    local: list = []
     # declared hidden and outputs are Y in network order (hidden first): as `_layout`
     for k, (net, p) in enumerate(zip(query.networks, parts)):
-        g = p.graph
-        pre = f"n{k}_"
+        g, pre = p.graph, f"n{k}_"
         inp = g.inputs[0]
-        n_k = p.n
-        e_k = inp.dim - n_k
-        cols = list(range(off, off + n_k)) + list(range(n_in + err_off, n_in + err_off + e_k))
-        nodes.append(Affine(pre + inp.name, "x", _selection(cols, width), Const(np.zeros(inp.dim))))
+        e_k = inp.dim - p.n
+        cols = list(range(off, off + p.n)) + list(range(n_in + err_off, n_in + err_off + e_k))
+        nodes.append(Affine(pre + inp.name, "x", Sparse.selection(range(len(cols)), cols, (len(cols), width)),
+                            Const(np.zeros(inp.dim))))
         for nd in g.nodes:
-            if nd is inp:
-                continue
-            nodes.append(_rename(nd, lambda s: pre + s))
+            if nd is not inp:
+                nodes.append(replace(with_operands(nd, lambda s: pre + s), name=pre + nd.name))
         dims = g.dims()
         for v in g.outputs:
-            d = dims[v]
-            indptr = np.clip(np.arange(n_out + 1) - y_off, 0, d)  # row y_off + i picks v[i]
-            y_terms.append((pre + v, Sparse((n_out, d), indptr, np.arange(d), np.ones(d), np.full(d, -1))))
-            y_off += d
-        off += n_k
+            rows, elems, _ = picks.setdefault(pre + v, ([], [], dims[v]))
+            rows += range(y_off, y_off + dims[v])
+            elems += range(dims[v])
+            y_off += dims[v]
+        noise += [pre + v for v in json.loads(g.meta.get("noise", "[]"))]
+        views |= {pre + v: [off + c for c in c_] for v, c_ in json.loads(g.meta.get("input_view", "{}")).items()}
+        local += [[pre + name, pre + ename, rows, n_in + err_off + first - p.n, g.meta["float_semantics"]]
+                  for name, ename, rows, first in json.loads(g.meta.get("float_errors", "[]"))]
+        off += p.n
         err_off += e_k
     if y_off != n_out:
         raise InputError(f"{query.source}: the networks give {y_off} hidden and output elements, "
                          f"the query declares {n_out}")
-    merged: dict[str, Sparse] = {}
-    for v, w in y_terms:
-        if v in merged:  # the same value declared twice: add the selections
-            a = merged[v]
-            dense = _dense(a) + _dense(w)
-            merged[v] = _sparse(dense)
-        else:
-            merged[v] = w
-    items = list(merged.items())
+    items = []
+    for v, (rows, elems, d) in picks.items():  # a value declared twice is picked twice
+        order = np.argsort(rows, kind="stable")
+        items.append((v, Sparse.selection(np.asarray(rows)[order], np.asarray(elems)[order], (n_out, d))))
     nodes.append(Affine("y", items[0][0], items[0][1], Const(np.zeros(n_out)), more=tuple(items[1:])))
     meta = {"source": ", ".join(dict.fromkeys(p.graph.source for p in parts)), "query": query.source}
-    noise = [f"n{k}_{v}" for k, p in enumerate(parts) for v in json.loads(p.graph.meta.get("noise", "[]"))]
-    if noise:  # float rounding errors (nnsmt.floatsem): independent interval terms for bounds
-        meta["noise"] = json.dumps(noise)
-    views, x_off = {}, 0
-    for k, p in enumerate(parts):  # each network's declared inputs: columns of x
-        for v, cols in json.loads(p.graph.meta.get("input_view", "{}")).items():
-            views[f"n{k}_{v}"] = [x_off + c for c in cols]
-        x_off += p.n
-    if views:
-        meta["input_view"] = json.dumps(views)
-    local, e_off = [], 0
-    for k, p in enumerate(parts):  # their affine rows, with global error elements and types
-        for name, ename, rows, first in json.loads(p.graph.meta.get("float_errors", "[]")):
-            local.append([f"n{k}_{name}", f"n{k}_{ename}", rows, n_in + e_off + first - p.n,
-                          p.graph.meta["float_semantics"]])
-        e_off += len(p.err_lo)
-    if local:
-        meta["float_errors"] = json.dumps(local)
+    for key, val in (("noise", noise), ("input_view", views), ("float_errors", local)):
+        if val:
+            meta[key] = json.dumps(val)
     if any(p.graph.meta.get("dropped_softmax") == "true" for p in parts):
         if len(parts) > 1 or any(net.hidden for net in query.networks):
             raise UnsupportedError(f"{query.source}: a network ends in a softmax, which nnsmt "
@@ -540,21 +509,3 @@ def combine(query: Query2, parts: Sequence[Part]) -> tuple[Graph, Property]:
         asserts.append((0, And(tuple(bounds))))
     prop = Property(width, n_out, tuple(asserts), query.source, split_dims=n_in)
     return graph, prop
-
-
-def _dense(s: Sparse) -> np.ndarray:
-    out = np.zeros(s.shape)
-    for i in range(s.shape[0]):
-        for k in range(s.indptr[i], s.indptr[i + 1]):
-            out[i, s.indices[k]] += float(s.data[k])
-    return out
-
-
-def _sparse(d: np.ndarray) -> Sparse:
-    indptr, idx, data = [0], [], []
-    for row in d:
-        nz = np.nonzero(row)[0]
-        idx.extend(nz)
-        data.extend(row[nz])
-        indptr.append(len(idx))
-    return Sparse(d.shape, indptr, idx, data, np.full(len(data), -1))
