@@ -61,6 +61,7 @@ can underflow, and symbolic parameters.
 
 from __future__ import annotations
 
+import functools
 import json
 
 from dataclasses import dataclass, replace
@@ -537,9 +538,27 @@ def local_bounds(graph: Graph, bounds) -> list[tuple[int, np.ndarray]]:
         (first error element, upper bounds (..., k)) per affine node: the bound of error
         element first + j is [..., j] (its lower bound is minus that).
     """
+    out = []
+    for first, terms, bias, m, S_scale, g, floor, eta in _local_spec(graph):
+        S = bias
+        extra = 0.0
+        for v, W, small in terms:
+            M = np.maximum(np.abs(bounds[v].lo), np.abs(bounds[v].hi))
+            M2 = M.reshape(-1, M.shape[-1])
+            S = S + np.asarray((W @ M2.T).T).reshape(M.shape[:-1] + (len(bias),))  # (..., k) >= 0
+            extra = extra + np.asarray((small @ M2.T).T).reshape(M.shape[:-1] + (len(bias),))
+        b = g * (S * S_scale) + floor + eta * extra * (1 + 2.0 ** -50)
+        out.append((first, np.nextafter(b, np.inf)))
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _local_spec(graph: Graph) -> tuple:
+    """What `local_bounds` needs of each affine node of meta "float_errors", per graph (the
+    planner asks for every batch of boxes): (first error element, [(operand, |W| rows, the
+    weights below the normal range as 0/1)], |bias|, m, the float64 sum's rounding factor,
+    γ_m rounded up, m·η, η)."""
     spec = json.loads(graph.meta.get("float_errors", "[]"))
-    if not spec:
-        return []
     by = {nd.name: nd for nd in graph.nodes}
     out = []
     for name, ename, rows, first, *dtype in spec:
@@ -548,30 +567,35 @@ def local_bounds(graph: Graph, bounds) -> list[tuple[int, np.ndarray]]:
         node = by[name]
         rows = np.asarray(rows, dtype=np.int64)
         bias = np.abs(np.asarray([float(abs(b)) for b in node.bias.fractions()]))[rows]
-        S = None
         count = np.zeros(len(rows))
-        extra = None
+        terms = []
         for v, w in node.terms():
             if v == ename:
                 continue
             W = _abs_rows(w, rows)  # (k, n), scipy CSR
-            M = np.maximum(np.abs(bounds[v].lo), np.abs(bounds[v].hi))
-            M2 = M.reshape(-1, M.shape[-1])
-            part = np.asarray((W @ M2.T).T).reshape(M.shape[:-1] + (len(rows),))  # (..., k) >= 0
-            S = part if S is None else S + part
             count += np.diff(W.indptr)
             small = W.copy()
             small.data = ((small.data > 0) & (small.data < tiny)).astype(np.float64)
-            e = np.asarray((small @ M2.T).T).reshape(part.shape)
-            extra = e if extra is None else extra + e
+            terms.append((v, W, small))
         m = count + SLACK
         # float64 sums of nonnegative terms: relative error <= (terms + 2) 2^-53, rounded up
-        n_terms = count.max() + 2
-        S = (S + bias) * (1 + 4 * n_terms * 2.0 ** -53)
+        S_scale = 1 + 4 * (count.max() + 2) * 2.0 ** -53
         g = m * u / (1 - m * u) * (1 + 2.0 ** -50)
-        b = g * S + m * eta + eta * extra * (1 + 2.0 ** -50)
-        out.append((first, np.nextafter(b, np.inf)))
-    return out
+        out.append((first, terms, bias, m, S_scale, g, m * eta, eta))
+    return tuple(out)
+
+
+def tighten(lo, hi, local) -> tuple[list, list]:
+    """Bounds `lo`/`hi` (a box over inputs and error elements) with each error element boxed by
+    the smaller of its bound and its local one ((first element, upper bounds) pairs of
+    `local_bounds`, for one box). The error elements' bounds become floats (exact values)."""
+    lo, hi = list(lo), list(hi)
+    for first, b in local:
+        k = len(b)
+        new = np.minimum(np.array([up(v) for v in hi[first:first + k]]), b)
+        hi[first:first + k] = new.tolist()
+        lo[first:first + k] = (-new).tolist()
+    return lo, hi
 
 
 def _abs_rows(w, rows):

@@ -125,6 +125,24 @@ class Property:
             boxes.append((blo, bhi))
         return boxes
 
+    def input_hull(self) -> Box:
+        """A box containing the input region: the hull of `input_boxes` when the region is a
+        union of boxes, else the simple bounds asserted as top-level conjuncts (any other
+        input constraint only cuts the region further). None where an input is unbounded."""
+        n = self.n_inputs
+        boxes = self.input_boxes()
+        if boxes:
+            lo = [None if any(b[0][i] is None for b in boxes) else min(b[0][i] for b in boxes) for i in range(n)]
+            hi = [None if any(b[1][i] is None for b in boxes) else max(b[1][i] for b in boxes) for i in range(n)]
+            return lo, hi
+        lo, hi = [None] * n, [None] * n
+        for _, t in self.asserts:
+            for c in _conjuncts(t):
+                b = _simple_bound(c)
+                if b not in (None, True, False):
+                    _tighten(lo, hi, *b)
+        return lo, hi
+
     def output_only(self) -> bool:
         """Whether some assert mentions only outputs (Y) and no inputs."""
         return any((vs := _var_names(t)) and all(v[0] == "Y" for v in vs)

@@ -18,9 +18,9 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from nnsmt.assignment import Decl
+from nnsmt.bounds import down, up
 from nnsmt.errors import InputError, UnsupportedError
 from nnsmt.ir import Graph
-from nnsmt.terms import And, Cmp, linear_form
 from nnsmt.query import Outcome
 from nnsmt.vnnlib2 import FLOAT_TYPES, INT_TYPES, SOUND_TYPES, Part, Query2, combine, from_property, single_input
 
@@ -136,50 +136,6 @@ def _structure(g: Graph) -> tuple:
     return tuple((type(n).__name__, dims[n.name]) for n in g.nodes)
 
 
-def _hull(prop, n: int):
-    """A box containing the property's input region over X_0..X_{n-1}, or None: the hull of
-    its boxes when it is a union of boxes, else the simple bounds asserted at top level (other
-    input constraints only cut the region further)."""
-    boxes = prop.input_boxes()
-    if boxes:
-        lo = [min(b[0][i] for b in boxes) if all(b[0][i] is not None for b in boxes) else None
-              for i in range(n)]
-        hi = [max(b[1][i] for b in boxes) if all(b[1][i] is not None for b in boxes) else None
-              for i in range(n)]
-    else:
-        lo, hi = [None] * n, [None] * n
-        for _, t in prop.asserts:
-            for a in (t.args if isinstance(t, And) else (t,)):
-                b = _simple_bound(a)
-                if b is None or b[0] >= n:
-                    continue
-                i, side, v = b
-                if side == "lo" and (lo[i] is None or v > lo[i]):
-                    lo[i] = v
-                if side == "hi" and (hi[i] is None or v < hi[i]):
-                    hi[i] = v
-    return lo, hi
-
-
-def _simple_bound(a):
-    """(i, "lo"|"hi", value) for an atom c*X_i op d (op one of <=, <, >=, >, =), else None."""
-    if not isinstance(a, Cmp) or a.op not in ("<=", "<", ">=", ">"):
-        return None
-    lf, rf = linear_form(a.lhs), linear_form(a.rhs)
-    if lf is None or rf is None:
-        return None
-    coef = {k: lf[0].get(k, 0) - rf[0].get(k, 0) for k in set(lf[0]) | set(rf[0])}
-    coef = {k: v for k, v in coef.items() if v}
-    if len(coef) != 1:
-        return None
-    (k, c), = coef.items()
-    if not k.startswith("X_"):
-        return None
-    v = Fraction(rf[1] - lf[1]) / c  # X_k op' v
-    upper = (a.op in ("<=", "<")) == (c > 0)
-    return int(k[2:]), "hi" if upper else "lo", v
-
-
 def prepare(query: Query2, given: Mapping[str, str]) -> Instance:
     """Bind, check, load and lower `query` (InputError/UnsupportedError for every standard
     error condition, naming the file and the element)."""
@@ -199,7 +155,7 @@ def prepare(query: Query2, given: Mapping[str, str]) -> Instance:
     exact_softmax = _needs_probabilities(query)
     loaded: dict[tuple, Graph] = {}
     parts, evals, notes = [], [], []
-    hull = _hull(query.prop, query.prop.n_inputs)
+    hull = query.prop.input_hull()
     no_proof = ""
     x_off = 0
     for net in query.networks:
@@ -241,7 +197,10 @@ def prepare(query: Query2, given: Mapping[str, str]) -> Instance:
             lo, hi = _input_range(hull, x_off, n_k, dtype)
             try:
                 w = widen(single, lo, hi, dtype)
-                part = Part(w.graph, n_k, tuple(map(_down, w.err_lo)), tuple(map(_up, w.err_hi)))
+                # bounds rounded outward to float64: short denominators keep the bounds' and the
+                # solver's arithmetic cheap (a rigorous bound stays one when widened)
+                part = Part(w.graph, n_k, tuple(Fraction(down(v)) for v in w.err_lo),
+                            tuple(Fraction(up(v)) for v in w.err_hi))
                 notes += [f"{net.name}: {t}" for t in w.notes]
             except UnsupportedError as e:  # search over the reals, certify in float: no proofs
                 no_proof = f"{net.name}: {e}"
@@ -265,17 +224,6 @@ def prepare(query: Query2, given: Mapping[str, str]) -> Instance:
                     tuple(notes), n_err, no_proof)
 
 
-def _up(q: Fraction) -> Fraction:
-    """`q` rounded up to a float64 value: error bounds with short denominators keep the
-    bounds' and the solver's arithmetic cheap (a rigorous bound stays one when widened)."""
-    f = Fraction(float(q))
-    return f if f >= q else Fraction(float(np.nextafter(float(q), np.inf)))
-
-
-def _down(q: Fraction) -> Fraction:
-    return -_up(-q)
-
-
 def _needs_probabilities(query: Query2) -> bool:
     """Whether a dropped final softmax (logits kept: the same argmax, the same pairwise order)
     would change the question: any network beyond one, hidden nodes, or an output atom that is
@@ -294,8 +242,6 @@ def _input_range(hull, off: int, n: int, dtype: str):
     """Bounds of inputs off..off+n-1: the query's, or the type's finite range for an input
     it leaves unbounded (inputs of a float type are finite values of it)."""
     big = Fraction(float(np.finfo(np.dtype(dtype)).max))
-    if hull is None:
-        return [-big] * n, [big] * n
     lo = [v if v is not None else -big for v in hull[0][off:off + n]]
     hi = [v if v is not None else big for v in hull[1][off:off + n]]
     return lo, hi

@@ -26,8 +26,8 @@ from fractions import Fraction
 import numpy as np
 
 from ..attack import attack
-from ..floatsem import local_bounds
-from ..bounds import Interval, box_interval, output_spec_bounds, propagate_bounds, up
+from ..floatsem import local_bounds, tighten
+from ..bounds import Interval, box_interval, output_spec_bounds, propagate_bounds
 from ..errors import InputError
 from ..interpret import decide, evaluate
 from ..ir import Graph, Relu
@@ -221,7 +221,8 @@ class _Planner:
                 score = score.copy()
                 score[sd:] = -1.0
             if local:  # float semantics: the box's own rounding-error bounds, for its children
-                box = _tighten(box, [(f, b[j]) for f, b in local])
+                lo_, hi_ = tighten(box[0], box[1], [(f, b[j]) for f, b in local])
+                box = tuple(lo_), tuple(hi_)
             out.append(_Leaf(box, depth, int(unstable[j]), (bounds, j), score, root))
             if self.found is None:
                 # counterexample candidates: the centre, and the minimiser of the atom bound
@@ -266,20 +267,6 @@ class _Planner:
 
 def _addq(f: float, d: Fraction):
     return f if not np.isfinite(f) else Fraction(float(f)) + d
-
-
-def _tighten(box: Box, local) -> Box:
-    """`box` with each rounding-error element boxed by the smaller of its bound and the local
-    one ((first element, upper bounds) pairs of `nnsmt.floatsem.local_bounds`). The error
-    elements' bounds become floats (exact values; every consumer compares them exactly)."""
-    lo, hi = list(box[0]), list(box[1])
-    for first, b in local:
-        k = len(b)
-        old = np.array([up(v) for v in hi[first:first + k]])
-        new = np.minimum(old, b)
-        hi[first:first + k] = new.tolist()
-        lo[first:first + k] = (-new).tolist()
-    return tuple(lo), tuple(hi)
 
 
 def _bisect(box: Box, dim: int) -> tuple[Box, Box]:

@@ -291,25 +291,18 @@ def _certify_float(prop, model, float_eval, dtype: str, graph: Graph | None = No
 
 def _every_execution(graph: Graph, prop, xq, n: int) -> bool:
     """Whether the property holds for every output of the widened `graph` at declared inputs
-    `xq`, its rounding errors within their bounds at that point (`nnsmt.floatsem.local_bounds`,
-    tightened twice): then it holds for every float execution at `xq`."""
+    `xq`, its rounding errors within their bounds at that point (`nnsmt.floatsem.local_bounds`:
+    the output bounds come from errors tightened twice): then it holds for every float
+    execution at `xq`."""
     from ..bounds import box_interval, propagate_bounds
-    from ..floatsem import local_bounds
-    boxes = prop.input_boxes()
-    if not boxes:
-        return False
-    elo = [min(b[0][j] for b in boxes) for j in range(n, prop.n_inputs)]
-    ehi = [max(b[1][j] for b in boxes) for j in range(n, prop.n_inputs)]
+    from ..floatsem import local_bounds, tighten
+    elo, ehi = (h[n:] for h in prop.input_hull())
     if any(v is None for v in elo + ehi):
         return False
     lo, hi = list(xq) + elo, list(xq) + ehi
     for _ in range(3):
         b = propagate_bounds(graph, box_interval(lo, hi), "linear")
-        for first, up_ in local_bounds(graph, b):
-            for j, v in enumerate(up_):
-                q = Fraction(float(v))
-                if q < hi[first + j]:
-                    lo[first + j], hi[first + j] = -q, q
+        lo, hi = tighten(lo, hi, local_bounds(graph, b))
     out = b[graph.outputs[0]]
     env = {f"X_{i}": (Fraction(a), Fraction(c)) for i, (a, c) in enumerate(zip(lo, hi))} | \
         {f"Y_{j}": (Fraction(float(a)), Fraction(float(c))) for j, (a, c) in enumerate(zip(out.lo, out.hi))}
