@@ -571,13 +571,15 @@ def parse_vnnlib(text: str, filename: str = "<string>") -> Property:
     Raises:
         InputError: one line `filename:line:col: message` for any syntax or semantic error.
     """
-    if _V2.match(text):
+    m = VERSION_HEADER.match(text)
+    if m and int(m.group(1)) >= 2:
         raise InputError(f"{filename}: a VNN-LIB 2 query (it declares its networks): nnsmt verify "
                          f"{filename} --network NAME=MODEL.onnx (this command takes VNN-LIB 1.0)")
     return _Parser(text, filename).parse()
 
 
-_V2 = re.compile(r"\A(?:\s|;[^\n]*\n)*\(\s*vnnlib-version\s*<\s*2")
+VERSION_HEADER = re.compile(r"\A(?:\s|;[^\n]*\n)*\(\s*vnnlib-version\s*<\s*([0-9]+)\.([0-9]+)\s*>\s*\)")
+"""A file's `(vnnlib-version <M.m>)` header (after blank and comment lines): VNN-LIB 2 has one."""
 
 
 def load_vnnlib(path) -> Property:

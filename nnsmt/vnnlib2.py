@@ -34,7 +34,7 @@ from .assignment import Decl
 from .errors import InputError, UnsupportedError
 from .ir import Affine, Const, Graph, Input, Sparse, with_operands
 from .terms import Add, And, Cmp, Mul, Not, Num, Or, Var
-from .vnnlib import Property
+from .vnnlib import VERSION_HEADER, Property
 
 __all__ = ["Network", "Query2", "parse_query", "load_query", "is_vnnlib2", "from_property",
            "combine", "round_to", "FLOAT_TYPES", "SOUND_TYPES"]
@@ -57,7 +57,6 @@ _DTYPES = {"F16": "float16", "F32": "float32", "F64": "float64", "BF16": "bfloat
            "U64": "uint64", "C64": "complex64", "C128": "complex128", "Bool": "bool",
            "String": "string", "Real": "real"}
 _DECL = re.compile(r"\(\s*declare-(?:input|hidden|output)\s+([A-Za-z][A-Za-z0-9_]*)\s+([A-Za-z][A-Za-z0-9_]*)")
-_VERSION = re.compile(r"\A(?:\s|;[^\n]*\n)*\(\s*vnnlib-version\s*<\s*([0-9]+)\.([0-9]+)\s*>\s*\)")
 
 
 @dataclass(frozen=True)
@@ -137,7 +136,7 @@ def is_vnnlib2(path) -> bool:
             head = f.read(4096)
     except OSError as e:
         raise InputError(f"{path}: cannot read: {e.strerror}") from None
-    m = _VERSION.match(head)
+    m = VERSION_HEADER.match(head)
     return bool(m) and int(m.group(1)) >= 2
 
 
@@ -182,7 +181,7 @@ def _parse_error(e: Exception, source: str) -> InputError:
 
 def parse_query(text: str, source: str = "<string>") -> Query2:
     """Parse VNN-LIB 2 text into a `Query2` (InputError naming the line on errors)."""
-    m = _VERSION.match(text)
+    m = VERSION_HEADER.match(text)
     if not m:
         raise InputError(f"{source}:1: not a VNN-LIB 2 query: it must start with (vnnlib-version <2.x>)")
     version = f"{m.group(1)}.{m.group(2)}"

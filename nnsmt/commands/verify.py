@@ -132,12 +132,10 @@ def run(args) -> int:
     if str(args.model).endswith(".vnnlib") and is_vnnlib2(args.model):
         raise InputError(f"{args.model}: a VNN-LIB 2 query names its networks: nnsmt verify "
                          f"{args.model} --network NAME=MODEL.onnx ...")
-    if args.property and is_vnnlib2(args.property):
-        raise InputError(f"{args.property}: a VNN-LIB 2 query: nnsmt verify {args.property} "
-                         f"--network NAME={args.model}")
+    prop = load_vnnlib(args.property)  # first: it names a VNN-LIB 2 query and the form it takes
     opts = options(args)
     g = load_model(args)
-    o = verify(g, load_vnnlib(args.property), opts, float_evaluator(g))
+    o = verify(g, prop, opts, float_evaluator(g))
     show(args, outcome_json(o) | {"network": args.model, "property": args.property,
                                   "executor": {"name": opts.executor, "jobs": opts.jobs}}, *verify_text(o))
     return EXIT[o.status]
