@@ -42,7 +42,8 @@ ACAS = ROOT.parent / "shared" / "benchmarks" / "acasxu"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from peers import cell, nnenum_processes, run_tool, summarize, usable, vnncomp_check  # noqa: E402,F401
+from peers import (asked_tools, cell, nnenum_processes, run_tool, summarize, timeout_label,  # noqa: E402,F401
+                   usable, vnncomp_check)
 
 EXTRA = [("1_1", 5), ("1_1", 6), ("1_9", 7), ("2_9", 8), ("3_3", 9), ("4_5", 10),
          ("2_3", 1), ("4_7", 1), ("2_2", 2), ("3_4", 2), ("5_9", 2), ("3_3", 3), ("4_2", 3),
@@ -145,11 +146,8 @@ def main():
     rows = choose(a.instances)
     comp = competition_timeouts()
     timeouts = [a.timeout if a.timeout is not None else comp.get((o, v), 116.0) for o, v, _ in rows]
-    asked = [t.strip() for t in a.tools.split(",") if t.strip()]
-    unknown_tools = [t for t in asked if t not in ("nnsmt", "nnsmt-plain", "nnsmt-split", "nnenum", "marabou")]
-    if unknown_tools:
-        ap.error(f"unknown tools: {', '.join(unknown_tools)}")
-    tl = f"{a.timeout:.0f} s" if a.timeout is not None else f"the competition's ({', '.join(sorted({f'{t:.0f}' for t in timeouts}))} s)"
+    asked = asked_tools(ap, a.tools, ("nnsmt", "nnsmt-plain", "nnsmt-split", "nnenum", "marabou"))
+    tl = timeout_label(a.timeout, timeouts)
     print(f"ACAS Xu: {len(rows)} instances, timeout {tl} each, tools {', '.join(asked)}; "
           f"nnsmt = `nnsmt verify NET PROP --backend {a.backend}` (defaults)")
     tools = usable(asked)

@@ -31,7 +31,7 @@ MNIST = ROOT.parent / "shared" / "benchmarks" / "mnistfc"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from peers import cell, nnenum_processes, run_tool, summarize, usable  # noqa: E402
+from peers import asked_tools, cell, nnenum_processes, run_tool, summarize, timeout_label, usable  # noqa: E402
 
 NETS = ("256x2", "256x4", "256x6")
 TOOLS = ("nnsmt", "nnenum", "marabou")
@@ -59,13 +59,10 @@ def main():
     nets = list(NETS) if a.nets == "all" else [n.strip() for n in a.nets.split(",") if n.strip()]
     if bad := [n for n in nets if n not in NETS]:
         ap.error(f"unknown nets: {', '.join(bad)} (choose from {', '.join(NETS)} or all)")
-    asked = [t.strip() for t in a.tools.split(",") if t.strip()]
-    if bad := [t for t in asked if t not in TOOLS]:
-        ap.error(f"unknown tools: {', '.join(bad)} (choose from {', '.join(TOOLS)})")
+    asked = asked_tools(ap, a.tools, TOOLS)
     rows = choose(nets, a.instances)
     timeouts = [a.timeout if a.timeout is not None else t for *_, t in rows]
-    tl = f"{a.timeout:.0f} s" if a.timeout is not None else \
-        f"the competition's ({', '.join(sorted({f'{t:.0f}' for t in timeouts}))} s)"
+    tl = timeout_label(a.timeout, timeouts)
     print(f"MNIST-FC {', '.join(nets)}: {len(rows)} instances, timeout {tl} each, tools {', '.join(asked)}; "
           f"nnsmt = `nnsmt verify NET PROP --timeout T` (defaults)")
     tools = usable(asked)

@@ -272,6 +272,21 @@ RUNNERS = {"nnenum": run_nnenum, "marabou": run_marabou}
 AVAILABLE = {"nnenum": nnenum_available, "marabou": marabou_available}
 
 
+def asked_tools(ap, text: str, known) -> list[str]:
+    """The comma-separated --tools, each one of `known` (else the parser's usage error)."""
+    asked = [t.strip() for t in text.split(",") if t.strip()]
+    if bad := [t for t in asked if t not in known]:
+        ap.error(f"unknown tools: {', '.join(bad)} (choose from {', '.join(known)})")
+    return asked
+
+
+def timeout_label(given, timeouts) -> str:
+    """How the header names the timeouts: the one given, or the competition's per instance."""
+    if given is not None:
+        return f"{given:.0f} s"
+    return f"the competition's ({', '.join(sorted({f'{t:.0f}' for t in timeouts}))} s)"
+
+
 def usable(tools: list[str]) -> list[str]:
     """The tools that can run here; prints one line for each skipped peer."""
     out = []
