@@ -73,3 +73,16 @@ def scalar_chain_onnx(path, weights, dtype="float32", relu=True) -> str:
     m.ir_version = 8
     onnx.save(m, path)
     return str(path)
+
+
+def float_values(g: Graph, X: np.ndarray) -> dict:
+    """float64 values of every node of an Affine/ReLU graph at points X (N, n): an oracle of
+    its own, independent of nnsmt's domains."""
+    vals = {g.inputs[0].name: X}
+    for node in g.nodes[1:]:
+        if isinstance(node, Affine):
+            vals[node.name] = sum(vals[v] @ np.asarray(W.value, dtype=np.float64).T for v, W in node.terms()) \
+                + np.asarray(node.bias.value, dtype=np.float64)
+        else:
+            vals[node.name] = np.maximum(vals[node.x], 0.0)
+    return vals

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from nnsmt.bounds import Interval, _domain, _relaxed_point, box_interval, output_spec_bounds
 from nnsmt.ir import Affine, Const, Graph, Input, Relu
 
+from helpers import float_values
 from strategies import mlp_graph, mlp_specs
 
 
@@ -45,14 +46,7 @@ def mlp(rng, sizes) -> Graph:
 
 def forward(g: Graph, X: np.ndarray) -> np.ndarray:
     """float64 values of the output at points X (N, n) (Affine/Relu graphs)."""
-    vals = {g.inputs[0].name: X}
-    for node in g.nodes[1:]:
-        if isinstance(node, Affine):
-            vals[node.name] = sum(vals[v] @ np.asarray(W.value, dtype=np.float64).T for v, W in node.terms()) \
-                + np.asarray(node.bias.value, dtype=np.float64)
-        else:
-            vals[node.name] = np.maximum(vals[node.x], 0.0)
-    return vals[g.outputs[0]]
+    return float_values(g, X)[g.outputs[0]]
 
 
 def samples(rng, lo, hi, n=400):

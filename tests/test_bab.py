@@ -26,6 +26,7 @@ from nnsmt.terms import variables
 from nnsmt.vnnlib import parse_vnnlib
 
 from conftest import need_shared, solver_backend
+from helpers import float_values
 
 
 def mlp(rng, sizes) -> Graph:
@@ -38,18 +39,6 @@ def mlp(rng, sizes) -> Graph:
             nodes.append(Relu(f"r{i}", x))
             x = f"r{i}"
     return Graph(tuple(nodes), (x,)).check()
-
-
-def values(g: Graph, X: np.ndarray) -> dict:
-    """float64 values of every node at points X (N, n) (Affine/Relu graphs)."""
-    vals = {g.inputs[0].name: X}
-    for node in g.nodes[1:]:
-        if isinstance(node, Affine):
-            vals[node.name] = sum(vals[v] @ np.asarray(W.value, dtype=np.float64).T for v, W in node.terms()) \
-                + np.asarray(node.bias.value, dtype=np.float64)
-        else:
-            vals[node.name] = np.maximum(vals[node.x], 0.0)
-    return vals
 
 
 def prop(n_in, n_out, eps, thr):
@@ -75,7 +64,7 @@ def test_phased_bounds_hold_on_points_satisfying_the_phases(seed, n_in, w1, w2, 
     phases = {"r1": np.array(ph[:w1], dtype=np.int8), "r2": np.array(ph[5:5 + w2], dtype=np.int8)}
     X = np.vstack([rng.uniform(lo, hi, size=(3000, n_in)),
                    np.where(rng.random((200, n_in)) < 0.5, lo, hi)])
-    v = values(g, X)
+    v = float_values(g, X)
     keep = np.ones(len(X), dtype=bool)
     for r, a in (("r1", "a1"), ("r2", "a2")):
         p = phases[r]
