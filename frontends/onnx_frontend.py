@@ -68,7 +68,7 @@ from .onnx_maps import Lin, to_param
 from .onnx_ops import (FLOAT_TYPES, OPS, SUPPORTED_OPS, Index, NodeError, bad, const_lin,
                        exact_in_float, prod, type_name, value_kind)
 
-__all__ = ["load_onnx", "ort_evaluator", "onnx_io_types", "value_type", "SUPPORTED_OPS", "OPSETS",
+__all__ = ["load_onnx", "ort_evaluator", "value_types", "onnx_io_types", "value_type", "SUPPORTED_OPS", "OPSETS",
            "fold_batchnorm"]
 
 # the lowest and highest ONNX opset the frontend is tested on (tests/fixtures/onnx_ops: 9-18,
@@ -643,10 +643,17 @@ def value_type(path, onnx_name) -> str | None:
     Raises:
         InputError: missing or unreadable model, or no value of that name in the model.
     """
+    return value_types(path, [onnx_name])[onnx_name]
+
+
+def value_types(path, onnx_names) -> dict:
+    """`value_type` of several values, the model read and its types inferred once."""
     model = _read(path)
     g = model.graph
     known = {o for n in g.node for o in n.output if o} | {i.name for i in g.input} | \
         {t.name for t in g.initializer}
-    if onnx_name not in known:
-        raise InputError(f"{path}: no value named {onnx_name!r} in the model (hidden node)")
-    return type_name(_elem_types(model).get(onnx_name))
+    for name in onnx_names:
+        if name not in known:
+            raise InputError(f"{path}: no value named {name!r} in the model (hidden node)")
+    types = _elem_types(model) if onnx_names else {}
+    return {name: type_name(types.get(name)) for name in onnx_names}

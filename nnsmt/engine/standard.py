@@ -93,7 +93,7 @@ def semantics(query: Query2) -> dict[str, str]:
     return out
 
 
-def _check_types(net, path, io, dtype, value_type):
+def _check_types(net, path, io, dtype, value_types):
     """The standard's error condition 2: declared element types must be the model's."""
     if dtype == "real":
         return
@@ -102,8 +102,9 @@ def _check_types(net, path, io, dtype, value_type):
             if et != d.dtype:
                 raise InputError(f"{path}: {kind[:-1]} {oname!r} is {et}, but {d.name} is declared "
                                  f"{d.dtype} (network {net.name})")
+    hidden = value_types(path, net.hidden_onnx)
     for d, oname in zip(net.hidden, net.hidden_onnx):
-        et = value_type(path, oname)
+        et = hidden[oname]
         if et is not None and et != d.dtype:
             raise InputError(f"{path}: hidden value {oname!r} is {et}, but {d.name} is declared "
                              f"{d.dtype} (network {net.name})")
@@ -140,7 +141,7 @@ def prepare(query: Query2, given: Mapping[str, str]) -> Instance:
     """Bind, check, load and lower `query` (InputError/UnsupportedError for every standard
     error condition, naming the file and the element)."""
     from nnsmt.floatsem import widen
-    from nnsmt.frontends.onnx_frontend import load_onnx, onnx_io_types, ort_evaluator, value_type
+    from nnsmt.frontends.onnx_frontend import load_onnx, onnx_io_types, ort_evaluator, value_types
     files = bind_networks(query, given)
     types = semantics(query)
     float_type = next(iter(set(types.values()))) if len(set(types.values())) == 1 else "mixed"
@@ -154,6 +155,7 @@ def prepare(query: Query2, given: Mapping[str, str]) -> Instance:
         keep[files[net.name]] += [h for h in net.hidden_onnx if h not in keep[files[net.name]]]
     exact_softmax = _needs_probabilities(query)
     loaded: dict[tuple, Graph] = {}
+    ios: dict[str, dict] = {}
     parts, evals, notes = [], [], []
     hull = query.prop.input_hull()
     no_proof = ""
@@ -161,8 +163,10 @@ def prepare(query: Query2, given: Mapping[str, str]) -> Instance:
     for net in query.networks:
         path, dtype = files[net.name], types[net.name]
         fl = dtype in FLOAT_TYPES
-        io = onnx_io_types(path)
-        _check_types(net, path, io, dtype, value_type)
+        if path not in ios:  # equal-to networks share their file: read once
+            ios[path] = onnx_io_types(path)
+        io = ios[path]
+        _check_types(net, path, io, dtype, value_types)
         n_model_out = len(io["outputs"])
         # a final softmax is dropped (its argmax kept) unless the property reads probabilities:
         # then the outputs are kept too, which keeps the softmax exact
@@ -250,9 +254,12 @@ def _input_range(hull, off: int, n: int, dtype: str):
 def _float_eval(evals, ort_evaluator) -> Callable:
     """x (the declared inputs, flat) -> Y (hidden then outputs per network), by onnxruntime:
     in the declared float type op by op (no graph optimisations) for float queries."""
-    runners = []
+    runners, sessions = [], {}
     for net, path, n_k, hidden, optimize, names in evals:
-        runners.append((net, n_k, ort_evaluator(path, keep=hidden, optimize=optimize), names))
+        key = (path, hidden, optimize)  # equal-to networks share one session
+        if key not in sessions:
+            sessions[key] = ort_evaluator(path, keep=hidden, optimize=optimize)
+        runners.append((net, n_k, sessions[key], names))
 
     def run(x):
         x = np.asarray(x).reshape(-1)
