@@ -18,7 +18,8 @@ from .errors import NnsmtError
 
 # subcommand modules, in the order --help lists them
 COMMANDS = ["inspect", "compile", "verify", "supports", "estimate", "diff", "batch", "export", "import_ir",
-            "train", "data", "stable", "compress"]
+            "train", "data", "stable", "compress",
+            "check_certificate"]
 NAME = "nnsmt"  # `nnsmt --name`: the full name, as VNN-LIB 2's verifier interface asks
 
 

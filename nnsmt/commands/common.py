@@ -19,6 +19,7 @@ EXIT_CODES = """exit codes:
       bad option value, missing backend (one line names the file and the element)
   3   error: the solver failed, or its model failed the replay (never reported as sat)
   4   diff: the backends disagree (or a sat model fails the replay)
+  5   check-certificate: the certificate does not prove the query (rejected)
   1   internal error: a bug in nnsmt (one line; NNSMT_DEBUG=1 shows the traceback)
   130 interrupted (Ctrl-C)
   141 standard output closed before everything was written (e.g. `| head`)

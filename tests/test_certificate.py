@@ -1,0 +1,218 @@
+"""Unsat certificates: the format's I/O, the independent bounds of `nnsmt.recheck` (a property
+test against sampled points), and `nnsmt check-certificate` on hand-built certificates for a
+network whose answers are derived by hand (valid, and tampered in several ways)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nnsmt import certificate as cf
+from nnsmt.certificate import Certificate, InputSplit, Leaf, ReluSplit, Slopes, tree_from_paths
+from nnsmt.cli import main
+from nnsmt.ir import Relu
+from nnsmt.recheck import recheck
+
+from helpers import float_values
+from strategies import mlp_graph, mlp_onnx, mlp_specs
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# ---- the format
+
+def _sample_cert():
+    al = {"r": Slopes((0, 1), (2,), np.array([[0.25], [1.0]], dtype=np.float32))}
+    tree = InputSplit(0, (Leaf("bounds", al), ReluSplit("r", 3, (Leaf("infeasible"), Leaf("smt", backend="z3")))))
+    return Certificate((("network", "n.onnx", "ab" * 32), ("property", "p.vnnlib", "cd" * 32)), "split", (tree,))
+
+
+@pytest.mark.parametrize("name", ["c.json", "c.json.gz"])
+def test_json_round_trip(tmp_path, name):
+    c = _sample_cert()
+    cf.write(c, tmp_path / name)
+    assert cf.read(tmp_path / name) == c
+    assert c.counts() == {"bounds": 1, "infeasible": 1, "smt": 1}
+
+
+def test_read_errors_name_the_element(tmp_path):
+    d = cf.to_json(_sample_cert())
+    d["regions"][0]["children"][1]["index"] = -1
+    (tmp_path / "bad.json").write_text(json.dumps(d))
+    with pytest.raises(cf.InputError, match=r"regions\.0\.1"):
+        cf.read(tmp_path / "bad.json")
+
+
+def test_tree_from_paths():
+    a, b, c = Leaf("bounds"), Leaf("infeasible"), Leaf("smt")
+    t = tree_from_paths([((("input", 0, 0),), a), ((("input", 0, 1), ("relu", "r", 2, 0)), b),
+                         ((("input", 0, 1), ("relu", "r", 2, 1)), c)])
+    assert t == InputSplit(0, (a, ReluSplit("r", 2, (b, c))))
+    with pytest.raises(ValueError, match="misses child 1"):
+        tree_from_paths([((("input", 0, 0),), a)])
+    with pytest.raises(ValueError, match="two different splits"):
+        tree_from_paths([((("input", 0, 0),), a), ((("input", 1, 1),), b)])
+    with pytest.raises(ValueError, match="do not form a tree"):
+        tree_from_paths([((), a), ((("input", 0, 1),), b)])
+
+
+# ---- recheck soundness: sampled points satisfying the phases respect the bounds
+
+@settings(max_examples=60, deadline=None)
+@given(layers=mlp_specs(max_in=3, max_hidden=3, max_width=4, max_out=3), data=st.data())
+def test_recheck_is_sound_on_samples(layers, data):
+    g = mlp_graph(layers)
+    n, n_out = layers[0][0].shape[1], layers[-1][0].shape[0]
+    seed = data.draw(st.integers(0, 2 ** 31))
+    rng = np.random.default_rng(seed)
+    B, R = 3, 2
+    lo = rng.uniform(-1, 1, (B, n))
+    hi = lo + rng.uniform(0, 1, (B, n)) * (rng.random((B, n)) > 0.1)  # some flat dims
+    dims = g.dims()
+    relus = [x for x in g.nodes if isinstance(x, Relu)]
+    phases = {r.name: rng.integers(-1, 2, (B, dims[r.name])).astype(np.int8) for r in relus}
+    alphas = {r.name: np.where(rng.random((B, R, dims[r.name])) < 0.3, np.nan,
+                               rng.uniform(0, 1, (B, R, dims[r.name]))) for r in relus}
+    C = rng.uniform(-1, 1, (R, n_out))
+    lower, infeasible, bounds = recheck(g, lo, hi, C, phases, alphas)
+    for b in range(B):
+        X = lo[b] + rng.random((3000, n)) * (hi[b] - lo[b])
+        X = np.vstack([X, lo[b], hi[b]])
+        v = float_values(g, X)
+        ok = np.ones(len(X), bool)
+        for r in relus:
+            z, ph = v[r.x], phases[r.name][b]
+            ok &= np.all(np.where(ph > 0, z >= 0, np.where(ph < 0, z <= 0, True)), axis=1)
+        if not ok.any():
+            continue
+        assert not infeasible[b], "a sampled point satisfies the phases"
+        y = v[g.outputs[0]][ok] @ C.T
+        assert np.all(y.min(0) >= lower[b] - 1e-9 * (1 + np.abs(y.min(0))))
+        for name, iv in bounds.items():
+            vals = v[name][ok]
+            assert np.all(vals >= iv.lo[b] - 1e-9) and np.all(vals <= iv.hi[b] + 1e-9), name
+
+
+def test_recheck_infeasible_only_when_empty():
+    # y = relu(x) - relu(-x) = x on [-1, 2]; phases: x >= 0 and -x >= 0 is x = 0 only
+    W1 = np.array([[1.0], [-1.0]], dtype=np.float32)
+    g = mlp_graph([(W1, np.zeros(2, np.float32)), (np.array([[1.0, -1.0]], np.float32), np.zeros(1, np.float32))])
+    lo, hi = np.array([[-1.0], [0.5]]), np.array([[2.0], [2.0]])
+    ph = {"r1": np.array([[1, 1], [1, 1]], dtype=np.int8)}
+    lower, inf, _ = recheck(g, lo, hi, np.array([[1.0], [-1.0]]), ph)
+    assert not inf[0] and inf[1]  # x = 0 lies in [-1, 2], not in [0.5, 2]
+    assert lower[0, 0] <= 0 <= -lower[0, 1] and np.all(np.isfinite(lower[0]))  # y = 0 at x = 0
+    assert np.all(lower[1] == np.inf)
+
+
+# ---- check-certificate on a hand-derived network
+
+W1 = np.array([[1.0, 1.0], [1.0, -1.0]], dtype=np.float32)
+W2 = np.array([[1.0, 1.0]], dtype=np.float32)
+BOX = "(declare-const X_0 Real)\n(declare-const X_1 Real)\n(declare-const Y_0 Real)\n" \
+      "(assert (>= X_0 -1))\n(assert (<= X_0 1))\n(assert (>= X_1 -1))\n(assert (<= X_1 1))\n"
+
+
+@pytest.fixture
+def case(tmp_path):
+    """y = relu(x0 + x1) + relu(x0 - x1) on [-1, 1]^2: max 2 (at x0 = 1). Y_0 >= 2.5 is unsat;
+    the root's linear bounds only give y <= x0 + 2 <= 3 (the triangle), so they cannot show it;
+    with both phases fixed y is linear, at most 2. Y_0 >= 1.5 is sat (x = (1, 0))."""
+    net = tmp_path / "net.onnx"
+    onnx.save(mlp_onnx([(W1, np.zeros(2, np.float32)), (W2, np.zeros(1, np.float32))]), net)
+    unsat = tmp_path / "unsat.vnnlib"
+    unsat.write_text(BOX + "(assert (>= Y_0 2.5))\n")
+    sat = tmp_path / "sat.vnnlib"
+    sat.write_text(BOX + "(assert (>= Y_0 1.5))\n")
+    from nnsmt.frontends import load_network
+    relu = next(n.name for n in load_network(str(net)).nodes if isinstance(n, Relu))
+    return tmp_path, net, unsat, sat, relu
+
+
+def _cert(net, prop, tree, whole=None):
+    files = (("network", str(net), cf.sha256(net)), ("property", str(prop), cf.sha256(prop)))
+    return Certificate(files, "test", None if whole else (tree,), whole)
+
+
+def _phase_tree(relu, leaf=lambda: Leaf("bounds")):
+    return ReluSplit(relu, 0, tuple(ReluSplit(relu, 1, (leaf(), leaf())) for _ in range(2)))
+
+
+def test_valid_certificate_accepted(case, capsys):
+    d, net, unsat, _, relu = case
+    cf.write(_cert(net, unsat, _phase_tree(relu)), d / "c.json")
+    code, out, err = run(capsys, "check-certificate", d / "c.json", net, unsat, "--no-fallback")
+    assert code == 0, out + err
+    assert out.startswith("valid: unsat proved (4 leaves: 4 by bounds, 0 infeasible, 0 by SMT, 0 re-proved")
+    # the recorded paths, and --json
+    code, out, _ = run(capsys, "check-certificate", d / "c.json", "--json")
+    rec = json.loads(out)
+    assert code == 0 and rec["status"] == "valid" and rec["bounds"] == 4
+
+
+def test_smt_leaves_and_fallback(case, capsys):
+    d, net, unsat, _, relu = case
+    cf.write(_cert(net, unsat, Leaf("smt", backend="z3")), d / "s.json")
+    code, out, _ = run(capsys, "check-certificate", d / "s.json", net, unsat)
+    assert code == 0 and "1 by SMT" in out
+    # an inner split replaced by a bounds leaf the bounds cannot show
+    cf.write(_cert(net, unsat, Leaf("bounds")), d / "b.json")
+    code, out, _ = run(capsys, "check-certificate", d / "b.json", net, unsat, "--no-fallback")
+    assert code == 5 and out.startswith("rejected: regions.0: the bounds leaf does not hold")
+    code, out, _ = run(capsys, "check-certificate", d / "b.json", net, unsat)
+    assert code == 0 and "1 re-proved by SMT" in out
+    # an infeasible claim on a feasible region
+    cf.write(_cert(net, unsat, ReluSplit(relu, 0, (Leaf("infeasible"), Leaf("smt")))), d / "i.json")
+    code, out, _ = run(capsys, "check-certificate", d / "i.json", net, unsat, "--no-fallback")
+    assert code == 5 and "regions.0.0: the infeasible leaf" in out
+
+
+def test_tampered_files_rejected(case, capsys):
+    d, net, unsat, sat, relu = case
+    cf.write(_cert(net, unsat, _phase_tree(relu)), d / "c.json")
+    unsat.write_text(unsat.read_text() + "; edited\n")
+    code, out, _ = run(capsys, "check-certificate", d / "c.json", net, unsat)
+    assert code == 5 and out.startswith("rejected: ") and "unsat.vnnlib (property) differs" in out
+    # the certificate pointed at a sat property (hashes rewritten): the solver finds the leaf sat
+    cert = _cert(net, sat, _phase_tree(relu))
+    cf.write(cert, d / "t.json")
+    code, out, _ = run(capsys, "check-certificate", d / "t.json", net, sat)
+    assert code == 5 and "holds a counterexample" in out and "regions.0." in out
+    cf.write(_cert(net, sat, Leaf("smt")), d / "t2.json")
+    code, out, _ = run(capsys, "check-certificate", d / "t2.json", net, sat)
+    assert code == 5 and "regions.0: the region holds a counterexample" in out
+
+
+def test_malformed_trees_rejected(case, capsys):
+    d, net, unsat, _, relu = case
+    for tree, what in [(InputSplit(7, (Leaf("smt"), Leaf("smt"))), "input split on dim 7"),
+                       (ReluSplit("nope", 0, (Leaf("smt"), Leaf("smt"))), "'nope' is not a ReLU"),
+                       (ReluSplit(relu, 9, (Leaf("smt"), Leaf("smt"))), "not index 9")]:
+        cf.write(_cert(net, unsat, tree), d / "m.json")
+        code, out, err = run(capsys, "check-certificate", d / "m.json", net, unsat)
+        assert code == 5 and what in out, out + err
+    two = Certificate(_cert(net, unsat, Leaf("smt")).files, "t", (Leaf("smt"), Leaf("smt")))
+    cf.write(two, d / "two.json")
+    code, out, _ = run(capsys, "check-certificate", d / "two.json", net, unsat)
+    assert code == 5 and "2 region trees for 1 nonempty" in out
+
+
+def test_bad_input_exit_2_one_line(case, capsys):
+    d, net, unsat, _, relu = case
+    (d / "junk.json").write_text("{")
+    code, out, err = run(capsys, "check-certificate", d / "junk.json", net, unsat)
+    assert code == 2 and err.count("\n") == 1 and "junk.json" in err
+    cf.write(_cert(net, unsat, Leaf("smt")), d / "c.json")
+    code, out, err = run(capsys, "check-certificate", d / "c.json", d / "missing.onnx", unsat)
+    assert code == 2 and err.count("\n") == 1 and "missing.onnx" in err
+    code, out, err = run(capsys, "check-certificate", d / "nothere.json")
+    assert code == 2 and err.count("\n") == 1 and "nothere.json" in err
