@@ -725,7 +725,8 @@ def _domain(graph, box, method, skip=frozenset(), phases=None):
 
 def output_spec_bounds(graph: Graph, box: Interval, C: np.ndarray, method: str = "linear",
                        alpha_steps: int = 0, alpha_lr: float = 0.2,
-                       phases: Mapping[str, np.ndarray] | None = None):
+                       phases: Mapping[str, np.ndarray] | None = None,
+                       alphas_out: dict | None = None):
     """Lower bounds of `C @ output` over the box (rows of C are specs, e.g. Y_0 - Y_1), plus
     each spec's coefficients on the input (zeros when back-substitution stopped early) and
     the bounds of every value. Tighter than bounding the outputs separately. Batched: box
@@ -740,7 +741,11 @@ def output_spec_bounds(graph: Graph, box: Interval, C: np.ndarray, method: str =
     the intermediate layers' bounds stay the plain ones (only the spec's bound is optimised).
 
     `phases` (optional): a sub-problem's ReLU phases, as in `propagate_bounds`; a batch
-    element whose phases no input of its box satisfies (`infeasible`) gets +inf bounds."""
+    element whose phases no input of its box satisfies (`infeasible`) gets +inf bounds.
+
+    `alphas_out` (optional, filled when slopes were optimised): ReLU value -> the slopes of
+    each row's best bound, batch + (k, m), and "__free__" + name -> which of them were free
+    (unstable); what an unsat certificate records as hints for its checker."""
     inp, out = graph.single_io("output spec bounds")
     dom = _domain(graph, box, method, frozenset([out]), phases)
     iv = dom.bounds[out]
@@ -764,7 +769,7 @@ def output_spec_bounds(graph: Graph, box: Interval, C: np.ndarray, method: str =
     coeff = coefficients(leaf, A)
     if record is not None:
         lower, coeff = _optimize_alphas(dom, out, C, lower, coeff, record, alpha_steps, alpha_lr,
-                                        coefficients)
+                                        coefficients, alphas_out)
     return _empty_inf(np.maximum(lower, naive), dom.bounds, phases), coeff, dom.bounds
 
 
@@ -779,7 +784,8 @@ def _empty_inf(lower: np.ndarray, bounds, phases) -> np.ndarray:
 
 
 def _optimize_alphas(dom: LinearDomain, out: str, C: np.ndarray, lower: np.ndarray,
-                     coeff: np.ndarray, record: dict, steps: int, lr: float, coefficients):
+                     coeff: np.ndarray, record: dict, steps: int, lr: float, coefficients,
+                     alphas_out: dict | None = None):
     """Projected Adam ascent on per-row lower slopes (see `output_spec_bounds`). The gradient
     is closed form: with the lines fixed, back-substitution's bound is the value of the
     relaxed (linear) network at the input vertex minimising it, so d bound / d alpha_j =
@@ -797,6 +803,7 @@ def _optimize_alphas(dom: LinearDomain, out: str, C: np.ndarray, lower: np.ndarr
     m2 = {n: np.zeros_like(a) for n, a in alphas.items()}
     b1, b2 = 0.9, 0.999
     best = np.where(np.isnan(lower), -INF, lower)
+    kept = None if alphas_out is None else {n: a.copy() for n, a in alphas.items()}
     for step in range(1, steps + 1):
         vals = _relaxed_point(dom, out, record, alphas)
         for name, a in alphas.items():
@@ -817,6 +824,12 @@ def _optimize_alphas(dom: LinearDomain, out: str, C: np.ndarray, lower: np.ndarr
         if better.any():
             best = np.where(better, low, best)
             coeff = np.where(better[..., None], coefficients(leaf, A), coeff)
+            if kept is not None:
+                for n, a in alphas.items():
+                    kept[n] = np.where(better[..., None], a, kept[n])
+    if kept is not None:
+        alphas_out.update(kept)
+        alphas_out.update({"__free__" + n: f for n, f in free.items()})
     return best, coeff
 
 

@@ -9,15 +9,16 @@ from .common import EXIT, NETWORK, network_pairs, add_backend_args, add_command,
 from .options import ROBUST, add_engine_args, add_robustness_args, from_args, plot, refuse, robustness_query
 
 
-def options(args):
-    """Typed verification options from the parsed command line."""
+def options(args, sources=()):
+    """Typed verification options from the parsed command line; `sources`: the files a
+    certificate names, ((role, path), ...)."""
     from nnsmt.engine.verify import VerifyOptions
     engine = args.engine
     if args.encoding is not None:  # the older spelling of --engine plain|bounded
         if engine not in ("auto", args.encoding):
             raise InputError(f"--encoding {args.encoding} and --engine {engine} disagree")
         engine = args.encoding
-    return from_args(VerifyOptions, args, engine=engine)
+    return from_args(VerifyOptions, args, engine=engine, sources=tuple(sources))
 
 
 def run_robustness(args) -> int:
@@ -70,7 +71,7 @@ def run_standard(args) -> int:
     if out_dir is not None:
         check_dir(out_dir)
     inst = prepare(q, pairs)
-    opts = options(args)
+    opts = options(args, (("property", path),) + tuple((f"network:{n}", f) for n, f in dict(inst.files).items()))
     o = verify(inst, opts)
     verdict = standard_verdict(o)
     if args.json:
@@ -121,6 +122,8 @@ def run(args) -> int:
     if args.serialise_assignments is not None:
         raise InputError("--serialise-assignments needs the standard form: nnsmt verify QUERY --network NAME=FILE")
     if args.params is not None:  # parameter robustness (nnsmt.queries.robustness)
+        if args.certificate is not None:
+            raise InputError("--certificate covers VNN-LIB verification, not --params questions")
         return run_robustness(args)
     refuse(args, ROBUST, "without --params (a parameter-robustness option)")
     if args.property is None:
@@ -133,7 +136,7 @@ def run(args) -> int:
         raise InputError(f"{args.model}: a VNN-LIB 2 query names its networks: nnsmt verify "
                          f"{args.model} --network NAME=MODEL.onnx ...")
     prop = load_vnnlib(args.property)  # first: it names a VNN-LIB 2 query and the form it takes
-    opts = options(args)
+    opts = options(args, (("network", args.model), ("property", args.property)))
     g = load_model(args)
     o = verify(g, prop, opts, float_evaluator(g))
     show(args, outcome_json(o) | {"network": args.model, "property": args.property,
@@ -156,6 +159,10 @@ def register(sub):
     sp.add_argument("--serialise-assignments", metavar="DIR", default=None,
                     help="the standard form: write a sat assignment as one ONNX TensorProto NAME.pb per "
                          "variable in DIR instead of printing it")
+    sp.add_argument("--certificate", metavar="FILE", default=None,
+                    help="on unsat, write the proof: the branch tree with each leaf's justification (bounds, "
+                         "infeasible phases, or an exact solver's unsat), JSON (.gz: compressed); "
+                         "`nnsmt check-certificate FILE ...` replays it. Real-valued queries only")
     add_backend_args(sp)
     sp.add_argument("--encoding", default=None, choices=["plain", "bounded"], help="the same as --engine plain|bounded")
     add_engine_args(sp)

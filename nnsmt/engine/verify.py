@@ -28,6 +28,7 @@ import os
 from dataclasses import dataclass, replace
 
 from nnsmt.backends import capabilities
+from nnsmt.certificate import Certificate, Leaf, sha256, write as write_certificate
 from nnsmt.domain import property_bounds
 from nnsmt.errors import InputError
 from nnsmt.ir import OPS, Div, Graph, Pow, elementwise_nodes
@@ -35,7 +36,7 @@ from nnsmt.params import sym_params
 from nnsmt.query import Outcome
 from nnsmt.validate import to_float
 from nnsmt.queries.bab import start_bab
-from nnsmt.queries.split import start_split
+from nnsmt.queries.split import certificate_of, start_split
 from nnsmt.queries.verify import VerifyQuery, check_compatible, has_exp, has_inexact, has_sigmoid
 
 from .driver import Run, SingleRun, check_backend, drive, executor_for
@@ -63,6 +64,8 @@ class VerifyOptions:
         memory_mb: memory cap per solver process.
         candidates: the split engine tries the points bounds suggest as counterexamples (off
             in `nnsmt diff`, where every sat should come from a solver).
+        certificate: write an unsat verdict's certificate here (`nnsmt.certificate`; real
+            semantics only); `sources`: its files, ((role, path), ...), hashed into it.
     """
 
     engine: str = "auto"
@@ -76,6 +79,8 @@ class VerifyOptions:
     lemmas: str = "bounds"
     memory_mb: int | None = None
     candidates: bool = True
+    certificate: str | None = None
+    sources: tuple = ()
 
     def __post_init__(self):
         if self.engine not in ENGINES:
@@ -151,6 +156,8 @@ def plan(graph: Graph, prop, opts: VerifyOptions = VerifyOptions(), float_eval=N
     """The run that answers `prop` on `graph` with the chosen engine (planning happens here:
     the split engine's bounds may already decide it). `float_type`: see `VerifyQuery`."""
     check_compatible(graph, prop)
+    if opts.certificate and (float_type or "float_errors" in graph.meta):
+        raise InputError(f"--certificate: certificates cover real-valued queries; this one is {float_type or 'float'}")
     caps = capabilities(opts.backend)  # fail early, naming what is missing
     engine, n, why = choose(graph, prop, opts)
     if "vnnlib" in caps.features and engine != "plain":
@@ -192,7 +199,7 @@ def plan(graph: Graph, prop, opts: VerifyOptions = VerifyOptions(), float_eval=N
         return run
     if engine == "bab":
         run = start_bab(q, n, opts.backend, opts.timeout, jobs=opts.jobs, engine=f"bab({n})",
-                        candidates=opts.candidates)
+                        candidates=opts.candidates, slopes=bool(opts.certificate))
         if "fallback" in run.stats:
             notes += (f"bab: {run.stats['fallback']}: input splitting instead",)
         run.notes = notes
@@ -210,9 +217,35 @@ def verify(graph: Graph, prop, opts: VerifyOptions = VerifyOptions(), float_eval
     replayed), unsat (none exists), unknown or error, as one Outcome."""
     run = plan(graph, prop, opts, float_eval, float_type)
     ex = executor_for(opts.timeout, opts.jobs, opts.executor, opts.ray_address, opts.memory_mb)
+    outcome = None
     for _, outcome in drive([run], ex, opts.memory_mb):
-        return outcome
-    return run.outcome()
+        break
+    outcome = outcome or run.outcome()
+    if opts.certificate:
+        outcome = _with_certificate(run, outcome, opts)
+    return outcome
+
+
+def _with_certificate(run: Run, o: Outcome, opts: VerifyOptions) -> Outcome:
+    """Write the certificate of an unsat outcome (a note says where, or why there is none)."""
+    if o.status != "unsat":
+        return replace(o, notes=o.notes + (f"no certificate written: the verdict is {o.status}",))
+    files = tuple((role, path, sha256(path)) for role, path in opts.sources)
+    if isinstance(run, SingleRun):
+        cert = Certificate(files, o.engine, None, Leaf("smt", backend=o.backend))
+    else:
+        try:
+            cert = certificate_of(run, files)
+        except ValueError as e:  # a bug: say so rather than write a broken proof
+            return replace(o, notes=o.notes + (f"no certificate written: {e}",))
+    try:
+        write_certificate(cert, opts.certificate)
+    except OSError as e:
+        raise InputError(f"--certificate {opts.certificate}: cannot write: {e.strerror}") from None
+    c = cert.counts()
+    what = f"{sum(c.values())} leaves: {c['bounds']} by bounds, {c['infeasible']} infeasible, {c['smt']} by SMT"
+    stats = dict(o.stats, certificate={"path": str(opts.certificate), **c})
+    return replace(o, stats=stats, notes=o.notes + (f"certificate written to {opts.certificate} ({what})",))
 
 
 def counterexample_json(cex) -> dict:

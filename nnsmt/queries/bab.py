@@ -38,6 +38,7 @@ import numpy as np
 
 from ..bounds import (Interval, _mm_param, box_interval, infeasible, output_spec_bounds,
                       propagate_bounds, relu_relaxation)
+from ..certificate import Leaf as Proof, Slopes
 from ..errors import InputError
 from ..ir import Affine, Const, Graph, Input, Relu, Sparse
 from ..terms import And, Cmp, Num, Var, atoms
@@ -81,6 +82,14 @@ class _Relus:
         k = int(np.searchsorted(self.offsets, i, side="right")) - 1
         return self.nodes[k], i - int(self.offsets[k])
 
+    def path(self, path) -> tuple:
+        """A phase path as certificate decisions: ("relu", ReLU value, index, 0 active | 1 inactive)."""
+        out = []
+        for i, s in path:
+            node, k = self.locate(i)
+            out.append(("relu", node.name, k, 0 if s > 0 else 1))
+        return tuple(out)
+
 
 def _supported(graph: Graph, prop) -> str:
     """Why BaB does not apply to this query ("" when it does)."""
@@ -96,8 +105,10 @@ def _supported(graph: Graph, prop) -> str:
 
 
 class _BabPlanner(_Planner):
-    def __init__(self, graph, prop, validate, roots, alpha_steps: int, score: str = "babsr"):
+    def __init__(self, graph, prop, validate, roots, alpha_steps: int, score: str = "babsr",
+                 slopes: bool = False):
         super().__init__(graph, prop, validate)
+        self.slopes = slopes  # keep each refuted sub-problem's optimised slopes (certificates)
         self.score = score
         self.roots = roots
         self.root_iv = [box_interval(*b) for b in roots]
@@ -125,9 +136,11 @@ class _BabPlanner(_Planner):
         hi = np.stack([self.root_iv[it.root].hi for it in items])
         phases = self.relus.phases([it.path for it in items])
         t = time.perf_counter()
+        kept: dict | None = {} if self.slopes else None
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             lower, coeff, bounds = output_spec_bounds(self.g, Interval(lo, hi), self.spec,
-                                                      alpha_steps=self.alpha_steps, phases=phases)
+                                                      alpha_steps=self.alpha_steps, phases=phases,
+                                                      alphas_out=kept)
         self.t_bounds += time.perf_counter() - t
         bad = np.broadcast_to(infeasible(bounds), (len(items),)) | np.all(lower == np.inf, axis=-1)
         K = len(self.atoms.C)
@@ -138,11 +151,13 @@ class _BabPlanner(_Planner):
         for j, it in enumerate(items):
             if bad[j]:
                 self.infeasible += 1
+                self.proof.append((it.root, self.relus.path(it.path), Proof("infeasible")))
                 continue
             alo = [_addq(lower[j, i], d[i]) for i in range(K)]
             ahi = [_addq(-lower[j, K + i], d[i]) for i in range(K)]
             verdicts = [_three(t, alo, ahi, self.atoms) for t in self.y_asserts]
             if False in verdicts:
+                self.proof.append((it.root, self.relus.path(it.path), Proof("bounds", self._hints(kept, j, alo, ahi))))
                 continue
             live.append(j)
             for k, rows in self.rows.items():
@@ -162,6 +177,24 @@ class _BabPlanner(_Planner):
             s = scores[j]
             unstable = int(np.sum(s >= 0))
             out[j] = (int(np.argmax(s)) if unstable else None, unstable)
+        return out
+
+    def _hints(self, kept, j: int, alo, ahi) -> dict:
+        """The optimised slopes of sub-problem j for the rows of its decided atoms, on its free
+        neurons: the certificate's hints (`certificate.Slopes`)."""
+        if not kept:
+            return {}
+        rows = sorted({r for k, rs in self.rows.items() if _three_cmp(alo[k], ahi[k]) is not None for r in rs})
+        out = {}
+        for name in (n.name for n in self.relus.nodes):
+            a, free = kept.get(name), kept.get("__free__" + name)
+            if a is None or not rows:
+                continue
+            a = a[j]  # (spec rows, neurons)
+            neurons = np.nonzero(np.broadcast_to(free, kept[name].shape)[j, 0])[0]
+            if len(neurons):
+                out[name] = Slopes(tuple(rows), tuple(int(i) for i in neurons),
+                                   np.asarray(a[np.ix_(rows, neurons)], dtype=np.float32))
         return out
 
     def scores(self, bounds, weights, live) -> np.ndarray:
@@ -271,7 +304,7 @@ def _coarsen(leaves: list[_Node], n: int) -> list[_Node]:
 def plan_bab(graph: Graph, prop, n: int, *, validate=None, time_budget: float | None = None,
              alpha_steps: int = ALPHA_STEPS, batch: int = BATCH, max_nodes: int | None = None,
              lemmas: str = "bounds", samples: int = 64, seed: int = 0, build: bool = True,
-             attack_budget: float | None = None, score: str = "babsr") -> SplitPlan:
+             attack_budget: float | None = None, score: str = "babsr", slopes: bool = False) -> SplitPlan:
     """Branch and bound on ReLU phases; at most `n` exact sub-queries are left for a solver.
 
     The contract of `plan_split` (validate, budgets, `SplitPlan` and its `SubQuery`s; a
@@ -301,7 +334,7 @@ def plan_bab(graph: Graph, prop, n: int, *, validate=None, time_budget: float | 
         first.stats = dict(first.stats, **({"fallback": why} if why else {}))
         return first
     roots = [(tuple(lo), tuple(hi)) for lo, hi in boxes if all(a <= b for a, b in zip(lo, hi))]
-    pl = _BabPlanner(graph, prop, validate or (lambda m: False), roots, alpha_steps, score)
+    pl = _BabPlanner(graph, prop, validate or (lambda m: False), roots, alpha_steps, score, slopes)
     if not len(pl.atoms.C):
         first.stats = dict(first.stats, fallback="no linear output atoms")
         return first
@@ -343,14 +376,15 @@ def plan_bab(graph: Graph, prop, n: int, *, validate=None, time_budget: float | 
         for i, leaf in enumerate(leaves):
             box = roots[leaf.root]
             s = leaf_script(graph, prop, box, leaf.path, lemmas, i, len(leaves)) if build else None
-            subs.append(SubQuery(i, s, box, {"depth": leaf.depth, "phases": leaf.path, "region": leaf.root}))
+            subs.append(SubQuery(i, s, box, {"depth": leaf.depth, "phases": leaf.path, "region": leaf.root,
+                                             "path": pl.relus.path(leaf.path)}))
     stats = {"plan_s": time.perf_counter() - t0, "roots": len(roots), "bounds_s": round(pl.t_bounds, 4),
              "attack_s": first.stats.get("attack_s", 0.0), "max_depth": max_depth,
              "infeasible": pl.infeasible, "smt_leaves": len(subs), "open_at_stop": len(open_) + len(done)}
     if pl.found is not None:
         stats["found_by"] = "bounds"
     return SplitPlan(subs, refuted + first.refuted, pl.n_eval + first.boxes_explored, pl.found,
-                     exhausted, stats)
+                     exhausted, stats, pl.proof)
 
 
 class BabRun(SplitRun):
@@ -387,12 +421,12 @@ class BabRun(SplitRun):
 
 def start_bab(query: VerifyQuery, n: int, backend: str, timeout: float | None = None,
               plan_share: float = 0.7, jobs: int = 1, engine: str | None = None,
-              candidates: bool = True, alpha_steps: int = ALPHA_STEPS) -> SplitRun:
+              candidates: bool = True, alpha_steps: int = ALPHA_STEPS, slopes: bool = False) -> SplitRun:
     """`start_split` with `plan_bab`: branch and bound within `plan_share` of `timeout`, then a
     run over the (at most n) leaves left, its timeout the rest."""
     t0 = time.perf_counter()
     plan = plan_bab(query.graph, query.prop, n, validate=certifies(query) if candidates else None, build=False,
-                    lemmas=query.lemmas, alpha_steps=alpha_steps,
+                    lemmas=query.lemmas, alpha_steps=alpha_steps, slopes=slopes,
                     time_budget=None if timeout is None else plan_share * timeout)
     stats = {"plan_s": round(time.perf_counter() - t0, 4), "subproblems": plan.boxes_explored,
              "refuted_by_bounds": plan.refuted, "subqueries": len(plan.subqueries)}

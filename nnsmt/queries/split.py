@@ -26,6 +26,7 @@ from fractions import Fraction
 import numpy as np
 
 from ..attack import attack
+from ..certificate import Certificate, Leaf as Proof, tree_from_paths
 from ..floatsem import local_bounds, tighten
 from ..bounds import Interval, box_interval, output_spec_bounds, propagate_bounds
 from ..errors import InputError
@@ -66,6 +67,9 @@ class SplitPlan:
     candidate: list[Fraction] | None = None  # an input that passed the exact replay (sat)
     exhausted: str = ""  # why splitting stopped early ("max boxes", "time budget"), if it did
     stats: dict = field(default_factory=dict)
+    # how each sub-problem the bounds settled was settled: (root box, path, certificate Leaf),
+    # a path being the certificate's decisions from the root (`certificate.tree_from_paths`)
+    proof: list = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -156,6 +160,7 @@ class _Leaf:
     bounds: dict  # value -> Interval of this box (a view into a batch)
     score: np.ndarray
     root: int
+    path: tuple = ()  # the bisections from the root box: ("input", dim, 0 lower | 1 upper), ...
 
 
 def _slice(bounds: dict, i: int) -> dict:
@@ -180,18 +185,19 @@ class _Planner:
         self.screen = replace(prop, asserts=core)
         self.found: list[Fraction] | None = None
         self.n_eval = 0
+        self.proof: list = []  # (root, path, certificate Leaf) of every refuted sub-problem
 
-    def evaluate(self, items: list[tuple[Box, int, int]]) -> list:
-        """Bounds on a batch of sub-boxes (box, depth, root): a _Leaf each, or None when the
-        bounds refute that box."""
+    def evaluate(self, items: list[tuple[Box, int, int, tuple]]) -> list:
+        """Bounds on a batch of sub-boxes (box, depth, root, path): a _Leaf each, or None when
+        the bounds refute that box (recorded in `proof`)."""
         with np.errstate(over="ignore", invalid="ignore"):  # huge weights: bounds go infinite
             return self._evaluate(items)
 
-    def _evaluate(self, items: list[tuple[Box, int, int]]) -> list:
+    def _evaluate(self, items: list[tuple[Box, int, int, tuple]]) -> list:
         self.n_eval += len(items)
         if not items:
             return []
-        ivs = [box_interval(*b) for b, _, _ in items]
+        ivs = [box_interval(*b) for b, *_ in items]
         batch = Interval(np.stack([iv.lo for iv in ivs]), np.stack([iv.hi for iv in ivs]))
         k = len(self.atoms.C)
         if k:
@@ -204,13 +210,14 @@ class _Planner:
         unstable = np.broadcast_to(unstable, (len(items),))
         d = self.atoms.d
         out = []
-        for j, (box, depth, root) in enumerate(items):
+        for j, (box, depth, root, path) in enumerate(items):
             # atom value bounds with the exact constant: [lower_k + d_k, -lower_{k+K} + d_k]
             lo = [_addq(lower[j, i], d[i]) for i in range(k)]
             hi = [_addq(-lower[j, k + i], d[i]) for i in range(k)]
             verdicts = [_three(t, lo, hi, self.atoms) for t in self.y_asserts]
             if False in verdicts:
                 out.append(None)
+                self.proof.append((root, path, Proof("bounds")))
                 continue
             width = np.array([float(h - l) for l, h in zip(*box)])
             score = width * (np.abs(coeff[j]).sum(0) if k else 1.0)
@@ -223,7 +230,7 @@ class _Planner:
             if local:  # float semantics: the box's own rounding-error bounds, for its children
                 lo_, hi_ = tighten(box[0], box[1], [(f, b[j]) for f, b in local])
                 box = tuple(lo_), tuple(hi_)
-            out.append(_Leaf(box, depth, int(unstable[j]), (bounds, j), score, root))
+            out.append(_Leaf(box, depth, int(unstable[j]), (bounds, j), score, root, path))
             if self.found is None:
                 # counterexample candidates: the centre, and the minimiser of the atom bound
                 # closest to being violated (sat of a conjunct)
@@ -324,7 +331,7 @@ def plan_split(graph: Graph, prop, n: int, *, validate=None, easy: int = 0,
     max_boxes = max_boxes if max_boxes is not None else max(1000, 50 * n)
     found_by = ""
     # the roots' bounds first: a root they refute needs no attack (an easy unsat stays fast)
-    root_leaves = pl.evaluate([(box, 0, r) for r, box in enumerate(roots)])
+    root_leaves = pl.evaluate([(box, 0, r, ()) for r, box in enumerate(roots)])
     live = [box for box, leaf in zip(roots, root_leaves) if leaf is not None]
     if pl.found is not None:
         found_by = "bounds"
@@ -391,8 +398,9 @@ def plan_split(graph: Graph, prop, n: int, *, validate=None, easy: int = 0,
         take = [heapq.heappop(heap)[2] for _ in range(min(batch, room, len(heap)))]
         items = []
         for leaf in take:
-            for child in _bisect(leaf.box, int(np.argmax(leaf.score))):
-                items.append((child, leaf.depth + 1, leaf.root))
+            dim = int(np.argmax(leaf.score))
+            for side, child in enumerate(_bisect(leaf.box, dim)):
+                items.append((child, leaf.depth + 1, leaf.root, leaf.path + (("input", dim, side),)))
         add(pl.evaluate(items))
     leaves = sorted(done + [e[2] for e in heap], key=lambda leaf: leaf.unstable)  # easiest first
     subs = []
@@ -401,11 +409,12 @@ def plan_split(graph: Graph, prop, n: int, *, validate=None, easy: int = 0,
             bounds = _slice(*leaf.bounds)
             s = subquery_script(graph, prop, leaf.box, bounds, lemmas, i, len(leaves)) if build else None
             subs.append(SubQuery(i, s, leaf.box, {"depth": leaf.depth, "unstable": leaf.unstable,
-                                                 "region": leaf.root} | ({} if build else {"bounds": bounds})))
+                                                 "region": leaf.root, "path": leaf.path}
+                                 | ({} if build else {"bounds": bounds})))
     stats = {"plan_s": time.perf_counter() - t0, "roots": len(roots), "attack_s": round(t_attack, 4)}
     if pl.found is not None:
         stats["found_by"] = found_by or "bounds"
-    return SplitPlan(subs, refuted, pl.n_eval, pl.found, exhausted, stats)
+    return SplitPlan(subs, refuted, pl.n_eval, pl.found, exhausted, stats, pl.proof)
 
 
 class SplitRun:
@@ -435,6 +444,7 @@ class SplitRun:
         self.notes: tuple[str, ...] = ()
         self.queries: dict[int, VerifyQuery] = {}  # sub-queries refined after a rejected model
         self.retry: list[int] = []  # ... waiting to be solved again
+        self.proved: dict[int, str] = {}  # sub-query -> the backend that proved it unsat
 
     def left(self) -> float | None:
         return None if self.deadline is None else self.deadline - time.perf_counter()
@@ -484,6 +494,8 @@ class SplitRun:
         if res.status == "unsat" and not q.proves_unsat:  # a search that found nothing
             self.undecided.append(index)
             return
+        if res.status == "unsat":
+            self.proved[index] = self.backend
         if res.status == "sat":
             try:
                 self.cex = q.certify(res.model)
@@ -539,6 +551,31 @@ class SplitRun:
                 what = f"decided by a candidate from the {by} before splitting, which replays"
             notes += (what + "; no solver ran",)
         return Outcome(status, "verify", self.backend, self.engine, reason, cex, notes, len(log), stats)
+
+
+def certificate_of(run: "SplitRun", files=()) -> Certificate:
+    """The unsat certificate of a finished run: the plan's settled sub-problems and the
+    sub-queries a solver proved, as one tree per root box (a sub-problem under a sub-query's
+    region, settled before branching was coarsened, is covered by that sub-query and dropped).
+    Raises ValueError when the run is not unsat or the pieces do not form a tree."""
+    if run.verdict()[0] != "unsat":
+        raise ValueError(f"no certificate: the verdict is {run.verdict()[0]}")
+    subs = run.plan.subqueries
+    if any(sq.box == ((), ()) for sq in subs):  # the whole region in one query
+        return Certificate(tuple(files), run.engine, None, Proof("smt", backend=run.proved.get(subs[0].index, run.backend)))
+    entries: dict[int, list] = {}
+    for root, path, leaf in run.plan.proof:
+        entries.setdefault(root, []).append((tuple(path), leaf))
+    for sq in subs:
+        entries.setdefault(sq.meta["region"], []).append((tuple(sq.meta["path"]), Proof("smt", backend=run.proved[sq.index])))
+    trees = []
+    for r in range(run.plan.stats.get("roots", len(entries))):
+        items = entries.get(r, [])
+        paths = {p for p, _ in items}
+        # drop what lies under another leaf (its region already covered)
+        items = [(p, leaf) for p, leaf in items if not any(p[:i] in paths for i in range(len(p)))]
+        trees.append(tree_from_paths(items))
+    return Certificate(tuple(files), run.engine, tuple(trees))
 
 
 def certifies(query: VerifyQuery):
