@@ -216,3 +216,19 @@ def test_bad_input_exit_2_one_line(case, capsys):
     assert code == 2 and err.count("\n") == 1 and "missing.onnx" in err
     code, out, err = run(capsys, "check-certificate", d / "nothere.json")
     assert code == 2 and err.count("\n") == 1 and "nothere.json" in err
+
+
+# ---- end to end: nnsmt verify --certificate, then check-certificate
+
+@pytest.mark.parametrize("engine", [["--engine", "split", "--split", "8"], ["--engine", "bab", "--split", "4"]])
+def test_verify_writes_a_certificate_that_checks(case, capsys, engine):
+    d, net, unsat, _, _ = case
+    cert = d / "v.json.gz"
+    code, out, err = run(capsys, "verify", net, unsat, *engine, "--certificate", cert)
+    if code == 2 and "--certificate" in err:
+        pytest.skip("nnsmt verify has no --certificate yet")
+    assert code == 0 and out.startswith("unsat"), out + err
+    code, out, err = run(capsys, "check-certificate", cert, net, unsat, "--no-fallback")
+    assert code == 0 and out.startswith("valid: unsat proved"), out + err
+    code, out, _ = run(capsys, "check-certificate", cert)  # the recorded paths
+    assert code == 0
