@@ -114,6 +114,56 @@ def test_recheck_infeasible_only_when_empty():
     assert np.all(lower[1] == np.inf)
 
 
+def _dag(rng, n, h):
+    """x -> a1 (sparse) -> r1 -> a2 = W2 r1 + W3 x -> r2 -> y = W4 r2 + W5 r1 (skip terms)."""
+    from nnsmt.ir import Affine, Const, Graph, Input, Sparse
+
+    def w(o, i, sparse=False):
+        a = rng.uniform(-2, 2, (o, i)) * (rng.random((o, i)) > 0.3)
+        return Sparse.from_dense(a) if sparse else Const(a)
+    b = lambda o: Const(rng.uniform(-1, 1, o))  # noqa: E731
+    nodes = (Input("x", n), Affine("a1", "x", w(h, n, True), b(h)), Relu("r1", "a1"),
+             Affine("a2", "r1", w(h, h), b(h), more=(("x", w(h, n, True)),)), Relu("r2", "a2"),
+             Affine("y", "r2", w(2, h, True), b(2), more=(("r1", w(2, h)),)))
+    return Graph(nodes, ("y",)).check()
+
+
+def _dag_values(g, X):
+    vals = {"x": X}
+    for node in g.nodes[1:]:
+        if isinstance(node, Relu):
+            vals[node.name] = np.maximum(vals[node.x], 0.0)
+            continue
+        dense = [(v, np.asarray(W.dense() if hasattr(W, "dense") else W.value, dtype=np.float64))
+                 for v, W in node.terms()]
+        vals[node.name] = sum(vals[v] @ W.T for v, W in dense) + np.asarray(node.bias.value)
+    return vals
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2 ** 31), n=st.integers(1, 3), h=st.integers(1, 5))
+def test_recheck_is_sound_on_sparse_dags(seed, n, h):
+    rng = np.random.default_rng(seed)
+    g = _dag(rng, n, h)
+    B = 3
+    lo = rng.uniform(-1, 1, (B, n))
+    hi = lo + rng.uniform(0, 1, (B, n))
+    phases = {r: rng.choice(np.array([-1, 0, 0, 1], dtype=np.int8), (B, h)) for r in ("r1", "r2")}
+    C = rng.uniform(-1, 1, (3, 2))
+    lower, infeasible, _ = recheck(g, lo, hi, C, phases)
+    for b in range(B):
+        X = lo[b] + rng.random((3000, n)) * (hi[b] - lo[b])
+        v = _dag_values(g, X)
+        ok = np.ones(len(X), bool)
+        for r, z in (("r1", "a1"), ("r2", "a2")):
+            ph = phases[r][b]
+            ok &= np.all(np.where(ph > 0, v[z] >= 0, np.where(ph < 0, v[z] <= 0, True)), axis=1)
+        if ok.any():
+            assert not infeasible[b]
+            y = v["y"][ok] @ C.T
+            assert np.all(y.min(0) >= lower[b] - 1e-9 * (1 + np.abs(y.min(0))))
+
+
 # ---- check-certificate on a hand-derived network
 
 W1 = np.array([[1.0, 1.0], [1.0, -1.0]], dtype=np.float32)
@@ -232,3 +282,38 @@ def test_verify_writes_a_certificate_that_checks(case, capsys, engine):
     assert code == 0 and out.startswith("valid: unsat proved"), out + err
     code, out, _ = run(capsys, "check-certificate", cert)  # the recorded paths
     assert code == 0
+
+
+def test_whole_region_and_vnnlib2(case, capsys):
+    d, net, unsat, _, _ = case
+    # not a box union (X_0 + X_1 <= 1): the certificate's `whole` is solved exactly
+    whole = d / "whole.vnnlib"
+    whole.write_text(BOX + "(assert (<= (+ X_0 X_1) 1))\n(assert (>= Y_0 2.5))\n")
+    cf.write(_cert(net, whole, None, whole=Leaf("smt")), d / "w.json")
+    code, out, _ = run(capsys, "check-certificate", d / "w.json", net, whole)
+    assert code == 0 and "1 by SMT" in out
+    cf.write(_cert(net, unsat, None, whole=Leaf("smt")), d / "w2.json")  # a box: trees needed
+    code, out, _ = run(capsys, "check-certificate", d / "w2.json", net, unsat)
+    assert code == 5 and "no region trees" in out
+    # VNN-LIB 2: the query file and --network NAME=FILE
+    q = d / "q.vnnlib"
+    q.write_text("(vnnlib-version <2.0>)\n(declare-network f\n  (declare-input X real [1,2])\n"
+                 "  (declare-output Y real [1,1])\n)\n(assert (and (>= X[0,0] -1.0) (<= X[0,0] 1.0) "
+                 "(>= X[0,1] -1.0) (<= X[0,1] 1.0)))\n(assert (>= Y[0,0] 2.5))\n")
+    files = (("property", str(q), cf.sha256(q)), ("network:f", str(net), cf.sha256(net)))
+    cf.write(Certificate(files, "t", (InputSplit(0, (Leaf("bounds"), Leaf("smt"))),)), d / "q.json")
+    code, out, err = run(capsys, "check-certificate", d / "q.json", q, "--network", f"f={net}")
+    assert code == 0 and "1 by bounds" in out and "1 by SMT" in out, out + err
+    code, out, _ = run(capsys, "check-certificate", d / "q.json", "--no-fallback")
+    assert code == 0
+
+
+def test_infeasible_leaf_accepted(case, capsys):
+    """On x0 in [1/2, 1], x1 in [0, 1]: x0 + x1 >= 1/2, so `inactive` (<= 0) is empty."""
+    d, net, unsat, _, relu = case
+    s = Leaf("smt")
+    inner = InputSplit(1, (s, ReluSplit(relu, 0, (Leaf("bounds"), Leaf("infeasible")))))
+    tree = InputSplit(0, (s, InputSplit(0, (s, inner))))
+    cf.write(_cert(net, unsat, tree), d / "inf.json")
+    code, out, err = run(capsys, "check-certificate", d / "inf.json", "--no-fallback")
+    assert code == 0 and "(5 leaves: 1 by bounds, 1 infeasible, 3 by SMT, 0 re-proved" in out, out + err

@@ -308,6 +308,9 @@ def check_certificate(cert: Certificate, graph: Graph, prop, files: dict, backen
     if prep is None:
         pending += cheap
         cheap = []
+    if prep is not None:  # the back-substitution holds (batch, 2 d, D) arrays: ~100 MB at most
+        big = max(dims.values()) * max([2 * dims[n.x] for n in prep.relus.values()] + [len(C), 1])
+        batch = max(1, min(batch, int(1e8 // (8 * 4 * big))))
     for start in range(0, len(cheap), batch):
         group = cheap[start:start + batch]
         try:
