@@ -317,3 +317,34 @@ def test_infeasible_leaf_accepted(case, capsys):
     cf.write(_cert(net, unsat, tree), d / "inf.json")
     code, out, err = run(capsys, "check-certificate", d / "inf.json", "--no-fallback")
     assert code == 0 and "(5 leaves: 1 by bounds, 1 infeasible, 3 by SMT, 0 re-proved" in out, out + err
+
+
+def test_alpha_hints_checked(case, capsys):
+    d, net, unsat, _, relu = case
+    ok = {relu: Slopes((0,), (0, 1), np.array([[0.5, 2.0]], dtype=np.float32))}  # 2.0 is clipped to 1
+    cf.write(_cert(net, unsat, _phase_tree(relu, lambda: Leaf("bounds", ok))), d / "a.json")
+    code, out, _ = run(capsys, "check-certificate", d / "a.json", "--no-fallback")
+    assert code == 0 and "4 by bounds" in out
+    for alpha, what in [({"nope": Slopes((0,), (0,), np.zeros((1, 1), np.float32))}, "'nope', not a ReLU"),
+                        ({relu: Slopes((2,), (0,), np.zeros((1, 1), np.float32))}, "rows < 2"),
+                        ({relu: Slopes((0,), (5,), np.zeros((1, 1), np.float32))}, "neurons < 2")]:
+        cf.write(_cert(net, unsat, ReluSplit(relu, 0, (Leaf("bounds", alpha), Leaf("smt")))), d / "b.json")
+        code, out, _ = run(capsys, "check-certificate", d / "b.json")
+        assert code == 5 and "regions.0.0: alpha" in out and what in out, out
+
+
+@settings(max_examples=30, deadline=None)
+@given(layers=mlp_specs(max_in=3, max_hidden=3, max_width=5, max_out=3), seed=st.integers(0, 2 ** 31))
+def test_recheck_is_as_tight_as_the_engine_bounds(layers, seed):
+    """Not trivial: without phases or hints, the same CROWN bounds as nnsmt.bounds (up to the
+    rounding terms), though computed independently."""
+    from nnsmt.bounds import Interval, output_spec_bounds
+    g = mlp_graph(layers)
+    rng = np.random.default_rng(seed)
+    n, n_out = layers[0][0].shape[1], layers[-1][0].shape[0]
+    lo = rng.uniform(-1, 1, (2, n))
+    hi = lo + rng.uniform(0, 1, (2, n))
+    C = rng.uniform(-1, 1, (2, n_out))
+    mine, _, _ = recheck(g, lo, hi, C)
+    theirs, _, _ = output_spec_bounds(g, Interval(lo, hi), C)
+    assert np.allclose(mine, theirs, rtol=1e-9, atol=1e-9)
