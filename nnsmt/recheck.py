@@ -26,9 +26,11 @@ the constant. Every float operation is accounted for:
   2u |result| + eta of the exact one, charged the same way;
 - dot products of the constant (Lam . bias, Lam- . t) subtract gamma_d |Lam| . |bias| + d eta;
 - every error bound is itself a float computation over nonnegative numbers: `_ub(x, n)`
-  inflates it by (1 + 3(n+1)u) plus 2(n+1) eta and steps one float up, which covers the
-  relative error gamma_n of n operations on nonnegative operands, their underflow, and the
-  rounding of the inflation itself;
+  inflates it by (1 + (3n + 7)u) plus 4(n+1) eta: 3(n+1)u and 2(n+1) eta cover the relative
+  error gamma_n <= 1.01 n u (as exact <= x / (1 - gamma_n)) of n operations on nonnegative
+  operands and their underflow; the extra 4u and doubled eta cover the three roundings of the
+  inflation itself (factor, product, sum: each >= (1 - u) times exact, the product's
+  underflow within eta / 2);
 - a single rounded sum of two floats is bounded by stepping one float outward (np.nextafter):
   round-to-nearest is within half an ulp (subnormals included);
 - the final minimum over the box, sum_j Lam_j (lo_j or hi_j), is a dot product: as above.
@@ -55,11 +57,12 @@ def _gamma(n: int) -> float:
 
 def _ub(x, n: int):
     """Upper bound on the exact value of a nonnegative quantity computed as `x` in float with
-    at most n rounded operations on nonnegative operands along any path."""
+    at most n rounded operations on nonnegative operands along any path. No per-element
+    nextafter: the factor's extra 4u covers the rounding of the factor, of the product and of
+    the sum (each at most a factor 1 - u), the doubled eta term the product's underflow. NaN
+    stays NaN (it ends as a -inf bound)."""
     with np.errstate(over="ignore", invalid="ignore"):
-        v = x * (1.0 + 3.0 * (n + 1) * U) + 2.0 * (n + 1) * ETA
-    v = np.nextafter(v, INF)
-    return np.where(np.isnan(v), INF, v)
+        return x * (1.0 + (3.0 * n + 7.0) * U) + 4.0 * (n + 1) * ETA
 
 
 def _down(x):
