@@ -348,3 +348,22 @@ def test_recheck_is_as_tight_as_the_engine_bounds(layers, seed):
     mine, _, _ = recheck(g, lo, hi, C)
     theirs, _, _ = output_spec_bounds(g, Interval(lo, hi), C)
     assert np.allclose(mine, theirs, rtol=1e-9, atol=1e-9)
+
+
+def test_solver_timeout_is_incomplete(tmp_path, capsys):
+    """A 3-10-10-2 network whose margin property is tight (unsat, z3 needs many seconds): one
+    smt leaf at a 0.5 s limit is incomplete (exit 20), never valid."""
+    rng = np.random.default_rng(3)
+    sizes = [3, 10, 10, 2]
+    layers = [(rng.normal(0, 0.7, (n, m)).astype(np.float32), rng.normal(0, 0.3, n).astype(np.float32))
+              for m, n in zip(sizes, sizes[1:])]
+    net = tmp_path / "mlp.onnx"
+    onnx.save(mlp_onnx(layers), net)
+    prop = tmp_path / "p.vnnlib"
+    prop.write_text("".join(f"(declare-const X_{i} Real)\n" for i in range(3))
+                    + "(declare-const Y_0 Real)\n(declare-const Y_1 Real)\n"
+                    + "".join(f"(assert (>= X_{i} -1))\n(assert (<= X_{i} 1))\n" for i in range(3))
+                    + "(assert (>= Y_0 (+ Y_1 0.0243)))\n")
+    cf.write(_cert(net, prop, Leaf("smt")), tmp_path / "c.json")
+    code, out, _ = run(capsys, "check-certificate", tmp_path / "c.json", "--timeout", "0.5")
+    assert code == 20 and out.startswith("incomplete: regions.0: z3 answered unknown"), out

@@ -261,7 +261,12 @@ def _up(q) -> float:
 def check_certificate(cert: Certificate, graph: Graph, prop, files: dict, backend: str = "z3",
                       timeout_per_leaf: float | None = None, fallback: bool = True,
                       batch: int = BATCH) -> CheckReport:
-    """Replay `cert` against (graph, prop) built from `files` (role -> path)."""
+    """Replay `cert` against (graph, prop) built from `files` (role -> path).
+
+    Raises:
+        InputError: the network and property do not fit together; BackendUnavailable: no
+            such backend (when a leaf needs a solver).
+    """
     t0 = time.perf_counter()
     why = hash_mismatch(cert, files)
     if why:
@@ -269,10 +274,7 @@ def check_certificate(cert: Certificate, graph: Graph, prop, files: dict, backen
     if cert.semantics != "real":
         return CheckReport(False, "rejected", f"semantics {cert.semantics!r}: only real certificates are checked")
     from nnsmt.queries.verify import check_compatible
-    try:
-        inp, out = check_compatible(graph, prop)
-    except NnsmtError as e:
-        return CheckReport(False, "error", str(e))
+    inp, out = check_compatible(graph, prop)  # InputError: the files do not fit together
     boxes = prop.input_boxes()
     if boxes is None:
         if cert.regions is not None:
@@ -330,10 +332,7 @@ def check_certificate(cert: Certificate, graph: Graph, prop, files: dict, backen
     pending.sort(key=lambda r: [int(p) for p in r.path.split(".")[1:]])
     t1 = time.perf_counter()
     from nnsmt.engine.driver import solver
-    try:
-        run = solver(backend, timeout_per_leaf)
-    except NnsmtError as e:
-        return CheckReport(False, "error", str(e))
+    run = solver(backend, timeout_per_leaf) if pending else None  # BackendUnavailable: exit 2
     for r in pending:
         status, reason = _solve_region(run, prep, graph, prop, inp.name, out, r, timeout_per_leaf)
         if status == "unsat":
@@ -424,8 +423,9 @@ def _check_whole(cert, graph, prop, backend, timeout, t0) -> CheckReport:
     from nnsmt.queries.verify import verify_script
     if cert.whole is None:
         return CheckReport(False, "rejected", "the certificate has region trees, the property's region is no box union")
+    run = solver(backend, timeout)  # BackendUnavailable: exit 2
     try:
-        res = solver(backend, timeout)(verify_script(graph, prop, encoding="plain"), timeout)
+        res = run(verify_script(graph, prop, encoding="plain"), timeout)
     except NnsmtError as e:
         return CheckReport(False, "error", str(e))
     dt = time.perf_counter() - t0
