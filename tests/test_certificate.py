@@ -270,14 +270,16 @@ def test_bad_input_exit_2_one_line(case, capsys):
 
 # ---- end to end: nnsmt verify --certificate, then check-certificate
 
-@pytest.mark.parametrize("engine", [["--engine", "split", "--split", "8"], ["--engine", "bab", "--split", "4"]])
-def test_verify_writes_a_certificate_that_checks(case, capsys, engine):
+@pytest.mark.parametrize("engine,split", [(["--engine", "split", "--split", "8"], InputSplit),
+                                          (["--engine", "bab", "--split", "4"], ReluSplit)])
+def test_verify_writes_a_certificate_that_checks(case, capsys, engine, split):
     d, net, unsat, _, _ = case
     cert = d / "v.json.gz"
     code, out, err = run(capsys, "verify", net, unsat, *engine, "--certificate", cert)
     if code == 2 and "--certificate" in err:
         pytest.skip("nnsmt verify has no --certificate yet")
     assert code == 0 and out.startswith("unsat"), out + err
+    assert isinstance(cf.read(cert).regions[0], split)  # the root needs a split (see `case`)
     code, out, err = run(capsys, "check-certificate", cert, net, unsat, "--no-fallback")
     assert code == 0 and out.startswith("valid: unsat proved"), out + err
     code, out, _ = run(capsys, "check-certificate", cert)  # the recorded paths

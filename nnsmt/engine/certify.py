@@ -280,7 +280,7 @@ def check_certificate(cert: Certificate, graph: Graph, prop, files: dict, backen
         if cert.regions is not None:
             return CheckReport(False, "rejected", "the property's input region is not a union of boxes; "
                                "the certificate has region trees (it needs `whole`)")
-        return _check_whole(cert, graph, prop, backend, timeout_per_leaf, t0)
+        return _check_whole(cert, graph, prop, backend, timeout_per_leaf, t0, fallback)
     boxes = [b for b in boxes if all(a is None or c is None or a <= c for a, c in zip(*b))]
     if cert.regions is None:
         return CheckReport(False, "rejected", f"the certificate has no region trees; the property has "
@@ -401,28 +401,32 @@ def _solve_region(run, prep, graph, prop, inp: str, out: str, r: Region, timeout
         _, infeasible, ivs = recheck(prep, lo, hi, np.zeros((0, graph.dims()[out])), phases)
         if infeasible[0]:
             return "unsat", ""
-        bounds = {n.x: type(ivs[n.x])(ivs[n.x].lo[0], ivs[n.x].hi[0]) for n in graph.nodes if isinstance(n, Relu)}
+        bounds = {n.x: type(ivs[n.x])(ivs[n.x].lo[0], ivs[n.x].hi[0])
+                  for n in graph.nodes if isinstance(n, Relu)}
     try:
         s = verify_script(graph, prop, encoding="bounded" if bounds is not None else "plain", bounds=bounds,
                           lemmas="bounds")
         s = restrict(s, (r.lo, r.hi))
         relus = {n.name: n for n in graph.nodes if isinstance(n, Relu)}
         zero = Num(Fraction(0))
-        cmps = [Cmp(">=" if sg > 0 else "<=" if sg < 0 else "=", Var(pre_name(graph, inp, out, relus[name].x, i)), zero)
+        cmps = [Cmp(">=" if sg > 0 else "<=" if sg < 0 else "=",
+                    Var(pre_name(graph, inp, out, relus[name].x, i)), zero)
                 for name, ph in sorted(r.phases.items()) for i, sg in sorted(ph.items())]
         if cmps:
-            s = replace(s, asserts=s.asserts + (("cert_phases", And(tuple(cmps)) if len(cmps) > 1 else cmps[0]),))
+            phase_t = And(tuple(cmps)) if len(cmps) > 1 else cmps[0]
+            s = replace(s, asserts=s.asserts + (("cert_phases", phase_t),))
         res = run(s, timeout)
     except NnsmtError as e:
         return "error", str(e)
     return res.status, res.reason
 
 
-def _check_whole(cert, graph, prop, backend, timeout, t0) -> CheckReport:
+def _check_whole(cert, graph, prop, backend, timeout, t0, fallback) -> CheckReport:
     from nnsmt.engine.driver import solver
     from nnsmt.queries.verify import verify_script
-    if cert.whole is None:
-        return CheckReport(False, "rejected", "the certificate has region trees, the property's region is no box union")
+    if cert.whole.by != "smt" and not fallback:
+        return CheckReport(False, "rejected", f"whole: a {cert.whole.by} leaf over a region that is no box "
+                           "union cannot be rechecked by bounds (fallback disabled)", failed=1, leaves=1)
     run = solver(backend, timeout)  # BackendUnavailable: exit 2
     try:
         res = run(verify_script(graph, prop, encoding="plain"), timeout)
@@ -434,5 +438,5 @@ def _check_whole(cert, graph, prop, backend, timeout, t0) -> CheckReport:
         n["smt" if cert.whole.by == "smt" else "fallback"] = 1
         return _report(True, "valid", "", n, t0, dt, 1, 0, 0.0)
     status = {"sat": "rejected", "error": "error"}.get(res.status, "incomplete")
-    return _report(False, status, f"whole: {backend} answered {res.status}" + (f" ({res.reason})" if res.reason else ""),
-                   n, t0, dt, 1, 1, 0.0)
+    why = f"whole: {backend} answered {res.status}" + (f" ({res.reason})" if res.reason else "")
+    return _report(False, status, why, n, t0, dt, 1, 1, 0.0)
