@@ -79,7 +79,7 @@ def test_top_level(argv, code):
         usage_error(c, err)
 
 
-@pytest.mark.parametrize("cmd", ["import" if c == "import_ir" else c for c in COMMANDS])
+@pytest.mark.parametrize("cmd", ["import" if c == "import_ir" else c.replace("_", "-") for c in COMMANDS])
 def test_every_command_help(cmd):
     code, out, _ = run(cmd, "--help")
     assert code == 0 and out.startswith(f"usage: nnsmt {cmd}") and "exit codes" in out

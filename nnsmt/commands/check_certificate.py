@@ -8,6 +8,14 @@ from nnsmt.errors import InputError
 from .common import EXIT, add_command, network_pairs, show, timeout_seconds
 
 EXIT_REJECTED = 5
+EPILOG = """exit codes (check-certificate):
+  0   valid: the certificate proves the query unsat
+  5   rejected: a file's hash differs, a split is malformed, or a leaf does not hold (named)
+  20  incomplete: a solver answered unknown or timed out on a leaf
+  2   bad input or usage: unreadable certificate, missing file, unknown backend (one line)
+  3   error: a solver failed
+  1   internal error: a bug in nnsmt (NNSMT_DEBUG=1 shows the traceback)
+"""
 CODES = {"valid": 0, "rejected": EXIT_REJECTED, "incomplete": EXIT["unknown"], "error": EXIT["error"]}
 
 
@@ -47,7 +55,7 @@ def register(sub):
                      "--certificate`: `nnsmt check-certificate CERT [NET PROP]`, `nnsmt check-certificate "
                      "CERT QUERY --network NAME=FILE ...`, or CERT alone (the files it records). Prints "
                      "valid, rejected or incomplete with the reason (exit 0, 5, 20)",
-                     run, json="report with the leaf counts")
+                     run, json="report with the leaf counts", epilog=EPILOG)
     sp.add_argument("certificate", help="the certificate (.json or .json.gz)")
     sp.add_argument("model", nargs="?", default=None, help="network (VNN-LIB 1.0) or VNN-LIB 2 query; default: "
                     "the path the certificate records")
