@@ -369,3 +369,12 @@ def test_solver_timeout_is_incomplete(tmp_path, capsys):
     cf.write(_cert(net, prop, Leaf("smt")), tmp_path / "c.json")
     code, out, _ = run(capsys, "check-certificate", tmp_path / "c.json", "--timeout", "0.5")
     assert code == 20 and out.startswith("incomplete: regions.0: z3 answered unknown"), out
+
+
+def test_recorded_relative_paths_found_beside_the_certificate(case, capsys, monkeypatch, tmp_path_factory):
+    d, net, unsat, _, relu = case
+    files = (("network", "net.onnx", cf.sha256(net)), ("property", "unsat.vnnlib", cf.sha256(unsat)))
+    cf.write(Certificate(files, "t", (_phase_tree(relu),)), d / "rel.json")
+    monkeypatch.chdir(tmp_path_factory.mktemp("elsewhere"))
+    code, out, _ = run(capsys, "check-certificate", d / "rel.json")
+    assert code == 0 and out.startswith("valid")

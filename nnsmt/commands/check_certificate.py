@@ -35,7 +35,8 @@ def run(args) -> int:
     cert = read(args.certificate)
     if args.property is not None and args.model is None:
         raise InputError("give NET and PROP, or QUERY --network NAME=FILE")
-    files = resolve_files(cert, args.model, args.property, network_pairs(args.network))
+    files = resolve_files(cert, args.model, args.property, network_pairs(args.network),
+                          near=args.certificate)
     why = hash_mismatch(cert, files)
     if why:
         rep = CheckReport(False, "rejected", why)

@@ -52,10 +52,15 @@ def certificate_roles(cert: Certificate) -> dict[str, str]:
     return {r: p for r, p, _ in cert.files}
 
 
-def resolve_files(cert: Certificate, model=None, prop=None, networks=None) -> dict[str, str]:
-    """role -> path: the paths given on the command line, else the recorded ones.
+def resolve_files(cert: Certificate, model=None, prop=None, networks=None, near=None) -> dict[str, str]:
+    """role -> path: the paths given on the command line, else the recorded ones (a relative
+    recorded path that does not exist from here is looked up beside the certificate `near`).
     VNN-LIB 1.0: `model` and `prop`; VNN-LIB 2: `model` is the query, `networks` NAME -> FILE."""
     rec = certificate_roles(cert)
+    if near is not None:
+        base = Path(near).parent
+        rec = {r: (str(base / p) if not Path(p).is_absolute() and not Path(p).is_file()
+                   and (base / p).is_file() else p) for r, p in rec.items()}
     v2 = any(r.startswith("network:") for r in rec)
     if networks:
         if prop is not None:
