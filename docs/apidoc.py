@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # the pages of the reference: the API and the modules defining what it takes and returns
 MODULES = ["nnsmt", "nnsmt.api", "nnsmt.ir", "nnsmt.errors", "nnsmt.query", "nnsmt.result",
            "nnsmt.terms", "nnsmt.vnnlib", "nnsmt.vnnlib2", "nnsmt.assignment", "nnsmt.floatsem",
-           "nnsmt.validate", "nnsmt.interpret",
+           "nnsmt.validate", "nnsmt.interpret", "nnsmt.certificate", "nnsmt.recheck",
            "nnsmt.queries.verify", "nnsmt.engine", "nnsmt.frontends", "nnsmt.backends"]
 
 # the API pages: every reference on them must link to a page of the reference

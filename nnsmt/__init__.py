@@ -20,6 +20,8 @@ The reference also documents the modules behind the API:
   hidden nodes, typed tensors) lowered onto one graph; `nnsmt.assignment`: the standard's
   assignment formats; `nnsmt.floatsem`: rounding-error bounds for float semantics;
   `nnsmt.validate`: the replay of a counterexample;
+- `nnsmt.certificate`: unsat certificates (the branch tree, each leaf's justification);
+  `nnsmt.recheck`: the independent rigorous bounds their checker replays leaves with;
 - `nnsmt.query` and `nnsmt.result`: the query protocol, `Outcome`, solver options;
 - `nnsmt.queries.verify`: the verification query; `nnsmt.engine`: the driver that solves
   any query and the verification engines;
