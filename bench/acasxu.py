@@ -42,7 +42,7 @@ ACAS = ROOT.parent / "shared" / "benchmarks" / "acasxu"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from peers import (asked_tools, cell, nnenum_processes, run_tool, summarize, timeout_label,  # noqa: E402,F401
+from peers import (asked_tools, cell, nnenum_processes, print_breakdown, run_tool, summarize, timeout_label,  # noqa: E402,F401
                    usable, vnncomp_check)
 
 EXTRA = [("1_1", 5), ("1_1", 6), ("1_9", 7), ("2_9", 8), ("3_3", 9), ("4_5", 10),
@@ -166,6 +166,7 @@ def main():
             cells.append(cell(st, dt, ok))
         print(f"  {onnx[13:16] + ' ' + vnn:26} {expected:6} " + " ".join(f"{c:>22}" for c in cells), flush=True)
     summarize(tools, res)
+    print_breakdown()
     if not a.no_encodings:
         encodings(rows, a.encoding_timeout, split=a.split)
 

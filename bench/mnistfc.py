@@ -31,7 +31,7 @@ MNIST = ROOT.parent / "shared" / "benchmarks" / "mnistfc"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from peers import asked_tools, cell, nnenum_processes, run_tool, summarize, timeout_label, usable  # noqa: E402
+from peers import asked_tools, cell, nnenum_processes, print_breakdown, run_tool, summarize, timeout_label, usable  # noqa: E402
 
 NETS = ("256x2", "256x4", "256x6")
 TOOLS = ("nnsmt", "nnenum", "marabou")
@@ -80,6 +80,7 @@ def main():
         name = onnx.removeprefix("mnist-net_").removesuffix(".onnx") + " " + vnn.removesuffix(".vnnlib")
         print(f"  {name:24} {expected:6} " + " ".join(f"{c:>22}" for c in cells), flush=True)
     summarize(tools, res)
+    print_breakdown()
 
 
 if __name__ == "__main__":

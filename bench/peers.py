@@ -87,7 +87,37 @@ def run_nnsmt(onnx_path, vnn_path, timeout, extra=()) -> tuple[str, float, list 
     except json.JSONDecodeError:
         return "error", dt, None, _last_line(p.stderr)
     x = (out.get("counterexample") or {}).get("x")
+    BREAKDOWN.append(breakdown(out, dt))
     return out["status"], dt, x, out.get("reason", "")
+
+
+BREAKDOWN: list[dict] = []  # one per nnsmt run, in order: where its time went (`breakdown`)
+
+
+def breakdown(out: dict, wall: float) -> dict:
+    """Where one nnsmt run's time went, from its --json stats: attack, bounds, exact replay of
+    candidates, branching (the rest of planning: scores, queues), the exact leaf queries (the
+    solver's time, summed over workers), and how many leaves needed one."""
+    st = out.get("stats", {})
+    plan = float(st.get("plan_s", 0.0))
+    parts = {k: float(st.get(k, 0.0)) for k in ("attack_s", "bounds_s", "replay_s")}
+    return {"status": out.get("status"), "engine": out.get("engine", ""), "wall_s": wall, **parts,
+            "branch_s": max(0.0, plan - sum(parts.values())), "smt_s": float(st.get("solve_s", 0.0)),
+            "smt_leaves": int(st.get("subqueries", 0)), "smt_answered": int(st.get("answered", 0))}
+
+
+def print_breakdown(rows: list[dict] | None = None) -> None:
+    """nnsmt's time by phase over the runs of this bench, and the leaves that needed SMT."""
+    rows = BREAKDOWN if rows is None else rows
+    if not rows:
+        return
+    tot = {k: sum(r[k] for r in rows) for k in ("wall_s", "attack_s", "bounds_s", "replay_s", "branch_s", "smt_s")}
+    print(f"\nnnsmt time by phase over {len(rows)} runs (seconds; SMT is solver time summed over workers):")
+    print("  " + "  ".join(f"{k[:-2]} {v:.1f}" for k, v in tot.items()))
+    smt = [r for r in rows if r["smt_leaves"]]
+    print(f"  runs that left leaves to SMT: {len(smt)}; leaves {sum(r['smt_leaves'] for r in smt)}, "
+          f"answered {sum(r['smt_answered'] for r in smt)}; runs decided by bounds, attack or replay "
+          f"alone: {sum(1 for r in rows if not r['smt_leaves'] and r['status'] in ('sat', 'unsat'))}")
 
 
 # ---------------------------------------------------------------- Marabou

@@ -25,6 +25,7 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, replace
 
 from nnsmt.backends import capabilities
@@ -230,6 +231,7 @@ def _with_certificate(run: Run, o: Outcome, opts: VerifyOptions) -> Outcome:
     """Write the certificate of an unsat outcome (a note says where, or why there is none)."""
     if o.status != "unsat":
         return replace(o, notes=o.notes + (f"no certificate written: the verdict is {o.status}",))
+    t0 = time.perf_counter()
     files = tuple((role, path, sha256(path)) for role, path in opts.sources)
     if isinstance(run, SingleRun):
         cert = Certificate(files, o.engine, None, Leaf("smt", backend=o.backend))
@@ -244,7 +246,8 @@ def _with_certificate(run: Run, o: Outcome, opts: VerifyOptions) -> Outcome:
         raise InputError(f"--certificate {opts.certificate}: cannot write: {e.strerror}") from None
     c = cert.counts()
     what = f"{sum(c.values())} leaves: {c['bounds']} by bounds, {c['infeasible']} infeasible, {c['smt']} by SMT"
-    stats = dict(o.stats, certificate={"path": str(opts.certificate), **c})
+    stats = dict(o.stats, certificate={"path": str(opts.certificate), **c,
+                                       "write_s": round(time.perf_counter() - t0, 4)})
     return replace(o, stats=stats, notes=o.notes + (f"certificate written to {opts.certificate} ({what})",))
 
 

@@ -136,12 +136,12 @@ class _BabPlanner(_Planner):
         hi = np.stack([self.root_iv[it.root].hi for it in items])
         phases = self.relus.phases([it.path for it in items])
         t = time.perf_counter()
+        r0 = self.t_replay
         kept: dict | None = {} if self.slopes else None
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             lower, coeff, bounds = output_spec_bounds(self.g, Interval(lo, hi), self.spec,
                                                       alpha_steps=self.alpha_steps, phases=phases,
                                                       alphas_out=kept)
-        self.t_bounds += time.perf_counter() - t
         bad = np.broadcast_to(infeasible(bounds), (len(items),)) | np.all(lower == np.inf, axis=-1)
         K = len(self.atoms.C)
         d = self.atoms.d
@@ -170,6 +170,7 @@ class _BabPlanner(_Planner):
                     x = [l if c > 0 else h for c, l, h in zip(coeff[j, i], *box)]
                     if self.try_point(x):
                         break
+        self.t_bounds += time.perf_counter() - t - (self.t_replay - r0)
         if not live:
             return out
         scores = self.scores(bounds, weights, live)
@@ -378,7 +379,9 @@ def plan_bab(graph: Graph, prop, n: int, *, validate=None, time_budget: float | 
             s = leaf_script(graph, prop, box, leaf.path, lemmas, i, len(leaves)) if build else None
             subs.append(SubQuery(i, s, box, {"depth": leaf.depth, "phases": leaf.path, "region": leaf.root,
                                              "path": pl.relus.path(leaf.path)}))
-    stats = {"plan_s": time.perf_counter() - t0, "roots": len(roots), "bounds_s": round(pl.t_bounds, 4),
+    stats = {"plan_s": time.perf_counter() - t0, "roots": len(roots),
+             "bounds_s": round(pl.t_bounds + first.stats.get("bounds_s", 0.0), 4),
+             "replay_s": round(pl.t_replay + first.stats.get("replay_s", 0.0), 4),
              "attack_s": first.stats.get("attack_s", 0.0), "max_depth": max_depth,
              "infeasible": pl.infeasible, "smt_leaves": len(subs), "open_at_stop": len(open_) + len(done)}
     if pl.found is not None:
@@ -430,7 +433,8 @@ def start_bab(query: VerifyQuery, n: int, backend: str, timeout: float | None = 
                     time_budget=None if timeout is None else plan_share * timeout)
     stats = {"plan_s": round(time.perf_counter() - t0, 4), "subproblems": plan.boxes_explored,
              "refuted_by_bounds": plan.refuted, "subqueries": len(plan.subqueries)}
-    stats |= {k: plan.stats[k] for k in ("bounds_s", "max_depth", "infeasible", "fallback") if k in plan.stats}
+    stats |= {k: plan.stats[k] for k in ("attack_s", "bounds_s", "replay_s", "max_depth", "infeasible", "fallback")
+              if k in plan.stats}
     if plan.exhausted:
         stats["bab_stopped"] = plan.exhausted
     left = None if timeout is None else timeout - (time.perf_counter() - t0)

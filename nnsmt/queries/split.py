@@ -192,12 +192,18 @@ class _Planner:
         self.n_eval = 0
         self.proof: list = []  # (root, path, certificate Leaf) of every refuted sub-problem
         self.alpha_steps = 0  # α-CROWN steps on each sub-box's spec bound (plan_split sets it)
+        self.t_bounds = 0.0  # seconds in bound computations
+        self.t_replay = 0.0  # seconds replaying candidates exactly (and in onnxruntime)
 
     def evaluate(self, items: list[tuple[Box, int, int, tuple]]) -> list:
         """Bounds on a batch of sub-boxes (box, depth, root, path): a _Leaf each, or None when
         the bounds refute that box (recorded in `proof`)."""
+        t = time.perf_counter()
+        r0 = self.t_replay
         with np.errstate(over="ignore", invalid="ignore"):  # huge weights: bounds go infinite
-            return self._evaluate(items)
+            out = self._evaluate(items)
+        self.t_bounds += time.perf_counter() - t - (self.t_replay - r0)
+        return out
 
     def _evaluate(self, items: list[tuple[Box, int, int, tuple]]) -> list:
         self.n_eval += len(items)
@@ -272,7 +278,10 @@ class _Planner:
         if finite and not self.screen.holds(env, tol=1e-9):
             return False
         model = {f"X_{i}": Fraction(v) for i, v in enumerate(x)}
-        if self.validate(model):
+        t = time.perf_counter()
+        ok = self.validate(model)
+        self.t_replay += time.perf_counter() - t
+        if ok:
             self.found = [Fraction(v) for v in x]
             return True
         return False
@@ -421,7 +430,8 @@ def plan_split(graph: Graph, prop, n: int, *, validate=None, easy: int = 0,
             subs.append(SubQuery(i, s, leaf.box, {"depth": leaf.depth, "unstable": leaf.unstable,
                                                  "region": leaf.root, "path": leaf.path}
                                  | ({} if build else {"bounds": bounds})))
-    stats = {"plan_s": time.perf_counter() - t0, "roots": len(roots), "attack_s": round(t_attack, 4)}
+    stats = {"plan_s": time.perf_counter() - t0, "roots": len(roots), "attack_s": round(t_attack, 4),
+             "bounds_s": round(pl.t_bounds, 4), "replay_s": round(pl.t_replay, 4)}
     if pl.found is not None:
         stats["found_by"] = found_by or "bounds"
     return SplitPlan(subs, refuted, pl.n_eval, pl.found, exhausted, stats, pl.proof)
@@ -613,6 +623,7 @@ def start_split(query: VerifyQuery, n: int, backend: str, timeout: float | None 
                       time_budget=None if timeout is None else plan_share * timeout)
     stats = {"plan_s": round(time.perf_counter() - t0, 4), "boxes": plan.boxes_explored,
              "refuted_by_bounds": plan.refuted, "subqueries": len(plan.subqueries)}
+    stats |= {k: plan.stats[k] for k in ("attack_s", "bounds_s", "replay_s") if k in plan.stats}
     if plan.exhausted:
         stats["split_stopped"] = plan.exhausted
     left = None if timeout is None else timeout - (time.perf_counter() - t0)
