@@ -32,7 +32,9 @@ demo: $(DEMO_STAMP)
 	@echo; echo "== nnsmt verify examples/classifier.onnx examples/class1_margin.vnnlib   (expect sat)"
 	@$(NNSMT) verify examples/classifier.onnx examples/class1_margin.vnnlib; test $$? -eq 10
 	@echo; echo "== nnsmt verify examples/classifier.onnx examples/corner_robust.vnnlib   (expect unsat)"
-	@$(NNSMT) verify examples/classifier.onnx examples/corner_robust.vnnlib
+	@mkdir -p out && $(NNSMT) verify examples/classifier.onnx examples/corner_robust.vnnlib --certificate out/demo_proof.json
+	@echo; echo "== nnsmt check-certificate out/demo_proof.json   (the unsat's proof, replayed independently: expect valid)"
+	@$(NNSMT) check-certificate out/demo_proof.json examples/classifier.onnx examples/corner_robust.vnnlib
 	@echo; echo "== nnsmt verify examples/class1_margin_f32.vnnlib --network classifier=examples/classifier.onnx   (VNN-LIB 2, float32: expect sat)"
 	@mkdir -p out && $(NNSMT) verify examples/class1_margin_f32.vnnlib --network classifier=examples/classifier.onnx \
 		2>/dev/null > out/demo_v2.txt; cat out/demo_v2.txt; test "$$(head -n 1 out/demo_v2.txt)" = sat
