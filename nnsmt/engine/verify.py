@@ -3,11 +3,14 @@
 - `plain`: one query, every ReLU an `ite`.
 - `bounded`: one query; ReLUs that sound linear bounds over the input region show stable are
   fixed, the others get their bounds as lemmas.
-- `split(N)`: bounds first (refuting sub-boxes, trying the points they suggest as
-  counterexamples), then at most N independent bounded sub-queries over sub-boxes
-  (`nnsmt.queries.split`), spread over the executor's workers.
+- `split(N)`: an attack and bounds first (refuting sub-boxes, α-CROWN slopes once the plain
+  ones have bounded 2000 boxes, trying the points they suggest as counterexamples), then at
+  most N independent bounded sub-queries over sub-boxes (`nnsmt.queries.split`), spread over
+  the executor's workers.
 - `bab(N)`: branch and bound on ReLU phases (`nnsmt.queries.bab`), then at most N exact leaf
   queries, each fixing its phases; for many inputs (MNIST-FC).
+- With `certificate` set, split and bab keep how each sub-problem was settled and an unsat
+  writes it (`nnsmt.certificate`; `nnsmt check-certificate` replays it).
 - `auto` (the default): split(4096) for piecewise-linear networks with at most LOW_DIM inputs
   (ACAS Xu: 0 of 14 instances in 60 s with plain, 13 of 14 with split); bab(64) above that
   (MNIST-FC 256x2, 11 instances at 60 s: 8 solved, against 6 for split(1), bounds and candidate
