@@ -378,3 +378,16 @@ def test_recorded_relative_paths_found_beside_the_certificate(case, capsys, monk
     monkeypatch.chdir(tmp_path_factory.mktemp("elsewhere"))
     code, out, _ = run(capsys, "check-certificate", d / "rel.json")
     assert code == 0 and out.startswith("valid")
+
+
+def test_no_certificate_for_sat_or_float_semantics(tmp_path, capsys):
+    """A sat verdict writes no certificate (a note says why); a float-typed VNN-LIB 2 query is
+    refused up front (exit 2, one line): its rounding-error widening is not in the format."""
+    out = tmp_path / "c.json"
+    code, text, err = run(capsys, "verify", "examples/classifier.onnx", "examples/class1_margin.vnnlib",
+                          "--certificate", str(out))
+    assert code == 10 and not out.exists() and "no certificate written: the verdict is sat" in text + err
+    code, _, err = run(capsys, "verify", "examples/class1_margin_f32.vnnlib", "--network",
+                       "classifier=examples/classifier.onnx", "--certificate", str(out))
+    assert code == 2 and not out.exists()
+    assert err.strip().count("\n") == 0 and "real-valued" in err
