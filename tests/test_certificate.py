@@ -276,8 +276,6 @@ def test_verify_writes_a_certificate_that_checks(case, capsys, engine, split):
     d, net, unsat, _, _ = case
     cert = d / "v.json.gz"
     code, out, err = run(capsys, "verify", net, unsat, *engine, "--certificate", cert)
-    if code == 2 and "--certificate" in err:
-        pytest.skip("nnsmt verify has no --certificate yet")
     assert code == 0 and out.startswith("unsat"), out + err
     assert isinstance(cf.read(cert).regions[0], split)  # the root needs a split (see `case`)
     code, out, err = run(capsys, "check-certificate", cert, net, unsat, "--no-fallback")
@@ -391,3 +389,18 @@ def test_no_certificate_for_sat_or_float_semantics(tmp_path, capsys):
                        "classifier=examples/classifier.onnx", "--certificate", str(out))
     assert code == 2 and not out.exists()
     assert err.strip().count("\n") == 0 and "real-valued" in err
+
+
+def test_split_leaves_settled_with_optimised_slopes_check_without_fallback(case, capsys, monkeypatch):
+    """Input splitting switches to α-CROWN slopes after ALPHA_AFTER boxes; the leaves they
+    settle carry those slopes as hints, and the independent checker reproduces every one."""
+    import nnsmt.queries.split as split
+    monkeypatch.setattr(split, "ALPHA_AFTER", 0)
+    d, net, unsat, _, _ = case
+    cert = d / "a.json"
+    code, out, err = run(capsys, "verify", net, unsat, "--engine", "split", "--split", "64", "--certificate", cert)
+    assert code == 0 and out.startswith("unsat"), out + err
+    leaves = list(cf.read(cert).leaves())
+    assert any(leaf.alpha for leaf in leaves) and all(leaf.by == "bounds" for leaf in leaves)
+    code, out, err = run(capsys, "check-certificate", cert, net, unsat, "--no-fallback")
+    assert code == 0 and out.startswith("valid: unsat proved"), out + err

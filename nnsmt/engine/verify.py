@@ -198,7 +198,7 @@ def plan(graph: Graph, prop, opts: VerifyOptions = VerifyOptions(), float_eval=N
                   "replayed with certified rational enclosures",)
     if engine == "split":
         run = start_split(q, n, opts.backend, opts.timeout, jobs=opts.jobs, engine=f"split({n})",
-                          candidates=opts.candidates)
+                          candidates=opts.candidates, slopes=bool(opts.certificate))
         run.notes = notes
         return run
     if engine == "bab":

@@ -42,7 +42,8 @@ from ..certificate import Leaf as Proof, Slopes
 from ..errors import InputError
 from ..ir import Affine, Const, Graph, Input, Relu, Sparse
 from ..terms import And, Cmp, Num, Var, atoms
-from .split import SplitPlan, SplitRun, SubQuery, _addq, _float_or_none, _Planner, _three, certifies, plan_split
+from .split import (SplitPlan, SplitRun, SubQuery, _addq, _float_or_none, _Planner, _three, _three_cmp, certifies,
+                    plan_split)
 from .verify import VerifyQuery, restrict, verify_script
 
 ALPHA_STEPS = 10  # α-CROWN steps on each sub-problem's spec bound
@@ -117,15 +118,6 @@ class _BabPlanner(_Planner):
         self.alpha_steps = alpha_steps
         self.t_bounds = 0.0
         self.infeasible = 0
-        K = len(self.atoms.C)
-        # per atom, the spec rows (of [C; -C]) whose bound can make it False: lower bounds
-        # refute "<=", "<" atoms (row k), upper bounds ">=", ">" (row K + k), both "="
-        self.rows = {}
-        for t in self.y_asserts:
-            for a in atoms(t):
-                k = self.atoms.index.get(id(a))
-                if k is not None:
-                    self.rows[k] = [k] if a.op in ("<=", "<") else [K + k] if a.op in (">=", ">") else [k, K + k]
 
     def evaluate(self, items: list[_Node]) -> list:
         """Per sub-problem: None when refuted, else (branch neuron or None, unstable count)."""
@@ -180,24 +172,6 @@ class _BabPlanner(_Planner):
             out[j] = (int(np.argmax(s)) if unstable else None, unstable)
         return out
 
-    def _hints(self, kept, j: int, alo, ahi) -> dict:
-        """The optimised slopes of sub-problem j for the rows of its decided atoms, on its free
-        neurons: the certificate's hints (`certificate.Slopes`)."""
-        if not kept:
-            return {}
-        rows = sorted({r for k, rs in self.rows.items() if _three_cmp(alo[k], ahi[k]) is not None for r in rs})
-        out = {}
-        for name in (n.name for n in self.relus.nodes):
-            a, free = kept.get(name), kept.get("__free__" + name)
-            if a is None or not rows:
-                continue
-            a = a[j]  # (spec rows, neurons)
-            neurons = np.nonzero(np.broadcast_to(free, kept[name].shape)[j, 0])[0]
-            if len(neurons):
-                out[name] = Slopes(tuple(rows), tuple(int(i) for i in neurons),
-                                   np.asarray(a[np.ix_(rows, neurons)], dtype=np.float32))
-        return out
-
     def scores(self, bounds, weights, live) -> np.ndarray:
         """Branching scores (batch, total neurons): -1 where a neuron is not unstable and free."""
         B = weights.shape[0]
@@ -246,11 +220,6 @@ class _BabPlanner(_Planner):
                 row[a:b] = inter[j, a:b] + 1e-300
                 best[j] = np.where(unstable[j], row, -1.0)
         return best
-
-
-def _three_cmp(lo, hi):
-    """None when an atom's value bounds [lo, hi] contain 0 (its truth still open), else True."""
-    return None if lo <= 0 <= hi else True
 
 
 def pre_name(graph: Graph, inp: str, out: str, value: str, i: int) -> str:
@@ -330,7 +299,7 @@ def plan_bab(graph: Graph, prop, n: int, *, validate=None, time_budget: float | 
     # attack, random samples and the roots' bounds: the split planner with one sub-query
     first = plan_split(graph, prop, n if why else 1, validate=validate, time_budget=time_budget,
                        lemmas=lemmas, samples=samples, seed=seed, batch=batch, build=build and bool(why),
-                       attack_budget=attack_budget)
+                       attack_budget=attack_budget, slopes=slopes)
     if why or first.candidate is not None or not first.subqueries:
         first.stats = dict(first.stats, **({"fallback": why} if why else {}))
         return first

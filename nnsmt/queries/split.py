@@ -32,6 +32,7 @@ from ..bounds import Interval, box_interval, output_spec_bounds, propagate_bound
 from ..errors import InputError
 from ..interpret import decide, evaluate
 from ..ir import Graph, Relu
+from ..certificate import Slopes
 from ..terms import And, Bool, Cmp, Not, Or, Script, atoms, linear_form, variables
 from ..errors import ValidationError
 from ..query import Outcome
@@ -154,6 +155,11 @@ def _three(t, lo, hi, atoms: _Atoms):
     return None
 
 
+def _three_cmp(lo, hi):
+    """None when an atom's value bounds [lo, hi] contain 0 (its truth still open), else True."""
+    return None if lo <= 0 <= hi else True
+
+
 # ---------------------------------------------------------------------------------------------
 # planning
 
@@ -193,6 +199,16 @@ class _Planner:
         self.proof: list = []  # (root, path, certificate Leaf) of every refuted sub-problem
         self.alpha_steps = 0  # α-CROWN steps on each sub-box's spec bound (plan_split sets it)
         self.t_bounds = 0.0  # seconds in bound computations
+        self.slopes = False  # keep each refuted sub-problem's optimised slopes (certificates)
+        K = len(self.atoms.C)
+        # per atom, the spec rows (of [C; -C]) whose bound can make it False: lower bounds
+        # refute "<=", "<" atoms (row k), upper bounds ">=", ">" (row K + k), both "="
+        self.rows = {}
+        for t in self.y_asserts:
+            for a in atoms(t):
+                k = self.atoms.index.get(id(a))
+                if k is not None:
+                    self.rows[k] = [k] if a.op in ("<=", "<") else [K + k] if a.op in (">=", ">") else [k, K + k]
         self.t_replay = 0.0  # seconds replaying candidates exactly (and in onnxruntime)
 
     def evaluate(self, items: list[tuple[Box, int, int, tuple]]) -> list:
@@ -212,8 +228,10 @@ class _Planner:
         ivs = [box_interval(*b) for b, *_ in items]
         batch = Interval(np.stack([iv.lo for iv in ivs]), np.stack([iv.hi for iv in ivs]))
         k = len(self.atoms.C)
+        kept: dict | None = {} if self.slopes and self.alpha_steps else None
         if k:
-            lower, coeff, bounds = output_spec_bounds(self.g, batch, self.spec, alpha_steps=self.alpha_steps)
+            lower, coeff, bounds = output_spec_bounds(self.g, batch, self.spec, alpha_steps=self.alpha_steps,
+                                                      alphas_out=kept)
         else:
             bounds = propagate_bounds(self.g, batch)
             lower, coeff = np.zeros((len(items), 0)), np.zeros((len(items), 0, batch.lo.shape[1]))
@@ -229,7 +247,7 @@ class _Planner:
             verdicts = [_three(t, lo, hi, self.atoms) for t in self.y_asserts]
             if False in verdicts:
                 out.append(None)
-                self.proof.append((root, path, Proof("bounds")))
+                self.proof.append((root, path, Proof("bounds", self._hints(kept, j, lo, hi))))
                 continue
             width = np.array([float(h - l) for l, h in zip(*box)])
             score = width * (np.abs(coeff[j]).sum(0) if k else 1.0)
@@ -255,6 +273,24 @@ class _Planner:
                 for x in cands:
                     if self.try_point(x):
                         break
+        return out
+
+    def _hints(self, kept, j: int, alo, ahi) -> dict:
+        """The optimised slopes of sub-problem j for the rows of its decided atoms, on its free
+        neurons: the certificate's hints (`certificate.Slopes`)."""
+        if not kept:
+            return {}
+        rows = sorted({r for k, rs in self.rows.items() if _three_cmp(alo[k], ahi[k]) is not None for r in rs})
+        out = {}
+        for name in [n for n in kept if not n.startswith("__free__")]:
+            a, free = kept.get(name), kept.get("__free__" + name)
+            if a is None or not rows:
+                continue
+            a = a[j]  # (spec rows, neurons)
+            neurons = np.nonzero(np.broadcast_to(free, kept[name].shape)[j, 0])[0]
+            if len(neurons):
+                out[name] = Slopes(tuple(rows), tuple(int(i) for i in neurons),
+                                   np.asarray(a[np.ix_(rows, neurons)], dtype=np.float32))
         return out
 
     def try_point(self, x) -> bool:
@@ -309,7 +345,7 @@ def plan_split(graph: Graph, prop, n: int, *, validate=None, easy: int = 0,
                max_boxes: int | None = None, time_budget: float | None = None,
                lemmas: str = "bounds", samples: int = 64, seed: int = 0, batch: int = 64,
                build: bool = True, attack_budget: float | None = None,
-               alpha_steps: int = ALPHA_STEPS) -> SplitPlan:
+               alpha_steps: int = ALPHA_STEPS, slopes: bool = False) -> SplitPlan:
     """Split the property's input region into at most `n` sub-queries.
 
     Args:
@@ -324,6 +360,7 @@ def plan_split(graph: Graph, prop, n: int, *, validate=None, easy: int = 0,
         max_boxes, time_budget: stop splitting after this many bound computations / seconds.
         batch: sub-boxes whose bounds are computed together (numpy-vectorised).
         alpha_steps: α-CROWN steps optimising each sub-box's spec bound (0: plain slopes).
+        slopes: keep the optimised slopes of refuted sub-boxes in `proof` (certificate hints).
         build: build each sub-query's script now; with False, `script` is None and the
             sub-box's bounds are in `meta["bounds"]` (`subquery_script` builds it later).
 
@@ -345,6 +382,7 @@ def plan_split(graph: Graph, prop, n: int, *, validate=None, easy: int = 0,
         return SplitPlan([], 0, 0, None, "", {"plan_s": time.perf_counter() - t0, "roots": 0,
                                                       "note": "the input region is empty"})
     pl = _Planner(graph, prop, validate or (lambda m: False))
+    pl.slopes = slopes
     max_boxes = max_boxes if max_boxes is not None else max(1000, 50 * n)
     found_by = ""
     # the roots' bounds first: a root they refute needs no attack (an easy unsat stays fast)
@@ -611,7 +649,7 @@ def certifies(query: VerifyQuery):
 
 def start_split(query: VerifyQuery, n: int, backend: str, timeout: float | None = None,
                 plan_share: float = 0.8, jobs: int = 1, engine: str | None = None,
-                candidates: bool = True) -> SplitRun:
+                candidates: bool = True, slopes: bool = False) -> SplitRun:
     """Plan the split of the query's property (`plan_split`, candidates certified by the query)
     within `plan_share` of `timeout`, and return the run over what is left, its timeout the rest
     of `timeout` (bounds get most of it: on ACAS Xu they settle thousands of boxes a second,
@@ -619,7 +657,7 @@ def start_split(query: VerifyQuery, n: int, backend: str, timeout: float | None 
     refuted, or a candidate passed the replay). `run.stats` says what planning did."""
     t0 = time.perf_counter()
     plan = plan_split(query.graph, query.prop, n, validate=certifies(query) if candidates else None, build=False,
-                      lemmas=query.lemmas,
+                      lemmas=query.lemmas, slopes=slopes,
                       time_budget=None if timeout is None else plan_share * timeout)
     stats = {"plan_s": round(time.perf_counter() - t0, 4), "boxes": plan.boxes_explored,
              "refuted_by_bounds": plan.refuted, "subqueries": len(plan.subqueries)}
