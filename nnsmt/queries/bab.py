@@ -116,7 +116,6 @@ class _BabPlanner(_Planner):
         self.relus = _Relus(graph)
         self.by_name = {n.name: n for n in graph.nodes}
         self.alpha_steps = alpha_steps
-        self.t_bounds = 0.0
         self.infeasible = 0
 
     def evaluate(self, items: list[_Node]) -> list:

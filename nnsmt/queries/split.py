@@ -26,13 +26,12 @@ from fractions import Fraction
 import numpy as np
 
 from ..attack import attack
-from ..certificate import Certificate, Leaf as Proof, tree_from_paths
+from ..certificate import Certificate, Leaf as Proof, Slopes, tree_from_paths
 from ..floatsem import local_bounds, tighten
 from ..bounds import Interval, box_interval, output_spec_bounds, propagate_bounds
 from ..errors import InputError
 from ..interpret import decide, evaluate
 from ..ir import Graph, Relu
-from ..certificate import Slopes
 from ..terms import And, Bool, Cmp, Not, Or, Script, atoms, linear_form, variables
 from ..errors import ValidationError
 from ..query import Outcome
@@ -45,10 +44,10 @@ Box = tuple[tuple[Fraction, ...], tuple[Fraction, ...]]
 # 512 x 30 reached the unsafe region in 14 of 20 rounds, 128 x 100 in 2 of 20)
 ATTACK_S, ATTACK_SHARE = 2.0, 0.1
 ATTACK_STARTS, ATTACK_STEPS = 512, 30
-# α-CROWN steps on each sub-box's spec bound: ACAS Xu 3_1 prop 1 with plain slopes left 606
-# boxes open after 19007 bounded in 60 s; with 5 steps, all refuted after 295 boxes (1.6 s)
-# steps, once ALPHA_AFTER boxes were bounded with plain slopes (easy instances stay cheap: 1_1
-# prop 3 needs 3295 boxes plain, 8919 with α from the start, 2743 with α after 2000)
+# α-CROWN steps on each sub-box's spec bound, once ALPHA_AFTER boxes were bounded with plain
+# slopes. ACAS Xu 3_1 prop 1: plain slopes left 606 boxes open after 19007 bounded in 60 s, 5
+# steps refuted all after 295 boxes (1.6 s); easy instances stay cheap: 1_1 prop 3 needs 3295
+# boxes plain, 8919 with α from the start, 2743 with α after 2000
 ALPHA_STEPS, ALPHA_AFTER = 5, 2000
 
 
@@ -198,8 +197,9 @@ class _Planner:
         self.n_eval = 0
         self.proof: list = []  # (root, path, certificate Leaf) of every refuted sub-problem
         self.alpha_steps = 0  # α-CROWN steps on each sub-box's spec bound (plan_split sets it)
-        self.t_bounds = 0.0  # seconds in bound computations
         self.slopes = False  # keep each refuted sub-problem's optimised slopes (certificates)
+        self.t_bounds = 0.0  # seconds in bound computations
+        self.t_replay = 0.0  # seconds replaying candidates exactly (and in onnxruntime)
         K = len(self.atoms.C)
         # per atom, the spec rows (of [C; -C]) whose bound can make it False: lower bounds
         # refute "<=", "<" atoms (row k), upper bounds ">=", ">" (row K + k), both "="
@@ -209,7 +209,6 @@ class _Planner:
                 k = self.atoms.index.get(id(a))
                 if k is not None:
                     self.rows[k] = [k] if a.op in ("<=", "<") else [K + k] if a.op in (">=", ">") else [k, K + k]
-        self.t_replay = 0.0  # seconds replaying candidates exactly (and in onnxruntime)
 
     def evaluate(self, items: list[tuple[Box, int, int, tuple]]) -> list:
         """Bounds on a batch of sub-boxes (box, depth, root, path): a _Leaf each, or None when
@@ -278,19 +277,19 @@ class _Planner:
     def _hints(self, kept, j: int, alo, ahi) -> dict:
         """The optimised slopes of sub-problem j for the rows of its decided atoms, on its free
         neurons: the certificate's hints (`certificate.Slopes`)."""
-        if not kept:
+        if not kept:  # no certificate asked for (the hot path): nothing to compute
             return {}
         rows = sorted({r for k, rs in self.rows.items() if _three_cmp(alo[k], ahi[k]) is not None for r in rs})
+        if not rows:
+            return {}
         out = {}
-        for name in [n for n in kept if not n.startswith("__free__")]:
-            a, free = kept.get(name), kept.get("__free__" + name)
-            if a is None or not rows:
+        for name, a in kept.items():
+            if name.startswith("__free__"):
                 continue
-            a = a[j]  # (spec rows, neurons)
-            neurons = np.nonzero(np.broadcast_to(free, kept[name].shape)[j, 0])[0]
-            if len(neurons):
+            neurons = np.nonzero(np.broadcast_to(kept["__free__" + name], a.shape)[j, 0])[0]
+            if len(neurons):  # a[j]: (spec rows, neurons)
                 out[name] = Slopes(tuple(rows), tuple(int(i) for i in neurons),
-                                   np.asarray(a[np.ix_(rows, neurons)], dtype=np.float32))
+                                   np.asarray(a[j][np.ix_(rows, neurons)], dtype=np.float32))
         return out
 
     def try_point(self, x) -> bool:
