@@ -12,6 +12,11 @@ from .terms import Script
 
 STATUSES = ("sat", "unsat", "unknown", "delta-sat", "error")
 
+# the start of the `Result.reason` of a floating-point solver (MILP, LP) that found a script
+# infeasible but could not confirm it exactly: the status is unknown, never unsat; a caller may
+# take it as a hint and confirm by other means (rigorous bounds, an exact query)
+UNCONFIRMED_INFEASIBLE = "infeasible in floating point, not confirmed exactly"
+
 # what a script may need beyond linear real arithmetic (see nnsmt.terms.term_features)
 FEATURES = ("nonlinear", "exp", "int", "optimize")
 
@@ -21,7 +26,9 @@ class Result:
     """A solver's answer. `model` maps the script's declared names to exact values (for sat);
     `reason` says why for unknown/error (e.g. "timeout"); `stats` holds timings in seconds;
     `core` names the assertions of an unsat core (when `SolveOptions.want_core` asked for one
-    and the backend gives cores)."""
+    and the backend gives cores); `models` holds the further solutions a backend met on the way
+    (when `SolveOptions.harvest` asked for them): candidates only, each to be replayed exactly
+    by whoever uses it, like `model`."""
 
     status: str
     backend: str
@@ -29,6 +36,7 @@ class Result:
     model: dict[str, Fraction] = field(default_factory=dict)
     stats: dict[str, float] = field(default_factory=dict)
     core: tuple[str, ...] = ()
+    models: tuple[dict[str, Fraction], ...] = ()
 
     def __post_init__(self):
         if self.status not in STATUSES:
@@ -49,12 +57,17 @@ class SolveOptions:
             a < b - margin). Its unsat then says nothing about the script: the backend must
             answer unknown instead.
         simplex: "soi" asks for a sum-of-infeasibilities simplex where a backend has one.
+        harvest: the name of an assertion that is a disjunction: a backend that honours it
+            (a MILP) maximises how many of its disjuncts hold and returns every solution it
+            meets on the way in `Result.models` (the seed's solution harvesting); `model` is
+            the best one. Others ignore it (one model, as usual).
     """
 
     want_core: bool = False
     delta: float | None = None
     margin: float = 0.0
     simplex: str = "default"
+    harvest: str | None = None
 
 
 OPTION_NAMES = tuple(f.name for f in fields(SolveOptions))
