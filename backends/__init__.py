@@ -19,6 +19,7 @@ PARAMETRIC = {
     "pysmt": ("nnsmt.backends.pysmt_backend", "PysmtBackend", "pip install pysmt"),
     "smt2": ("nnsmt.backends.smt2_command", "Smt2CommandBackend", "a solver binary on PATH"),
     "vnnlib": ("nnsmt.backends.vnnlib_command", "VnnlibCommandBackend", "a VNN-LIB 2 verifier on PATH"),
+    "milp": ("nnsmt.backends.milp_backend", "MilpBackend", "pip install highspy pyscipopt"),
 }
 
 
@@ -27,7 +28,8 @@ def get_backend(name: str):
 
     Plain names come from REGISTRY; `pysmt:SOLVER` uses any solver pySMT has installed and
     `smt2:COMMAND` runs a solver binary on the SMT-LIB2 text (e.g. `smt2:z3 -in`);
-    `vnnlib:COMMAND` runs a VNN-LIB 2 verifier's `verify` command (e.g. `vnnlib:my-verifier`).
+    `vnnlib:COMMAND` runs a VNN-LIB 2 verifier's `verify` command (e.g. `vnnlib:my-verifier`);
+    `milp:highs` / `milp:scip` a MILP solver whose answers are checked exactly (milp_backend).
     """
     kind, _, arg = name.partition(":")
     if arg and kind in PARAMETRIC:
