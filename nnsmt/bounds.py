@@ -576,7 +576,8 @@ class LinearDomain(IntervalDomain):
         return isinstance(node, Relu) and node.name in self.relax
 
     def backsub(self, target: str, C: np.ndarray, alphas: Mapping[str, np.ndarray] | None = None,
-                record: dict[str, np.ndarray] | None = None
+                record: dict[str, np.ndarray] | None = None,
+                betas: Mapping[str, np.ndarray] | None = None
                 ) -> tuple[np.ndarray, tuple[str | None, np.ndarray, np.ndarray]]:
         """Rigorous lower bounds of `C @ value(target)`, and the final linear form
         (leaf value name, A, c) with C @ target >= A @ leaf + c - err, used for scoring splits;
@@ -586,6 +587,11 @@ class LinearDomain(IntervalDomain):
         every entry in [0, 1] (`relu(y) >= a * y` for every y then: sound for any neuron),
         replacing the relaxation's own slopes. `record` (optional, filled): every value the walk
         reached -> its summed coefficient matrix (for the gradient in `_optimize_alphas`).
+        `betas` (optional): ReLU value -> multipliers of its phase constraints, shape like
+        `alphas`, every entry >= 0 (β-CROWN): a neuron the phases fix (active: pre >= 0,
+        inactive: pre <= 0) adds -β * sign * pre to the form. Over the inputs that satisfy the
+        phases that term is <= 0, so the bound stays sound for any β >= 0; it lets the split
+        constraints reach the layers below, which the clamped interval alone does not.
 
         Invariant: C @ target >= Σ_v A_v @ value(v) + c - err for the exact reals, over the
         values v with pending coefficients A_v, where err collects a bound on every rounding
@@ -650,11 +656,20 @@ class LinearDomain(IntervalDomain):
                 An = np.minimum(A, 0.0)
                 al = alphas[node.name] if alphas is not None and node.name in alphas else alpha[..., None, :]
                 A2 = np.where(neg, A * s[..., None, :], A * al)
+                if betas is not None and node.name in betas:
+                    # the subtraction's rounding, relative to its result; the product's below
+                    # stays relative to the product (they may cancel)
+                    sign = np.asarray(self.phases[node.name], dtype=np.float64)[..., None, :]
+                    A3 = A2 - betas[node.name] * sign
+                    err = err + _gamma(1) * _mv(np.abs(A3), _mag(y))
+                else:
+                    A3 = A2
                 cc = _mv(An, t)  # A < 0 times the upper line's intercept
                 c2 = c + cc
                 n = A.shape[-1]
                 err = err + _gamma(n + 2) * (_mv(-An, np.abs(t)) + np.abs(c2)) \
                     + _gamma(1) * _mv(np.abs(A2), _mag(y)) + (n + 2) * ETA
+                A2 = A3
                 c = c2
                 add(node.x, A2)
         if len(leaves) > 1:  # a value whose coefficients all cancelled adds nothing
@@ -726,7 +741,7 @@ def _domain(graph, box, method, skip=frozenset(), phases=None):
 def output_spec_bounds(graph: Graph, box: Interval, C: np.ndarray, method: str = "linear",
                        alpha_steps: int = 0, alpha_lr: float = 0.2,
                        phases: Mapping[str, np.ndarray] | None = None,
-                       alphas_out: dict | None = None):
+                       alphas_out: dict | None = None, beta_lr: float = 0.0):
     """Lower bounds of `C @ output` over the box (rows of C are specs, e.g. Y_0 - Y_1), plus
     each spec's coefficients on the input (zeros when back-substitution stopped early) and
     the bounds of every value. Tighter than bounding the outputs separately. Batched: box
@@ -742,10 +757,14 @@ def output_spec_bounds(graph: Graph, box: Interval, C: np.ndarray, method: str =
 
     `phases` (optional): a sub-problem's ReLU phases, as in `propagate_bounds`; a batch
     element whose phases no input of its box satisfies (`infeasible`) gets +inf bounds.
+    `beta_lr` > 0 (with phases and alpha_steps): the same ascent also optimises one
+    multiplier per fixed neuron and spec row (β-CROWN; see `LinearDomain.backsub`), at that
+    step size, starting from 0.
 
     `alphas_out` (optional, filled when slopes were optimised): ReLU value -> the slopes of
-    each row's best bound, batch + (k, m), and "__free__" + name -> which of them were free
-    (unstable); what an unsat certificate records as hints for its checker."""
+    each row's best bound, batch + (k, m), "__free__" + name -> which of them were free
+    (unstable), and with `beta_lr` "__beta__" + name -> that bound's multipliers (0 on free
+    neurons); what an unsat certificate records as hints for its checker."""
     inp, out = graph.single_io("output spec bounds")
     dom = _domain(graph, box, method, frozenset([out]), phases)
     iv = dom.bounds[out]
@@ -769,7 +788,7 @@ def output_spec_bounds(graph: Graph, box: Interval, C: np.ndarray, method: str =
     coeff = coefficients(leaf, A)
     if record is not None:
         lower, coeff = _optimize_alphas(dom, out, C, lower, coeff, record, alpha_steps, alpha_lr,
-                                        coefficients, alphas_out)
+                                        coefficients, alphas_out, beta_lr)
     return _empty_inf(np.maximum(lower, naive), dom.bounds, phases), coeff, dom.bounds
 
 
@@ -785,7 +804,7 @@ def _empty_inf(lower: np.ndarray, bounds, phases) -> np.ndarray:
 
 def _optimize_alphas(dom: LinearDomain, out: str, C: np.ndarray, lower: np.ndarray,
                      coeff: np.ndarray, record: dict, steps: int, lr: float, coefficients,
-                     alphas_out: dict | None = None):
+                     alphas_out: dict | None = None, beta_lr: float = 0.0):
     """Projected Adam ascent on per-row lower slopes (see `output_spec_bounds`). The gradient
     is closed form: with the lines fixed, back-substitution's bound is the value of the
     relaxed (linear) network at the input vertex minimising it, so d bound / d alpha_j =
@@ -799,8 +818,18 @@ def _optimize_alphas(dom: LinearDomain, out: str, C: np.ndarray, lower: np.ndarr
         y = dom.bounds[dom.by_name[name].x]
         alphas[name] = np.array(np.broadcast_to(alpha[..., None, :], batch + (k, alpha.shape[-1])))
         free[name] = np.broadcast_to(((y.lo < 0) & (y.hi > 0))[..., None, :], alphas[name].shape)
+    # β: per fixed neuron and row, d bound / d β_j = -sign_j * pre_j at the same minimiser
+    betas, signs = {}, {}
+    if beta_lr > 0:
+        for name in alphas:
+            ph = dom.phases.get(name)
+            if ph is not None and np.any(ph):
+                signs[name] = np.asarray(ph, dtype=np.float64)[..., None, :]
+                betas[name] = np.zeros_like(alphas[name])
     m1 = {n: np.zeros_like(a) for n, a in alphas.items()}
     m2 = {n: np.zeros_like(a) for n, a in alphas.items()}
+    mb1 = {n: np.zeros_like(a) for n, a in betas.items()}
+    mb2 = {n: np.zeros_like(a) for n, a in betas.items()}
     b1, b2 = 0.9, 0.999
     best = np.where(np.isnan(lower), -INF, lower)
     kept = None if alphas_out is None else {n: a.copy() for n, a in alphas.items()}
@@ -818,8 +847,17 @@ def _optimize_alphas(dom: LinearDomain, out: str, C: np.ndarray, lower: np.ndarr
             m2[name] = b2 * m2[name] + (1 - b2) * g * g
             hat = m1[name] / (1 - b1 ** step) / (np.sqrt(m2[name] / (1 - b2 ** step)) + 1e-12)
             alphas[name] = np.where(free[name], np.clip(a + lr * hat, 0.0, 1.0), a)
+        for name, b in betas.items():
+            z = vals.get(dom.by_name[name].x)
+            if z is None:
+                continue
+            g = np.nan_to_num(-signs[name] * z, posinf=0.0, neginf=0.0)
+            mb1[name] = b1 * mb1[name] + (1 - b1) * g
+            mb2[name] = b2 * mb2[name] + (1 - b2) * g * g
+            hat = mb1[name] / (1 - b1 ** step) / (np.sqrt(mb2[name] / (1 - b2 ** step)) + 1e-12)
+            betas[name] = np.where(signs[name] != 0, np.maximum(b + beta_lr * hat, 0.0), 0.0)
         record.clear()
-        low, (leaf, A, _) = dom.backsub(out, C, alphas, record)
+        low, (leaf, A, _) = dom.backsub(out, C, alphas, record, betas or None)
         better = low > best  # NaN compares False
         if better.any():
             best = np.where(better, low, best)
@@ -827,6 +865,9 @@ def _optimize_alphas(dom: LinearDomain, out: str, C: np.ndarray, lower: np.ndarr
             if kept is not None:
                 for n, a in alphas.items():
                     kept[n] = np.where(better[..., None], a, kept[n])
+                for n, b in betas.items():
+                    kb = kept.setdefault("__beta__" + n, np.zeros_like(b))
+                    kept["__beta__" + n] = np.where(better[..., None], b, kb)
     if kept is not None:
         alphas_out.update(kept)
         alphas_out.update({"__free__" + n: f for n, f in free.items()})

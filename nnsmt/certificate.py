@@ -17,7 +17,9 @@ without trusting the engine that produced it (`nnsmt check-certificate`,
   - `Leaf("bounds", alpha)`: rigorous linear bounds over the region decide one of the
     property's output assertions False. `alpha` optionally gives lower-line slopes of unstable
     ReLUs for chosen spec rows (any slope in [0, 1] is sound, so they are hints a checker may
-    use as given); spec rows are numbered over the property's linear output atoms (atoms of the
+    use as given), and `beta` optionally the multipliers of the phase constraints of fixed
+    ReLUs for chosen rows (β-CROWN: the form gains -β * sign * pre-activation, which is <= 0 on
+    the region for any β >= 0; same layout as slopes); spec rows are numbered over the property's linear output atoms (atoms of the
     assertions mentioning outputs, in assertion order then `terms.atoms` order): row k < K is
     the lower bound of atom k's `lhs - rhs`, row K + k its upper bound (as the lower bound of
     the negation);
@@ -70,6 +72,7 @@ class Leaf:
     by: str  # one of LEAF_KINDS
     alpha: dict = field(default_factory=dict)  # ReLU value name -> Slopes ("bounds" only)
     backend: str = ""  # "smt": the backend that answered unsat
+    beta: dict = field(default_factory=dict)  # ReLU value name -> Slopes of multipliers ("bounds")
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,8 @@ def _node_json(n: Node):
         d: dict = {"leaf": n.by}
         if n.alpha:
             d["alpha"] = {k: _slopes_json(s) for k, s in n.alpha.items()}
+        if n.beta:
+            d["beta"] = {k: _slopes_json(s) for k, s in n.beta.items()}
         if n.backend:
             d["backend"] = n.backend
         return d
@@ -211,9 +216,12 @@ def _node(d, where: str, depth: int = 0) -> Node:
         _need(by in LEAF_KINDS, f"{where}: unknown leaf kind {by!r} (one of {', '.join(LEAF_KINDS)})")
         alpha = d.get("alpha") or {}
         _need(isinstance(alpha, dict), f"{where}: alpha must be an object")
+        beta = d.get("beta") or {}
+        _need(isinstance(beta, dict), f"{where}: beta must be an object")
         backend = d.get("backend", "")
         _need(isinstance(backend, str), f"{where}: backend must be a string")
-        return Leaf(by, {str(k): _slopes(v, f"{where}.alpha.{k}") for k, v in alpha.items()}, backend)
+        return Leaf(by, {str(k): _slopes(v, f"{where}.alpha.{k}") for k, v in alpha.items()}, backend,
+                    {str(k): _slopes(v, f"{where}.beta.{k}") for k, v in beta.items()})
     kind = d.get("split")
     kids = d.get("children")
     _need(isinstance(kids, list) and len(kids) == 2, f"{where}: a split needs two children")

@@ -148,7 +148,7 @@ class Prepared:
                                        "handles Input, Affine and Relu nodes only")
 
 
-def recheck(graph, lo, hi, C, phases=None, alphas=None):
+def recheck(graph, lo, hi, C, phases=None, alphas=None, betas=None):
     """Rigorous lower bounds of `C @ output` over B regions.
 
     Args:
@@ -158,6 +158,11 @@ def recheck(graph, lo, hi, C, phases=None, alphas=None):
         phases: ReLU value name -> int8 (B, m): +1 active, -1 inactive, 0 free.
         alphas: ReLU value name -> float (B, R, m): lower-line slopes for the spec rows (NaN:
             the default; others clipped to [0, 1]).
+        betas: ReLU value name -> float (B, R, m): multipliers of the phase constraints
+            (NaN or <= 0: none; used only on phase-fixed neurons). A fixed neuron's
+            pre-activation z satisfies sign * z >= 0 on the region, so adding
+            -beta * sign * z (beta >= 0) to the form can only lower it there: sound for any
+            beta.
 
     Returns:
         (lower (B, R), infeasible (B,) bool, bounds): bounds maps every value name to its
@@ -170,12 +175,13 @@ def recheck(graph, lo, hi, C, phases=None, alphas=None):
     B = lo.shape[0]
     phases = phases or {}
     alphas = alphas or {}
+    betas = betas or {}
     C = np.asarray(C, dtype=np.float64).reshape(-1, p.dims[p.out])
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         bounds, relax, infeasible = _forward(p, lo, hi, phases)
         if len(C):
             lam = np.broadcast_to(C, (B,) + C.shape).copy()
-            lower = _backsub(p, p.out, lam, bounds, relax, alphas)
+            lower = _backsub(p, p.out, lam, bounds, relax, alphas, betas, phases)
             ia = _dot_lower(np.broadcast_to(C, (B,) + C.shape),
                             np.where(C >= 0, bounds[p.out].lo[:, None, :], bounds[p.out].hi[:, None, :]))
             lower = np.fmax(lower, ia)
@@ -274,7 +280,8 @@ def _sanitize(lam, c):
     return lam, np.where(np.isnan(c), -INF, c)
 
 
-def _backsub(p: Prepared, start: str, lam: np.ndarray, bounds, relax, alphas) -> np.ndarray:
+def _backsub(p: Prepared, start: str, lam: np.ndarray, bounds, relax, alphas, betas=None,
+             phases=None) -> np.ndarray:
     """Lower bound of lam . value(start) over each region (B, R), back-substituted to the input."""
     B, R = lam.shape[:2]
     coef: dict[str, np.ndarray] = {start: lam}
@@ -309,6 +316,14 @@ def _backsub(p: Prepared, start: str, lam: np.ndarray, bounds, relax, alphas) ->
             neg = lam < 0
             new = np.where(neg, lam * s[:, None, :], lam * a)
             ne = _ub(2 * U * np.abs(new), 1) + ETA
+            given = (betas or {}).get(n.name)
+            ph = (phases or {}).get(n.name)
+            if given is not None and ph is not None:
+                b = np.nan_to_num(np.asarray(given, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+                sign = np.asarray(ph, dtype=np.float64)[:, None, :]
+                b = np.where(sign != 0, np.maximum(b, 0.0), 0.0)
+                new = new - b * sign  # b * sign is exact; the subtraction rounds once more
+                ne = _ub(ne + _ub(2 * U * np.abs(new), 1) + ETA, 2)
             tt = np.broadcast_to(t[:, None, :], lam.shape)
             c = _down(c + _dot_lower(np.where(neg, lam, 0.0), np.where(neg, tt, 0.0)))
             _accumulate(coef, err, n.x, new, ne)

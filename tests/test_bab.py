@@ -55,8 +55,11 @@ def prop(n_in, n_out, eps, thr):
 
 @settings(max_examples=40, deadline=None)
 @given(st.integers(0, 10 ** 6), st.integers(1, 3), st.integers(2, 5), st.integers(2, 5),
-       st.lists(st.integers(-1, 1), min_size=10, max_size=10), st.integers(0, 8))
-def test_phased_bounds_hold_on_points_satisfying_the_phases(seed, n_in, w1, w2, ph, alpha):
+       st.lists(st.integers(-1, 1), min_size=10, max_size=10), st.integers(0, 8),
+       st.sampled_from([0.0, 0.05, 1.0]))
+def test_phased_bounds_hold_on_points_satisfying_the_phases(seed, n_in, w1, w2, ph, alpha, beta_lr):
+    """With `beta_lr`, the split constraints' multipliers (β-CROWN) are optimised too: still
+    sound on the points that satisfy the phases (and only there)."""
     rng = np.random.default_rng(seed)
     g = mlp(rng, [n_in, w1, w2, 2])
     lo, hi = -rng.uniform(0.2, 2, n_in), rng.uniform(0.2, 2, n_in)
@@ -72,7 +75,8 @@ def test_phased_bounds_hold_on_points_satisfying_the_phases(seed, n_in, w1, w2, 
     b = propagate_bounds(g, box, phases=phases)
     C = np.array([[1.0, -1.0], [-1.0, 0.0], [0.0, 1.0]])
     B = Interval(box.lo[None], box.hi[None])
-    low, _, bb = output_spec_bounds(g, B, C, alpha_steps=alpha, phases={k: p[None] for k, p in phases.items()})
+    low, _, bb = output_spec_bounds(g, B, C, alpha_steps=alpha, phases={k: p[None] for k, p in phases.items()},
+                                    beta_lr=beta_lr)
     empty, empty_spec = bool(infeasible(b)), bool(np.asarray(infeasible(bb))[0])
     if empty or empty_spec:
         assert not keep.any(), "phases reported infeasible, yet a sampled point satisfies them"
@@ -83,6 +87,49 @@ def test_phased_bounds_hold_on_points_satisfying_the_phases(seed, n_in, w1, w2, 
     for name, iv in b.items():
         assert np.all(iv.lo - 1e-9 <= Xk[name]) and np.all(Xk[name] <= iv.hi + 1e-9), name
     assert np.all(low[0] <= (Xk["a3"] @ C.T).min(0, initial=np.inf) + 1e-9)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10 ** 6), st.integers(1, 3), st.integers(2, 5), st.integers(2, 5),
+       st.lists(st.integers(-1, 1), min_size=10, max_size=10), st.floats(0, 50))
+def test_any_nonnegative_beta_is_sound(seed, n_in, w1, w2, ph, scale):
+    """The β term alone, with arbitrary multipliers >= 0 (no optimiser): the back-substituted
+    bound holds on every sampled point that satisfies the phases."""
+    from nnsmt.bounds import _domain
+    rng = np.random.default_rng(seed)
+    g = mlp(rng, [n_in, w1, w2, 2])
+    lo, hi = -rng.uniform(0.2, 2, n_in), rng.uniform(0.2, 2, n_in)
+    phases = {"r1": np.array(ph[:w1], dtype=np.int8)[None], "r2": np.array(ph[5:5 + w2], dtype=np.int8)[None]}
+    C = np.array([[1.0, -1.0], [-1.0, 0.0], [0.0, 1.0]])
+    dom = _domain(g, Interval(lo[None], hi[None]), "linear", frozenset(["a3"]), phases)
+    if np.any(infeasible(dom.bounds)):
+        return
+    betas = {r: scale * rng.random((1, len(C), p.shape[-1])) for r, p in phases.items()}
+    low, _ = dom.backsub("a3", C, betas=betas)
+    X = np.vstack([rng.uniform(lo, hi, size=(3000, n_in)), np.where(rng.random((200, n_in)) < 0.5, lo, hi)])
+    v = float_values(g, X)
+    keep = np.ones(len(X), dtype=bool)
+    for r, a in (("r1", "a1"), ("r2", "a2")):
+        p = phases[r][0]
+        keep &= np.all(np.where(p > 0, v[a] >= 0, np.where(p < 0, v[a] <= 0, True)), axis=-1)
+    assert np.all(low[0] <= (v["a3"][keep] @ C.T).min(0, initial=np.inf) + 1e-9)
+
+
+def test_beta_uses_a_split_the_clamped_interval_cannot():
+    """a1 = x0 - x1, r1 = relu(a1), out = x1 - x0 + 0 * r1 over [0, 1]^2. With r1 fixed active
+    (a1 >= 0, i.e. x0 >= x1) the true minimum of -out = x0 - x1 is 0; the clamped interval of
+    a1 says nothing about -out, whose plain bound is min(x0 - x1) = -1. With the multiplier of
+    a1 >= 0 at 1 the form becomes (x0 - x1) - (x0 - x1) = 0: the bound 0 (up to rounding)."""
+    g = Graph((Input("x", 2), Affine("a1", "x", Const(np.array([[1.0, -1.0]])), Const(np.array([0.0]))),
+               Relu("r1", "a1"),
+               Affine("out", "r1", Const(np.array([[0.0]])), Const(np.array([0.0])),
+                      more=(("x", Const(np.array([[-1.0, 1.0]]))),))), ("out",)).check()
+    B = Interval(np.array([[0.0, 0.0]]), np.array([[1.0, 1.0]]))
+    ph = {"r1": np.array([[1]], np.int8)}
+    plain, _, _ = output_spec_bounds(g, B, np.array([[-1.0]]), alpha_steps=20, phases=ph)
+    beta, _, _ = output_spec_bounds(g, B, np.array([[-1.0]]), alpha_steps=20, phases=ph, beta_lr=0.2)
+    assert plain[0, 0] == pytest.approx(-1.0)
+    assert beta[0, 0] <= 0.0 and beta[0, 0] == pytest.approx(0.0, abs=1e-6)  # sound, and tight
 
 
 def test_phases_none_unchanged_and_free_phases_unchanged():

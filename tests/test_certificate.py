@@ -82,8 +82,11 @@ def test_recheck_is_sound_on_samples(layers, data):
     phases = {r.name: rng.integers(-1, 2, (B, dims[r.name])).astype(np.int8) for r in relus}
     alphas = {r.name: np.where(rng.random((B, R, dims[r.name])) < 0.3, np.nan,
                                rng.uniform(0, 1, (B, R, dims[r.name]))) for r in relus}
+    # β multipliers: any values, negative and NaN included (the checker clips them to >= 0)
+    betas = {r.name: np.where(rng.random((B, R, dims[r.name])) < 0.1, np.nan,
+                              rng.uniform(-1, 5, (B, R, dims[r.name]))) for r in relus}
     C = rng.uniform(-1, 1, (R, n_out))
-    lower, infeasible, bounds = recheck(g, lo, hi, C, phases, alphas)
+    lower, infeasible, bounds = recheck(g, lo, hi, C, phases, alphas, betas)
     for b in range(B):
         X = lo[b] + rng.random((3000, n)) * (hi[b] - lo[b])
         X = np.vstack([X, lo[b], hi[b]])
@@ -100,6 +103,24 @@ def test_recheck_is_sound_on_samples(layers, data):
         for name, iv in bounds.items():
             vals = v[name][ok]
             assert np.all(vals >= iv.lo[b] - 1e-9) and np.all(vals <= iv.hi[b] + 1e-9), name
+
+
+def test_recheck_beta_carries_a_split_back():
+    """a1 = x0 - x1, r = relu(a1), y = x1 - x0 + 0 * r on [0, 1]^2, r fixed active (x0 >= x1):
+    min(-y) = 0 on the region. Without a multiplier the bound of -y is -1 (the clamp of a1
+    says nothing about x); with β = 1 on the phase constraint the form is 0 (hand-derived)."""
+    from nnsmt.ir import Affine, Const, Graph, Input
+    g = Graph((Input("x", 2), Affine("a1", "x", Const(np.array([[1.0, -1.0]])), Const(np.array([0.0]))),
+               Relu("r", "a1"),
+               Affine("y", "r", Const(np.array([[0.0]])), Const(np.array([0.0])),
+                      more=(("x", Const(np.array([[-1.0, 1.0]]))),))), ("y",)).check()
+    lo, hi, C = np.zeros((1, 2)), np.ones((1, 2)), np.array([[-1.0]])
+    ph = {"r": np.array([[1]], np.int8)}
+    plain, _, _ = recheck(g, lo, hi, C, ph)
+    with_beta, _, _ = recheck(g, lo, hi, C, ph, betas={"r": np.ones((1, 1, 1))})
+    free, _, _ = recheck(g, lo, hi, C, {"r": np.array([[0]], np.int8)}, betas={"r": np.ones((1, 1, 1))})
+    assert plain[0, 0] == pytest.approx(-1.0) and free[0, 0] == pytest.approx(-1.0)  # free: β unused
+    assert -1e-12 < with_beta[0, 0] <= 0.0
 
 
 def test_recheck_infeasible_only_when_empty():
@@ -403,4 +424,35 @@ def test_split_leaves_settled_with_optimised_slopes_check_without_fallback(case,
     leaves = list(cf.read(cert).leaves())
     assert any(leaf.alpha for leaf in leaves) and all(leaf.by == "bounds" for leaf in leaves)
     code, out, err = run(capsys, "check-certificate", cert, net, unsat, "--no-fallback")
+    assert code == 0 and out.startswith("valid: unsat proved"), out + err
+
+
+def test_bab_leaves_with_beta_multipliers_check_without_fallback(tmp_path, capsys):
+    """A random 3-10-10-2 MLP, Y_1 >= Y_0 + thr just above the sampled maximum: bab proves it
+    with leaves whose bounds use the phase constraints' multipliers (β), recorded as hints;
+    the independent checker (not the engine's bound code) reproduces every leaf. (The plain
+    exact encoding agrees, but takes 45 s on Z3.)"""
+    rng = np.random.default_rng(0)
+    sizes = [3, 10, 10, 2]
+    layers = [((rng.normal(size=(n, m)) / np.sqrt(m)).astype(np.float32),
+               (rng.normal(size=n) * 0.3).astype(np.float32)) for m, n in zip(sizes, sizes[1:])]
+    net = tmp_path / "net.onnx"
+    onnx.save(mlp_onnx(layers), net)
+    X = rng.uniform(-1, 1, (20000, 3))
+    h = X
+    for i, (W, b) in enumerate(layers):
+        h = h @ W.T.astype(np.float64) + b
+        h = np.maximum(h, 0) if i < len(layers) - 1 else h
+    thr = round(float((h[:, 1] - h[:, 0]).max()) + 0.02, 4)
+    prop = tmp_path / "p.vnnlib"
+    prop.write_text("".join(f"(declare-const X_{i} Real)\n" for i in range(3))
+                    + "(declare-const Y_0 Real)\n(declare-const Y_1 Real)\n"
+                    + "".join(f"(assert (>= X_{i} -1))\n(assert (<= X_{i} 1))\n" for i in range(3))
+                    + f"(assert (>= Y_1 (+ Y_0 {thr})))\n")
+    cert = tmp_path / "c.json"
+    code, out, err = run(capsys, "verify", net, prop, "--engine", "bab", "--split", "4", "--certificate", cert)
+    assert code == 0 and out.startswith("unsat"), out + err
+    leaves = list(cf.read(cert).leaves())
+    assert any(leaf.beta for leaf in leaves)
+    code, out, err = run(capsys, "check-certificate", cert, net, prop, "--no-fallback")
     assert code == 0 and out.startswith("valid: unsat proved"), out + err

@@ -366,7 +366,7 @@ def _recheck_group(prep: Prepared, group: list[Region], C, spec: Spec, dims) -> 
     B, R = len(group), len(C)
     lo = np.array([[_down(v) for v in r.lo] for r in group], dtype=np.float64)
     hi = np.array([[_up(v) for v in r.hi] for r in group], dtype=np.float64)
-    phases, alphas = {}, {}
+    phases, alphas, betas = {}, {}, {}
     for j, r in enumerate(group):
         for name, ph in r.phases.items():
             arr = phases.setdefault(name, np.zeros((B, dims[name]), dtype=np.int8))
@@ -380,7 +380,15 @@ def _recheck_group(prep: Prepared, group: list[Region], C, spec: Spec, dims) -> 
                 raise Rejected(f"{r.path}: alpha of {name}: rows < {R} and neurons < {m} needed")
             arr = alphas.setdefault(name, np.full((B, R, m), np.nan))
             arr[j][np.ix_(list(sl.rows), list(sl.neurons))] = np.asarray(sl.values, dtype=np.float64)
-    lower, infeasible, _ = recheck(prep, lo, hi, C, phases, alphas)
+        for name, sl in r.leaf.beta.items():
+            if name not in prep.relus:
+                raise Rejected(f"{r.path}: beta for {name!r}, not a ReLU of the network")
+            m = dims[name]
+            if any(k >= R for k in sl.rows) or any(k >= m for k in sl.neurons):
+                raise Rejected(f"{r.path}: beta of {name}: rows < {R} and neurons < {m} needed")
+            arr = betas.setdefault(name, np.zeros((B, R, m)))
+            arr[j][np.ix_(list(sl.rows), list(sl.neurons))] = np.asarray(sl.values, dtype=np.float64)
+    lower, infeasible, _ = recheck(prep, lo, hi, C, phases, alphas, betas)
     out = []
     for j, r in enumerate(group):
         if infeasible[j]:

@@ -246,7 +246,7 @@ class _Planner:
             verdicts = [_three(t, lo, hi, self.atoms) for t in self.y_asserts]
             if False in verdicts:
                 out.append(None)
-                self.proof.append((root, path, Proof("bounds", self._hints(kept, j, lo, hi))))
+                self.proof.append((root, path, self._proof(kept, j, lo, hi)))
                 continue
             width = np.array([float(h - l) for l, h in zip(*box)])
             score = width * (np.abs(coeff[j]).sum(0) if k else 1.0)
@@ -274,23 +274,30 @@ class _Planner:
                         break
         return out
 
-    def _hints(self, kept, j: int, alo, ahi) -> dict:
-        """The optimised slopes of sub-problem j for the rows of its decided atoms, on its free
-        neurons: the certificate's hints (`certificate.Slopes`)."""
+    def _proof(self, kept, j: int, alo, ahi) -> Proof:
+        """Sub-problem j's bounds leaf: its optimised slopes for the rows of its decided atoms,
+        on its free neurons, and its multipliers (β) on its fixed ones: the certificate's hints
+        (`certificate.Slopes`)."""
         if not kept:  # no certificate asked for (the hot path): nothing to compute
-            return {}
+            return Proof("bounds")
         rows = sorted({r for k, rs in self.rows.items() if _three_cmp(alo[k], ahi[k]) is not None for r in rs})
         if not rows:
-            return {}
-        out = {}
+            return Proof("bounds")
+        alpha, beta = {}, {}
         for name, a in kept.items():
-            if name.startswith("__free__"):
+            if name.startswith("__"):
                 continue
             neurons = np.nonzero(np.broadcast_to(kept["__free__" + name], a.shape)[j, 0])[0]
             if len(neurons):  # a[j]: (spec rows, neurons)
-                out[name] = Slopes(tuple(rows), tuple(int(i) for i in neurons),
-                                   np.asarray(a[j][np.ix_(rows, neurons)], dtype=np.float32))
-        return out
+                alpha[name] = Slopes(tuple(rows), tuple(int(i) for i in neurons),
+                                     np.asarray(a[j][np.ix_(rows, neurons)], dtype=np.float32))
+            b = kept.get("__beta__" + name)
+            if b is not None:
+                bj = np.asarray(b[j][rows], dtype=np.float32)
+                neurons = np.nonzero(np.any(bj > 0, axis=0))[0]
+                if len(neurons):
+                    beta[name] = Slopes(tuple(rows), tuple(int(i) for i in neurons), bj[:, neurons])
+        return Proof("bounds", alpha, beta=beta)
 
     def try_point(self, x) -> bool:
         sd = getattr(self.prop, "split_dims", None)
