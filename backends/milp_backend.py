@@ -35,7 +35,8 @@ SOLVERS = ("highs", "scip")
 WHY = "MILP backends take piecewise-linear scripts only"
 BOX = 1e3  # the steering box of a declared variable the script leaves unbounded
 TOL = 1e-9  # the solvers' feasibility tolerance (tight: the solution is replayed exactly)
-EPS = 1e-6  # the polish LP's margin on every inequality
+EPS = 1e-6  # the polish LP's largest slack on an inequality
+SNAP = 1e-8  # a declared value this close to an integer is taken as it (a few times TOL)
 INF = math.inf
 
 
@@ -53,10 +54,10 @@ class Lowering:
     """A script as columns (lb, ub, integer), rows (coefficients, lo, hi) and an objective."""
 
     def __init__(self, script: Script, harvest: str | None = None, eps: float = 0.0, near=None):
-        """`eps` > 0 tightens the unconditional inequality rows by eps (a restriction whose
-        float solutions satisfy them exactly, with room for rounding): the polish LP. A row
-        with integer coefficients and bound over columns `near` (a solution whose columns
-        come first) has integer values keeps its bound (e.g. sgn_0 >= sgn_1: no rounding)."""
+        """`eps` > 0: the polish LP, whose unconditional inequality rows each get a slack of
+        up to eps (maximised: room for rounding, so a float solution satisfies them exactly). A
+        row with integer coefficients and bound over columns with integer values in `near` (a
+        solution whose columns come first) is exact in float and gets none (sgn_0 >= sgn_1)."""
         self.eps, self.near = eps, near
         self.lb: list[float] = []
         self.ub: list[float] = []
@@ -78,6 +79,7 @@ class Lowering:
                 lo, hi = (lo if math.isfinite(lo) else -BOX), (hi if math.isfinite(hi) else BOX)
             lo, hi = min(lo, hi), max(lo, hi)  # contradictory bounds: the assertion rows say so
             self.col[n] = self.new(*_widen(lo, hi, max(abs(lo), abs(hi))))
+        self.n_decls = len(self.lb)  # the columns whose values become the model (exactly)
         for n, t in script.defs:
             e = self.lin(t)
             lo, hi = self.bounds(e)
@@ -188,12 +190,42 @@ class Lowering:
         return _widen(lo, hi, scale)
 
     def _integral(self, e) -> bool:
-        """Whether e is evaluated exactly in float at `near`: integer coefficients and values."""
+        """Whether e is evaluated exactly in float at `near`: integer coefficients and values of
+        declared variables (a definition's value is recomputed exactly from them)."""
         near = self.near
         if near is None or not float(e[1]).is_integer():
             return False
-        return all(v.is_integer() and i < len(near) and abs(near[i] - round(near[i])) < 1e-9
+        return all(v.is_integer() and i < self.n_decls and abs(near[i] - round(near[i])) < 1e-9
                    for i, v in e[0].items())
+
+    def at_boundary(self, f, sol, tol: float = 1e-6) -> bool | None:
+        """None if no comparison in condition f is within tol of equality at the solution,
+        else f's truth with those comparisons' sides taken as equal."""
+        vals, near = {}, False
+        for a in _atoms(f):
+            c, k = self.lin(Add((a.lhs, Mul((Num(-1), a.rhs)))))  # lowered already: no new columns
+            v = k + sum(w * sol[i] for i, w in c.items())
+            if abs(v) < tol:
+                v, near = 0.0, True
+            vals[id(a)] = v
+        if not near:
+            return None
+
+        def truth(g) -> bool:
+            match g:
+                case Cmp():
+                    v = vals[id(g)]
+                    return {"<=": v <= 0, "<": v < 0, ">=": v >= 0, ">": v > 0, "=": v == 0}[g.op]
+                case And():
+                    return all(truth(a) for a in g.args)
+                case Or():
+                    return any(truth(a) for a in g.args)
+                case Not():
+                    return not truth(g.arg)
+                case Bool():
+                    return g.value
+            raise Unsupported(f"a {type(g).__name__} term used as a formula")
+        return truth(f)
 
     def ite(self, t: Ite) -> int:
         a, b = self.lin(t.then), self.lin(t.other)
@@ -217,8 +249,14 @@ class Lowering:
         lc, lk = lit
         if not lc:  # an unconditional row (lit is the constant 1)
             if lk >= 1.0:
-                tight = tight and self.eps > 0 and not self._integral(e)
-                self.rows.append((dict(e[0]), -INF, -e[1] - (self.eps if tight else 0.0)))
+                row = dict(e[0])
+                if tight and self.eps > 0 and not self._integral(e):
+                    # e + t <= 0, t in [0, eps], the sum of the t maximised: slack where the
+                    # row can have it (a row that must be tight, e.g. a dead unit's, keeps 0)
+                    t = self.new(0.0, self.eps)
+                    row[t] = 1.0
+                    self.obj[t] = 1.0
+                self.rows.append((row, -INF, -e[1]))
             return
         hi = self.bounds(e)[1]
         if hi <= 0:
@@ -296,6 +334,22 @@ def _chosen_disjuncts(f: Or, bs, sol):
     """The disjuncts of `f` the MILP made hold (all of them: a harvest keeps its count)."""
     on = [a for a, b in zip(f.args, bs) if sol[b] > 0.5] or [f.args[int(np.argmax([sol[b] for b in bs]))]]
     return on[0] if len(on) == 1 else And(tuple(on))
+
+
+def _diff(c: Cmp):
+    """lhs - rhs of a comparison, as a term."""
+    return Add((c.lhs, Mul((Num(-1), c.rhs))))
+
+
+def _atoms(f):
+    match f:
+        case Cmp():
+            yield f
+        case And() | Or():
+            for a in f.args:
+                yield from _atoms(a)
+        case Not():
+            yield from _atoms(f.arg)
 
 
 def _relax(f):
@@ -617,13 +671,13 @@ class MilpBackend(Backend):
 
     @staticmethod
     def _model(script, m: Lowering, values) -> dict[str, Fraction]:
-        """Exact values of the declared variables; a value within 1e-9 of an integer is taken
+        """Exact values of the declared variables; a value within SNAP of an integer is taken
         as that integer (a candidate only: the exact check decides)."""
         out = {}
         for n in script.decls:
             v = float(values[m.col[n]])
             r = round(v)
-            out[n] = Fraction(r) if abs(v - r) < 1e-9 else Fraction(v)
+            out[n] = Fraction(r) if abs(v - r) <= SNAP else Fraction(v)
         return out
 
     def _z3(self, script: Script, seconds):
@@ -682,22 +736,52 @@ class MilpBackend(Backend):
         asserts += tuple((f"milp_fix_{i}", f) for i, f in enumerate(conds))
         return Script(script.decls, defs, asserts, script.features, None, script.meta, script.aux)
 
-    def _polish(self, script, m: Lowering, sol, timeout, t0, stats) -> Result | None:
-        """The MILP's choices fixed and every inequality tightened by EPS: a float solution
-        of that LP usually holds exactly (rounding stays inside the margins)."""
-        left = self._left(timeout, t0)
-        if left is not None and left <= 0:
-            return None
+    def _polish(self, script, m: Lowering, sol, timeout, t0, stats, rounds: int = 3) -> Result | None:
+        """The MILP's choices fixed and the slack of every inequality maximised (up to EPS):
+        a float solution of that LP usually holds exactly (rounding stays inside the slack).
+        A condition on its boundary (a pre-activation at 0, which the MILP may take either
+        way) first takes the side its exact evaluation takes there (z >= 0 holds at 0:
+        active); where an assertion on the same columns then fails exactly, the other side."""
         t = time.perf_counter()
-        p = Lowering(self._fixed(script, m, sol), eps=EPS, near=sol)
-        status, psol, _ = RUNNERS[self.solver](p, left, False)
-        stats["polish_s"] = time.perf_counter() - t
-        if status != "feasible":
+        fixed, boundary = {}, {}
+        for k, (_, d, ite) in m.ites.items():
+            on = m.at_boundary(ite.cond, sol)
+            fixed[k] = float(round(sol[d]) if on is None else on)
+            if on is not None:
+                boundary[k] = {i for a in _atoms(ite.cond) for i in m.lin(_diff(a))[0]}
+        try:
+            for _ in range(rounds):
+                left = self._left(timeout, t0)
+                if left is not None and left <= 0:
+                    return None
+                p = Lowering(script, eps=EPS, near=sol)
+                for k, v in fixed.items():
+                    p.lb[p.ites[k][1]] = p.ub[p.ites[k][1]] = v
+                for k, (bs, _) in m.ors.items():
+                    for b, c in zip(bs, p.ors[k][0]):
+                        p.lb[c] = p.ub[c] = float(round(sol[b]))
+                status, psol, _ = RUNNERS[self.solver](p, left, False)
+                if status != "feasible":
+                    return None
+                model = self._model(script, p, psol)
+                try:
+                    ex = _Exact(script, model)
+                    failed = [a for _, f in script.asserts if not ex.holds(f) for a in _atoms(f)
+                              if not ex.holds(a)]
+                except (ValueError, ZeroDivisionError, KeyError):
+                    return None
+                if not failed:
+                    return Result("sat", self.name, "MILP choices, LP polished", model=model, stats=stats)
+                cols = {i for a in failed for i in m.lin(_diff(a))[0]}
+                flip = [k for k, used in boundary.items() if used & cols]
+                if not flip:
+                    return None
+                for k in flip:
+                    fixed[k] = 1.0 - fixed[k]
+                    del boundary[k]
             return None
-        model = self._model(script, p, psol)
-        if exact_failure(script, model) is None:
-            return Result("sat", self.name, "MILP choices, tightened LP", model=model, stats=stats)
-        return None
+        finally:
+            stats["polish_s"] = time.perf_counter() - t
 
     def _repair(self, script, m: Lowering, sol, timeout, t0, stats) -> Result | None:
         """The MILP's choices fixed, the rest an exact LP for z3. None if that fails too."""

@@ -13,7 +13,11 @@ of growing width h (6h + 2 weights) are trained by
       with coarse stand-ins, narrow first -- a fit of a narrower hidden layer, zero-padded, is
       an exact fit of the wider one -- exact check of every point);
   (c) nnsmt-w: the same without the narrow-first phase (`--no-widen`): the solver solves the
-      width asked, which shows how the query itself scales.
+      width asked, which shows how the query itself scales;
+  (d) milp-w / milp: nnsmt with `--backend milp:highs` (`--milp` picks milp:scip), without
+      and with the narrow-first phase. The MILP steers: every fit is the exact check of every
+      point, as for the SMT backends (`train` replays each candidate on all points).
+`--methods` picks which run (default: all).
 Each attempt runs in a forked child killed after the timeout. A method stops growing a data set
 at its first timeout. Prints the largest number of weights each fits and the ratios to the
 faithful encoding, the time of nnsmt's (and the baseline's) 3-1-2 unsat proof on the 200
@@ -80,14 +84,42 @@ def faithful(x: np.ndarray, y: np.ndarray, h: int) -> tuple[str, float]:
 
 
 def nnsmt_default(x: np.ndarray, y: np.ndarray, h: int, timeout: float,
-                  widen: bool = True) -> tuple[str, float, str]:
+                  widen: bool = True, backend: str = "z3") -> tuple[str, float, str]:
     """nnsmt's default (`widen=False`: the requested width only, no narrow-first phase).
-    (status, accuracy, width the solver solved)."""
+    (status, accuracy, width the solver solved). A sat is a fit `train` checked exactly on
+    every point; it is checked here once more, independently."""
     from nnsmt.engine.driver import solver
     from nnsmt.queries.train import TrainOptions, make_problem, train
-    r = train(make_problem(mlp(h), Dataset(x, y)), solver("z3"), TrainOptions(timeout=timeout, widen=widen))
+    r = train(make_problem(mlp(h), Dataset(x, y)), solver(backend), TrainOptions(timeout=timeout, widen=widen))
+    if r.status == "sat" and exact_accuracy(r.params, x, y) != 1.0:
+        return "error", 0.0, "a fit failed the exact check"
     solved = next((n.split("hidden width ")[1].split()[0] for n in r.notes if "widened" in n), str(h))
     return r.status, (1.0 if r.status == "sat" else 0.0), solved
+
+
+def exact_accuracy(params: dict, x: np.ndarray, y: np.ndarray) -> float:
+    """Training accuracy of trained 3-h-2 parameters in exact rationals (class 1 iff its logit
+    is strictly larger)."""
+    w1, b1, w2, b2 = (params[k] for k in ("W_a1", "b_a1", "W_a2", "b_a2"))
+    ok = 0
+    for xi, yi in zip(x, y):
+        xf = [Fraction(float(v)) for v in xi]
+        hid = [max(Fraction(0), sum(Fraction(w1[j][k]) * xf[k] for k in range(3)) + Fraction(b1[j]))
+               for j in range(len(b1))]
+        out = [sum(Fraction(w2[c][j]) * hid[j] for j in range(len(hid))) + Fraction(b2[c]) for c in range(2)]
+        ok += out[yi] > out[1 - yi]
+    return ok / len(y)
+
+
+MILP = "milp:highs"
+
+
+def milp_fixed(x, y, h, timeout):
+    return nnsmt_default(x, y, h, timeout, widen=False, backend=MILP)
+
+
+def milp_default(x, y, h, timeout):
+    return nnsmt_default(x, y, h, timeout, widen=True, backend=MILP)
 
 
 def nnsmt_fixed(x: np.ndarray, y: np.ndarray, h: int, timeout: float):
@@ -144,7 +176,8 @@ def deep(a) -> None:
           f"(a timeout counts as {a.timeout:.0f} s)")
 
 
-METHODS = {"faithful": faithful, "nnsmt": nnsmt_default, "nnsmt-w": nnsmt_fixed}
+METHODS = {"faithful": faithful, "nnsmt": nnsmt_default, "nnsmt-w": nnsmt_fixed, "milp-w": milp_fixed,
+           "milp": milp_default}
 
 
 def _child(conn, fn, args):
@@ -190,7 +223,15 @@ def main():
     ap.add_argument("--deep", action="store_true",
                     help="instead: seed vs margin encodings on 3-h-h-k nets (2 and 3 classes)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "out" / "train_scaling.png"))
+    ap.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, of {', '.join(METHODS)}")
+    ap.add_argument("--milp", default="milp:highs", help="the MILP backend of milp/milp-w (default milp:highs)")
     a = ap.parse_args()
+    global MILP
+    MILP = a.milp
+    methods = [m for m in a.methods.split(",") if m]
+    bad = [m for m in methods if m not in METHODS]
+    if bad:
+        ap.error(f"unknown method {bad[0]!r}; choose from {', '.join(METHODS)}")
     if a.deep:
         return deep(a)
     if a.quick:
@@ -202,11 +243,11 @@ def main():
     runs = {}  # (set, method) -> [(weights, status, seconds)]
     print(f"3-h-2 networks on the sphere task, {a.timeout:.0f} s per attempt (killed on expiry)")
     print("methods: faithful = seed encoding via pySMT+Z3; nnsmt = default (narrow first, then the "
-          "width asked);\n         nnsmt-w = nnsmt --no-widen (the width asked only). "
-          "'solved at' = hidden width the solver solved")
+          "width asked);\n         nnsmt-w = nnsmt --no-widen (the width asked only); milp-w / milp = "
+          f"the same two on --backend {MILP}.\n         'solved at' = hidden width the solver solved")
     print(f"{'data':>5} {'method':>9} {'h':>4} {'weights':>7} {'status':>9} {'time_s':>7} {'solved at':>9}")
     for name, (x, y) in sets.items():
-        for method in METHODS:
+        for method in methods:
             rows = runs[(name, method)] = []
             for h in widths:
                 fn = METHODS[method]
@@ -220,14 +261,17 @@ def main():
     print()
     print(f"largest number of weights fitted (100% training accuracy) within {a.timeout:.0f} s:")
     for name in sets:
-        best = {m: max([w for w, s, _ in runs[(name, m)] if s == "sat"], default=0) for m in METHODS}
-        line = f"  {name:>5} points: faithful {best['faithful']:>5}"
-        for m in ("nnsmt", "nnsmt-w"):
+        best = {m: max([w for w, s, _ in runs[(name, m)] if s == "sat"], default=0) for m in methods}
+        line = f"  {name:>5} points:"
+        for m in methods:
+            if m == "faithful" or "faithful" not in best:
+                line += f" {m} {best[m]:>5};"
+                continue
             ratio = f"{best[m] / best['faithful']:.1f}x" if best["faithful"] else \
                 ("inf (faithful fits none)" if best[m] else "n/a (neither fits any)")
-            line += f"; {m} {best[m]:>5} (ratio {ratio})"
-        print(line)
-    if "200" in sets:
+            line += f" {m} {best[m]:>5} (ratio {ratio});"
+        print(line.rstrip(";"))
+    if "200" in sets and {"faithful", "nnsmt"} <= set(methods):
         x, y = sets["200"]
         print()
         print("3-1-2 on the 200 points (one hidden ReLU: a half-space; the two-plane wedge is not one):")
@@ -245,7 +289,10 @@ def main():
             return
         fig, axes = plt.subplots(1, len(sets), figsize=(5 * len(sets), 4), squeeze=False)
         for ax, name in zip(axes[0], sets):
-            for method, mk in (("faithful", "o-"), ("nnsmt", "s-"), ("nnsmt-w", "^--")):
+            for method, mk in (("faithful", "o-"), ("nnsmt", "s-"), ("nnsmt-w", "^--"), ("milp-w", "d-."),
+                               ("milp", "v:")):
+                if (name, method) not in runs:
+                    continue
                 rows = runs[(name, method)]
                 ax.plot([w for w, _, _ in rows], [t for _, _, t in rows], mk, label=method)
                 for w, s, t in rows:
