@@ -59,10 +59,15 @@ def capabilities(name: str):
     return get_backend(name).capabilities
 
 
+# parametric names worth listing (their argument is a fixed choice, not a command)
+LISTED = ("milp:highs", "milp:scip")
+
+
 def available() -> dict[str, str | None]:
-    """Every known backend -> None if it loads, else the reason it does not."""
+    """Every known backend (REGISTRY's, and the MILP ones) -> None if it loads, else the
+    reason it does not."""
     out = {}
-    for name in REGISTRY:
+    for name in (*REGISTRY, *LISTED):
         try:
             get_backend(name)
             out[name] = None

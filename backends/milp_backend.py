@@ -134,7 +134,7 @@ class Lowering:
                 forms = [self.lin(a) for a in t.args]
                 if sum(bool(c) for c, _ in forms) > 1:
                     raise Unsupported(f"{WHY} (a product of two unknowns)")
-                coef, const, lin = 1.0, 0.0, None
+                coef, lin = 1.0, None
                 for c, k in forms:
                     if c:
                         lin = (c, k)
@@ -683,18 +683,6 @@ class MilpBackend(Backend):
     def _z3(self, script: Script, seconds):
         from . import get_backend
         return get_backend("z3").solve(script, seconds)
-
-    @staticmethod
-    def _fixed(script, m: Lowering, sol) -> Script:
-        """The script with the MILP's choices (each ite's branch, each top-level disjunction's
-        disjunct) asserted: its models are models of the script. Non-strict conditions: a
-        boundary value (a pre-activation at 0 on the inactive side) may need the other branch
-        exactly, and the script's own ites still decide."""
-        fixes = [_relax(t.cond if sol[d] > 0.5 else _negate(t.cond)) for _, d, t in m.ites.values()]
-        fixes += [_relax(_chosen_disjuncts(f, bs, sol)) for bs, f in m.ors.values()]
-        return Script(script.decls, script.defs,
-                      script.asserts + tuple((f"milp_fix_{i}", f) for i, f in enumerate(fixes)),
-                      script.features, None, script.meta, script.aux)
 
     @staticmethod
     def _chosen(script, m: Lowering, sol) -> Script:

@@ -364,8 +364,9 @@ def to_smtlib(query_or_script: Query | Script, *, commands: bool = True) -> str:
 def available_backends() -> dict[str, str | None]:
     """The solver backends nnsmt knows, each with None if it loads or the reason it does not.
 
-    Besides these names, "pysmt:SOLVER" (any solver pySMT finds) and "smt2:COMMAND" (a solver
-    binary fed SMT-LIB2 on stdin, e.g. "smt2:z3 -in") are accepted wherever a backend is.
+    The MILP backends "milp:highs" and "milp:scip" are listed too. Besides these names,
+    "pysmt:SOLVER" (any solver pySMT finds) and "smt2:COMMAND" (a solver binary fed SMT-LIB2
+    on stdin, e.g. "smt2:z3 -in") are accepted wherever a backend is.
 
     Returns:
         Backend name -> None when installed, else one line saying what is missing and how

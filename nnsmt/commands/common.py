@@ -153,8 +153,9 @@ def float_evaluator(graph):
     return ort_evaluator(graph.meta["source"])
 
 
-BACKENDS = "z3, cvc5, pysmt:SOLVER (any solver pySMT has), or smt2:COMMAND (a solver binary fed SMT-LIB2 " \
-    "on stdin, e.g. 'smt2:z3 -in')"
+BACKENDS = "z3, cvc5, pysmt:SOLVER (any solver pySMT has), smt2:COMMAND (a solver binary fed SMT-LIB2 " \
+    "on stdin, e.g. 'smt2:z3 -in'), or milp:highs / milp:scip (a MILP solver for piecewise-linear " \
+    "queries; its answers are checked exactly, its infeasibility confirmed by z3)"
 
 
 def names(text: str) -> list[str]:
