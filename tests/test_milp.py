@@ -116,6 +116,21 @@ def test_below_tolerance_is_never_a_wrong_sat(milp):
     assert 0 < res.model["x"] <= Fraction(1, 10 ** 12)
 
 
+def test_float_feasible_but_unsat_is_unsat(milp):
+    """x - y >= 1e-10 and x - y <= 0: unsat, but within the MILP's tolerance (1e-9) x = y is
+    feasible. The float solution fails the exact check, and z3 settles it: unsat, not sat."""
+    from nnsmt.backends.milp_backend import RUNNERS, Lowering
+    b = ScriptBuilder()
+    x, y = b.declare("x"), b.declare("y")
+    b.assert_("box", And((Cmp(">=", x, Num(0)), Cmp("<=", x, Num(1)), Cmp(">=", y, Num(0)), Cmp("<=", y, Num(1)))))
+    d = Add((x, Mul((Num(-1), y))))
+    b.assert_("gap", And((Cmp(">=", d, Num(Fraction(1, 10 ** 10))), Cmp("<=", d, Num(0)))))
+    s = b.build()
+    assert RUNNERS[milp.solver](Lowering(s), 10, False)[0] == "feasible"  # the float MILP is wrong
+    res = milp.solve(s, timeout=10)
+    assert res.status == "unsat" and "confirmed by z3" in res.reason, res
+
+
 def test_exact_check_failure_is_unknown(milp, monkeypatch):
     """A MILP solution that fails the exact check, with no repair: unknown, never sat."""
     from nnsmt.backends import milp_backend
