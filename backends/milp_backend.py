@@ -602,7 +602,8 @@ RUNNERS = {"highs": _run_highs, "scip": _run_scip}
 class MilpBackend(Backend):
     """A MILP solver steering an exact answer (see the module docstring)."""
 
-    capabilities = Capabilities(frozenset(), frozenset({"harvest"}),
+    # want_core: every unsat comes from z3's confirmation, which gives the core
+    capabilities = Capabilities(frozenset(), frozenset({"harvest", "want_core"}),
                                 why_not=(("nonlinear", WHY + " (no products of unknowns)"),
                                          ("exp", WHY + " (no exp)"),
                                          ("int", WHY + " (no to_int/floor)"),
@@ -661,12 +662,12 @@ class MilpBackend(Backend):
                 got = self._repair(script, m, sol, timeout, t0, stats)
             if got is None:  # last resort: z3 on the script itself, in the time left
                 got = self._confirm(script, timeout, t0, stats,
-                                    f"MILP solution fails the exact check (assertion {bad})")
+                                    f"MILP solution fails the exact check (assertion {bad})", options)
             return replace(got, models=models)
         if status == "timeout":
             return Result("unknown", self.name, "timeout", stats=stats, models=models)
         if status == "infeasible":
-            return self._confirm(script, timeout, t0, stats, UNCONFIRMED_INFEASIBLE)
+            return self._confirm(script, timeout, t0, stats, UNCONFIRMED_INFEASIBLE, options)
         return Result("error", self.name, status, stats=stats)
 
     @staticmethod
@@ -680,9 +681,9 @@ class MilpBackend(Backend):
             out[n] = Fraction(r) if abs(v - r) <= SNAP else Fraction(v)
         return out
 
-    def _z3(self, script: Script, seconds):
+    def _z3(self, script: Script, seconds, options: SolveOptions = SolveOptions()):
         from . import get_backend
-        return get_backend("z3").solve(script, seconds)
+        return get_backend("z3").solve(script, seconds, SolveOptions(want_core=options.want_core))
 
     @staticmethod
     def _chosen(script, m: Lowering, sol) -> Script:
@@ -787,7 +788,7 @@ class MilpBackend(Backend):
             return Result("sat", self.name, "MILP choices, exact LP by z3", model=r.model, stats=stats)
         return None
 
-    def _confirm(self, script, timeout, t0, stats, why: str) -> Result:
+    def _confirm(self, script, timeout, t0, stats, why: str, options: SolveOptions = SolveOptions()) -> Result:
         """z3 on the script itself: an infeasible MILP is unsat only once z3 says so; `why`
         starts the reason of an unknown."""
         left = self._left(timeout, t0)
@@ -795,13 +796,14 @@ class MilpBackend(Backend):
             return Result("unknown", self.name, f"{why}: no time left to confirm", stats=stats)
         t = time.perf_counter()
         try:
-            r = self._z3(script, left)
+            r = self._z3(script, left, options)
         except BackendUnavailable as e:
             return Result("unknown", self.name, f"{why}: {e}", stats=stats)
         stats["confirm_s"] = time.perf_counter() - t
         if r.status == "unsat":
             return Result("unsat", self.name, "confirmed by z3" + (
-                " (the MILP was infeasible)" if why == UNCONFIRMED_INFEASIBLE else ""), stats=stats)
+                " (the MILP was infeasible)" if why == UNCONFIRMED_INFEASIBLE else ""), stats=stats,
+                core=r.core)
         if r.status == "sat":
             stats["milp_wrong"] = 1.0 if why == UNCONFIRMED_INFEASIBLE else 0.0
             return Result("sat", self.name, "model by z3", model=r.model, stats=stats)

@@ -91,8 +91,11 @@ def infeasible_script():
 def test_unsat_needs_confirmation(milp, monkeypatch):
     res = milp.solve(infeasible_script(), timeout=10)
     assert res.status == "unsat" and "confirmed by z3" in res.reason and "confirm_s" in res.stats
+    assert "milp_s" in res.stats
+    res = milp.solve(infeasible_script(), timeout=10, options=SolveOptions(want_core=True))
+    assert res.status == "unsat" and set(res.core) <= {"box", "far"} and res.core  # z3's core
     # the confirmation times out: never unsat
-    monkeypatch.setattr(type(milp), "_z3", lambda self, s, t: Result("unknown", "z3", "timeout"))
+    monkeypatch.setattr(type(milp), "_z3", lambda self, s, t, o=None: Result("unknown", "z3", "timeout"))
     res = milp.solve(infeasible_script(), timeout=10)
     assert res.status == "unknown" and res.reason.startswith(UNCONFIRMED_INFEASIBLE), res
 
@@ -136,7 +139,7 @@ def test_exact_check_failure_is_unknown(milp, monkeypatch):
     from nnsmt.backends import milp_backend
     monkeypatch.setitem(milp_backend.RUNNERS, milp.solver,
                         lambda m, t, c: ("feasible", np.zeros(len(m.lb)), []))
-    monkeypatch.setattr(type(milp), "_z3", lambda self, s, t: Result("unknown", "z3", "timeout"))
+    monkeypatch.setattr(type(milp), "_z3", lambda self, s, t, o=None: Result("unknown", "z3", "timeout"))
     b = ScriptBuilder()
     x = b.declare("x")
     b.assert_("pos", And((Cmp(">", x, Num(0)), Cmp("<=", x, Num(1)))))
