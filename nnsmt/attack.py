@@ -310,6 +310,24 @@ def attack(graph: Graph, prop, lo, hi, *, starts: int = 64, steps: int = 50, see
     return out
 
 
+def refine(graph: Graph, prop, lo, hi, starts: np.ndarray, *, steps: int = 100,
+           step_size: tuple[float, float] = (0.05, 0.001), keep: int = 4) -> list[np.ndarray]:
+    """`attack`'s descent from given points (e.g. an LP relaxation's minimisers), with the exact
+    ReLU gradient and small steps: candidates, best first (the same contract as `attack`)."""
+    got = margin_of(graph, prop)
+    starts = np.asarray(starts, dtype=np.float64)
+    if got is None or starts.ndim != 2 or not len(starts):
+        return []
+    net, margin = got
+    lo, hi = np.asarray(lo, dtype=np.float64).reshape(-1), np.asarray(hi, dtype=np.float64).reshape(-1)
+    if starts.shape[1] != net.dim or lo.shape != (net.dim,) or hi.shape != (net.dim,):
+        return []
+    x, m = _descend(net, margin, lo, hi, np.clip(starts, lo, hi), steps, 0.0, step_size, lambda: False)
+    order = np.argsort(m, kind="stable")
+    pick = [i for i in order if m[i] <= 0] or [i for i in order[:keep] if np.isfinite(m[i])]
+    return [x[i].copy() for i in pick]
+
+
 DEEPER = 5  # steps after the first start reaches the unsafe region
 
 
