@@ -11,6 +11,11 @@ constants come from interval propagation over the script from the bounds it asse
 variables (domain boxes, bound lemmas), widened outward. A declared variable the script leaves
 unbounded (e.g. training weights) gets a steering box of +-BOX: this only restricts where the
 MILP looks, since its answers are checked exactly or confirmed by z3 on the original script.
+
+A float solution that fails the exact check by rounding is polished (`_polish`: the MILP's
+binaries fixed, every inequality's slack maximised up to EPS, checked again), then handed to
+z3 as the plain LP of the branches the MILP chose (`_repair`), then z3 gets the script itself
+in the time left; otherwise the answer is unknown.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Training scaling: the seed paper's sphere task, faithful pySMT+Z3 encoding vs nnsmt's default.
 
     python bench/train_scaling.py [--quick] [--timeout 60] [--widths 1,2,4,...] [--sets grid,50,200]
+                                  [--methods faithful,nnsmt,nnsmt-w,milp-w,milp] [--milp milp:scip]
     python bench/train_scaling.py --deep [--timeout 60]     # seed vs margin beyond one hidden layer
 
 For the 12-point angle grid and 50 and 200 random sphere points (seed 0), 3-h-2 ReLU networks
