@@ -604,6 +604,16 @@ def _run_scip(m: Lowering, timeout: float | None, collect: bool):
 RUNNERS = {"highs": _run_highs, "scip": _run_scip}
 
 
+def _polisher(solver: str):
+    """The solver of the polish LP: HiGHS when installed (SCIP declared polish LPs with slacks
+    of 1e-6 infeasible that HiGHS solves: its epsilons are coarser), else the MILP's own."""
+    try:
+        __import__("highspy")
+        return RUNNERS["highs"]
+    except ImportError:
+        return RUNNERS[solver]
+
+
 class MilpBackend(Backend):
     """A MILP solver steering an exact answer (see the module docstring)."""
 
@@ -730,7 +740,7 @@ class MilpBackend(Backend):
         asserts += tuple((f"milp_fix_{i}", f) for i, f in enumerate(conds))
         return Script(script.decls, defs, asserts, script.features, None, script.meta, script.aux)
 
-    def _polish(self, script, m: Lowering, sol, timeout, t0, stats, rounds: int = 3) -> Result | None:
+    def _polish(self, script, m: Lowering, sol, timeout, t0, stats, rounds: int = 8) -> Result | None:
         """The MILP's choices fixed and the slack of every inequality maximised (up to EPS):
         a float solution of that LP usually holds exactly (rounding stays inside the slack).
         A condition on its boundary (a pre-activation at 0, which the MILP may take either
@@ -754,7 +764,7 @@ class MilpBackend(Backend):
                 for k, (bs, _) in m.ors.items():
                     for b, c in zip(bs, p.ors[k][0]):
                         p.lb[c] = p.ub[c] = float(round(sol[b]))
-                status, psol, _ = RUNNERS[self.solver](p, left, False)
+                status, psol, _ = _polisher(self.solver)(p, left, False)
                 if status != "feasible":
                     return None
                 model = self._model(script, p, psol)
