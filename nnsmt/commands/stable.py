@@ -13,18 +13,27 @@ def add_query_args(sp):
                     "open neuron, even one an earlier model already answered")
     sp.add_argument("--no-guided", dest="guided", action="store_false", help="skip the pre-pass that replays the "
                     "box corners the linear bounds point to (two per open neuron) before any query")
+    sp.add_argument("--confirm", default=None, metavar="BACKEND", help="exact backend that confirms a floating-"
+                    "point backend's claims (a MILP's unconfirmed \"no neuron can switch\") on each neuron's cone "
+                    "(default cvc5 when --backend is a MILP; claims nothing confirms stay unknown)")
+    sp.add_argument("--confirm-split", type=int, default=16, metavar="N", help="first try to confirm each such "
+                    "claim by bounds on at most N sub-boxes of the domain (default 16; 0: off)")
     sp.add_argument("--lemmas", default="none", choices=["none", "bounds", "triangle"], help="what the queries "
                     "assert about unstable ReLUs: nothing (default: fastest on the digits networks), their bounds, "
                     "or also the triangle relaxation")
 
 
 def run(args) -> int:
+    from nnsmt.engine.driver import solver
     from nnsmt.engine.reports import classify_all, stability_lines, stability_record
     methods = ["single", "per-neuron"] if args.method == "both" else [args.method]
     opts = [stability_options(args, m) for m in methods]
     solve, g, dom = on_domain(args)
-    report = classify_all(g, dom, solve, opts)
-    given = {"network": args.model, "domain": args.domain, "backend": args.backend}
+    harvest = "harvest" in solve.capabilities.options  # a MILP: its infeasibilities are claims
+    name = args.confirm or ("cvc5" if harvest else None)
+    confirm = solver(name) if name else None
+    report = classify_all(g, dom, solve, opts, confirm)
+    given = {"network": args.model, "domain": args.domain, "backend": args.backend, "confirm": name}
     show(args, stability_record(report, **given), stability_lines(report, dom, **given))
     return EXIT[report.verdict]
 
@@ -33,7 +42,8 @@ def register(sub):
     sp = add_command(sub, "stable", "classify every ReLU over an input domain as stably active, stably inactive "
                      "or unstable (bounds first, then exact queries)", run, json="result",
                      unsat="every neuron decided: each stable one proved (bounds or unsat), each unstable one with "
-                     "two replayed witnesses", unknown="some neurons unknown (a query timed out)",
+                     "two replayed witnesses", unknown="some neurons unknown (a query timed out, or a MILP's "
+                     "claim could not be confirmed exactly)",
                      error="the two methods (--method both) disagree, or a solver failed")
     add_domain_args(sp)
     add_query_args(sp)

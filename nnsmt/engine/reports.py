@@ -66,6 +66,10 @@ def stability_json(st) -> dict:
             "by_prepass": st.by_samples, "prepass_points": st.points, "refuted_by_split": st.by_split,
             "queries": st.queries, "sat": st.sat, "unsat": st.unsat, "unknown": st.unknown,
             "time_s": round(st.time_s, 4), "solve_s": round(st.solve_s, 4),
+            "harvest": st.harvest, "harvested": st.harvested, "harvest_skipped": st.harvest_skipped,
+            "claims": st.claims, "claims_confirmed": dict(st.confirmed), "claims_refuted": st.refuted_claims,
+            "unanswered_to_confirm": st.unanswered,
+            "phase_s": {k: round(v, 4) for k, v in st.phase_s.items()},
             "layers": {k: v for k, v in layer_counts(st)}}
 
 
@@ -90,13 +94,14 @@ class StabilityReport:
         return "unknown" if any(r.counts()["unknown"] for r in self.results) else "unsat"
 
 
-def classify_all(graph, domain, solve, options) -> StabilityReport:
+def classify_all(graph, domain, solve, options, confirm=None) -> StabilityReport:
     """Classify every ReLU of `graph` over `domain` once per `nnsmt.queries.stability.StabilityOptions`
-    in `options`, replaying every unstable neuron's witnesses, and compare the classifications."""
+    in `options` (`confirm`: the exact solver of a MILP's claims, see `classify`), replaying every
+    unstable neuron's witnesses, and compare the classifications."""
     from nnsmt.queries.stability import check_witnesses, classify
     results = []
     for o in options:
-        st = classify(graph, domain, solve, o)
+        st = classify(graph, domain, solve, o, confirm)
         check_witnesses(graph, st)
         results.append(st)
     return StabilityReport(tuple(results), all(r.same_as(results[0]) for r in results))
@@ -309,32 +314,40 @@ def summary_line(st) -> str:
             f"by bounds {st.by_bounds:4}  by pre-pass {st.by_samples:4}  "
             + (f"refuted by splitting {st.by_split}  " if st.by_split else "")
             + f"queries {st.queries:4} (sat {st.sat}, unsat {st.unsat}, unknown {st.unknown})  "
-            f"{st.time_s:8.2f} s")
+            + (f"harvested {st.harvested}  " if st.harvest else "")
+            + (f"claims {st.claims} + unanswered {st.unanswered} (confirmed by splitting "
+               f"{st.confirmed.get('split', 0)}, exactly {st.confirmed.get('exact', 0)}; refuted "
+               f"{st.refuted_claims})  " if st.claims + st.unanswered else "")
+            + f"{st.time_s:8.2f} s")
 
 
-def stability_record(report: StabilityReport, *, network: str, domain: str, backend: str) -> dict:
+def stability_record(report: StabilityReport, *, network: str, domain: str, backend: str,
+                     confirm: str | None = None) -> dict:
     """The record of `stable --json`: every classification (`stability_json`) and whether they agree.
 
     Args:
         report: the `StabilityReport`.
-        network, domain, backend: as given.
+        network, domain, backend: as given; confirm: the exact backend of a MILP's claims.
     """
-    return {"network": network, "domain": domain, "backend": backend, "identical": report.identical,
+    return {"network": network, "domain": domain, "backend": backend, "confirm": confirm,
+            "identical": report.identical,
             "results": [stability_json(r) for r in report.results]}
 
 
-def stability_lines(report: StabilityReport, dom, *, network: str, domain: str, backend: str) -> list[str]:
+def stability_lines(report: StabilityReport, dom, *, network: str, domain: str, backend: str,
+                    confirm: str | None = None) -> list[str]:
     """What `nnsmt stable` prints (without --json): the counts per layer, one `summary_line` per
     method, and (for two methods) whether they agree and their speed ratio.
 
     Args:
         report: the `StabilityReport`.
         dom: the `nnsmt.domain.InputDomain` classified over.
-        network, domain, backend: as given.
+        network, domain, backend: as given; confirm: the exact backend of a MILP's claims.
     """
     from nnsmt.queries.stability import layer_counts
     rs, same = report.results, report.identical
-    lines = [f"{network} over {domain} ({dom.dim} inputs, {len(dom.boxes)} box(es)), backend {backend}"]
+    lines = [f"{network} over {domain} ({dom.dim} inputs, {len(dom.boxes)} box(es)), backend {backend}"
+             + (f" (harvesting; claims confirmed by bounds on sub-boxes, then {confirm})" if confirm else "")]
     lines += [f"  {name:12} " + "  ".join(f"{k} {v}" for k, v in c.items()) for name, c in layer_counts(rs[0])]
     lines += ["  " + summary_line(r) for r in rs]
     if len(rs) > 1:

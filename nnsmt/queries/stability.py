@@ -26,6 +26,18 @@ answer is already known. In order:
      open neuron not yet seen active is active, or some not yet seen inactive is inactive; the
      model is recorded and the query asked again without what is known, until unsat: never
      seen active = stably inactive, never seen inactive = stably active.
+   With a solver that honours `SolveOptions.harvest` (a MILP: "harvest" in the `solve`
+   callable's `capabilities.options`), `single` asks it to maximise how many asked states
+   hold, and records every solution it met (`Result.models`), not only the best one; the
+   candidates are replayed exactly and one that fails the replay is skipped, never counted.
+4. claims: a floating-point solver's "none can switch" (unknown with the UNCONFIRMED_INFEASIBLE
+   reason) proves nothing: each (neuron, sign) it covers is a claim, made exact one by one
+   before any neuron is called stable: by bounds on sub-boxes (`confirm_split`), then by an
+   exact query on the neuron's cone with the `confirm` solver (an SMT backend). A claim that
+   neither confirms nor refutes in time leaves its neuron unknown; a refuted one (a model the
+   exact query found) is an observation like any other. With a `confirm` solver, what the
+   steering solver left unanswered (a timeout, a solution that failed its exact check) goes
+   the same way instead of staying unknown.
 Queries use the bounded encoding over the domain's bounds (stable ReLUs are constants or the
 identity, only unstable ones are `ite`s; `lemmas` adds their bounds or triangle relaxation).
 A query that times out leaves its neurons unknown.
@@ -43,10 +55,10 @@ from ..bounds import LinearDomain, relu_states
 from ..domain import InputDomain, region_bounds
 from ..encode import LEMMAS, encode_graph
 from ..errors import NnsmtError, UnsupportedError, ValidationError
-from ..interpret import evaluate_exact, interpret
-from ..ir import Affine, Const, Graph, Relu, Sparse, operands
+from ..interpret import FloatDomain, evaluate_exact, float_matvec, interpret
+from ..ir import Affine, Const, Graph, Input, Relu, Sparse, operands
 from ..query import decide
-from ..result import SolveOptions
+from ..result import UNCONFIRMED_INFEASIBLE, SolveOptions
 from ..terms import Cmp, Num, Or, Script, ScriptBuilder, Var
 from ..vnnlib import Property
 from .split import plan_split
@@ -77,6 +89,8 @@ class StabilityOptions:
         split: before any query, try to refute each open question by bounds on at most this
             many sub-boxes (0: no splitting).
         simplex: `SolveOptions.simplex` of every query (default SIMPLEX; "default": the solver's).
+        confirm_split: a floating-point solver's claim that a state is impossible is first
+            confirmed by bounds on at most this many sub-boxes (0: straight to the exact query).
     """
 
     method: str = "single"
@@ -88,6 +102,7 @@ class StabilityOptions:
     reuse: bool = True
     split: int = 0
     simplex: str = SIMPLEX
+    confirm_split: int = 16
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -98,6 +113,8 @@ class StabilityOptions:
             raise UnsupportedError(f"--split needs a number of sub-boxes >= 0, got {self.split}")
         if self.samples < 0:
             raise UnsupportedError(f"--samples needs a number of points >= 0, got {self.samples}")
+        if self.confirm_split < 0:
+            raise UnsupportedError(f"--confirm-split needs a number of sub-boxes >= 0, got {self.confirm_split}")
 
 
 @dataclass
@@ -119,6 +136,14 @@ class Stability:
     time_s: float = 0.0
     solve_s: float = 0.0  # of which in the solver
     witnesses: dict = field(default_factory=dict)  # (relu, i) -> (x with a > 0, x with a < 0)
+    harvest: bool = False  # the solver harvested solutions (SolveOptions.harvest)
+    harvested: int = 0  # further solutions (Result.models) that replayed and were recorded
+    harvest_skipped: int = 0  # further solutions that failed the exact replay (not counted)
+    claims: int = 0  # (neuron, sign) a floating-point solver called impossible without proof
+    confirmed: dict = field(default_factory=dict)  # how claims were made exact: split / exact
+    refuted_claims: int = 0  # claims an exact query refuted (a replayed model)
+    unanswered: int = 0  # (neuron, sign) the solver left open, handed to `confirm` like claims
+    phase_s: dict = field(default_factory=dict)  # seconds per phase (bounds, prepass, ...)
 
     def counts(self) -> dict[str, int]:
         allv = np.concatenate(list(self.states.values())) if self.states else np.zeros(0)
@@ -128,6 +153,23 @@ class Stability:
     def same_as(self, other: "Stability") -> bool:
         return self.states.keys() == other.states.keys() and all(
             np.array_equal(self.states[k], other.states[k]) for k in self.states)
+
+
+class _Columns(FloatDomain):
+    """float64 evaluation of many inputs at once (one column each): affine and ReLU nodes with
+    constant parameters only (`_Harvest.record_many` checks the graph first)."""
+
+    def input(self, node, value):
+        return np.asarray(value, dtype=np.float64).T
+
+    def affine(self, node, x, *more):
+        out = sum(float_matvec(w, v) for (_, w), v in zip(node.terms(), (x,) + more))
+        return out + node.bias.floats()[:, None]
+
+
+def _columns_ok(graph: Graph) -> bool:
+    return all(isinstance(n, (Relu, Input)) or (isinstance(n, Affine) and isinstance(n.bias, Const)
+               and all(isinstance(w, (Const, Sparse)) for _, w in n.terms())) for n in graph.nodes)
 
 
 class _Harvest:
@@ -151,6 +193,50 @@ class _Harvest:
                     self.neg[(r.name, i)] = tuple(x)
                     new += 1
         return new
+
+    def record_many(self, points: list) -> int:
+        """Record the points that can show something new; returns how many were replayed.
+
+        An exact replay of a large network costs about a second, so the points are first
+        evaluated in float64 all at once, and only those (greedily, most news first) whose float
+        values show a state not yet seen are replayed exactly: the float values only choose
+        which points to replay, the exact replay decides what they show (a point skipped is a
+        witness missed, never a wrong verdict)."""
+        if not points:
+            return 0
+        if not _columns_ok(self.g):
+            for x in points:
+                self.record(x)
+            return len(points)
+        env = interpret(self.g, _Columns(), {self.g.inputs[0].name: np.array(points, dtype=np.float64)})
+        keys = [(r.name, i) for r in self.relus for i in range(env[r.x].shape[0])]
+        a = np.vstack([env[r.x] for r in self.relus])
+        tol = 1e-9 * (1 + np.abs(a))
+        pos, neg = a > tol, a < -tol
+        seen_p = np.array([k in self.pos for k in keys])
+        seen_n = np.array([k in self.neg for k in keys])
+        replayed = 0
+        while True:
+            gain = (pos & ~seen_p[:, None]).sum(0) + (neg & ~seen_n[:, None]).sum(0)
+            j = int(np.argmax(gain))
+            if gain[j] == 0:
+                return replayed
+            self.record(points[j])
+            replayed += 1
+            seen_p |= pos[:, j] | np.array([k in self.pos for k in keys])
+            seen_n |= neg[:, j] | np.array([k in self.neg for k in keys])
+
+    def record_model(self, model, domain: InputDomain) -> bool:
+        """Replay a solver's candidate solution (declared name -> value) if it is an input of
+        the domain; False when it is not (then nothing is recorded)."""
+        try:
+            x = [Fraction(model[f"X_{i}"]) for i in range(self.g.inputs[0].dim)]
+        except (KeyError, TypeError, ValueError):
+            return False
+        if not domain.contains(x):
+            return False
+        self.record(x)
+        return True
 
     def seen(self, key, sign: str) -> bool:
         return key in (self.pos if sign == ">" else self.neg)
@@ -273,7 +359,8 @@ def _random_points(domain: InputDomain, n: int, seed: int) -> list[list[Fraction
     return out
 
 
-def classify(graph: Graph, domain: InputDomain, solve, options: StabilityOptions = StabilityOptions()) -> Stability:
+def classify(graph: Graph, domain: InputDomain, solve, options: StabilityOptions = StabilityOptions(),
+             confirm=None) -> Stability:
     """Classify every ReLU of `graph` over `domain`.
 
     Args:
@@ -281,12 +368,16 @@ def classify(graph: Graph, domain: InputDomain, solve, options: StabilityOptions
             before the last ReLU).
         domain: the input region.
         solve: a `nnsmt.result.Solve` (`nnsmt.engine.driver.solver`); each `StabilityQuestion`
-            is settled by the driver's policy (`nnsmt.query.decide`).
+            is settled by the driver's policy (`nnsmt.query.decide`). With "harvest" in its
+            `capabilities.options` the single method harvests (see the module docstring).
         options: `StabilityOptions`.
+        confirm: an exact `Solve` (an SMT backend) for the claims of a floating-point
+            `solve` (see the module docstring); None: claims are confirmed by splitting only,
+            and those it does not confirm stay unknown.
 
     Returns:
-        A Stability; every ACTIVE/INACTIVE is proved (bounds or unsat), every UNSTABLE has two
-        exactly replayed witnesses.
+        A Stability; every ACTIVE/INACTIVE is proved (bounds, splitting or an exact unsat),
+        every UNSTABLE has two exactly replayed witnesses.
 
     Raises:
         ValidationError: a solver's model fails the exact replay (never counted).
@@ -298,14 +389,23 @@ def classify(graph: Graph, domain: InputDomain, solve, options: StabilityOptions
                                f"(has {len(graph.inputs)})")
     t0 = time.perf_counter()
     relus = [n for n in graph.nodes if isinstance(n, Relu)]
+    harvest = method == "single" and "harvest" in getattr(getattr(solve, "capabilities", None), "options", ())
     if not relus:
-        return Stability({}, method, time_s=time.perf_counter() - t0)
+        return Stability({}, method, time_s=time.perf_counter() - t0, harvest=harvest)
     g = graph.slice([r.name for r in relus])  # what the analysis needs: the ReLUs' cones
     bounds = region_bounds(g, domain)
     by_b = relu_states(g, bounds)
     reuse = opts.reuse or method != "per-neuron"
     st = Stability({k: np.where(v == 1, ACTIVE, np.where(v == -1, INACTIVE, UNKNOWN)).astype(np.int8)
-                    for k, v in by_b.items()}, method, reuse=reuse)
+                    for k, v in by_b.items()}, method, reuse=reuse, harvest=harvest)
+    tick = [time.perf_counter()]
+
+    def phase(name):  # seconds since the previous phase ended
+        now = time.perf_counter()
+        st.phase_s[name] = st.phase_s.get(name, 0.0) + now - tick[0]
+        tick[0] = now
+
+    phase("bounds")
     st.by_bounds = int(sum((v != UNKNOWN).sum() for v in st.states.values()))
     pre = {r.name: r.x for r in relus}
     open_ = [(r.name, int(i)) for r in relus for i in np.flatnonzero(st.states[r.name] == UNKNOWN)]
@@ -316,10 +416,10 @@ def classify(graph: Graph, domain: InputDomain, solve, options: StabilityOptions
         for r, i in open_:
             targets.setdefault(pre[r], []).append(i)
         points += guided_points(g, domain, targets)
-    for x in points:
-        hv.record(x)
+    hv.record_many(points)
     st.points = len(points)
     st.by_samples = sum(1 for k in open_ if k in hv.pos and k in hv.neg)
+    phase("prepass")
     impossible: set = set()  # (neuron, sign) refuted by bounds on sub-boxes
     if opts.split:
         for key in open_:
@@ -327,19 +427,28 @@ def classify(graph: Graph, domain: InputDomain, solve, options: StabilityOptions
                 if not hv.seen(key, sign) and refuted_by_splitting(g, domain, pre[key[0]], key[1], sign, opts.split):
                     impossible.add((key, sign))
         st.by_split = len(impossible)
+        phase("split")
     known = ({k for k in open_ if k in hv.pos}, {k for k in open_ if k in hv.neg})  # after the pre-pass
     undecided: set = set()  # (neuron, sign) whose query gave no answer
+    claimed: list = []  # (neuron, sign) a floating-point solver called impossible, unproved
     qopts = SolveOptions(simplex=opts.simplex)
 
-    def ask(asked):
+    def ask(asked, using=solve, harvesting=False):
         """One StabilityQuestion about (neuron, sign) pairs: True (a model, replayed and
-        recorded), False (unsat) or None (no answer)."""
+        recorded, with every harvested solution that replays), False (unsat), "claim" (a
+        floating-point solver's unconfirmed infeasibility) or None (no answer)."""
         q = StabilityQuestion(g, domain, bounds, tuple((pre[r], i, sign) for (r, i), sign in asked),
-                              opts.lemmas, qopts)
-        models = []
-        o = decide(q, solve, opts.timeout, observe=lambda _, res: models.append(bool(res.model)))
+                              opts.lemmas, replace(qopts, harvest="ask") if harvesting else qopts)
+        raw = []
+        o = decide(q, using, opts.timeout, observe=lambda _, res: raw.append(res))
         st.solve_s += o.stats.get("solve_s", 0.0)
         st.queries += 1
+        for res in raw:  # candidates: the exact replay decides what they show
+            for m in res.models:
+                if hv.record_model(m, domain):
+                    st.harvested += 1
+                else:
+                    st.harvest_skipped += 1
         if o.status == "unsat":
             st.unsat += 1
             return False
@@ -347,10 +456,10 @@ def classify(graph: Graph, domain: InputDomain, solve, options: StabilityOptions
             st.sat += 1
             hv.record(o.witness)
             return True
-        if o.status == "error" and any(models):  # a model that fails the replay: never counted
+        if o.status == "error" and any(r.model for r in raw):  # a model that fails the replay
             raise ValidationError(o.reason)
         st.unknown += 1
-        return None
+        return "claim" if o.status == "unknown" and o.reason.startswith(UNCONFIRMED_INFEASIBLE) else None
 
     if method == "per-neuron":
         for key in open_:
@@ -358,7 +467,11 @@ def classify(graph: Graph, domain: InputDomain, solve, options: StabilityOptions
                 if (key, sign) in impossible or \
                         (hv.seen(key, sign) if reuse else key in known[sign == "<"]):
                     continue
-                if ask([(key, sign)]) is None:
+                got = ask([(key, sign)])
+                if got == "claim" or (got is None and confirm is not None):
+                    claimed.append((key, sign))
+                    st.claims += got == "claim"
+                elif got is None:
                     undecided.add((key, sign))
     else:
         while True:
@@ -366,12 +479,36 @@ def classify(graph: Graph, domain: InputDomain, solve, options: StabilityOptions
                      if not hv.seen(key, sign) and (key, sign) not in undecided | impossible]
             if not asked:
                 break
-            res = ask(asked)
+            res = ask(asked, harvesting=harvest)
             if res is False:
                 break
-            if res is None:  # timeout: what is left stays unknown
-                undecided.update(asked)
+            if res == "claim":  # every asked state is claimed impossible: to confirm
+                claimed.extend(asked)
+                st.claims += len(asked)
                 break
+            if res is None:  # timeout: what is left stays unknown, unless the exact solver
+                (undecided.update if confirm is None else claimed.extend)(asked)  # settles it
+                break
+    phase("queries")
+    st.unanswered = len(claimed) - st.claims
+    st.confirmed = {"split": 0, "exact": 0}
+    for key, sign in claimed:  # a floating-point "impossible" counts once it is exact
+        if hv.seen(key, sign):
+            st.refuted_claims += 1  # shown possible by a model an exact query found meanwhile
+        elif opts.confirm_split and refuted_by_splitting(g, domain, pre[key[0]], key[1], sign, opts.confirm_split):
+            st.confirmed["split"] += 1
+        elif confirm is None:
+            undecided.add((key, sign))
+        else:
+            got = ask([(key, sign)], using=confirm)
+            if got is False:
+                st.confirmed["exact"] += 1
+            elif got is True:
+                st.refuted_claims += 1
+            else:
+                undecided.add((key, sign))
+    if claimed:
+        phase("confirm")
     for key in open_:
         r, i = key
         p, n = key in hv.pos, key in hv.neg
