@@ -242,3 +242,133 @@ def test_cli_stable_split(capsys, tmp_path):
     assert code == 0 and out["refuted_by_split"] == 1 and out["queries"] == 0
     assert main(["stable", str(net), "--domain", str(box), "--split", "-1"]) == 2
     assert "--split" in capsys.readouterr().err
+
+
+# --- a MILP (floating point, harvesting) steering; its infeasibilities are claims ------------
+
+def _milp(name="milp:highs"):
+    """The MILP backend as a Solve, or a skip that says what is missing."""
+    from nnsmt.backends import BackendUnavailable, get_backend
+    try:
+        return solve_with(get_backend(name))
+    except BackendUnavailable as e:
+        pytest.skip(f"{name}: {e}")
+
+
+def _states(st):
+    return {k: list(v) for k, v in st.states.items()}
+
+
+def _random_mlp(seed: int, sizes=(3, 6, 6, 2)) -> Graph:
+    rng = np.random.default_rng(seed)
+    nodes, cur = [Input("x", sizes[0])], "x"
+    for k, (m, n) in enumerate(zip(sizes, sizes[1:]), 1):
+        nodes.append(Affine(f"a{k}", cur, Const(rng.normal(size=(n, m)).round(2)), Const(rng.normal(size=n).round(2))))
+        cur = f"a{k}"
+        if k < len(sizes) - 1:
+            nodes.append(Relu(f"r{k}", cur))
+            cur = f"r{k}"
+    return Graph(tuple(nodes), (cur,)).check()
+
+
+@pytest.mark.parametrize("net", ["hand", 0, 1, 2])
+@pytest.mark.parametrize("method", ["single", "per-neuron"])
+def test_milp_classifies_as_smt(net, method):
+    """The MILP (harvesting in `single`) and cvc5 classify alike, without the pre-pass (so the
+    queries do the work), on the hand net and small random MLPs over [-1, 1]^3; the MILP's
+    stable verdicts are exact (its unsat was confirmed, or its claims confirmed by splitting
+    or cvc5)."""
+    milp, smt = _milp(), solve_with(solver_backend("cvc5"))
+    if net == "hand":
+        g, dom = hand_net(), BOX
+    else:
+        g, dom = _random_mlp(net), parse_box_json('{"lo": -1, "hi": 1, "dim": 3}')
+    opts = StabilityOptions(method, 30, guided=False)
+    ref = classify(g, dom, smt, opts)
+    st = classify(g, dom, milp, opts, confirm=smt)
+    assert st.counts()["unknown"] == ref.counts()["unknown"] == 0
+    assert _states(st) == _states(ref)
+    assert st.harvest == (method == "single")
+    check_witnesses(g, st)
+
+
+class _Claims:
+    """A floating-point solver that calls every question infeasible without proof (wrongly
+    for the unstable neurons of the hand net), harvesting declared."""
+
+    backend = "fake-milp"
+    capabilities = __import__("nnsmt.result", fromlist=["Capabilities"]).Capabilities(
+        frozenset(), frozenset({"harvest"}))
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, script, seconds=None, options=SolveOptions()):
+        from nnsmt.result import UNCONFIRMED_INFEASIBLE, Result
+        self.calls += 1
+        return Result("unknown", self.backend, f"{UNCONFIRMED_INFEASIBLE}: fake")
+
+
+@pytest.mark.parametrize("method", ["single", "per-neuron"])
+def test_unconfirmed_infeasibility_is_never_a_stable_verdict(method):
+    """Every claim of a solver that answers "infeasible, unconfirmed" to everything: without a
+    confirming solver (and no splitting) every open neuron stays unknown; with cvc5 confirming,
+    the claims about the four unstable neurons are refuted by replayed models and the one
+    true claim (r2[0] never active) is confirmed exactly."""
+    g = hand_net()
+    fake = _Claims()
+    st = classify(g, BOX, fake, StabilityOptions(method, 30, guided=False, confirm_split=0))
+    assert fake.calls >= 1 and st.claims >= 1
+    assert all(s not in (ACTIVE, INACTIVE) for v in st.states.values() for s in v)
+    st = classify(g, BOX, _Claims(), StabilityOptions(method, 30, guided=False, confirm_split=0),
+                  confirm=solve_with(solver_backend("cvc5")))
+    assert list(st.states["r1"]) == [UNSTABLE] * 3 and list(st.states["r2"]) == [INACTIVE, UNSTABLE]
+    assert st.refuted_claims >= 1 and st.confirmed["exact"] >= 1
+    check_witnesses(g, st)
+
+
+def test_claims_confirmed_by_splitting():
+    """The same lying solver, but with splitting allowed: "r2[0] > 0 is impossible" is
+    confirmed by bounds on sub-boxes, the wrong claims are not (they stay unknown)."""
+    st = classify(hand_net(), BOX, _Claims(), StabilityOptions("single", 30, guided=False, confirm_split=64))
+    assert st.confirmed["split"] >= 1
+    assert st.states["r2"][0] == INACTIVE
+    assert list(st.states["r1"]) == [2] * 3 and st.states["r2"][1] == 2  # UNKNOWN
+
+
+def test_harvested_models_that_fail_the_replay_are_not_counted(backend):
+    """A harvesting solver whose extra solutions lie outside the domain or lack inputs: they
+    are skipped (never recorded, never counted), and the classification is the exact one."""
+    from dataclasses import replace as dreplace
+    inner = solve_with(backend)
+
+    def solve(script, seconds=None, options=SolveOptions()):
+        res = inner(script, seconds, options)
+        assert options.harvest == "ask"
+        bogus = ({f"X_{i}": Fraction(5) for i in range(2)}, {"nothing": Fraction(0)})
+        return dreplace(res, models=bogus)
+    solve.backend, solve.capabilities = "fake", _Claims.capabilities
+    g = hand_net()
+    st = classify(g, BOX, solve, StabilityOptions("single", 30, guided=False))
+    ref = classify(g, BOX, inner, StabilityOptions("single", 30, guided=False))
+    assert st.harvest and st.harvest_skipped == 2 * st.queries and st.harvested == 0
+    assert _states(st) == _states(ref)
+    check_witnesses(g, st)
+
+
+def test_cli_stable_milp_json(capsys, tmp_path):
+    _milp()
+    from nnsmt.frontends.onnx_export import save_onnx
+    net = tmp_path / "hand.onnx"
+    save_onnx(hand_net(), net)
+    box = tmp_path / "box.json"
+    box.write_text('{"lo": [-1, -1], "hi": [1, 1]}')
+    code = main(["stable", str(net), "--domain", str(box), "--backend", "milp:highs", "--method", "both",
+                 "--no-guided", "--json", "--timeout", "30"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["identical"] and out["backend"] == "milp:highs" and out["confirm"] == "cvc5"
+    single = out["results"][0]
+    assert single["harvest"] and single["counts"] == {"active": 0, "inactive": 1, "unstable": 4, "unknown": 0,
+                                                       "total": 5}
+    assert set(single["phase_s"]) >= {"bounds", "prepass", "queries"}
+    assert main(["stable", str(net), "--domain", str(box), "--confirm-split", "-1"]) == 2
