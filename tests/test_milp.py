@@ -47,6 +47,9 @@ def point_script(g, x):
 
 
 def test_forced_outputs_equal_exact_evaluation(milp):
+    """Inputs pinned to a point: the MILP's own output columns (its big-M ReLUs) match the
+    exact evaluation to float precision, and the answer's exact outputs equal it exactly."""
+    from nnsmt.backends.milp_backend import RUNNERS, Lowering
     rng = np.random.default_rng(0)
     for trial in range(12):
         sizes = [int(rng.integers(1, 4))] + [int(rng.integers(1, 6)) for _ in range(int(rng.integers(1, 3)))] \
@@ -59,6 +62,11 @@ def test_forced_outputs_equal_exact_evaluation(milp):
         want = evaluate_exact(g, {"x": np.array([Fraction(v) for v in x], dtype=object)})[g.outputs[0]]
         got = _Exact(script, res.model).env  # the definitions, evaluated exactly on the model
         assert [got[n] for n in names[g.outputs[0]]] == list(want), trial
+        m = Lowering(script)
+        status, sol, _ = RUNNERS[milp.solver](m, 30, False)
+        assert status == "feasible"
+        for n, v in zip(names[g.outputs[0]], want):
+            assert abs(sol[m.col[n]] - float(v)) <= 1e-6 * (1 + abs(float(v))), (trial, n)
 
 
 def test_exact_rational_model(milp):
