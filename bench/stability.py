@@ -1,82 +1,162 @@
-"""Stability classification: single-query harvesting vs per-neuron queries, same networks.
+"""Stability classification at the seed's scale: single (harvesting) vs per-neuron queries, on
+SMT and MILP backends, then exact compression of each network.
 
-    python bench/stability.py [--nets digits_l1,digits_plain] [--backend cvc5] [--timeout 60]
-                              [--lemmas none] [--samples 0] [--split 0] [--configs prepass,queries]
-                              [--solver-defaults]
+    python bench/stability.py [--nets digits_2x100_l1,...] [--backends cvc5,milp:highs]
+                              [--methods single,per-neuron] [--timeout 30] [--cap 600]
+                              [--confirm cvc5] [--compress] [--no-guided]
 
-On the digits MLPs (examples/digits, 64-16-16-10, domain [0, 16]^64) both methods classify
-every ReLU, in two configurations:
-- `prepass`: what `nnsmt stable` does by default: bounds, then the pre-pass (the box corners
-  the linear bounds point to, plus `--samples` random inputs, and with `--split N` open
-  questions refuted by bounds on sub-boxes), then queries for what is left;
-- `queries`: bounds, then queries only (no pre-pass): the comparison of the query methods,
-  with per-neuron also run without reusing models (exactly two queries per open neuron).
-Every run's classification must be identical to the others' and complete (no neuron left
-unknown by a timeout); a difference or an unknown is flagged and the exit code is 1. Prints
-counts, queries and time per run, and the speed ratios to single measured in this run.
+Networks: examples/digits (scikit-learn's digits, 64 inputs, domain [0, 16]^64): the 16x16
+ones and the seed's architectures (`train_digits.py --seed-nets`). Each (network, backend,
+method) run classifies every ReLU (bounds, the guided pre-pass, then queries; a MILP's claims
+confirmed by splitting or by `--confirm`), in a child process stopped after `--cap` seconds
+(reported as "did not finish": a ratio against it is a lower bound). Every unstable verdict's
+witnesses are replayed exactly. Prints, per run: counts, queries, time and time per phase;
+per network: whether the finished runs classify identically (a difference is flagged, exit 1)
+and the per-neuron / single time ratio on each backend, measured in this run; then the median
+ratio over the networks. With --compress, each network is compressed with the first complete
+classification (`nnsmt.queries.compress`: stable ReLUs removed exactly, the equivalence proved
+by `--confirm` with `--timeout` x 4 seconds) and the sizes before and after are printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
+import statistics
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from nnsmt.backends import get_backend  # noqa: E402
-from nnsmt.commands.options import summary_label, summary_line  # noqa: E402
 from nnsmt.domain import parse_box_json  # noqa: E402
 from nnsmt.frontends import load_onnx  # noqa: E402
-from nnsmt.queries.stability import SIMPLEX, StabilityOptions, check_witnesses, classify  # noqa: E402
+from nnsmt.queries.stability import StabilityOptions, check_witnesses, classify  # noqa: E402
 from nnsmt.result import SolveOptions  # noqa: E402
 
-CONFIGS = {"prepass": "bounds + pre-pass (guided corners) + queries",
-           "queries": "bounds + queries only"}
+DOMAIN = '{"lo": 0, "hi": 16, "dim": 64}'
+NETS = ("digits_l1,digits_plain,digits_2x100_l1,digits_2x100_plain,digits_5x100_l1,digits_2x200_l1,"
+        "digits_2x400_l1,digits_2x800_l1")
+
+
+def solve_on(name: str):
+    """A Solve on backend `name` in this process (the bench's child: the cap kills it all)."""
+    be = get_backend(name)
+
+    def solve(script, seconds=None, options=SolveOptions()):
+        return be.solve(script, seconds, options)
+    solve.backend, solve.capabilities = name, be.capabilities
+    return solve
+
+
+def _classify(net, backend, method, timeout, confirm, guided, out):
+    g = load_onnx(ROOT / "examples" / "digits" / f"{net}.onnx")
+    dom = parse_box_json(DOMAIN, "[0, 16]^64")
+    solve = solve_on(backend)
+    exact = solve_on(confirm) if "harvest" in solve.capabilities.options else None
+    st = classify(g, dom, solve, StabilityOptions(method, timeout, guided=guided), confirm=exact)
+    check_witnesses(g, st)
+    out.put(st)
+
+
+def _compress(net, st, confirm, timeout, out):
+    from nnsmt.queries.compress import CompressOptions, compress
+    g = load_onnx(ROOT / "examples" / "digits" / f"{net}.onnx")
+    r = compress(g, parse_box_json(DOMAIN), solve_on(confirm), CompressOptions(StabilityOptions(timeout=timeout)),
+                 stability=st)
+    out.put((r.before, r.after, r.equivalence, r.equivalence_reason, r.time_s))
+
+
+def in_child(target, args, cap: float):
+    """target(*args, queue) in a child process; (its result or None, seconds)."""
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=target, args=(*args, q))
+    t0 = time.perf_counter()
+    p.start()
+    try:
+        res = q.get(timeout=cap)
+    except Exception:  # noqa: BLE001 -- the cap (queue.Empty) or a child that died
+        res = None
+    p.join(5)
+    if p.is_alive():
+        p.kill()
+        p.join()
+    return res, time.perf_counter() - t0
+
+
+def line(net, backend, method, st, wall, cap) -> str:
+    head = f"  {backend:11} {method:10}"
+    if st is None:
+        return f"{head} did not finish in {cap:.0f} s"
+    c = st.counts()
+    phases = " ".join(f"{k} {v:.1f}" for k, v in st.phase_s.items())
+    claims = (f"; claims {st.claims}+{st.unanswered} open: by split {st.confirmed.get('split', 0)}, exact "
+              f"{st.confirmed.get('exact', 0)}, refuted {st.refuted_claims}") if st.claims + st.unanswered else ""
+    harvest = f", harvested {st.harvested} (skipped {st.harvest_skipped})" if st.harvest else ""
+    return (f"{head} active {c['active']:4} inactive {c['inactive']:4} unstable {c['unstable']:4} "
+            f"unknown {c['unknown']:4} | bounds {st.by_bounds:4} pre-pass {st.by_samples:4} | queries "
+            f"{st.queries:4} (sat {st.sat}, unsat {st.unsat}, unknown {st.unknown}{harvest}{claims}) | "
+            f"{st.time_s:8.1f} s [{phases}]")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--nets", default="digits_l1,digits_plain")
-    ap.add_argument("--backend", default="cvc5")
-    ap.add_argument("--timeout", type=float, default=60, help="seconds per query")
-    ap.add_argument("--lemmas", default="none", choices=["none", "bounds", "triangle"])
-    ap.add_argument("--samples", type=int, default=0, help="random inputs added to the pre-pass")
-    ap.add_argument("--split", type=int, default=0,
-                    help="pre-pass: refute open questions by bounds on up to N sub-boxes")
-    ap.add_argument("--configs", default="prepass,queries")
-    ap.add_argument("--solver-defaults", action="store_true",
-                    help="run the solver with its default simplex (the baseline of SIMPLEX)")
+    ap.add_argument("--nets", default=NETS)
+    ap.add_argument("--backends", default="cvc5,milp:highs")
+    ap.add_argument("--methods", default="single,per-neuron")
+    ap.add_argument("--timeout", type=float, default=30, help="seconds per query (default 30)")
+    ap.add_argument("--cap", type=float, default=600, help="seconds per run (default 600)")
+    ap.add_argument("--confirm", default="cvc5", help="exact backend of a MILP's claims and of the equivalence")
+    ap.add_argument("--no-guided", dest="guided", action="store_false", help="no guided pre-pass")
+    ap.add_argument("--compress", action="store_true", help="also compress each network and prove it")
     a = ap.parse_args()
-    be = get_backend(a.backend)
-    dom = parse_box_json('{"lo": 0, "hi": 16, "dim": 64}', "[0, 16]^64")
-    bad = False
-    for name in a.nets.split(","):
-        g = load_onnx(ROOT / "examples" / "digits" / f"{name}.onnx")
-        for cfg in a.configs.split(","):
-            pre = cfg == "prepass"
-            opts = "default simplex" if a.solver_defaults or "simplex" not in be.capabilities.options \
-                else f"simplex {SIMPLEX}"
-            print(f"{name} over [0, 16]^64: {CONFIGS[cfg]}; backend {a.backend} ({opts}), {a.timeout:.0f} s "
-                  f"per query, lemmas {a.lemmas}" + (f", {a.samples} samples" if pre and a.samples else "")
-                  + (f", split {a.split}" if pre and a.split else ""))
-            runs = [("single", True), ("per-neuron", True)] + ([] if pre else [("per-neuron", False)])
-            res = []
-            for m, reuse in runs:
-                st = classify(g, dom, lambda s, t=None, o=SolveOptions(): be.solve(s, t, o), StabilityOptions(
-                    m, a.timeout, samples=a.samples if pre else 0, guided=pre, lemmas=a.lemmas, reuse=reuse,
-                    split=a.split if pre else 0, simplex="default" if a.solver_defaults else SIMPLEX))
-                check_witnesses(g, st)
-                res.append(st)
-                print("  " + summary_line(st), flush=True)
-            same = all(r.same_as(res[0]) for r in res)
-            unknown = sum(r.counts()["unknown"] for r in res)
-            bad |= not same or unknown > 0
-            ratios = "; ".join(f"{summary_label(r)} / single: {r.time_s / max(res[0].time_s, 1e-9):.2f}x "
-                               f"({r.queries} vs {res[0].queries} queries)" for r in res[1:])
-            print(f"  identical classifications: {'yes' if same else 'NO (flagged)'}; "
-                  f"undecided: {unknown}{' (flagged)' if unknown else ''}; speed ratio {ratios}", flush=True)
+    print(f"domain [0, 16]^64; {a.timeout:.0f} s per query, {a.cap:.0f} s per run; MILP claims confirmed by "
+          f"bounds on sub-boxes, then {a.confirm}", flush=True)
+    bad, ratios = False, {}
+    for net in a.nets.split(","):
+        print(net, flush=True)
+        done = {}
+        for be in a.backends.split(","):
+            for m in a.methods.split(","):
+                st, wall = in_child(_classify, (net, be, m, a.timeout, a.confirm, a.guided), a.cap)
+                done[(be, m)] = st
+                print(line(net, be, m, st, wall, a.cap), flush=True)
+        fin = [s for s in done.values() if s is not None]
+        same = all(s.same_as(fin[0]) for s in fin)
+        complete = [s for s in fin if s.counts()["unknown"] == 0]
+        bad |= not same
+        parts = []
+        for be in a.backends.split(","):
+            s, p = done.get((be, "single")), done.get((be, "per-neuron"))
+            if s is None:
+                continue
+            if p is None:
+                r = a.cap / max(s.time_s, 1e-9)
+                parts.append(f"{be}: per-neuron / single >= {r:.1f}x (per-neuron did not finish in {a.cap:.0f} s)")
+            else:
+                r = p.time_s / max(s.time_s, 1e-9)
+                parts.append(f"{be}: per-neuron / single = {r:.2f}x")
+            ratios.setdefault(be, []).append((r, p is None))
+        print(f"  identical classifications: {'yes' if same else 'NO (flagged)'}; complete runs {len(complete)}"
+              f"/{len(done)}; " + "; ".join(parts), flush=True)
+        if a.compress and complete:
+            res, wall = in_child(_compress, (net, complete[0], a.confirm, 4 * a.timeout), a.cap)
+            if res is None:
+                print(f"  compression: did not finish in {a.cap:.0f} s", flush=True)
+                continue
+            b, af, eq, why, ts = res
+            sizes = "; ".join(f"{k} {b[k]} -> {af[k]} ({100 * (1 - af[k] / max(b[k], 1)):.1f}% removed)"
+                              for k in ("relus", "parameters", "connections", "nonzero_connections"))
+            print(f"  compression: {sizes}; equivalence {eq}{' (' + why + ')' if why else ''} "
+                  f"in {ts['prove']:.1f} s", flush=True)
+    for be, rs in ratios.items():
+        low = sum(lb for _, lb in rs)
+        print(f"median per-neuron / single over {len(rs)} networks, {be}: "
+              f"{statistics.median(r for r, _ in rs):.2f}x" + (f" ({low} of them lower bounds)" if low else ""),
+              flush=True)
     sys.exit(1 if bad else 0)
 
 

@@ -105,12 +105,15 @@ class Compression:
     time_s: dict | None = None
 
 
-def compress(graph: Graph, domain: InputDomain, solve, options: CompressOptions = CompressOptions()) -> Compression:
+def compress(graph: Graph, domain: InputDomain, solve, options: CompressOptions = CompressOptions(),
+             stability: Stability | None = None) -> Compression:
     """Classify the ReLUs, remove the stable ones exactly, and (if `options.prove`) decide the
     `EquivalenceQuery` over the domain with the `nnsmt.result.Solve` callable `solve`: unsat
-    means f = g there (up to `tol`, 0 = exactly)."""
+    means f = g there (up to `tol`, 0 = exactly). `stability`: a classification of `graph`
+    over `domain` made already (e.g. by a MILP with exact confirmation), used instead of
+    classifying again."""
     t0 = time.perf_counter()
-    st = classify(graph, domain, solve, options.stability)
+    st = stability if stability is not None else classify(graph, domain, solve, options.stability)
     t1 = time.perf_counter()
     states = {k: v.copy() for k, v in st.states.items()}
     for v in states.values():
