@@ -271,3 +271,15 @@ def test_cli_train_on_milp(capsys, tmp_path):
                  "--backend", "milp:highs", "--timeout", "60", "--json", "-o", str(tmp_path / "t.onnx")])
     d = json.loads(capsys.readouterr().out)
     assert code == 10 and d["status"] == "sat" and d["backend"] == "milp:highs", d
+
+
+def test_cli_diff_with_milp(capsys):
+    pytest.importorskip("highspy", reason="milp:highs needs pip install highspy")
+    from nnsmt.cli import main
+    for prop, want, status in (("class1_margin", 10, "sat"), ("corner_robust", 0, "unsat")):
+        code = main(["diff", str(EXAMPLES / "classifier.onnx"), str(EXAMPLES / f"{prop}.vnnlib"),
+                     "--backends", "z3,milp:highs", "--engine", "plain", "--timeout", "60", "--json"])
+        d = json.loads(capsys.readouterr().out)
+        assert code == want and not d["disagreement"], d
+        assert {r["backend"]: r["status"] for r in d["rows"]} == {"z3": status, "milp:highs": status}, d
+        assert all(r["time_s"] > 0 for r in d["rows"])  # both solvers ran
