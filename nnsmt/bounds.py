@@ -741,7 +741,8 @@ def _domain(graph, box, method, skip=frozenset(), phases=None):
 def output_spec_bounds(graph: Graph, box: Interval, C: np.ndarray, method: str = "linear",
                        alpha_steps: int = 0, alpha_lr: float = 0.2,
                        phases: Mapping[str, np.ndarray] | None = None,
-                       alphas_out: dict | None = None, beta_lr: float = 0.0):
+                       alphas_out: dict | None = None, beta_lr: float = 0.0,
+                       alphas_init: Mapping[str, np.ndarray] | None = None):
     """Lower bounds of `C @ output` over the box (rows of C are specs, e.g. Y_0 - Y_1), plus
     each spec's coefficients on the input (zeros when back-substitution stopped early) and
     the bounds of every value. Tighter than bounding the outputs separately. Batched: box
@@ -760,6 +761,9 @@ def output_spec_bounds(graph: Graph, box: Interval, C: np.ndarray, method: str =
     `beta_lr` > 0 (with phases and alpha_steps): the same ascent also optimises one
     multiplier per fixed neuron and spec row (β-CROWN; see `LinearDomain.backsub`), at that
     step size, starting from 0.
+    `alphas_init` (optional): where the ascent starts, in the layout of `alphas_out` (slopes by
+    ReLU name, multipliers by "__beta__" + name), NaN for the default; e.g. a branch-and-bound
+    parent's optimised values for its children (warm start). Any start is sound.
 
     `alphas_out` (optional, filled when slopes were optimised): ReLU value -> the slopes of
     each row's best bound, batch + (k, m), "__free__" + name -> which of them were free
@@ -788,7 +792,7 @@ def output_spec_bounds(graph: Graph, box: Interval, C: np.ndarray, method: str =
     coeff = coefficients(leaf, A)
     if record is not None:
         lower, coeff = _optimize_alphas(dom, out, C, lower, coeff, record, alpha_steps, alpha_lr,
-                                        coefficients, alphas_out, beta_lr)
+                                        coefficients, alphas_out, beta_lr, alphas_init)
     return _empty_inf(np.maximum(lower, naive), dom.bounds, phases), coeff, dom.bounds
 
 
@@ -804,7 +808,7 @@ def _empty_inf(lower: np.ndarray, bounds, phases) -> np.ndarray:
 
 def _optimize_alphas(dom: LinearDomain, out: str, C: np.ndarray, lower: np.ndarray,
                      coeff: np.ndarray, record: dict, steps: int, lr: float, coefficients,
-                     alphas_out: dict | None = None, beta_lr: float = 0.0):
+                     alphas_out: dict | None = None, beta_lr: float = 0.0, init=None):
     """Projected Adam ascent on per-row lower slopes (see `output_spec_bounds`). The gradient
     is closed form: with the lines fixed, back-substitution's bound is the value of the
     relaxed (linear) network at the input vertex minimising it, so d bound / d alpha_j =
@@ -818,6 +822,10 @@ def _optimize_alphas(dom: LinearDomain, out: str, C: np.ndarray, lower: np.ndarr
         y = dom.bounds[dom.by_name[name].x]
         alphas[name] = np.array(np.broadcast_to(alpha[..., None, :], batch + (k, alpha.shape[-1])))
         free[name] = np.broadcast_to(((y.lo < 0) & (y.hi > 0))[..., None, :], alphas[name].shape)
+        a0 = None if init is None else init.get(name)
+        if a0 is not None:
+            a0 = np.broadcast_to(np.asarray(a0, dtype=np.float64), alphas[name].shape)
+            alphas[name] = np.where(free[name] & np.isfinite(a0), np.clip(np.nan_to_num(a0), 0.0, 1.0), alphas[name])
     # β: per fixed neuron and row, d bound / d β_j = -sign_j * pre_j at the same minimiser
     betas, signs = {}, {}
     if beta_lr > 0:
@@ -826,13 +834,20 @@ def _optimize_alphas(dom: LinearDomain, out: str, C: np.ndarray, lower: np.ndarr
             if ph is not None and np.any(ph):
                 signs[name] = np.asarray(ph, dtype=np.float64)[..., None, :]
                 betas[name] = np.zeros_like(alphas[name])
+                b0 = None if init is None else init.get("__beta__" + name)
+                if b0 is not None:
+                    b0 = np.nan_to_num(np.broadcast_to(np.asarray(b0, dtype=np.float64), betas[name].shape),
+                                       nan=0.0, posinf=0.0, neginf=0.0)
+                    betas[name] = np.where(signs[name] != 0, np.maximum(b0, 0.0), 0.0)
     m1 = {n: np.zeros_like(a) for n, a in alphas.items()}
     m2 = {n: np.zeros_like(a) for n, a in alphas.items()}
     mb1 = {n: np.zeros_like(a) for n, a in betas.items()}
     mb2 = {n: np.zeros_like(a) for n, a in betas.items()}
     b1, b2 = 0.9, 0.999
     best = np.where(np.isnan(lower), -INF, lower)
-    kept = None if alphas_out is None else {n: a.copy() for n, a in alphas.items()}
+    # the slopes of `best` so far: the relaxation's own (a warm start is not evaluated yet)
+    kept = None if alphas_out is None else {
+        n: np.array(np.broadcast_to(dom.relax[n][0][..., None, :], a.shape)) for n, a in alphas.items()}
     for step in range(1, steps + 1):
         vals = _relaxed_point(dom, out, record, alphas)
         for name, a in alphas.items():

@@ -75,8 +75,13 @@ def test_phased_bounds_hold_on_points_satisfying_the_phases(seed, n_in, w1, w2, 
     b = propagate_bounds(g, box, phases=phases)
     C = np.array([[1.0, -1.0], [-1.0, 0.0], [0.0, 1.0]])
     B = Interval(box.lo[None], box.hi[None])
+    # a warm start anywhere (out-of-range and NaN entries included) is sound too
+    init = {}
+    for r, w in (("r1", w1), ("r2", w2)):
+        init[r] = np.where(rng.random((1, 3, w)) < 0.2, np.nan, rng.uniform(-0.5, 1.5, (1, 3, w)))
+        init["__beta__" + r] = np.where(rng.random((1, 3, w)) < 0.2, np.nan, rng.uniform(-1, 3, (1, 3, w)))
     low, _, bb = output_spec_bounds(g, B, C, alpha_steps=alpha, phases={k: p[None] for k, p in phases.items()},
-                                    beta_lr=beta_lr)
+                                    beta_lr=beta_lr, alphas_init=init if seed % 2 else None)
     empty, empty_spec = bool(infeasible(b)), bool(np.asarray(infeasible(bb))[0])
     if empty or empty_spec:
         assert not keep.any(), "phases reported infeasible, yet a sampled point satisfies them"

@@ -50,7 +50,10 @@ from .split import (SplitPlan, SplitRun, SubQuery, _addq, _float_or_none, _Plann
                     plan_split)
 from .verify import VerifyQuery, restrict, verify_script
 
-ALPHA_STEPS = 10  # α-CROWN steps on each sub-problem's spec bound
+# α-CROWN steps on each sub-problem's spec bound (with β below). Measured on MNIST-FC 256x2
+# prop_5 eps 0.03 (unsat, 80 s): with 5 steps all refuted after 274 sub-problems (44 s); with 3,
+# 10 and 20 steps 89, 264 and 24 still open (cheaper bounds branch more, dearer ones explore less)
+ALPHA_STEPS = 5
 # β-CROWN: the same steps optimise the multipliers of the phase constraints, at this step size.
 # Measured on MNIST-FC 256x2 prop_6 eps 0.05 (40 s): without β 1,354 sub-problems and 38 left
 # to SMT; with β at 0.01 / 0.2 / 1.0: refuted after 32 / 24 / (544, not done) sub-problems.
@@ -135,8 +138,10 @@ class _BabPlanner(_Planner):
         self.infeasible = 0
         self.t_lp = 0.0  # seconds in lp_attack (its replays are in t_replay)
 
-    def evaluate(self, items: list[_Node]) -> list:
-        """Per sub-problem: None when refuted, else (branch neuron or None, unstable count)."""
+    def evaluate(self, items: list[_Node], inits: list | None = None) -> list:
+        """Per sub-problem: None when refuted, else (branch neuron or None, unstable count,
+        its optimised slopes and multipliers: the warm start of its children). `inits`: per
+        item, its parent's (or None)."""
         self.n_eval += len(items)
         if not items:
             return []
@@ -145,11 +150,16 @@ class _BabPlanner(_Planner):
         phases = self.relus.phases([it.path for it in items])
         t = time.perf_counter()
         r0 = self.t_replay
-        kept: dict | None = {} if self.slopes else None
+        kept: dict = {}
+        init = None  # children start from their parent's slopes and multipliers (α,β-CROWN's
+        # warm start; on prop_5 above it made no difference, 286 sub-problems in 44.5 s)
+        if inits and all(x is not None for x in inits):
+            shapes = {k: v.shape for x in inits for k, v in x.items()}  # a key some parents lack: NaN
+            init = {k: np.stack([x.get(k, np.full(sh, np.nan, np.float32)) for x in inits]) for k, sh in shapes.items()}
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             lower, coeff, bounds = output_spec_bounds(self.g, Interval(lo, hi), self.spec,
                                                       alpha_steps=self.alpha_steps, phases=phases,
-                                                      alphas_out=kept, beta_lr=BETA_LR)
+                                                      alphas_out=kept, beta_lr=BETA_LR, alphas_init=init)
         bad = np.broadcast_to(infeasible(bounds), (len(items),)) | np.all(lower == np.inf, axis=-1)
         K = len(self.atoms.C)
         d = self.atoms.d
@@ -165,7 +175,7 @@ class _BabPlanner(_Planner):
             ahi = [_addq(-lower[j, K + i], d[i]) for i in range(K)]
             verdicts = [_three(t, alo, ahi, self.atoms) for t in self.y_asserts]
             if False in verdicts:
-                self.proof.append((it.root, self.relus.path(it.path), self._proof(kept, j, alo, ahi)))
+                self.proof.append((it.root, self.relus.path(it.path), self._proof(kept if self.slopes else None, j, alo, ahi)))
                 continue
             live.append(j)
             for k, rows in self.rows.items():
@@ -185,7 +195,8 @@ class _BabPlanner(_Planner):
         for j in live:
             s = scores[j]
             unstable = int(np.sum(s >= 0))
-            out[j] = (int(np.argmax(s)) if unstable else None, unstable)
+            warm = {k: np.asarray(v[j], dtype=np.float32) for k, v in kept.items() if not k.startswith("__free__")}
+            out[j] = (int(np.argmax(s)) if unstable else None, unstable, warm or None)
         return out
 
     def lp_attack(self) -> None:
@@ -364,14 +375,16 @@ def plan_bab(graph: Graph, prop, n: int, *, validate=None, time_budget: float | 
             exhausted = f"time budget ({time_budget:.0f} s)"
             break
         take, open_ = open_[:batch], open_[batch:]
-        items = []
+        items, inits = [], []
         for node in take:
             if node in branch:  # evaluated: its children
-                i = branch.pop(node)
+                i, w = branch.pop(node)
                 items += [_Node(node.root, node.path + ((i, 1),)), _Node(node.root, node.path + ((i, -1),))]
+                inits += [w, w]
             else:
                 items.append(node)
-        res = pl.evaluate(items)
+                inits.append(None)
+        res = pl.evaluate(items, inits)
         for node, r in zip(items, res):
             max_depth = max(max_depth, node.depth)
             if r is None:
@@ -379,7 +392,7 @@ def plan_bab(graph: Graph, prop, n: int, *, validate=None, time_budget: float | 
             elif r[0] is None:
                 done.append(node)
             else:
-                branch[node] = r[0]
+                branch[node] = (r[0], r[2])
                 open_.append(node)
     subs = []
     if pl.found is None:
