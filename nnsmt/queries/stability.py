@@ -35,9 +35,12 @@ answer is already known. In order:
    before any neuron is called stable: by bounds on sub-boxes (`confirm_split`), then by an
    exact query on the neuron's cone with the `confirm` solver (an SMT backend). A claim that
    neither confirms nor refutes in time leaves its neuron unknown; a refuted one (a model the
-   exact query found) is an observation like any other. With a `confirm` solver, what the
-   steering solver left unanswered (a timeout, a solution that failed its exact check) goes
-   the same way instead of staying unknown.
+   exact query found) is an observation like any other. With a `confirm` solver, what a
+   harvesting question left unanswered (a timeout, a solution that failed its exact check) is
+   asked again, one (neuron, sign) a question (a feasibility problem, easier for a MILP than
+   the harvesting maximisation), and what those leave unanswered goes the way of the claims
+   instead of staying unknown. A harvesting question without an answer whose solutions showed
+   something new is simply asked again (without what they showed).
 Queries use the bounded encoding over the domain's bounds (stable ReLUs are constants or the
 identity, only unstable ones are `ite`s; `lemmas` adds their bounds or triangle relaxation).
 A query that times out leaves its neurons unknown.
@@ -479,6 +482,7 @@ def classify(graph: Graph, domain: InputDomain, solve, options: StabilityOptions
                      if not hv.seen(key, sign) and (key, sign) not in undecided | impossible]
             if not asked:
                 break
+            seen = len(hv.pos) + len(hv.neg)
             res = ask(asked, harvesting=harvest)
             if res is False:
                 break
@@ -486,8 +490,18 @@ def classify(graph: Graph, domain: InputDomain, solve, options: StabilityOptions
                 claimed.extend(asked)
                 st.claims += len(asked)
                 break
-            if res is None:  # timeout: what is left stays unknown, unless the exact solver
-                (undecided.update if confirm is None else claimed.extend)(asked)  # settles it
+            if res is None and len(hv.pos) + len(hv.neg) > seen:
+                continue  # no answer, but its harvested solutions showed something: ask again
+            if res is None and confirm is None:  # timeout: what is left stays unknown
+                undecided.update(asked)
+                break
+            if res is None:  # left open by the harvesting question: one question a state
+                for key, sign in asked:
+                    if not hv.seen(key, sign):
+                        got = ask([(key, sign)])
+                        if got in ("claim", None):
+                            claimed.append((key, sign))
+                            st.claims += got == "claim"
                 break
     phase("queries")
     st.unanswered = len(claimed) - st.claims
