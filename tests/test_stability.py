@@ -372,3 +372,14 @@ def test_cli_stable_milp_json(capsys, tmp_path):
                                                        "total": 5}
     assert set(single["phase_s"]) >= {"bounds", "prepass", "queries"}
     assert main(["stable", str(net), "--domain", str(box), "--confirm-split", "-1"]) == 2
+
+
+def test_auto_backend_picks_by_size():
+    """--backend auto (the default of stable): cvc5 below AUTO_MILP_RELUS ReLUs, the MILP from
+    there up when HiGHS is installed."""
+    from nnsmt.commands.stable import AUTO_MILP_RELUS, pick_backend
+    assert pick_backend(hand_net()) == "cvc5"
+    big = _random_mlp(0, (3, AUTO_MILP_RELUS, 2))
+    assert pick_backend(big) in ("milp:highs", "cvc5")
+    _milp()
+    assert pick_backend(big) == "milp:highs"
