@@ -352,6 +352,17 @@ def test_alpha_hints_checked(case, capsys):
         cf.write(_cert(net, unsat, ReluSplit(relu, 0, (Leaf("bounds", alpha), Leaf("smt")))), d / "b.json")
         code, out, _ = run(capsys, "check-certificate", d / "b.json")
         assert code == 5 and "regions.0.0: alpha" in out and what in out, out
+        cf.write(_cert(net, unsat, ReluSplit(relu, 0, (Leaf("bounds", beta=alpha), Leaf("smt")))), d / "c.json")
+        code, out, _ = run(capsys, "check-certificate", d / "c.json")
+        assert code == 5 and "regions.0.0: beta" in out and what in out, out
+    # a multiplier of any sign or size is sound (clipped to >= 0); a huge one on a fixed neuron
+    # only spoils its leaf's bound (pre in [0, 2] or [-2, 0]: -1e30 * 2), which is then rejected
+    wild = {relu: Slopes((1,), (0, 1), np.array([[-3.0, 1e30]], dtype=np.float32))}  # row 1: Y_0 <= ..
+    cf.write(_cert(net, unsat, _phase_tree(relu, lambda: Leaf("bounds", ok, beta=wild))), d / "w.json")
+    code, out, _ = run(capsys, "check-certificate", d / "w.json", "--no-fallback")
+    assert code == 5 and "regions.0.0.0" in out, out
+    code, out, _ = run(capsys, "check-certificate", d / "w.json")  # the SMT fallback re-proves them
+    assert code == 0, out
 
 
 @settings(max_examples=30, deadline=None)

@@ -372,22 +372,16 @@ def _recheck_group(prep: Prepared, group: list[Region], C, spec: Spec, dims) -> 
             arr = phases.setdefault(name, np.zeros((B, dims[name]), dtype=np.int8))
             for i, s in ph.items():
                 arr[j, i] = s
-        for name, sl in r.leaf.alpha.items():
-            if name not in prep.relus:
-                raise Rejected(f"{r.path}: alpha for {name!r}, not a ReLU of the network")
-            m = dims[name]
-            if any(k >= R for k in sl.rows) or any(k >= m for k in sl.neurons):
-                raise Rejected(f"{r.path}: alpha of {name}: rows < {R} and neurons < {m} needed")
-            arr = alphas.setdefault(name, np.full((B, R, m), np.nan))
-            arr[j][np.ix_(list(sl.rows), list(sl.neurons))] = np.asarray(sl.values, dtype=np.float64)
-        for name, sl in r.leaf.beta.items():
-            if name not in prep.relus:
-                raise Rejected(f"{r.path}: beta for {name!r}, not a ReLU of the network")
-            m = dims[name]
-            if any(k >= R for k in sl.rows) or any(k >= m for k in sl.neurons):
-                raise Rejected(f"{r.path}: beta of {name}: rows < {R} and neurons < {m} needed")
-            arr = betas.setdefault(name, np.zeros((B, R, m)))
-            arr[j][np.ix_(list(sl.rows), list(sl.neurons))] = np.asarray(sl.values, dtype=np.float64)
+        # hints: slopes (NaN: the default where none is given), multipliers (0: none)
+        for what, hints, store, fill in (("alpha", r.leaf.alpha, alphas, np.nan), ("beta", r.leaf.beta, betas, 0.0)):
+            for name, sl in hints.items():
+                if name not in prep.relus:
+                    raise Rejected(f"{r.path}: {what} for {name!r}, not a ReLU of the network")
+                m = dims[name]
+                if any(k >= R for k in sl.rows) or any(k >= m for k in sl.neurons):
+                    raise Rejected(f"{r.path}: {what} of {name}: rows < {R} and neurons < {m} needed")
+                arr = store.setdefault(name, np.full((B, R, m), fill))
+                arr[j][np.ix_(list(sl.rows), list(sl.neurons))] = np.asarray(sl.values, dtype=np.float64)
     lower, infeasible, _ = recheck(prep, lo, hi, C, phases, alphas, betas)
     out = []
     for j, r in enumerate(group):
