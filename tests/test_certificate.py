@@ -357,7 +357,7 @@ def test_alpha_hints_checked(case, capsys):
         assert code == 5 and "regions.0.0: beta" in out and what in out, out
     # a multiplier of any sign or size is sound (clipped to >= 0); a huge one on a fixed neuron
     # only spoils its leaf's bound (pre in [0, 2] or [-2, 0]: -1e30 * 2), which is then rejected
-    wild = {relu: Slopes((1,), (0, 1), np.array([[-3.0, 1e30]], dtype=np.float32))}  # row 1: Y_0 <= ..
+    wild = {relu: Slopes((1,), (0, 1), np.array([[-3.0, 1e30]], dtype=np.float32))}  # row 1 decides Y_0 >= 2.5
     cf.write(_cert(net, unsat, _phase_tree(relu, lambda: Leaf("bounds", ok, beta=wild))), d / "w.json")
     code, out, _ = run(capsys, "check-certificate", d / "w.json", "--no-fallback")
     assert code == 5 and "regions.0.0.0" in out, out
