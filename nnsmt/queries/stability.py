@@ -140,8 +140,8 @@ class Stability:
     solve_s: float = 0.0  # of which in the solver
     witnesses: dict = field(default_factory=dict)  # (relu, i) -> (x with a > 0, x with a < 0)
     harvest: bool = False  # the solver harvested solutions (SolveOptions.harvest)
-    harvested: int = 0  # further solutions (Result.models) that replayed and were recorded
-    harvest_skipped: int = 0  # further solutions that failed the exact replay (not counted)
+    harvested: int = 0  # further solutions (Result.models) in the domain, replayed if they show news
+    harvest_skipped: int = 0  # further solutions outside the domain or malformed (not counted)
     claims: int = 0  # (neuron, sign) a floating-point solver called impossible without proof
     confirmed: dict = field(default_factory=dict)  # how claims were made exact: split / exact
     refuted_claims: int = 0  # claims an exact query refuted (a replayed model)
@@ -229,17 +229,14 @@ class _Harvest:
             seen_p |= pos[:, j] | np.array([k in self.pos for k in keys])
             seen_n |= neg[:, j] | np.array([k in self.neg for k in keys])
 
-    def record_model(self, model, domain: InputDomain) -> bool:
-        """Replay a solver's candidate solution (declared name -> value) if it is an input of
-        the domain; False when it is not (then nothing is recorded)."""
+    def input_of(self, model, domain: InputDomain) -> list[Fraction] | None:
+        """A solver's candidate solution (declared name -> value) as an input, None unless it
+        is an input of the domain."""
         try:
             x = [Fraction(model[f"X_{i}"]) for i in range(self.g.inputs[0].dim)]
         except (KeyError, TypeError, ValueError):
-            return False
-        if not domain.contains(x):
-            return False
-        self.record(x)
-        return True
+            return None
+        return x if domain.contains(x) else None
 
     def seen(self, key, sign: str) -> bool:
         return key in (self.pos if sign == ">" else self.neg)
@@ -446,12 +443,10 @@ def classify(graph: Graph, domain: InputDomain, solve, options: StabilityOptions
         o = decide(q, using, opts.timeout, observe=lambda _, res: raw.append(res))
         st.solve_s += o.stats.get("solve_s", 0.0)
         st.queries += 1
-        for res in raw:  # candidates: the exact replay decides what they show
-            for m in res.models:
-                if hv.record_model(m, domain):
-                    st.harvested += 1
-                else:
-                    st.harvest_skipped += 1
+        found = [hv.input_of(m, domain) for res in raw for m in res.models]
+        st.harvest_skipped += sum(x is None for x in found)
+        st.harvested += sum(x is not None for x in found)
+        hv.record_many([x for x in found if x is not None])  # the exact replay decides what they show
         if o.status == "unsat":
             st.unsat += 1
             return False
