@@ -22,6 +22,9 @@ def add_query_args(sp):
                     "(default cvc5 when --backend is a MILP; claims nothing confirms stay unknown)")
     sp.add_argument("--confirm-split", type=int, default=16, metavar="N", help="first try to confirm each such "
                     "claim by bounds on at most N sub-boxes of the domain (default 16; 0: off)")
+    sp.add_argument("--harvest-seconds", dest="harvest_s", type=float, default=1.0, metavar="S", help="MILP: "
+                    "seconds one harvesting question may search for solutions (default 1; then asked again "
+                    "without what they showed, or one question a state)")
     sp.add_argument("--lemmas", default="none", choices=["none", "bounds", "triangle"], help="what the queries "
                     "assert about unstable ReLUs: nothing (default: fastest on the digits networks), their bounds, "
                     "or also the triangle relaxation")
