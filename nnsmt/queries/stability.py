@@ -121,6 +121,8 @@ class StabilityOptions:
             raise UnsupportedError(f"--split needs a number of sub-boxes >= 0, got {self.split}")
         if self.samples < 0:
             raise UnsupportedError(f"--samples needs a number of points >= 0, got {self.samples}")
+        if self.harvest_s is not None and not self.harvest_s > 0:
+            raise UnsupportedError(f"--harvest-seconds needs a number of seconds > 0, got {self.harvest_s}")
         if self.confirm_split < 0:
             raise UnsupportedError(f"--confirm-split needs a number of sub-boxes >= 0, got {self.confirm_split}")
 
