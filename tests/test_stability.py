@@ -372,6 +372,11 @@ def test_cli_stable_milp_json(capsys, tmp_path):
                                                        "total": 5}
     assert set(single["phase_s"]) >= {"bounds", "prepass", "queries"}
     assert main(["stable", str(net), "--domain", str(box), "--confirm-split", "-1"]) == 2
+    capsys.readouterr()
+    # --method auto (the default): per-neuron on the MILP, single on SMT
+    for backend, method in (("milp:highs", "per-neuron"), ("cvc5", "single")):
+        assert main(["stable", str(net), "--domain", str(box), "--backend", backend, "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["results"][0]["method"] == method
 
 
 def test_auto_backend_picks_by_size():

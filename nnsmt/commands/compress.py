@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 
 from .common import EXIT, add_backend_args, add_command, show
 from .options import add_domain_args, from_args, on_domain, parse_number, stability_options
@@ -13,8 +14,10 @@ def run(args) -> int:
     from nnsmt.engine.reports import compression_lines, compression_record
     from nnsmt.queries.compress import CompressOptions, compress
     opts = from_args(CompressOptions, args, stability=stability_options(args, args.method),
-                     tol=parse_number(args.tolerance, "--tolerance"))
+                     tol=parse_number(args.tolerance, "--tolerance"))  # bad flags before any file is read
     solve, g, dom = on_domain(args)
+    if "harvest" in solve.capabilities.options:  # --method auto on a MILP backend
+        opts = replace(opts, stability=stability_options(args, args.method, True))
     r = compress(g, dom, solve, opts)
     exact_onnx, ir_path = write_compressed(r.graph, args.output, args.ir)
     spot = spot_check(args.model, args.output, dom) if g.meta.get("format") == "onnx" else None

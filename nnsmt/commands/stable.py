@@ -34,7 +34,7 @@ def run(args) -> int:
     from nnsmt.engine.driver import solver
     from nnsmt.engine.reports import classify_all, stability_lines, stability_record
     methods = ["single", "per-neuron"] if args.method == "both" else [args.method]
-    opts = [stability_options(args, m) for m in methods]
+    opts = [stability_options(args, m) for m in methods]  # bad flags before any file is read
     auto = args.backend == "auto"
     if auto:
         args.backend = "cvc5"
@@ -43,6 +43,7 @@ def run(args) -> int:
         args.backend = pick_backend(g)
         solve = solver(args.backend)
     harvest = "harvest" in solve.capabilities.options  # a MILP: its infeasibilities are claims
+    opts = [stability_options(args, m, harvest) for m in methods]
     name = args.confirm or ("cvc5" if harvest else None)
     confirm = solver(name) if name else None
     report = classify_all(g, dom, solve, opts, confirm)
