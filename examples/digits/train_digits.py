@@ -36,6 +36,26 @@ SEED_L1 = 1e-3
 PRUNE = 1e-3
 
 
+def _gradients(Ws, bs, x, onehot, l1):
+    """Cross-entropy (softmax) plus l1 * sum|W| on a batch: the gradients, weights then biases."""
+    hs, zs = [x], []
+    for k, (W, b) in enumerate(zip(Ws, bs)):
+        z = hs[-1] @ W.T + b
+        zs.append(z)
+        hs.append(np.maximum(z, 0) if k < len(Ws) - 1 else z)
+    logits = hs[-1] - hs[-1].max(1, keepdims=True)
+    p = np.exp(logits)
+    p /= p.sum(1, keepdims=True)
+    g = (p - onehot) / len(x)
+    gW, gb = [None] * len(Ws), [None] * len(Ws)
+    for k in reversed(range(len(Ws))):
+        gW[k] = g.T @ hs[k] + l1 * np.sign(Ws[k])
+        gb[k] = g.sum(0)
+        if k:
+            g = (g @ Ws[k]) * (zs[k - 1] > 0)
+    return gW + gb
+
+
 def train(x, y, sizes, l1: float, epochs: int, lr: float, seed: int):
     rng = np.random.default_rng(seed)
     Ws = [rng.normal(0, np.sqrt(2.0 / m), (n, m)) for m, n in zip(sizes, sizes[1:])]
@@ -45,22 +65,7 @@ def train(x, y, sizes, l1: float, epochs: int, lr: float, seed: int):
     m2 = [np.zeros_like(p) for p in params]
     onehot = np.eye(sizes[-1])[y]
     for t in range(1, epochs + 1):
-        hs, zs = [x], []
-        for k, (W, b) in enumerate(zip(Ws, bs)):
-            z = hs[-1] @ W.T + b
-            zs.append(z)
-            hs.append(np.maximum(z, 0) if k < len(Ws) - 1 else z)
-        logits = hs[-1] - hs[-1].max(1, keepdims=True)
-        p = np.exp(logits)
-        p /= p.sum(1, keepdims=True)
-        g = (p - onehot) / len(x)
-        gW, gb = [None] * len(Ws), [None] * len(Ws)
-        for k in reversed(range(len(Ws))):
-            gW[k] = g.T @ hs[k] + l1 * np.sign(Ws[k])
-            gb[k] = g.sum(0)
-            if k:
-                g = (g @ Ws[k]) * (zs[k - 1] > 0)
-        grads = gW + gb
+        grads = _gradients(Ws, bs, x, onehot, l1)
         for i, (prm, gr) in enumerate(zip(params, grads)):
             m1[i] = 0.9 * m1[i] + 0.1 * gr
             m2[i] = 0.999 * m2[i] + 0.001 * gr * gr
@@ -83,23 +88,9 @@ def train_minibatch(x, y, sizes, l1: float, epochs: int, lr: float, seed: int, b
         for s in range(0, len(x), batch):
             t += 1
             idx = order[s:s + batch]
-            hs, zs = [x[idx]], []
-            for k, (W, b) in enumerate(zip(Ws, bs)):
-                z = hs[-1] @ W.T + b
-                zs.append(z)
-                hs.append(np.maximum(z, 0) if k < len(Ws) - 1 else z)
-            logits = hs[-1] - hs[-1].max(1, keepdims=True)
-            p = np.exp(logits)
-            p /= p.sum(1, keepdims=True)
-            g = (p - onehot[idx]) / len(idx)
-            gW, gb = [None] * len(Ws), [None] * len(Ws)
-            for k in reversed(range(len(Ws))):
-                gW[k] = g.T @ hs[k] + np.float32(l1) * np.sign(Ws[k])
-                gb[k] = g.sum(0)
-                if k:
-                    g = (g @ Ws[k]) * (zs[k - 1] > 0)
+            grads = _gradients(Ws, bs, x[idx], onehot[idx], np.float32(l1))
             step = lr * (1 - (t - 1) / steps)
-            for i, gr in enumerate(gW + gb):
+            for i, gr in enumerate(grads):
                 m1[i] = 0.9 * m1[i] + 0.1 * gr
                 m2[i] = 0.999 * m2[i] + 0.001 * gr * gr
                 params[i] -= (step * (m1[i] / (1 - 0.9**t)) / (np.sqrt(m2[i] / (1 - 0.999**t)) + 1e-8)).astype(np.float32)
