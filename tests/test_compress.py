@@ -103,3 +103,8 @@ def test_cli_compress_writes_onnx_and_ir(tmp_path, capsys):
     small = load_onnx(out)
     ir = load_json(tmp_path / "small.json")
     _same_exactly(small, ir, parse_box_json('{"lo": [-1, -1], "hi": [1, 1]}'))
+    if have("highspy"):  # a MILP classifies (cvc5 confirming its claims) and proves (z3 confirming)
+        code = main(["compress", str(net), "--domain", str(box), "-o", str(tmp_path / "m.onnx"), "--json",
+                     "--timeout", "30", "--backend", "milp:highs"])
+        m = json.loads(capsys.readouterr().out)
+        assert code == 0 and m["equivalence"]["status"] == "unsat" and m["after"] == info["after"]

@@ -16,9 +16,13 @@ def run(args) -> int:
     opts = from_args(CompressOptions, args, stability=stability_options(args, args.method),
                      tol=parse_number(args.tolerance, "--tolerance"))  # bad flags before any file is read
     solve, g, dom = on_domain(args)
-    if "harvest" in solve.capabilities.options:  # --method auto on a MILP backend
+    st = None
+    if "harvest" in solve.capabilities.options:  # a MILP: --method auto, and cvc5 confirms its claims
+        from nnsmt.engine.driver import solver
+        from nnsmt.queries.stability import classify
         opts = replace(opts, stability=stability_options(args, args.method, True))
-    r = compress(g, dom, solve, opts)
+        st = classify(g, dom, solve, opts.stability, confirm=solver("cvc5"))
+    r = compress(g, dom, solve, opts, stability=st)
     exact_onnx, ir_path = write_compressed(r.graph, args.output, args.ir)
     spot = spot_check(args.model, args.output, dom) if g.meta.get("format") == "onnx" else None
     info = compression_record(r, network=args.model, domain=args.domain, output=args.output, ir=ir_path,
