@@ -31,6 +31,7 @@ import numpy as np
 
 from nnsmt.errors import BackendUnavailable
 from nnsmt.result import UNCONFIRMED_INFEASIBLE, Capabilities, Result, SolveOptions
+from nnsmt.vnnlib import term_eval
 from nnsmt.terms import (Add, And, Bool, Cmp, Div, Dot, Exp, Floor, Ite, Mul, Not, Num, Or, Script, Var,
                          is_symbolic, unknown_term)
 
@@ -416,67 +417,22 @@ def _merge(out: dict, more: dict) -> None:
 
 # -- the exact check: the script evaluated in rationals --
 
-class _Exact:
-    def __init__(self, script: Script, model: dict[str, Fraction]):
-        self.env = dict(model)
-        for n, t in script.defs:
-            self.env[n] = self.num(t)
-
-    def num(self, t) -> Fraction:
-        match t:
-            case Var():
-                return self.env[t.name]
-            case Num():
-                return t.value
-            case Add():
-                return sum((self.num(a) for a in t.args), Fraction(0))
-            case Mul():
-                out = Fraction(1)
-                for a in t.args:
-                    out *= self.num(a)
-                return out
-            case Div():
-                d = self.num(t.den)
-                if d == 0:
-                    raise ZeroDivisionError("division by 0")
-                return self.num(t.num) / d
-            case Dot():
-                ws = [self.env[v] for v in t.w] if is_symbolic(t.w) else [Fraction(v) for v in t.w.tolist()]
-                xs = [self.env[v] for v in t.x] if is_symbolic(t.x) else [Fraction(v) for v in t.x.tolist()]
-                out = sum((a * b for a, b in zip(ws, xs)), Fraction(0))
-                return out + (self.num(t.bias) if t.bias is not None else 0)
-            case Ite():
-                return self.num(t.then) if self.holds(t.cond) else self.num(t.other)
-            case Floor():
-                return Fraction(math.floor(self.num(t.arg)))
-            case Exp():
-                raise ValueError("exp has no exact rational value")
-        unknown_term(t, "backends.milp_backend._Exact.num")
-
-    def holds(self, f) -> bool:
-        match f:
-            case Cmp():
-                a, b = self.num(f.lhs), self.num(f.rhs)
-                return {"<=": a <= b, "<": a < b, ">=": a >= b, ">": a > b, "=": a == b}[f.op]
-            case And():
-                return all(self.holds(a) for a in f.args)
-            case Or():
-                return any(self.holds(a) for a in f.args)
-            case Not():
-                return not self.holds(f.arg)
-            case Bool():
-                return f.value
-        raise ValueError(f"a {type(f).__name__} term used as a formula")
+def exact_env(script: Script, model: dict[str, Fraction]) -> dict:
+    """The model with every definition of `script` evaluated exactly on it (in order)."""
+    env = dict(model)
+    for n, t in script.defs:
+        env[n] = term_eval(t, env)
+    return env
 
 
 def exact_failure(script: Script, model: dict[str, Fraction]) -> str | None:
     """None if every assertion of `script` holds exactly on `model`, else the first that fails."""
     try:
-        ex = _Exact(script, model)
+        env = exact_env(script, model)
         for n, f in script.asserts:
-            if not ex.holds(f):
+            if term_eval(f, env) is not True:
                 return n
-    except (ValueError, ZeroDivisionError, KeyError) as e:
+    except (TypeError, ZeroDivisionError, KeyError) as e:
         return f"not evaluable ({e})"
     return None
 
@@ -769,10 +725,10 @@ class MilpBackend(Backend):
                     return None
                 model = self._model(script, p, psol)
                 try:
-                    ex = _Exact(script, model)
-                    failed = [a for _, f in script.asserts if not ex.holds(f) for a in _atoms(f)
-                              if not ex.holds(a)]
-                except (ValueError, ZeroDivisionError, KeyError):
+                    env = exact_env(script, model)
+                    failed = [a for _, f in script.asserts if term_eval(f, env) is not True for a in _atoms(f)
+                              if term_eval(a, env) is not True]
+                except (TypeError, ZeroDivisionError, KeyError):
                     return None
                 if not failed:
                     return Result("sat", self.name, "MILP choices, LP polished", model=model, stats=stats)

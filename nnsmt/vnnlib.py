@@ -7,6 +7,7 @@ comparison is kept as written (a `<` stays strict).
 
 from __future__ import annotations
 
+import math
 import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from typing import Mapping, Sequence
 
 from .errors import InputError
 from .printer import Printer, decimal
-from .terms import CMP_OPS, Add, And, Bool, Cmp, Dot, Ite, Mul, Not, Num, Or, Term, Var, linear_form
+from .terms import CMP_OPS, Add, And, Bool, Cmp, Div, Dot, Floor, Ite, Mul, Not, Num, Or, Term, Var, linear_form
 
 __all__ = ["Property", "parse_vnnlib", "load_vnnlib", "term_eval", "format_term"]
 
@@ -164,8 +165,9 @@ def _exact(v) -> Fraction:
 def term_eval(term: Term, env: Mapping[str, Fraction | float]) -> Fraction | bool:
     """Evaluate a term exactly: reals as Fractions (floats convert exactly), booleans as bool.
 
-    Handles Var, Num, Add, Mul, Dot, Ite, Cmp, And, Or, Not and Bool (not Exp: not rational).
-    Raises KeyError for a variable `env` does not give.
+    Handles Var, Num, Add, Mul, Div, Floor, Dot, Ite, Cmp, And, Or, Not and Bool (not Exp:
+    not rational). Raises KeyError for a variable `env` does not give, ZeroDivisionError for a
+    division by 0, TypeError for Exp.
     """
     return _eval(term, env, Fraction(0))
 
@@ -183,6 +185,10 @@ def _eval(t, env, tol: Fraction):
             for a in t.args:
                 r *= _eval(a, env, tol)
             return r
+        case Div():
+            return _eval(t.num, env, tol) / _eval(t.den, env, tol)
+        case Floor():
+            return Fraction(math.floor(_eval(t.arg, env, tol)))
         case Cmp():
             a, b = _eval(t.lhs, env, tol), _eval(t.rhs, env, tol)
             return _compare(t.op, a, b, tol)

@@ -16,7 +16,8 @@ from nnsmt.interpret import evaluate_exact
 from nnsmt.result import UNCONFIRMED_INFEASIBLE, Result, SolveOptions
 from nnsmt.terms import Add, And, Cmp, Ite, Mul, Num, Or, ScriptBuilder, Var
 
-from nnsmt.backends.milp_backend import _Exact
+from nnsmt.backends.milp_backend import exact_env
+from nnsmt.vnnlib import term_eval
 
 from conftest import EXAMPLES
 from helpers import third_script
@@ -60,7 +61,7 @@ def test_forced_outputs_equal_exact_evaluation(milp):
         res = milp.solve(script, timeout=30)
         assert res.status == "sat", (trial, res)
         want = evaluate_exact(g, {"x": np.array([Fraction(v) for v in x], dtype=object)})[g.outputs[0]]
-        got = _Exact(script, res.model).env  # the definitions, evaluated exactly on the model
+        got = exact_env(script, res.model)  # the definitions, evaluated exactly on the model
         assert [got[n] for n in names[g.outputs[0]]] == list(want), trial
         m = Lowering(script)
         status, sol, _ = RUNNERS[milp.solver](m, 30, False)
@@ -182,15 +183,7 @@ def test_harvest_collects_models(milp):
     assert len(res.models) >= 1
     for m in res.models:
         assert set(m) == {"x", "y"} and all(isinstance(v, Fraction) for v in m.values())
-    assert sum(_env(res.model).holds(a) for a in disj) == 3
-
-
-def _env(model):
-    """An exact evaluator over a model of declared variables only (no definitions)."""
-    from nnsmt.backends.milp_backend import _Exact
-    e = _Exact.__new__(_Exact)
-    e.env = dict(model)
-    return e
+    assert sum(term_eval(a, res.model) is True for a in disj) == 3
 
 
 def test_harvest_several_models(milp):

@@ -399,3 +399,12 @@ def test_round_trip_evaluates_identically(case):
             expected = all(_value(a, env, tol) for a in asserts)
             assert p.holds(env, tol) == expected
             assert (p.violations(env, tol) == []) == expected
+
+
+def test_term_eval_division_and_floor_exactly():
+    """Div and Floor evaluate exactly (the MILP backend's exact check uses `term_eval`)."""
+    from nnsmt.terms import Div, Floor
+    assert term_eval(Div(Var("a"), Num(F(3))), {"a": F(1)}) == F(1, 3)
+    assert term_eval(Floor(Num(F(-1, 2))), {}) == -1 and term_eval(Floor(Num(F(7, 2))), {}) == 3
+    with pytest.raises(ZeroDivisionError):
+        term_eval(Div(Num(F(1)), Var("z")), {"z": 0.0})
