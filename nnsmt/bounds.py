@@ -656,20 +656,17 @@ class LinearDomain(IntervalDomain):
                 An = np.minimum(A, 0.0)
                 al = alphas[node.name] if alphas is not None and node.name in alphas else alpha[..., None, :]
                 A2 = np.where(neg, A * s[..., None, :], A * al)
-                if betas is not None and node.name in betas:
-                    # the subtraction's rounding, relative to its result; the product's below
-                    # stays relative to the product (they may cancel)
-                    sign = np.asarray(self.phases[node.name], dtype=np.float64)[..., None, :]
-                    A3 = A2 - betas[node.name] * sign
-                    err = err + _gamma(1) * _mv(np.abs(A3), _mag(y))
-                else:
-                    A3 = A2
                 cc = _mv(An, t)  # A < 0 times the upper line's intercept
                 c2 = c + cc
                 n = A.shape[-1]
                 err = err + _gamma(n + 2) * (_mv(-An, np.abs(t)) + np.abs(c2)) \
                     + _gamma(1) * _mv(np.abs(A2), _mag(y)) + (n + 2) * ETA
-                A2 = A3
+                if betas is not None and node.name in betas:
+                    # one more rounding, relative to the difference (the product's is charged
+                    # above relative to the product: the two may cancel)
+                    sign = np.asarray(self.phases[node.name], dtype=np.float64)[..., None, :]
+                    A2 = A2 - betas[node.name] * sign
+                    err = err + _gamma(1) * _mv(np.abs(A2), _mag(y))
                 c = c2
                 add(node.x, A2)
         if len(leaves) > 1:  # a value whose coefficients all cancelled adds nothing
@@ -843,7 +840,6 @@ def _optimize_alphas(dom: LinearDomain, out: str, C: np.ndarray, lower: np.ndarr
     m2 = {n: np.zeros_like(a) for n, a in alphas.items()}
     mb1 = {n: np.zeros_like(a) for n, a in betas.items()}
     mb2 = {n: np.zeros_like(a) for n, a in betas.items()}
-    b1, b2 = 0.9, 0.999
     best = np.where(np.isnan(lower), -INF, lower)
     # the slopes of `best` so far: the relaxation's own (a warm start is not evaluated yet)
     kept = None if alphas_out is None else {
@@ -858,19 +854,13 @@ def _optimize_alphas(dom: LinearDomain, out: str, C: np.ndarray, lower: np.ndarr
             g = np.nan_to_num(np.where((A > 0) & free[name], A * z, 0.0), posinf=0.0, neginf=0.0)
             # a gradient at rounding level has no sign to trust (Adam would step it fully)
             g = np.where(np.abs(g) > 1e-10 * np.abs(g).max(-1, keepdims=True), g, 0.0)
-            m1[name] = b1 * m1[name] + (1 - b1) * g
-            m2[name] = b2 * m2[name] + (1 - b2) * g * g
-            hat = m1[name] / (1 - b1 ** step) / (np.sqrt(m2[name] / (1 - b2 ** step)) + 1e-12)
-            alphas[name] = np.where(free[name], np.clip(a + lr * hat, 0.0, 1.0), a)
+            alphas[name] = np.where(free[name], np.clip(a + lr * _adam(m1, m2, name, g, step), 0.0, 1.0), a)
         for name, b in betas.items():
             z = vals.get(dom.by_name[name].x)
             if z is None:
                 continue
             g = np.nan_to_num(-signs[name] * z, posinf=0.0, neginf=0.0)
-            mb1[name] = b1 * mb1[name] + (1 - b1) * g
-            mb2[name] = b2 * mb2[name] + (1 - b2) * g * g
-            hat = mb1[name] / (1 - b1 ** step) / (np.sqrt(mb2[name] / (1 - b2 ** step)) + 1e-12)
-            betas[name] = np.where(signs[name] != 0, np.maximum(b + beta_lr * hat, 0.0), 0.0)
+            betas[name] = np.where(signs[name] != 0, np.maximum(b + beta_lr * _adam(mb1, mb2, name, g, step), 0.0), 0.0)
         record.clear()
         low, (leaf, A, _) = dom.backsub(out, C, alphas, record, betas or None)
         better = low > best  # NaN compares False
@@ -887,6 +877,13 @@ def _optimize_alphas(dom: LinearDomain, out: str, C: np.ndarray, lower: np.ndarr
         alphas_out.update(kept)
         alphas_out.update({"__free__" + n: f for n, f in free.items()})
     return best, coeff
+
+
+def _adam(m1: dict, m2: dict, name: str, g: np.ndarray, step: int, b1: float = 0.9, b2: float = 0.999):
+    """Adam's bias-corrected step direction for parameter `name` (its moments updated in place)."""
+    m1[name] = b1 * m1[name] + (1 - b1) * g
+    m2[name] = b2 * m2[name] + (1 - b2) * g * g
+    return m1[name] / (1 - b1 ** step) / (np.sqrt(m2[name] / (1 - b2 ** step)) + 1e-12)
 
 
 def _relaxed_point(dom: LinearDomain, out: str, record: Mapping[str, np.ndarray],

@@ -6,7 +6,6 @@ minimiser finds MNIST-FC's prop_0 eps 0.05 counterexample."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

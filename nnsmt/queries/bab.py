@@ -8,11 +8,11 @@ assignment (+1: the neuron's pre-activation >= 0, -1: <= 0), and its bounds come
 neuron is an exact line (its input interval clamped by the phase), the intermediate bounds
 below it tighten accordingly, and its phase constraint enters the spec's bound with an optimised
 multiplier (β-CROWN), which carries the split back to the layers before it. A sub-problem is
-*refuted* when those rigorous bounds decide one of the
-property's output assertions False (three-valued, as the split planner does), or when the
-phases are infeasible on the box (some value's bounds become empty). Otherwise the points the
-bounds suggest are tried as counterexamples (exact replay via `validate`) and the sub-problem
-branches on one unstable free ReLU, chosen by a BaBSR-like score (below), into +1 / -1.
+*refuted* when those rigorous bounds decide one of the property's output assertions False
+(three-valued, as the split planner does), or when the phases are infeasible on the box (some
+value's bounds become empty). Otherwise the points the bounds suggest are tried as
+counterexamples (exact replay via `validate`) and the sub-problem branches on one unstable free
+ReLU, chosen by a BaBSR-like score (below), into +1 / -1.
 
 Branching stops when every sub-problem is refuted (unsat), a candidate replays (sat), or the
 time budget / node budget is spent. The open sub-problems (coarsened to their ancestors until
@@ -41,11 +41,11 @@ import numpy as np
 from ..attack import refine
 from ..bounds import (Interval, _mm_param, box_interval, infeasible, output_spec_bounds,
                       propagate_bounds, relu_relaxation)
-from ..certificate import Leaf as Proof, Slopes
+from ..certificate import Leaf as Proof
 from ..errors import InputError
 from ..ir import Affine, Const, Graph, Input, Relu, Sparse
 from ..lp import relaxed_minimiser
-from ..terms import And, Cmp, Num, Var, atoms
+from ..terms import And, Cmp, Num, Var
 from .split import (SplitPlan, SplitRun, SubQuery, _addq, _float_or_none, _Planner, _three, _three_cmp, certifies,
                     plan_split)
 from .verify import VerifyQuery, restrict, verify_script
@@ -355,7 +355,7 @@ def plan_bab(graph: Graph, prop, n: int, *, validate=None, time_budget: float | 
     pl.tried = set()
     max_nodes = max_nodes if max_nodes is not None else MAX_NODES
     open_: list[_Node] = [_Node(r, ()) for r in range(len(roots))]
-    branch: dict[_Node, int | None] = {}
+    branch: dict[_Node, tuple] = {}  # evaluated -> (its branch neuron, its children's warm start)
     done: list[_Node] = []  # undecided with no unstable free neuron left
     refuted, max_depth, exhausted = 0, 0, ""
     lp_at = LP_AFTER_S if time_budget is None else min(LP_AFTER_S, LP_AFTER_SHARE * time_budget)
