@@ -19,10 +19,10 @@ without trusting the engine that produced it (`nnsmt check-certificate`,
     ReLUs for chosen spec rows (any slope in [0, 1] is sound, so they are hints a checker may
     use as given), and `beta` optionally the multipliers of the phase constraints of fixed
     ReLUs for chosen rows (β-CROWN: the form gains -β * sign * pre-activation, which is <= 0 on
-    the region for any β >= 0; same layout as slopes); spec rows are numbered over the property's linear output atoms (atoms of the
-    assertions mentioning outputs, in assertion order then `terms.atoms` order): row k < K is
-    the lower bound of atom k's `lhs - rhs`, row K + k its upper bound (as the lower bound of
-    the negation);
+    the region for any β >= 0; same layout as slopes); spec rows are numbered over the
+    property's linear output atoms (atoms of the assertions mentioning outputs, in assertion
+    order then `terms.atoms` order): row k < K is the lower bound of atom k's `lhs - rhs`, row
+    K + k its upper bound (as the lower bound of the negation);
   - `Leaf("infeasible")`: no input of the box satisfies the region's phases (some value's
     bounds become empty);
   - `Leaf("smt", backend=...)`: an exact solver answered unsat for the region's query.

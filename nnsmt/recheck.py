@@ -282,7 +282,9 @@ def _sanitize(lam, c):
 
 def _backsub(p: Prepared, start: str, lam: np.ndarray, bounds, relax, alphas, betas=None,
              phases=None) -> np.ndarray:
-    """Lower bound of lam . value(start) over each region (B, R), back-substituted to the input."""
+    """Lower bound of lam . value(start) over each region (B, R), back-substituted to the input.
+    `betas` (with the `phases` they apply to): the spec's back-substitution only; the
+    intermediate bounds use none."""
     B, R = lam.shape[:2]
     coef: dict[str, np.ndarray] = {start: lam}
     err: dict[str, np.ndarray] = {start: np.zeros_like(lam)}
@@ -316,8 +318,8 @@ def _backsub(p: Prepared, start: str, lam: np.ndarray, bounds, relax, alphas, be
             neg = lam < 0
             new = np.where(neg, lam * s[:, None, :], lam * a)
             ne = _ub(2 * U * np.abs(new), 1) + ETA
-            given = (betas or {}).get(n.name)
-            ph = (phases or {}).get(n.name)
+            given = betas.get(n.name) if betas else None
+            ph = phases.get(n.name) if phases else None
             if given is not None and ph is not None:
                 b = np.nan_to_num(np.asarray(given, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
                 sign = np.asarray(ph, dtype=np.float64)[:, None, :]
