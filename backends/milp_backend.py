@@ -31,9 +31,9 @@ import numpy as np
 
 from nnsmt.errors import BackendUnavailable
 from nnsmt.result import UNCONFIRMED_INFEASIBLE, Capabilities, Result, SolveOptions
+from nnsmt.terms import (Add, And, Bool, Cmp, Div, Dot, Exp, Floor, Ite, Mul, Not, Num, Or, Script, Var, atoms,
+                         is_symbolic, linear_form, unknown_term)
 from nnsmt.vnnlib import term_eval
-from nnsmt.terms import (Add, And, Bool, Cmp, Div, Dot, Exp, Floor, Ite, Mul, Not, Num, Or, Script, Var,
-                         is_symbolic, unknown_term)
 
 from .base import Backend
 
@@ -208,8 +208,8 @@ class Lowering:
         """None if no comparison in condition f is within tol of equality at the solution,
         else f's truth with those comparisons' sides taken as equal."""
         vals, near = {}, False
-        for a in _atoms(f):
-            c, k = self.lin(Add((a.lhs, Mul((Num(-1), a.rhs)))))  # lowered already: no new columns
+        for a in atoms(f):
+            c, k = self.lin(_diff(a))  # lowered already: no new columns
             v = k + sum(w * sol[i] for i, w in c.items())
             if abs(v) < tol:
                 v, near = 0.0, True
@@ -278,7 +278,7 @@ class Lowering:
     def imply(self, lit, f, top: bool = False) -> None:
         match f:
             case Cmp():
-                d = self.lin(Add((f.lhs, Mul((Num(-1), f.rhs)))))  # lhs - rhs
+                d = self.lin(_diff(f))  # lhs - rhs
                 if f.op in ("<=", "<", "="):
                     self.leq(lit, d, f.op != "=")
                 if f.op in (">=", ">", "="):
@@ -347,17 +347,6 @@ def _diff(c: Cmp):
     return Add((c.lhs, Mul((Num(-1), c.rhs))))
 
 
-def _atoms(f):
-    match f:
-        case Cmp():
-            yield f
-        case And() | Or():
-            for a in f.args:
-                yield from _atoms(a)
-        case Not():
-            yield from _atoms(f.arg)
-
-
 def _relax(f):
     """f with every strict comparison made non-strict (a weaker formula)."""
     match f:
@@ -374,8 +363,7 @@ def _relax(f):
 
 def _single(f) -> tuple[str, float, float] | None:
     """(name, lo, hi) when the comparison bounds one variable (c*v op k), else None."""
-    from nnsmt.terms import linear_form
-    lf = linear_form(Add((f.lhs, Mul((Num(-1), f.rhs)))))
+    lf = linear_form(_diff(f))
     if lf is None or len(lf[0]) != 1:
         return None
     (n, c), = lf[0].items()
@@ -708,7 +696,7 @@ class MilpBackend(Backend):
             on = m.at_boundary(ite.cond, sol)
             fixed[k] = float(round(sol[d]) if on is None else on)
             if on is not None:
-                boundary[k] = {i for a in _atoms(ite.cond) for i in m.lin(_diff(a))[0]}
+                boundary[k] = {i for a in atoms(ite.cond) for i in m.lin(_diff(a))[0]}
         try:
             for _ in range(rounds):
                 left = self._left(timeout, t0)
@@ -726,7 +714,7 @@ class MilpBackend(Backend):
                 model = self._model(script, p, psol)
                 try:
                     env = exact_env(script, model)
-                    failed = [a for _, f in script.asserts if term_eval(f, env) is not True for a in _atoms(f)
+                    failed = [a for _, f in script.asserts if term_eval(f, env) is not True for a in atoms(f)
                               if term_eval(a, env) is not True]
                 except (TypeError, ZeroDivisionError, KeyError):
                     return None
