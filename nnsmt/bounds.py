@@ -527,6 +527,12 @@ class LinearDomain(IntervalDomain):
         self.nodes = graph.nodes
         self.relax: dict[str, tuple] = {}  # relu value -> (alpha, s, t) over its input bounds
         self.skip = skip  # values left at interval bounds (e.g. outputs when only a spec matters)
+        self.prior: dict[str, Interval] = {}  # value -> bounds known on a region containing this one
+        self.feeds_relu = frozenset(n.x for n in graph.nodes if isinstance(n, Relu))
+        self.tighten_steps = 0  # α steps on the bounds of ReLU inputs (`_tighten`), 0: none
+        # ReLU input -> (its rows in the [eye; -eye] layout, per ReLU before it the float32
+        # slopes of those rows, (rows, m)): what `_tighten` used, for a certificate
+        self.tightened: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]] = {}
         self.width = max(graph.dims().values())
         # independent interval terms (float rounding errors, `nnsmt.floatsem`): bounded where
         # they enter instead of substituted down to the input
@@ -558,6 +564,44 @@ class LinearDomain(IntervalDomain):
                 hi[..., a:a + k] = np.minimum(iv.hi[..., a:a + k], -low[..., k:])
             iv = Interval(lo, hi)
             self.bounds[node.name] = iv
+        if node.name in self.prior:
+            iv = iv.meet(self.prior[node.name])
+            self.bounds[node.name] = iv
+        if self.tighten_steps and self.relax and node.name in self.feeds_relu and node.name not in self.skip \
+                and np.all(np.isfinite(iv.lo)) and np.all(np.isfinite(iv.hi)):
+            iv = self._tighten(node.name, iv)
+        return iv
+
+    def _tighten(self, name: str, iv: Interval) -> Interval:
+        """α-CROWN on an intermediate layer: the bounds of ReLU input `name`'s unstable neurons
+        (unstable in any batch element) optimised over the slopes of the ReLUs before it, a row
+        per bound. Each row is then recomputed with its best slopes rounded to float32, the form
+        a certificate stores them in (so its checker can repeat the computation), and kept where
+        that beats the plain bound. Unbatched use is the intended one (a branch-and-bound root)."""
+        open_ = (iv.lo < 0) & (iv.hi > 0)
+        idx = np.flatnonzero(np.any(open_.reshape(-1, open_.shape[-1]), axis=0))
+        if not len(idx):
+            return iv
+        m, k = iv.lo.shape[-1], len(idx)
+        C = np.vstack([np.eye(m)[idx], -np.eye(m)[idx]])
+        record: dict = {}
+        plain, _ = self.backsub(name, C, record=record)
+        zeros = np.zeros(plain.shape + (1,))
+        kept: dict = {}
+        _optimize_alphas(self, name, C, plain, zeros, record, self.tighten_steps, 0.2,
+                         lambda leaf, A: zeros, kept)
+        slopes = {n: kept[n].astype(np.float32) for n in self.relax if n in kept}
+        low, _ = self.backsub(name, C, {n: s.astype(np.float64) for n, s in slopes.items()})
+        better = low > plain  # NaN compares False
+        low = np.where(better, low, -INF)
+        lo, hi = iv.lo.copy(), iv.hi.copy()
+        lo[..., idx] = np.maximum(lo[..., idx], low[..., :k])
+        hi[..., idx] = np.minimum(hi[..., idx], -low[..., k:])
+        iv = Interval(lo, hi)
+        self.bounds[name] = iv
+        used = np.flatnonzero(np.any(better.reshape(-1, 2 * k), axis=0))
+        rows = np.concatenate([idx, m + idx])[used]
+        self.tightened[name] = (rows, {n: s[..., used, :] for n, s in slopes.items()})
         return iv
 
     def relu(self, node: Relu, x: Interval):
@@ -687,8 +731,8 @@ class LinearDomain(IntervalDomain):
 
 
 def propagate_bounds(graph: Graph, box: Interval | Mapping[str, Interval] | None = None,
-                     method: str = "linear", phases: Mapping[str, np.ndarray] | None = None
-                     ) -> dict[str, Interval]:
+                     method: str = "linear", phases: Mapping[str, np.ndarray] | None = None,
+                     prior: Mapping[str, Interval] | None = None) -> dict[str, Interval]:
     """Sound bounds of every value of `graph`.
 
     Args:
@@ -703,12 +747,34 @@ def propagate_bounds(graph: Graph, box: Interval | Mapping[str, Interval] | None
             relaxation, which makes a fixed neuron an exact line. The bounds then hold for the
             inputs of the box that satisfy the phases; where none does, some value may get
             lo > hi: that batch element is infeasible (see `infeasible`).
+        prior: optional value name -> Interval known to hold on a region containing this one
+            (e.g. `tightened_bounds` of a branch-and-bound root): met into the linear bounds of
+            those (affine) values as they are computed, so later values gain from them too.
 
     Returns:
         value name -> Interval (float64, outward rounded).
     """
-    dom = _domain(graph, box, method, phases=phases)
+    dom = _domain(graph, box, method, phases=phases, prior=prior)
     return dom.bounds
+
+
+def tightened_bounds(graph: Graph, box: Interval, steps: int
+                     ) -> tuple[dict[str, Interval], dict[str, tuple[np.ndarray, dict[str, np.ndarray]]]]:
+    """`propagate_bounds` (linear) with the bounds of every ReLU input's unstable neurons
+    optimised by `steps` α-CROWN steps over the slopes of the ReLUs before it (each bound a row
+    of its own; plain back-substitution optimises none of them). Costs a spec bound's ascent per
+    layer, so it pays once per region (a branch-and-bound root), whose sub-problems take the
+    result as `prior`.
+
+    Returns:
+        (bounds, slopes): slopes maps each tightened ReLU input (m neurons) to (rows, per ReLU
+        before it the float32 slopes (len(rows), its neurons)), rows numbering the bounds as
+        [lower of neuron i: i; upper: m + i]; recomputing those rows with those slopes (the
+        others with plain ones) gives the bounds again. What a certificate's `Tighten` node
+        records.
+    """
+    dom = _domain(graph, box, "linear", tighten=steps)
+    return dom.bounds, dom.tightened
 
 
 def infeasible(bounds: Mapping[str, Interval]) -> np.ndarray | bool:
@@ -721,10 +787,13 @@ def infeasible(bounds: Mapping[str, Interval]) -> np.ndarray | bool:
     return out
 
 
-def _domain(graph, box, method, skip=frozenset(), phases=None):
+def _domain(graph, box, method, skip=frozenset(), phases=None, prior=None, tighten=0):
     if method not in METHODS:
         raise UnsupportedError(f"unknown bound method {method!r}; choose from {', '.join(METHODS)}")
     dom = IntervalDomain(phases) if method == "interval" else LinearDomain(graph, skip, phases)
+    if method != "interval":
+        dom.prior = dict(prior or {})
+        dom.tighten_steps = tighten
     if isinstance(box, Interval):
         if len(graph.inputs) != 1:
             raise UnsupportedError(f"{graph.source}: one input box for {len(graph.inputs)} inputs "
@@ -739,7 +808,8 @@ def output_spec_bounds(graph: Graph, box: Interval, C: np.ndarray, method: str =
                        alpha_steps: int = 0, alpha_lr: float = 0.2,
                        phases: Mapping[str, np.ndarray] | None = None,
                        alphas_out: dict | None = None, beta_lr: float = 0.0,
-                       alphas_init: Mapping[str, np.ndarray] | None = None):
+                       alphas_init: Mapping[str, np.ndarray] | None = None,
+                       prior: Mapping[str, Interval] | None = None):
     """Lower bounds of `C @ output` over the box (rows of C are specs, e.g. Y_0 - Y_1), plus
     each spec's coefficients on the input (zeros when back-substitution stopped early) and
     the bounds of every value. Tighter than bounding the outputs separately. Batched: box
@@ -765,9 +835,11 @@ def output_spec_bounds(graph: Graph, box: Interval, C: np.ndarray, method: str =
     `alphas_out` (optional, filled when slopes were optimised): ReLU value -> the slopes of
     each row's best bound, batch + (k, m), "__free__" + name -> which of them were free
     (unstable), and with `beta_lr` "__beta__" + name -> that bound's multipliers (0 on free
-    neurons); what an unsat certificate records as hints for its checker."""
+    neurons); what an unsat certificate records as hints for its checker.
+
+    `prior` (optional): bounds known on a region containing this one, as in `propagate_bounds`."""
     inp, out = graph.single_io("output spec bounds")
-    dom = _domain(graph, box, method, frozenset([out]), phases)
+    dom = _domain(graph, box, method, frozenset([out]), phases, prior)
     iv = dom.bounds[out]
     C = np.asarray(C, dtype=np.float64)
     naive = lin_lower(C, iv)

@@ -12,6 +12,13 @@ without trusting the engine that produced it (`nnsmt check-certificate`,
     (children: the lower half, the upper half; both closed);
   - `ReluSplit(relu, index)`: element `index` of the ReLU node `relu` (the IR value the ReLU
     defines) fixed active (its pre-activation >= 0) or inactive (<= 0) (children in that order);
+- `Tighten(alpha, child)`: bounds of some ReLU inputs over the node's region, tightened by
+  optimising the lower-line slopes of the ReLUs before them (α-CROWN on an intermediate
+  layer). For each such value v (m neurons), `alpha[v][relu]` gives slopes per row, rows
+  numbering v's bounds as [lower bound of neuron i: row i; upper bound: row m + i] (the same
+  hint semantics as a leaf's, any slope in [0, 1] sound). A checker recomputes v's bounds on the
+  region with them (plain slopes for rows not given), in the network's order, and meets the
+  result into the bounds of every region below (they lie inside this one);
 - leaves, each a region (a box plus the phases fixed on the way) and why it holds no
   counterexample:
   - `Leaf("bounds", alpha)`: rigorous linear bounds over the region decide one of the
@@ -88,7 +95,17 @@ class ReluSplit:
     children: tuple  # (active: pre-activation >= 0, inactive: <= 0)
 
 
-Node = Union[Leaf, InputSplit, ReluSplit]
+@dataclass(frozen=True)
+class Tighten:
+    alpha: dict  # ReLU input value -> {ReLU value -> Slopes (rows: lower i, upper m + i)}
+    child: object  # the node below, on the same region
+
+    @property
+    def children(self) -> tuple:
+        return (self.child,)
+
+
+Node = Union[Leaf, InputSplit, ReluSplit, Tighten]
 
 
 @dataclass(frozen=True)
@@ -171,6 +188,9 @@ def _node_json(n: Node):
         if n.backend:
             d["backend"] = n.backend
         return d
+    if isinstance(n, Tighten):
+        return {"tighten": {v: {r: _slopes_json(sl) for r, sl in by.items()} for v, by in n.alpha.items()},
+                "child": _node_json(n.child)}
     if isinstance(n, InputSplit):
         return {"split": "input", "dim": n.dim, "children": [_node_json(c) for c in n.children]}
     return {"split": "relu", "relu": n.relu, "index": n.index, "children": [_node_json(c) for c in n.children]}
@@ -222,6 +242,13 @@ def _node(d, where: str, depth: int = 0) -> Node:
         _need(isinstance(backend, str), f"{where}: backend must be a string")
         return Leaf(by, {str(k): _slopes(v, f"{where}.alpha.{k}") for k, v in alpha.items()}, backend,
                     {str(k): _slopes(v, f"{where}.beta.{k}") for k, v in beta.items()})
+    if "tighten" in d:
+        t = d["tighten"]
+        _need(isinstance(t, dict) and all(isinstance(by, dict) for by in t.values()),
+              f"{where}: tighten must map values to objects of slopes by ReLU")
+        _need("child" in d, f"{where}: tighten needs a child")
+        return Tighten({str(v): {str(r): _slopes(sl, f"{where}.tighten.{v}.{r}") for r, sl in by.items()}
+                        for v, by in t.items()}, _node(d["child"], f"{where}.0", depth + 1))
     kind = d.get("split")
     kids = d.get("children")
     _need(isinstance(kids, list) and len(kids) == 2, f"{where}: a split needs two children")
@@ -233,7 +260,7 @@ def _node(d, where: str, depth: int = 0) -> Node:
         _need(isinstance(d.get("relu"), str) and isinstance(d.get("index"), int) and d["index"] >= 0,
               f"{where}: a relu split needs relu (name) and index")
         return ReluSplit(d["relu"], d["index"], ch)
-    raise _Bad(f"{where}: a node is a leaf or a split (input / relu), got {sorted(d)}")
+    raise _Bad(f"{where}: a node is a leaf, a split (input / relu) or a tighten, got {sorted(d)}")
 
 
 def from_json(d) -> Certificate:

@@ -148,7 +148,7 @@ class Prepared:
                                        "handles Input, Affine and Relu nodes only")
 
 
-def recheck(graph, lo, hi, C, phases=None, alphas=None, betas=None):
+def recheck(graph, lo, hi, C, phases=None, alphas=None, betas=None, prior=None, tighten=None):
     """Rigorous lower bounds of `C @ output` over B regions.
 
     Args:
@@ -163,6 +163,11 @@ def recheck(graph, lo, hi, C, phases=None, alphas=None, betas=None):
             pre-activation z satisfies sign * z >= 0 on the region, so adding
             -beta * sign * z (beta >= 0) to the form can only lower it there: sound for any
             beta.
+        prior: value name -> Interval (B, d) known to hold on a region containing each one
+            (a certificate's `Tighten` node above it): met into that ReLU input's bounds.
+        tighten: ReLU input name -> {ReLU value name -> float (B, 2 d, m)}: slopes for the
+            back-substitution of that value's own bounds (row i its lower bound of neuron i,
+            d + i the upper one; NaN: the default).
 
     Returns:
         (lower (B, R), infeasible (B,) bool, bounds): bounds maps every value name to its
@@ -178,7 +183,7 @@ def recheck(graph, lo, hi, C, phases=None, alphas=None, betas=None):
     betas = betas or {}
     C = np.asarray(C, dtype=np.float64).reshape(-1, p.dims[p.out])
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        bounds, relax, infeasible = _forward(p, lo, hi, phases)
+        bounds, relax, infeasible = _forward(p, lo, hi, phases, prior or {}, tighten or {})
         if len(C):
             lam = np.broadcast_to(C, (B,) + C.shape).copy()
             lower = _backsub(p, p.out, lam, bounds, relax, alphas, betas, phases)
@@ -192,7 +197,7 @@ def recheck(graph, lo, hi, C, phases=None, alphas=None, betas=None):
     return lower, infeasible, bounds
 
 
-def _forward(p: Prepared, lo, hi, phases):
+def _forward(p: Prepared, lo, hi, phases, prior, tighten):
     """Every value's interval; ReLU relaxations (by ReLU name); infeasibility."""
     B = lo.shape[0]
     bounds: dict[str, Interval] = {p.inp: Interval(lo, hi)}
@@ -208,8 +213,10 @@ def _forward(p: Prepared, lo, hi, phases):
                 d = p.dims[n.name]
                 eye = np.eye(d)
                 lam = np.broadcast_to(np.concatenate([eye, -eye]), (B, 2 * d, d)).copy()
-                cr = _backsub(p, n.name, lam, bounds, relax, {})
+                cr = _backsub(p, n.name, lam, bounds, relax, tighten.get(n.name, {}))
                 iv = Interval(np.fmax(iv.lo, cr[:, :d]), np.fmin(iv.hi, -cr[:, d:]))
+                if n.name in prior:
+                    iv = Interval(np.fmax(iv.lo, prior[n.name].lo), np.fmin(iv.hi, prior[n.name].hi))
             bounds[n.name] = Interval(np.where(np.isnan(iv.lo), -INF, iv.lo), np.where(np.isnan(iv.hi), INF, iv.hi))
             continue
         # Relu: clamp the pre-activation by the phases, relax

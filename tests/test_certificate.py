@@ -32,7 +32,8 @@ def run(capsys, *argv):
 
 def _sample_cert():
     al = {"r": Slopes((0, 1), (2,), np.array([[0.25], [1.0]], dtype=np.float32))}
-    tree = InputSplit(0, (Leaf("bounds", al), ReluSplit("r", 3, (Leaf("infeasible"), Leaf("smt", backend="z3")))))
+    tree = cf.Tighten({"a": al}, InputSplit(0, (Leaf("bounds", al),
+                                                ReluSplit("r", 3, (Leaf("infeasible"), Leaf("smt", backend="z3"))))))
     return Certificate((("network", "n.onnx", "ab" * 32), ("property", "p.vnnlib", "cd" * 32)), "split", (tree,))
 
 
@@ -46,9 +47,14 @@ def test_json_round_trip(tmp_path, name):
 
 def test_read_errors_name_the_element(tmp_path):
     d = cf.to_json(_sample_cert())
-    d["regions"][0]["children"][1]["index"] = -1
+    d["regions"][0]["child"]["children"][1]["index"] = -1
     (tmp_path / "bad.json").write_text(json.dumps(d))
-    with pytest.raises(cf.InputError, match=r"regions\.0\.1"):
+    with pytest.raises(cf.InputError, match=r"regions\.0\.0\.1"):
+        cf.read(tmp_path / "bad.json")
+    d = cf.to_json(_sample_cert())
+    d["regions"][0]["tighten"]["a"]["r"]["slopes"] = "AAAA"
+    (tmp_path / "bad.json").write_text(json.dumps(d))
+    with pytest.raises(cf.InputError, match=r"regions\.0\.tighten\.a\.r: 3 slope bytes"):
         cf.read(tmp_path / "bad.json")
 
 
@@ -467,3 +473,72 @@ def test_bab_leaves_with_beta_multipliers_check_without_fallback(tmp_path, capsy
     assert any(leaf.beta for leaf in leaves)
     code, out, err = run(capsys, "check-certificate", cert, net, prop, "--no-fallback")
     assert code == 0 and out.startswith("valid: unsat proved"), out + err
+
+
+def _random_bab_case(tmp_path, sizes, seed=0):
+    """A random MLP on [-1, 1]^n and Y_1 >= Y_0 + thr, thr just above the sampled maximum of
+    Y_1 - Y_0 (so unsat in all likelihood; the verify run decides it exactly)."""
+    rng = np.random.default_rng(seed)
+    layers = [((rng.normal(size=(n, m)) / np.sqrt(m)).astype(np.float32),
+               (rng.normal(size=n) * 0.3).astype(np.float32)) for m, n in zip(sizes, sizes[1:])]
+    net = tmp_path / "net.onnx"
+    onnx.save(mlp_onnx(layers), net)
+    X = rng.uniform(-1, 1, (20000, sizes[0]))
+    h = X
+    for i, (W, b) in enumerate(layers):
+        h = h @ W.T.astype(np.float64) + b
+        h = np.maximum(h, 0) if i < len(layers) - 1 else h
+    thr = round(float((h[:, 1] - h[:, 0]).max()) + 0.02, 4)
+    prop = tmp_path / "p.vnnlib"
+    n = sizes[0]
+    prop.write_text("".join(f"(declare-const X_{i} Real)\n" for i in range(n))
+                    + "(declare-const Y_0 Real)\n(declare-const Y_1 Real)\n"
+                    + "".join(f"(assert (>= X_{i} -1))\n(assert (<= X_{i} 1))\n" for i in range(n))
+                    + f"(assert (>= Y_1 (+ Y_0 {thr})))\n")
+    return net, prop
+
+
+def test_bab_tighten_node_is_what_the_leaves_need(tmp_path, capsys):
+    """bab tightens the root's intermediate bounds (α-CROWN per neuron) and its leaves use them:
+    the certificate's root is a Tighten node; the checker recomputes those bounds from its
+    slopes and every leaf checks without fallback. The same tree without the Tighten node does
+    not (at this seed: its first leaf fails), so the checker really uses them."""
+    from dataclasses import replace
+    net, prop = _random_bab_case(tmp_path, [3, 10, 10, 10, 2])
+    cert = tmp_path / "c.json"
+    code, out, err = run(capsys, "verify", net, prop, "--engine", "bab", "--split", "4", "--certificate", cert)
+    assert code == 0 and out.startswith("unsat"), out + err
+    c = cf.read(cert)
+    (root,) = c.regions
+    assert isinstance(root, cf.Tighten) and root.alpha
+    assert c.counts()["smt"] == 0
+    code, out, err = run(capsys, "check-certificate", cert, net, prop, "--no-fallback")
+    assert code == 0 and out.startswith("valid: unsat proved"), out + err
+    cf.write(replace(c, regions=(root.child,)), tmp_path / "bare.json")
+    code, out, _ = run(capsys, "check-certificate", tmp_path / "bare.json", net, prop, "--no-fallback")
+    assert code == 5 and "does not hold by the independent bounds" in out
+    # other slopes (clipped to [0, 1], so still sound) give other, here looser, bounds: the
+    # checker computes with what the certificate says, it does not take the node on trust
+    other = {v: {r: Slopes(s.rows, s.neurons, np.full_like(s.values, -7.0)) for r, s in by.items()}
+             for v, by in root.alpha.items()}
+    cf.write(replace(c, regions=(cf.Tighten(other, root.child),)), tmp_path / "other.json")
+    code, out, _ = run(capsys, "check-certificate", tmp_path / "other.json", net, prop, "--no-fallback")
+    assert code == 5 and "does not hold by the independent bounds" in out
+
+
+def test_bad_tighten_nodes_rejected_by_name(case, capsys):
+    d, net, unsat, _, relu = case
+    from nnsmt.frontends import load_network
+    g = load_network(str(net))
+    pre = next(n.x for n in g.nodes if isinstance(n, Relu))
+    one = Slopes((0,), (0,), np.array([[0.5]], dtype=np.float32))
+    for alpha, what in [({relu: {relu: one}}, "not the input of a ReLU"),
+                        ({pre: {"nope": one}}, "'nope', not a ReLU"),
+                        ({pre: {relu: Slopes((4,), (0,), one.values)}}, "rows < 4")]:
+        cf.write(_cert(net, unsat, cf.Tighten(alpha, _phase_tree(relu))), d / "t.json")
+        code, out, err = run(capsys, "check-certificate", d / "t.json", net, unsat)
+        assert code == 5 and out.startswith("rejected: regions.0: tighten") and what in out, out + err
+    # a Tighten with no slopes is plain bounds again: the hand-derived leaves still check
+    cf.write(_cert(net, unsat, cf.Tighten({}, _phase_tree(relu))), d / "e.json")
+    code, out, err = run(capsys, "check-certificate", d / "e.json", net, unsat, "--no-fallback")
+    assert code == 0 and "4 by bounds" in out, out + err

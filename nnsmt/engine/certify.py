@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nnsmt.certificate import Certificate, InputSplit, Leaf, ReluSplit, sha256
+from nnsmt.bounds import Interval
+from nnsmt.certificate import Certificate, InputSplit, Leaf, ReluSplit, Tighten, sha256
 from nnsmt.errors import InputError, NnsmtError, UnsupportedError
 from nnsmt.interpret import decide
 from nnsmt.ir import Graph, Relu
@@ -204,19 +205,27 @@ class Region:
     hi: list
     phases: dict = field(default_factory=dict)  # relu name -> {index: +1 / -1}
     leaf: Leaf | None = None
+    above: str = ""  # the path of the nearest Tighten node above ("" none): its bounds hold here
+    tighten: Tighten | None = None  # a Tighten node's own region (leaf None)
 
 
 class Rejected(Exception):
     pass
 
 
-def walk(tree, path: str, lo, hi, graph: Graph, dims: dict, out: list) -> None:
+def walk(tree, path: str, lo, hi, graph: Graph, dims: dict, out: list, tightens: list) -> None:
+    """The tree's leaves as regions (into `out`) and its Tighten nodes' regions (into
+    `tightens`, each before any node below it)."""
     relus = {n.name for n in graph.nodes if isinstance(n, Relu)}
-    stack = [(tree, path, list(lo), list(hi), {})]
+    stack = [(tree, path, list(lo), list(hi), {}, "")]
     while stack:
-        node, where, l, h, ph = stack.pop()
+        node, where, l, h, ph, above = stack.pop()
         if isinstance(node, Leaf):
-            out.append(Region(where, l, h, ph, node))
+            out.append(Region(where, l, h, ph, node, above))
+            continue
+        if isinstance(node, Tighten):
+            tightens.append(Region(where, l, h, ph, None, above, node))
+            stack.append((node.child, f"{where}.0", l, h, ph, where))
             continue
         if isinstance(node, InputSplit):
             if not 0 <= node.dim < len(l):
@@ -225,8 +234,8 @@ def walk(tree, path: str, lo, hi, graph: Graph, dims: dict, out: list) -> None:
             if a is None or b is None:
                 raise Rejected(f"{where}: input split on unbounded dim {node.dim}")
             mid = (a + b) / 2
-            stack.append((node.children[1], f"{where}.1", l[:node.dim] + [mid] + l[node.dim + 1:], h, ph))
-            stack.append((node.children[0], f"{where}.0", l, h[:node.dim] + [mid] + h[node.dim + 1:], ph))
+            stack.append((node.children[1], f"{where}.1", l[:node.dim] + [mid] + l[node.dim + 1:], h, ph, above))
+            stack.append((node.children[0], f"{where}.0", l, h[:node.dim] + [mid] + h[node.dim + 1:], ph, above))
             continue
         if isinstance(node, ReluSplit):
             if node.relu not in relus:
@@ -237,7 +246,7 @@ def walk(tree, path: str, lo, hi, graph: Graph, dims: dict, out: list) -> None:
                 p2 = {k: dict(v) for k, v in ph.items()}
                 p2.setdefault(node.relu, {})[node.index] = sign if node.index not in ph.get(node.relu, {}) \
                     or ph[node.relu][node.index] == sign else 0  # 0: both (pre-activation = 0)
-                stack.append((node.children[side], f"{where}.{side}", l, h, p2))
+                stack.append((node.children[side], f"{where}.{side}", l, h, p2, above))
             continue
         raise Rejected(f"{where}: not a certificate node")
 
@@ -296,9 +305,10 @@ def check_certificate(cert: Certificate, graph: Graph, prop, files: dict, backen
                            "input boxes of the property")
     dims = graph.dims()
     regions: list[Region] = []
+    tightens: list[Region] = []
     try:
         for i, (tree, (lo, hi)) in enumerate(zip(cert.regions, boxes)):
-            walk(tree, f"regions.{i}", lo, hi, graph, dims, regions)
+            walk(tree, f"regions.{i}", lo, hi, graph, dims, regions, tightens)
     except Rejected as e:
         return CheckReport(False, "rejected", str(e))
     regions.sort(key=lambda r: [int(p) for p in r.path.split(".")[1:]])
@@ -309,6 +319,14 @@ def check_certificate(cert: Certificate, graph: Graph, prop, files: dict, backen
         prep = Prepared(graph)
     except UnsupportedError:
         prep = None
+    # Tighten path -> the ReLU inputs' bounds on its region (ancestors first); without `prep`
+    # the leaves go to a solver, which needs none of them
+    priors: dict[str, dict] = {}
+    try:
+        for t in tightens if prep is not None else ():
+            priors[t.path] = _tightened(prep, t, priors.get(t.above), dims)
+    except Rejected as e:
+        return CheckReport(False, "rejected", str(e))
     counts = {"bounds": 0, "infeasible": 0, "smt": 0, "fallback": 0}
     pending: list[Region] = []  # leaves for the solver
     # bounds and infeasible leaves, batched
@@ -322,7 +340,7 @@ def check_certificate(cert: Certificate, graph: Graph, prop, files: dict, backen
     for start in range(0, len(cheap), batch):
         group = cheap[start:start + batch]
         try:
-            verdicts = _recheck_group(prep, group, C, spec, dims)
+            verdicts = _recheck_group(prep, group, C, spec, dims, priors)
         except Rejected as e:
             return CheckReport(False, "rejected", str(e))
         for r, okay in zip(group, verdicts):
@@ -340,7 +358,8 @@ def check_certificate(cert: Certificate, graph: Graph, prop, files: dict, backen
     from nnsmt.engine.driver import solver
     run = solver(backend, timeout_per_leaf) if pending else None  # BackendUnavailable: exit 2
     for r in pending:
-        status, reason = _solve_region(run, prep, graph, prop, inp.name, out, r, timeout_per_leaf)
+        status, reason = _solve_region(run, prep, graph, prop, inp.name, out, r, timeout_per_leaf,
+                                       priors.get(r.above))
         if status == "unsat":
             counts["smt" if r.leaf.by == "smt" else "fallback"] += 1
             continue
@@ -362,16 +381,52 @@ def _report(ok, status, reason, counts, t0, t_smt, leaves, failed, t_bounds=None
                        counts["fallback"], failed, tb, t_smt, leaves)
 
 
-def _recheck_group(prep: Prepared, group: list[Region], C, spec: Spec, dims) -> list[bool]:
-    B, R = len(group), len(C)
+def _arrays(group: list[Region], dims, priors=None):
+    """The regions' boxes (rounded outward), phases and priors as batched arrays."""
+    B = len(group)
     lo = np.array([[_down(v) for v in r.lo] for r in group], dtype=np.float64)
     hi = np.array([[_up(v) for v in r.hi] for r in group], dtype=np.float64)
-    phases, alphas, betas = {}, {}, {}
+    phases = {}
     for j, r in enumerate(group):
         for name, ph in r.phases.items():
             arr = phases.setdefault(name, np.zeros((B, dims[name]), dtype=np.int8))
             for i, s in ph.items():
                 arr[j, i] = s
+    prior = {}
+    for j, r in enumerate(group):
+        for v, iv in (priors or {}).get(r.above, {}).items():
+            lo_v, hi_v = prior.setdefault(v, (np.full((B, dims[v]), -np.inf), np.full((B, dims[v]), np.inf)))
+            lo_v[j], hi_v[j] = iv.lo[0], iv.hi[0]
+    return lo, hi, phases, {v: Interval(a, b) for v, (a, b) in prior.items()}
+
+
+def _tightened(prep: Prepared, t: Region, prior, dims) -> dict:
+    """The ReLU inputs' bounds on a Tighten node's region, recomputed with its slopes."""
+    inputs = {n.x for n in prep.relus.values()}
+    hints: dict = {}
+    for v, by in t.tighten.alpha.items():
+        if v not in inputs:
+            raise Rejected(f"{t.path}: tighten of {v!r}, which is not the input of a ReLU")
+        m = dims[v]
+        for name, sl in by.items():
+            if name not in prep.relus:
+                raise Rejected(f"{t.path}: tighten of {v}: slopes for {name!r}, not a ReLU of the network")
+            if any(k >= 2 * m for k in sl.rows) or any(k >= dims[name] for k in sl.neurons):
+                raise Rejected(f"{t.path}: tighten of {v}: slopes of {name} need rows < {2 * m} and "
+                               f"neurons < {dims[name]}")
+            arr = hints.setdefault(v, {}).setdefault(name, np.full((1, 2 * m, dims[name]), np.nan))
+            arr[0][np.ix_(list(sl.rows), list(sl.neurons))] = np.asarray(sl.values, dtype=np.float64)
+    lo, hi, phases, _ = _arrays([t], dims)
+    out = prep.out
+    _, _, bounds = recheck(prep, lo, hi, np.zeros((0, dims[out])), phases, prior=prior, tighten=hints)
+    return {v: bounds[v] for v in inputs}
+
+
+def _recheck_group(prep: Prepared, group: list[Region], C, spec: Spec, dims, priors) -> list[bool]:
+    B, R = len(group), len(C)
+    lo, hi, phases, prior = _arrays(group, dims, priors)
+    alphas, betas = {}, {}
+    for j, r in enumerate(group):
         # hints: slopes (NaN: the default where none is given), multipliers (0: none)
         for what, hints, store, fill in (("alpha", r.leaf.alpha, alphas, np.nan), ("beta", r.leaf.beta, betas, 0.0)):
             for name, sl in hints.items():
@@ -382,7 +437,7 @@ def _recheck_group(prep: Prepared, group: list[Region], C, spec: Spec, dims) -> 
                     raise Rejected(f"{r.path}: {what} of {name}: rows < {R} and neurons < {m} needed")
                 arr = store.setdefault(name, np.full((B, R, m), fill))
                 arr[j][np.ix_(list(sl.rows), list(sl.neurons))] = np.asarray(sl.values, dtype=np.float64)
-    lower, infeasible, _ = recheck(prep, lo, hi, C, phases, alphas, betas)
+    lower, infeasible, _ = recheck(prep, lo, hi, C, phases, alphas, betas, prior)
     out = []
     for j, r in enumerate(group):
         if infeasible[j]:
@@ -392,21 +447,15 @@ def _recheck_group(prep: Prepared, group: list[Region], C, spec: Spec, dims) -> 
     return out
 
 
-def _solve_region(run, prep, graph, prop, inp: str, out: str, r: Region, timeout):
-    """(status, reason) of the region's exact query."""
+def _solve_region(run, prep, graph, prop, inp: str, out: str, r: Region, timeout, prior=None):
+    """(status, reason) of the region's exact query (`prior`: the bounds of the Tighten node
+    above it, if any)."""
     from nnsmt.queries.bab import pre_name
     from nnsmt.queries.verify import restrict, verify_script
     bounds = None
     if prep is not None:
-        lo = np.array([[_down(v) for v in r.lo]])
-        hi = np.array([[_up(v) for v in r.hi]])
-        phases = {}
-        for name, ph in r.phases.items():
-            arr = np.zeros((1, graph.dims()[name]), dtype=np.int8)
-            for i, s in ph.items():
-                arr[0, i] = s
-            phases[name] = arr
-        _, infeasible, ivs = recheck(prep, lo, hi, np.zeros((0, graph.dims()[out])), phases)
+        lo, hi, phases, _ = _arrays([r], graph.dims())
+        _, infeasible, ivs = recheck(prep, lo, hi, np.zeros((0, graph.dims()[out])), phases, prior=prior)
         if infeasible[0]:
             return "unsat", ""
         bounds = {n.x: type(ivs[n.x])(ivs[n.x].lo[0], ivs[n.x].hi[0])

@@ -26,7 +26,7 @@ from fractions import Fraction
 import numpy as np
 
 from ..attack import attack
-from ..certificate import Certificate, Leaf as Proof, Slopes, tree_from_paths
+from ..certificate import Certificate, Leaf as Proof, Slopes, Tighten, tree_from_paths
 from ..floatsem import local_bounds, tighten
 from ..bounds import Interval, box_interval, output_spec_bounds, propagate_bounds
 from ..errors import InputError
@@ -75,6 +75,9 @@ class SplitPlan:
     # how each sub-problem the bounds settled was settled: (root box, path, certificate Leaf),
     # a path being the certificate's decisions from the root (`certificate.tree_from_paths`)
     proof: list = field(default_factory=list)
+    # per root box: its ReLU inputs' tightened bounds' slopes (`bounds.tightened_bounds`), which
+    # every sub-problem of that root used: the certificate's Tighten node above its tree
+    tightened: list = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -638,7 +641,12 @@ def certificate_of(run: "SplitRun", files=()) -> Certificate:
         paths = {p for p, _ in items}
         # drop what lies under another leaf (its region already covered)
         items = [(p, leaf) for p, leaf in items if not any(p[:i] in paths for i in range(len(p)))]
-        trees.append(tree_from_paths(items))
+        tree = tree_from_paths(items)
+        slopes = run.plan.tightened[r] if r < len(run.plan.tightened) else None
+        if slopes:
+            tree = Tighten({v: {n: Slopes(tuple(int(k) for k in rows), tuple(range(a.shape[-1])), a)
+                                for n, a in by.items()} for v, (rows, by) in slopes.items()}, tree)
+        trees.append(tree)
     return Certificate(tuple(files), run.engine, tuple(trees))
 
 
