@@ -54,6 +54,9 @@ def main():
     ap.add_argument("--tools", default="nnsmt,nnenum,marabou", help="comma list of nnsmt, nnenum, marabou")
     ap.add_argument("--timeout", type=float, default=None, help="seconds per instance (default: the CSV's)")
     ap.add_argument("--instances", type=int, default=None, help="the first N instances of each network")
+    ap.add_argument("--certify", action="store_true",
+                    help="after the timed runs, write a certificate for each of nnsmt's unsat answers "
+                    "(verify --certificate, not timed above) and check it with check-certificate --no-fallback")
     a = ap.parse_args()
     from nnsmt.vnnlib import load_vnnlib
     nets = list(NETS) if a.nets == "all" else [n.strip() for n in a.nets.split(",") if n.strip()]
@@ -81,6 +84,39 @@ def main():
         print(f"  {name:24} {expected:6} " + " ".join(f"{c:>22}" for c in cells), flush=True)
     summarize(tools, res)
     print_breakdown()
+    if a.certify and "nnsmt" in tools:
+        certify([(r, t) for r, t, (st, *_) in zip(rows, timeouts, res["nnsmt"]) if st == "unsat"])
+
+
+def certify(rows) -> None:
+    """Each unsat instance again with --certificate, then check-certificate --no-fallback: a
+    certificate must check by the independent bounds alone (or its SMT leaves by a solver)."""
+    import json
+    import tempfile
+    from peers import run_child
+    print(f"\ncertificates for nnsmt's {len(rows)} unsat answers (verify --certificate, then "
+          "check-certificate --no-fallback):")
+    print(f"  {'instance':24} {'verify':>8} {'leaves':>7} {'KB':>6} {'check':>8}  result")
+    ok, t_check = 0, 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        for (onnx, vnn, _, _), timeout in rows:
+            name = onnx.removeprefix("mnist-net_").removesuffix(".onnx") + " " + vnn.removesuffix(".vnnlib")
+            cert = Path(tmp) / "c.json.gz"
+            cert.unlink(missing_ok=True)
+            p, dv = run_child([sys.executable, "-m", "nnsmt.cli", "verify", str(MNIST / onnx), str(MNIST / vnn),
+                               "--timeout", str(timeout), "--certificate", str(cert)], timeout)
+            if p is None or not cert.exists():
+                print(f"  {name:24} {dv:7.1f}s {'':>7} {'':>6} {'':>8}  no certificate "
+                      f"({'killed' if p is None else p.stdout.split(chr(10))[0]})", flush=True)
+                continue
+            q, dc = run_child([sys.executable, "-m", "nnsmt.cli", "check-certificate", str(cert),
+                               "--no-fallback", "--json"], 10 * timeout)
+            rep = json.loads(q.stdout) if q is not None and q.stdout.startswith("{") else {}
+            t_check += dc
+            ok += rep.get("status") == "valid"
+            print(f"  {name:24} {dv:7.1f}s {rep.get('leaves', 0):7d} {cert.stat().st_size / 1024:6.0f} {dc:7.1f}s  "
+                  f"{rep.get('status', 'error')} {rep.get('reason', '')}", flush=True)
+    print(f"  valid without fallback: {ok} of {len(rows)}; checking took {t_check:.1f} s in all")
 
 
 if __name__ == "__main__":
