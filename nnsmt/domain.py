@@ -169,12 +169,15 @@ def load_domain(path, dim: int | None = None) -> InputDomain:
     return dom
 
 
-def region_bounds(graph, domain: InputDomain, method: str = "linear") -> dict:
-    """Sound bounds of every value over the union of the domain's boxes (per box, then hull)."""
-    from .bounds import propagate_bounds
+def region_bounds(graph, domain: InputDomain, method: str = "linear", tighten: int = 0) -> dict:
+    """Sound bounds of every value over the union of the domain's boxes (per box, then hull).
+    `tighten` > 0 (method "linear"): the ReLU inputs' bounds optimised per neuron by that many
+    α-CROWN steps (`nnsmt.bounds.tightened_bounds`)."""
+    from .bounds import propagate_bounds, tightened_bounds
     out: dict = {}
     for iv in domain.intervals():
-        bd = propagate_bounds(graph, iv, method)
+        bd = tightened_bounds(graph, iv, tighten)[0] if tighten > 0 and method == "linear" \
+            else propagate_bounds(graph, iv, method)
         out = bd if not out else {k: out[k].hull(v) for k, v in bd.items()}
     return out
 

@@ -20,9 +20,11 @@ from ..terms import Add, Cmp, Num, Or, Script, ScriptBuilder, Var
 from .stability import Stability, StabilityOptions, classify
 
 
-def equivalence_script(f: Graph, g: Graph, domain: InputDomain, tol: Fraction = Fraction(0)) -> Script:
+def equivalence_script(f: Graph, g: Graph, domain: InputDomain, tol: Fraction = Fraction(0),
+                       tighten: int = 60) -> Script:
     """Sat iff some input in `domain` has |f(x)_j - g(x)_j| > tol for some output j
-    (both networks with the bounded encoding over the domain; inputs shared as X_i)."""
+    (both networks with the bounded encoding over the domain, its bounds optimised per neuron
+    by `tighten` α-CROWN steps, as `classify` does by default; inputs shared as X_i)."""
     fin, fout = f.single_io("equivalence")
     gin, gout = g.single_io("equivalence")
     if fin.dim != gin.dim or f.dims()[fout] != g.dims()[gout]:
@@ -31,8 +33,8 @@ def equivalence_script(f: Graph, g: Graph, domain: InputDomain, tol: Fraction = 
     xs = [f"X_{i}" for i in range(fin.dim)]
     # f declares the inputs X_i; g reads the same variables (its input is already computed)
     env_f = encode_graph(f, b, names=lambda n, d: xs if n == fin.name else None, prefix="f_",
-                         encoding="bounded", bounds=region_bounds(f, domain), lemmas="none")
-    dom_g = TermDomain(b, prefix="g_", encoding="bounded", bounds=region_bounds(g, domain), lemmas="none")
+                         encoding="bounded", bounds=region_bounds(f, domain, tighten=tighten), lemmas="none")
+    dom_g = TermDomain(b, prefix="g_", encoding="bounded", bounds=region_bounds(g, domain, tighten=tighten), lemmas="none")
     env_g = interpret(g, dom_g, {}, initial_env={gin.name: np.array(xs, dtype=object)})
     outs = {"f": env_f[fout], "g": env_g[gout]}
     b.assert_("domain", domain.constraint(xs))
