@@ -444,37 +444,6 @@ def test_split_leaves_settled_with_optimised_slopes_check_without_fallback(case,
     assert code == 0 and out.startswith("valid: unsat proved"), out + err
 
 
-def test_bab_leaves_with_beta_multipliers_check_without_fallback(tmp_path, capsys):
-    """A random 3-10-10-2 MLP, Y_1 >= Y_0 + thr just above the sampled maximum: bab proves it
-    with leaves whose bounds use the phase constraints' multipliers (β), recorded as hints;
-    the independent checker (not the engine's bound code) reproduces every leaf. (The plain
-    exact encoding agrees, but takes 45 s on Z3.)"""
-    rng = np.random.default_rng(0)
-    sizes = [3, 10, 10, 2]
-    layers = [((rng.normal(size=(n, m)) / np.sqrt(m)).astype(np.float32),
-               (rng.normal(size=n) * 0.3).astype(np.float32)) for m, n in zip(sizes, sizes[1:])]
-    net = tmp_path / "net.onnx"
-    onnx.save(mlp_onnx(layers), net)
-    X = rng.uniform(-1, 1, (20000, 3))
-    h = X
-    for i, (W, b) in enumerate(layers):
-        h = h @ W.T.astype(np.float64) + b
-        h = np.maximum(h, 0) if i < len(layers) - 1 else h
-    thr = round(float((h[:, 1] - h[:, 0]).max()) + 0.02, 4)
-    prop = tmp_path / "p.vnnlib"
-    prop.write_text("".join(f"(declare-const X_{i} Real)\n" for i in range(3))
-                    + "(declare-const Y_0 Real)\n(declare-const Y_1 Real)\n"
-                    + "".join(f"(assert (>= X_{i} -1))\n(assert (<= X_{i} 1))\n" for i in range(3))
-                    + f"(assert (>= Y_1 (+ Y_0 {thr})))\n")
-    cert = tmp_path / "c.json"
-    code, out, err = run(capsys, "verify", net, prop, "--engine", "bab", "--split", "4", "--certificate", cert)
-    assert code == 0 and out.startswith("unsat"), out + err
-    leaves = list(cf.read(cert).leaves())
-    assert any(leaf.beta for leaf in leaves)
-    code, out, err = run(capsys, "check-certificate", cert, net, prop, "--no-fallback")
-    assert code == 0 and out.startswith("valid: unsat proved"), out + err
-
-
 def _random_bab_case(tmp_path, sizes, seed=0):
     """A random MLP on [-1, 1]^n and Y_1 >= Y_0 + thr, thr just above the sampled maximum of
     Y_1 - Y_0 (so unsat in all likelihood; the verify run decides it exactly)."""
@@ -496,6 +465,21 @@ def _random_bab_case(tmp_path, sizes, seed=0):
                     + "".join(f"(assert (>= X_{i} -1))\n(assert (<= X_{i} 1))\n" for i in range(n))
                     + f"(assert (>= Y_1 (+ Y_0 {thr})))\n")
     return net, prop
+
+
+def test_bab_leaves_with_beta_multipliers_check_without_fallback(tmp_path, capsys):
+    """A random 3-10-10-2 MLP, Y_1 >= Y_0 + thr just above the sampled maximum: bab proves it
+    with leaves whose bounds use the phase constraints' multipliers (β), recorded as hints;
+    the independent checker (not the engine's bound code) reproduces every leaf. (The plain
+    exact encoding agrees, but takes 45 s on Z3.)"""
+    net, prop = _random_bab_case(tmp_path, [3, 10, 10, 2])
+    cert = tmp_path / "c.json"
+    code, out, err = run(capsys, "verify", net, prop, "--engine", "bab", "--split", "4", "--certificate", cert)
+    assert code == 0 and out.startswith("unsat"), out + err
+    leaves = list(cf.read(cert).leaves())
+    assert any(leaf.beta for leaf in leaves)
+    code, out, err = run(capsys, "check-certificate", cert, net, prop, "--no-fallback")
+    assert code == 0 and out.startswith("valid: unsat proved"), out + err
 
 
 def test_bab_tighten_node_is_what_the_leaves_need(tmp_path, capsys):
