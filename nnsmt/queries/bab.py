@@ -1,5 +1,9 @@
 """Branch and bound on ReLU phases: a verification query becomes sub-problems that fix phases.
 
+First, at each root box, every ReLU input's bounds are optimised per neuron (α-CROWN on the
+intermediate layers, `nnsmt.bounds.tightened_bounds`); each sub-problem (and leaf script) of
+that root meets its own bounds with them (`prior`).
+
 Input splitting (`nnsmt.queries.split`) bisects the input box; with hundreds of inputs
 (MNIST-FC) it cannot refine anything. Here the input box stays whole and the sub-problems fix
 the phases of unstable ReLUs instead: a sub-problem is the property's box plus a phase
@@ -66,7 +70,10 @@ BETA_LR = 0.2
 # reaches -0.009, a counterexample. Easy instances end before it and pay nothing.
 # α-CROWN steps on the bounds of the ReLU inputs, once per root box (`tightened_bounds`); every
 # sub-problem of that root meets its own bounds with these. Measured on MNIST-FC 256x2 prop_3
-# eps 0.03: unstable ReLUs at the root 18 + 81 -> 18 + 66 (the first layer's are exact).
+# eps 0.03: unstable ReLUs at the root 18 + 81 -> 18 + 66 (the first layer's are exact), and
+# the instance went from unknown at 120 s to unsat in 42 s (1,095 sub-problems, no SMT leaf).
+# The root's slopes are a certificate's Tighten node; sub-problems inherit only the root's
+# bounds (not their parents'), so a checker needs nothing but that node to repeat them.
 ROOT_TIGHTEN = 60
 LP_AFTER_S, LP_AFTER_SHARE = 8.0, 0.15
 LP_ROWS = 16  # LPs at most (the rows with the lowest bounds first)
