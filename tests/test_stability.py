@@ -314,12 +314,17 @@ def test_unconfirmed_infeasibility_is_never_a_stable_verdict(method):
     """Every claim of a solver that answers "infeasible, unconfirmed" to everything: without a
     confirming solver (and no splitting) every open neuron stays unknown; with cvc5 confirming,
     the claims about the four unstable neurons are refuted by replayed models and the one
-    true claim (r2[0] never active) is confirmed exactly."""
+    true claim (r2[0] never active) is confirmed exactly (or, without a confirming solver, by
+    branch and bound on the phases)."""
     g = hand_net()
     fake = _Claims()
-    st = classify(g, BOX, fake, StabilityOptions(method, 30, guided=False, confirm_split=0))
+    st = classify(g, BOX, fake, StabilityOptions(method, 30, guided=False, confirm_split=0, bab_s=0))
     assert fake.calls >= 1 and st.claims >= 1
     assert all(s not in (ACTIVE, INACTIVE) for v in st.states.values() for s in v)
+    # branch and bound proves the one true claim on its own; the false ones stay open
+    st = classify(g, BOX, _Claims(), StabilityOptions(method, 30, guided=False, confirm_split=0))
+    assert st.by_bab == 1 and st.states["r2"][0] == INACTIVE
+    assert sum(s in (ACTIVE, INACTIVE) for v in st.states.values() for s in v) == 1
     st = classify(g, BOX, _Claims(), StabilityOptions(method, 30, guided=False, confirm_split=0),
                   confirm=solve_with(solver_backend("cvc5")))
     assert list(st.states["r1"]) == [UNSTABLE] * 3 and list(st.states["r2"]) == [INACTIVE, UNSTABLE]
@@ -403,3 +408,24 @@ def test_tightened_bounds_decide_more_and_change_nothing(backend):
     assert tight.by_bounds == plain.by_bounds + 3
     assert tight.same_as(plain) and tight.unknown == plain.unknown == 0
     check_witnesses(g, tight)
+
+
+@pytest.mark.parametrize("method", ["single", "per-neuron"])
+def test_bab_proves_what_no_query_settled(method):
+    """hand_net's r2[0] is stably inactive (a2[0] <= -0.5) and linear bounds cannot show it.
+    With a solver that never answers, its question stays open; branch and bound on r1's
+    phases then proves it (with both phases fixed a2[0] is linear, at most -0.5). Without that
+    last step (bab_s=0) it is unknown. The unstable neurons come from the pre-pass."""
+    from nnsmt.result import Result
+    from nnsmt.queries.stability import UNKNOWN, refuted_by_bab
+
+    def silent(script, seconds=None, options=None):
+        return Result("unknown", "fake", reason="timeout")
+    st = classify(hand_net(), BOX, silent, StabilityOptions(method))
+    assert st.states["r2"][0] == INACTIVE and st.by_bab == 1
+    assert list(st.states["r1"]) == [UNSTABLE] * 3 and st.states["r2"][1] == UNSTABLE
+    st0 = classify(hand_net(), BOX, silent, StabilityOptions(method, bab_s=0))
+    assert st0.states["r2"][0] == UNKNOWN and st0.by_bab == 0
+    # never a proof of what is false: a2[1] = relu(x) - 0.5 > 0 at x = 1
+    assert not refuted_by_bab(hand_net(), BOX, "a2", 1, ">", 5.0)
+    assert refuted_by_bab(hand_net(), BOX, "a2", 0, ">", 5.0)

@@ -35,13 +35,16 @@ answer is already known. In order:
    reason) proves nothing: each (neuron, sign) it covers is a claim, made exact one by one
    before any neuron is called stable: by bounds on sub-boxes (`confirm_split`), then by an
    exact query on the neuron's cone with the `confirm` solver (an SMT backend). A claim that
-   neither confirms nor refutes in time leaves its neuron unknown; a refuted one (a model the
+   neither confirms nor refutes in time goes to step 5; a refuted one (a model the
    exact query found) is an observation like any other. With a `confirm` solver, what a
    harvesting question left unanswered (a timeout, a solution that failed its exact check) is
    asked again, one (neuron, sign) a question (a feasibility problem, easier for a MILP than
    the harvesting maximisation), and what those leave unanswered goes the way of the claims
    instead of staying unknown. A harvesting question without an answer whose solutions showed
    something new is simply asked again (without what they showed).
+5. what no query settled (a timeout, an unconfirmed claim) gets `bab_s` seconds of branch and
+   bound on the ReLU phases of the neuron's cone (`nnsmt.queries.bab`), a proof by rigorous
+   bounds when it refutes every sub-problem; else its neuron is unknown.
 Queries use the bounded encoding over the domain's bounds (stable ReLUs are constants or the
 identity, only unstable ones are `ite`s; `lemmas` adds their bounds or triangle relaxation).
 A query that times out leaves its neurons unknown.
@@ -65,6 +68,7 @@ from ..query import decide
 from ..result import UNCONFIRMED_INFEASIBLE, SolveOptions
 from ..terms import Cmp, Num, Or, Script, ScriptBuilder, Var
 from ..vnnlib import Property
+from .bab import plan_bab
 from .split import plan_split
 
 ACTIVE, INACTIVE, UNSTABLE, UNKNOWN = 1, -1, 0, 2
@@ -98,6 +102,10 @@ class StabilityOptions:
         tighten: α-CROWN steps optimising each ReLU input's bounds per neuron before anything
             else (`nnsmt.bounds.tightened_bounds`; 0: plain linear bounds). The tighter
             bounds decide more neurons and shrink every query's encoding (a MILP's big-M).
+        bab_s: seconds of branch and bound on ReLU phases (`refuted_by_bab`) for each
+            question that no query settled (a timeout, an unconfirmed claim), before its
+            neuron is called unknown (0: none). On digits_5x100_l1 it proves two "can a > 0?"
+            in layer 5 in under a second each, which cvc5 and HiGHS left open.
         harvest_s: seconds a harvesting question may search (None: `timeout`). It maximises
             how many asked states hold, and its incumbents are what counts: one that runs out
             of time having shown something is simply asked again; one that shows nothing is
@@ -118,6 +126,7 @@ class StabilityOptions:
     # over [0, 16]^64: digits_5x100_l1's layer-5 bound widths to 60% (median) in 0.5 s;
     # digits_2x800_l1 costs 3.7 s
     tighten: int = 60
+    bab_s: float = 5.0
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -130,6 +139,8 @@ class StabilityOptions:
             raise UnsupportedError(f"--samples needs a number of points >= 0, got {self.samples}")
         if self.harvest_s is not None and not self.harvest_s > 0:
             raise UnsupportedError(f"--harvest-seconds needs a number of seconds > 0, got {self.harvest_s}")
+        if not self.bab_s >= 0:
+            raise UnsupportedError(f"bab seconds must be >= 0, got {self.bab_s}")
         if self.tighten < 0:
             raise UnsupportedError(f"tighten needs a number of steps >= 0, got {self.tighten}")
         if self.confirm_split < 0:
@@ -147,6 +158,7 @@ class Stability:
     by_bounds: int = 0
     by_samples: int = 0  # neurons shown unstable by the pre-pass (samples, guided points)
     by_split: int = 0  # questions ("can a > 0?") refuted by bounds on sub-boxes
+    by_bab: int = 0  # questions no query settled, refuted by phase branch and bound
     points: int = 0  # inputs replayed in the pre-pass
     queries: int = 0
     sat: int = 0
@@ -351,18 +363,39 @@ def guided_points(graph: Graph, domain: InputDomain, targets: dict[str, list[int
     return out
 
 
+def _question(graph: Graph, domain: InputDomain, value: str, i: int, sign: str):
+    """(the cone of value[i] with it as the only output, the property "value[i] sign 0" over
+    the domain), or None for an input (its bounds are exact already)."""
+    g, _ = cone(graph, {value: [i]})
+    if value == g.inputs[0].name:
+        return None
+    xs = [f"X_{j}" for j in range(domain.dim)]
+    return g, Property(domain.dim, 1, ((1, domain.constraint(xs)), (2, Cmp(sign, Var("Y_0"), ZERO))),
+                       f"{value}[{i}] {sign} 0")
+
+
 def refuted_by_splitting(graph: Graph, domain: InputDomain, value: str, i: int, sign: str,
                          n: int) -> bool:
     """Whether sound bounds show `value[i] sign 0` false on every input of the domain, after
     bisecting it into at most `n` sub-boxes (best-first, `plan_split` on the cone of value[i])."""
-    g, _ = cone(graph, {value: [i]})
-    if value == g.inputs[0].name:
-        return False  # an input's bounds are exact already
-    xs = [f"X_{j}" for j in range(domain.dim)]
-    prop = Property(domain.dim, 1, ((1, domain.constraint(xs)), (2, Cmp(sign, Var("Y_0"), ZERO))),
-                    f"{value}[{i}] {sign} 0")
-    plan = plan_split(g, prop, n, samples=0, build=False, max_boxes=4 * n)
+    q = _question(graph, domain, value, i, sign)
+    if q is None:
+        return False
+    plan = plan_split(*q, n, samples=0, build=False, max_boxes=4 * n)
     return not plan.subqueries and plan.candidate is None and not plan.exhausted
+
+
+def refuted_by_bab(graph: Graph, domain: InputDomain, value: str, i: int, sign: str,
+                   seconds: float) -> bool:
+    """Whether rigorous bounds refute `value[i] sign 0` on every sub-problem of a branch and
+    bound on the ReLU phases of its cone (`plan_bab`, the root's bounds tightened per neuron)
+    within `seconds`; False when the cone is not one bab handles or time runs out."""
+    q = _question(graph, domain, value, i, sign)
+    if q is None:
+        return False
+    plan = plan_bab(*q, 1, time_budget=seconds, build=False, samples=0)
+    return "fallback" not in plan.stats and not plan.subqueries and plan.candidate is None \
+        and not plan.exhausted
 
 
 def _random_points(domain: InputDomain, n: int, seed: int) -> list[list[Fraction]]:
@@ -536,6 +569,12 @@ def classify(graph: Graph, domain: InputDomain, solve, options: StabilityOptions
                 undecided.add((key, sign))
     if claimed:
         phase("confirm")
+    if opts.bab_s:  # what no query settled: a last try at a proof by phase branch and bound
+        for key, sign in sorted(undecided):
+            if not hv.seen(key, sign) and refuted_by_bab(g, domain, pre[key[0]], key[1], sign, opts.bab_s):
+                undecided.discard((key, sign))
+                st.by_bab += 1
+        phase("bab")
     for key in open_:
         r, i = key
         p, n = key in hv.pos, key in hv.neg
