@@ -42,7 +42,7 @@ ACAS = ROOT.parent / "shared" / "benchmarks" / "acasxu"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from peers import (asked_tools, cell, nnenum_processes, print_breakdown, run_tool, summarize, timeout_label,  # noqa: E402,F401
+from peers import (asked_tools, cell, certify, nnenum_processes, print_breakdown, run_tool, summarize, timeout_label,  # noqa: E402,F401
                    usable, vnncomp_check)
 
 EXTRA = [("1_1", 5), ("1_1", 6), ("1_9", 7), ("2_9", 8), ("3_3", 9), ("4_5", 10),
@@ -141,6 +141,9 @@ def main():
     ap.add_argument("--encoding-timeout", type=float, default=10,
                     help="seconds per sub-query in the plain vs bounded comparison")
     ap.add_argument("--no-encodings", action="store_true")
+    ap.add_argument("--certify", action="store_true",
+                    help="after the timed runs, write a certificate for each of nnsmt's unsat answers "
+                    "(verify --certificate, not timed above) and check it with check-certificate --no-fallback")
     a = ap.parse_args()
     from nnsmt.vnnlib import load_vnnlib
     rows = choose(a.instances)
@@ -167,6 +170,9 @@ def main():
         print(f"  {onnx[13:16] + ' ' + vnn:26} {expected:6} " + " ".join(f"{c:>22}" for c in cells), flush=True)
     summarize(tools, res)
     print_breakdown()
+    if a.certify and "nnsmt" in tools:
+        certify([(ACAS / o, ACAS / v, o[13:16] + " " + v, t) for (o, v, _), t, (st, *_)
+                 in zip(rows, timeouts, res["nnsmt"]) if st == "unsat"], a.backend)
     if not a.no_encodings:
         encodings(rows, a.encoding_timeout, split=a.split)
 

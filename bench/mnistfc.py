@@ -31,7 +31,7 @@ MNIST = ROOT.parent / "shared" / "benchmarks" / "mnistfc"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from peers import asked_tools, cell, nnenum_processes, print_breakdown, run_tool, summarize, timeout_label, usable  # noqa: E402
+from peers import asked_tools, cell, certify, nnenum_processes, print_breakdown, run_tool, summarize, timeout_label, usable  # noqa: E402
 
 NETS = ("256x2", "256x4", "256x6")
 TOOLS = ("nnsmt", "nnenum", "marabou")
@@ -85,38 +85,8 @@ def main():
     summarize(tools, res)
     print_breakdown()
     if a.certify and "nnsmt" in tools:
-        certify([(r, t) for r, t, (st, *_) in zip(rows, timeouts, res["nnsmt"]) if st == "unsat"])
-
-
-def certify(rows) -> None:
-    """Each unsat instance again with --certificate, then check-certificate --no-fallback: a
-    certificate must check by the independent bounds alone (or its SMT leaves by a solver)."""
-    import json
-    import tempfile
-    from peers import run_child
-    print(f"\ncertificates for nnsmt's {len(rows)} unsat answers (verify --certificate, then "
-          "check-certificate --no-fallback):")
-    print(f"  {'instance':24} {'verify':>8} {'leaves':>7} {'KB':>6} {'check':>8}  result")
-    ok, t_check = 0, 0.0
-    with tempfile.TemporaryDirectory() as tmp:
-        for (onnx, vnn, _, _), timeout in rows:
-            name = onnx.removeprefix("mnist-net_").removesuffix(".onnx") + " " + vnn.removesuffix(".vnnlib")
-            cert = Path(tmp) / "c.json.gz"
-            cert.unlink(missing_ok=True)
-            p, dv = run_child([sys.executable, "-m", "nnsmt.cli", "verify", str(MNIST / onnx), str(MNIST / vnn),
-                               "--timeout", str(timeout), "--certificate", str(cert)], timeout)
-            if p is None or not cert.exists():
-                print(f"  {name:24} {dv:7.1f}s {'':>7} {'':>6} {'':>8}  no certificate "
-                      f"({'killed' if p is None else p.stdout.split(chr(10))[0]})", flush=True)
-                continue
-            q, dc = run_child([sys.executable, "-m", "nnsmt.cli", "check-certificate", str(cert),
-                               "--no-fallback", "--json"], 10 * timeout)
-            rep = json.loads(q.stdout) if q is not None and q.stdout.startswith("{") else {}
-            t_check += dc
-            ok += rep.get("status") == "valid"
-            print(f"  {name:24} {dv:7.1f}s {rep.get('leaves', 0):7d} {cert.stat().st_size / 1024:6.0f} {dc:7.1f}s  "
-                  f"{rep.get('status', 'error')} {rep.get('reason', '')}", flush=True)
-    print(f"  valid without fallback: {ok} of {len(rows)}; checking took {t_check:.1f} s in all")
+        certify([(MNIST / o, MNIST / v, o.removeprefix("mnist-net_").removesuffix(".onnx") + " " + v.removesuffix(".vnnlib"), t)
+                 for (o, v, _, _), t, (st, *_) in zip(rows, timeouts, res["nnsmt"]) if st == "unsat"])
 
 
 if __name__ == "__main__":

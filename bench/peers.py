@@ -385,3 +385,33 @@ def summarize(tools: list[str], res: dict, ref: str | None = None) -> None:
         on_both = (f"{b_o:.1f} / {b_ref:.1f} s = {b_o / max(b_ref, 1e-9):.2f}x" if both else "-")
         print(f"  {other} / {ref}: total time {t_o:.1f} / {t_ref:.1f} s = {t_o / max(t_ref, 1e-9):.2f}x; "
               f"on the {len(both)} both solved {on_both}")
+
+
+def certify(rows, backend: str | None = None) -> None:
+    """rows: (network path, property path, name, timeout) of nnsmt's unsat answers. Each runs
+    again with --certificate (not timed with the bench's runs), then check-certificate
+    --no-fallback: every bounds leaf must check by the independent bounds alone, and the SMT
+    leaves by a solver (`backend`, z3 by default)."""
+    print(f"\ncertificates for nnsmt's {len(rows)} unsat answers (verify --certificate, then "
+          "check-certificate --no-fallback):")
+    print(f"  {'instance':26} {'verify':>8} {'leaves':>7} {'KB':>6} {'check':>8}  result")
+    ok, t_check = 0, 0.0
+    extra = ["--backend", backend] if backend else []
+    with tempfile.TemporaryDirectory() as tmp:
+        for net, prop, name, timeout in rows:
+            cert = Path(tmp) / "c.json.gz"
+            cert.unlink(missing_ok=True)
+            p, dv = run_child([sys.executable, "-m", "nnsmt.cli", "verify", str(net), str(prop),
+                               "--timeout", str(timeout), "--certificate", str(cert), *extra], timeout)
+            if p is None or not cert.exists():
+                why = "killed" if p is None else (p.stdout.splitlines() or [""])[0]
+                print(f"  {name:26} {dv:7.1f}s {'':>7} {'':>6} {'':>8}  no certificate ({why})", flush=True)
+                continue
+            q, dc = run_child([sys.executable, "-m", "nnsmt.cli", "check-certificate", str(cert),
+                               "--no-fallback", "--json", *extra], 10 * timeout)
+            rep = json.loads(q.stdout) if q is not None and q.stdout.startswith("{") else {}
+            t_check += dc
+            ok += rep.get("status") == "valid"
+            print(f"  {name:26} {dv:7.1f}s {rep.get('leaves', 0):7d} {cert.stat().st_size / 1024:6.0f} {dc:7.1f}s  "
+                  f"{rep.get('status', 'error')} {rep.get('reason', '')}", flush=True)
+    print(f"  valid without fallback: {ok} of {len(rows)}; checking took {t_check:.1f} s in all")
