@@ -42,8 +42,8 @@ ACAS = ROOT.parent / "shared" / "benchmarks" / "acasxu"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from peers import (asked_tools, cell, certify, nnenum_processes, print_breakdown, run_tool, summarize, timeout_label,  # noqa: E402,F401
-                   usable, vnncomp_check)
+from peers import (CERTIFY_HELP, asked_tools, cell, certify, nnenum_processes, print_breakdown,  # noqa: E402,F401
+                   run_tool, summarize, timeout_label, usable, vnncomp_check)
 
 EXTRA = [("1_1", 5), ("1_1", 6), ("1_9", 7), ("2_9", 8), ("3_3", 9), ("4_5", 10),
          ("2_3", 1), ("4_7", 1), ("2_2", 2), ("3_4", 2), ("5_9", 2), ("3_3", 3), ("4_2", 3),
@@ -141,9 +141,7 @@ def main():
     ap.add_argument("--encoding-timeout", type=float, default=10,
                     help="seconds per sub-query in the plain vs bounded comparison")
     ap.add_argument("--no-encodings", action="store_true")
-    ap.add_argument("--certify", action="store_true",
-                    help="after the timed runs, write a certificate for each of nnsmt's unsat answers "
-                    "(verify --certificate, not timed above) and check it with check-certificate --no-fallback")
+    ap.add_argument("--certify", action="store_true", help=CERTIFY_HELP)
     a = ap.parse_args()
     from nnsmt.vnnlib import load_vnnlib
     rows = choose(a.instances)

@@ -31,7 +31,7 @@ MNIST = ROOT.parent / "shared" / "benchmarks" / "mnistfc"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from peers import asked_tools, cell, certify, nnenum_processes, print_breakdown, run_tool, summarize, timeout_label, usable  # noqa: E402
+from peers import CERTIFY_HELP, asked_tools, cell, certify, nnenum_processes, print_breakdown, run_tool, summarize, timeout_label, usable  # noqa: E402
 
 NETS = ("256x2", "256x4", "256x6")
 TOOLS = ("nnsmt", "nnenum", "marabou")
@@ -48,15 +48,18 @@ def choose(nets: list[str], first: int | None) -> list[tuple[str, str, str, floa
     return rows
 
 
+def _name(onnx: str, vnn: str) -> str:
+    """An instance as the tables name it, e.g. "256x2 prop_3_0.03"."""
+    return onnx.removeprefix("mnist-net_").removesuffix(".onnx") + " " + vnn.removesuffix(".vnnlib")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--nets", default="256x2", help="256x2 | 256x4 | 256x6 | all, or a comma list")
     ap.add_argument("--tools", default="nnsmt,nnenum,marabou", help="comma list of nnsmt, nnenum, marabou")
     ap.add_argument("--timeout", type=float, default=None, help="seconds per instance (default: the CSV's)")
     ap.add_argument("--instances", type=int, default=None, help="the first N instances of each network")
-    ap.add_argument("--certify", action="store_true",
-                    help="after the timed runs, write a certificate for each of nnsmt's unsat answers "
-                    "(verify --certificate, not timed above) and check it with check-certificate --no-fallback")
+    ap.add_argument("--certify", action="store_true", help=CERTIFY_HELP)
     a = ap.parse_args()
     from nnsmt.vnnlib import load_vnnlib
     nets = list(NETS) if a.nets == "all" else [n.strip() for n in a.nets.split(",") if n.strip()]
@@ -80,12 +83,12 @@ def main():
             st, dt, ok, why = run_tool(t, MNIST / onnx, MNIST / vnn, prop, timeout)
             res[t].append((st, dt, ok, expected, why))
             cells.append(cell(st, dt, ok))
-        name = onnx.removeprefix("mnist-net_").removesuffix(".onnx") + " " + vnn.removesuffix(".vnnlib")
+        name = _name(onnx, vnn)
         print(f"  {name:24} {expected:6} " + " ".join(f"{c:>22}" for c in cells), flush=True)
     summarize(tools, res)
     print_breakdown()
     if a.certify and "nnsmt" in tools:
-        certify([(MNIST / o, MNIST / v, o.removeprefix("mnist-net_").removesuffix(".onnx") + " " + v.removesuffix(".vnnlib"), t)
+        certify([(MNIST / o, MNIST / v, _name(o, v), t)
                  for (o, v, _, _), t, (st, *_) in zip(rows, timeouts, res["nnsmt"]) if st == "unsat"])
 
 

@@ -387,6 +387,10 @@ def summarize(tools: list[str], res: dict, ref: str | None = None) -> None:
               f"on the {len(both)} both solved {on_both}")
 
 
+CERTIFY_HELP = ("after the timed runs, write a certificate for each of nnsmt's unsat answers "
+                "(verify --certificate, not timed above) and check it with check-certificate --no-fallback")
+
+
 def certify(rows, backend: str | None = None) -> None:
     """rows: (network path, property path, name, timeout) of nnsmt's unsat answers. Each runs
     again with --certificate (not timed with the bench's runs), then check-certificate

@@ -47,7 +47,7 @@ answer is already known. In order:
    bounds when it refutes every sub-problem; else its neuron is unknown.
 Queries use the bounded encoding over the domain's bounds (stable ReLUs are constants or the
 identity, only unstable ones are `ite`s; `lemmas` adds their bounds or triangle relaxation).
-A query that times out leaves its neurons unknown.
+A query that times out goes to step 5.
 """
 
 from __future__ import annotations
