@@ -58,6 +58,7 @@ def _classify(net, backend, method, timeout, confirm, guided, out):
     solve = solve_on(backend)
     exact = solve_on(confirm) if "harvest" in solve.capabilities.options else None
     st = classify(g, dom, solve, StabilityOptions(method.removesuffix("-all"), timeout, guided=guided,
+                                                  attack=64 if guided else 0,
                                                   reuse=not method.endswith("-all")), confirm=exact)
     check_witnesses(g, st)
     out.put(st)
@@ -123,7 +124,7 @@ def main():
     ap.add_argument("--timeout", type=float, default=30, help="seconds per query (default 30)")
     ap.add_argument("--cap", type=float, default=600, help="seconds per run (default 600)")
     ap.add_argument("--confirm", default="cvc5", help="exact backend of a MILP's claims and of the equivalence")
-    ap.add_argument("--no-guided", dest="guided", action="store_false", help="no guided pre-pass")
+    ap.add_argument("--no-guided", dest="guided", action="store_false", help="no guided pre-pass (corners, attack)")
     ap.add_argument("--compress", action="store_true", help="also compress each network and prove it")
     a = ap.parse_args()
     print(f"domain [0, 16]^64; {a.timeout:.0f} s per query, {a.cap:.0f} s per run; MILP claims confirmed by "

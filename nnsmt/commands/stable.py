@@ -17,6 +17,9 @@ def add_query_args(sp):
                     "open neuron, even one an earlier model already answered")
     sp.add_argument("--no-guided", dest="guided", action="store_false", help="skip the pre-pass that replays the "
                     "box corners the linear bounds point to (two per open neuron) before any query")
+    sp.add_argument("--attack", type=int, default=64, metavar="N", help="for each neuron state the pre-pass "
+                    "left unseen, projected gradient descent on the neuron's cone from N random starts, its points "
+                    "replayed exactly (default 64; 0: off)")
     sp.add_argument("--confirm", default=None, metavar="BACKEND", help="exact backend that confirms a floating-"
                     "point backend's claims (a MILP's unconfirmed \"no neuron can switch\") on each neuron's cone "
                     "(default cvc5 when --backend is a MILP; claims nothing confirms stay unknown)")

@@ -63,7 +63,7 @@ def stability_json(st) -> dict:
     """One classification (`nnsmt.queries.stability.Stability`) as `stable --json` lists it."""
     from nnsmt.queries.stability import layer_counts
     return {"method": st.method, "reuse": st.reuse, "counts": st.counts(), "by_bounds": st.by_bounds,
-            "by_prepass": st.by_samples, "prepass_points": st.points, "refuted_by_split": st.by_split,
+            "by_prepass": st.by_samples, "by_attack": st.by_attack, "prepass_points": st.points, "refuted_by_split": st.by_split,
             "refuted_by_bab": st.by_bab, "queries": st.queries, "sat": st.sat, "unsat": st.unsat, "unknown": st.unknown,
             "time_s": round(st.time_s, 4), "solve_s": round(st.solve_s, 4),
             "harvest": st.harvest, "harvested": st.harvested, "harvest_skipped": st.harvest_skipped,
@@ -312,6 +312,7 @@ def summary_line(st) -> str:
     return (f"{st.method + ('' if st.reuse else ' (no reuse)'):21} active {c['active']:4}  "
             f"inactive {c['inactive']:4}  unstable {c['unstable']:4}  unknown {c['unknown']:3}  | "
             f"by bounds {st.by_bounds:4}  by pre-pass {st.by_samples:4}  "
+            + (f"(attack {st.by_attack})  " if st.by_attack else "")
             + (f"refuted by splitting {st.by_split}  " if st.by_split else "")
             + f"queries {st.queries:4} (sat {st.sat}, unsat {st.unsat}, unknown {st.unknown})  "
             + (f"refuted by bab {st.by_bab}  " if st.by_bab else "")

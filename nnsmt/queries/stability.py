@@ -58,6 +58,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from ..attack import as_fractions, attack
 from ..bounds import LinearDomain, relu_states
 from ..domain import InputDomain, region_bounds
 from ..encode import LEMMAS, encode_graph
@@ -79,6 +80,11 @@ ZERO = Num(Fraction(0))
 # the 64-input digits MLPs, a default simplex spends tens of seconds in pivots on large exact
 # rationals (0 conflicts), and with it every query there took under 5 s (bench/stability.py).
 SIMPLEX = "soi"
+# α steps per bab sub-problem of a stability question (bab's default, 5, is tuned on MNIST
+# properties): on digits_5x100_l1, "can a2[25] < 0?" (its minimum is 0.031, HiGHS) stays open
+# after 200,000 sub-problems (120 s) with 5 steps and is refuted after 104 (0.1 s) with 20;
+# a5[61] and a5[96] take 0.7 and 0.5 s instead of 2.1 and 1.4 s
+BAB_ALPHA_STEPS = 20
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,9 @@ class StabilityOptions:
         timeout: seconds per query; a query that times out leaves its neurons UNKNOWN.
         samples: random inputs replayed exactly before any query (cheap witnesses); seed: theirs.
         guided: also replay, before any query, the box corners the linear bounds point to.
+        attack: for each (neuron, sign) the samples and corners left unseen, one round of
+            projected gradient descent from this many random starts on the neuron's cone
+            (`nnsmt.attack.attack`), its points replayed exactly (0: none).
         lemmas: what the bounded encoding asserts about unstable ReLUs ("none", "bounds",
             "triangle"; see `nnsmt.encode`).
         reuse: per-neuron only: skip a question that a model of an earlier query already
@@ -117,6 +126,7 @@ class StabilityOptions:
     samples: int = 0
     seed: int = 0
     guided: bool = True
+    attack: int = 64
     lemmas: str = "none"
     reuse: bool = True
     split: int = 0
@@ -135,6 +145,8 @@ class StabilityOptions:
             raise UnsupportedError(f"unknown lemmas {self.lemmas!r}; choose from {', '.join(LEMMAS)}")
         if self.split < 0:
             raise UnsupportedError(f"--split needs a number of sub-boxes >= 0, got {self.split}")
+        if self.attack < 0:
+            raise UnsupportedError(f"--attack needs a number of starts >= 0, got {self.attack}")
         if self.samples < 0:
             raise UnsupportedError(f"--samples needs a number of points >= 0, got {self.samples}")
         if self.harvest_s is not None and not self.harvest_s > 0:
@@ -156,7 +168,8 @@ class Stability:
     method: str
     reuse: bool = True  # per-neuron: a question an earlier model answered is not asked
     by_bounds: int = 0
-    by_samples: int = 0  # neurons shown unstable by the pre-pass (samples, guided points)
+    by_samples: int = 0  # neurons shown unstable by the pre-pass (samples, guided points, attack)
+    by_attack: int = 0  # of which only once the attack's points were replayed
     by_split: int = 0  # questions ("can a > 0?") refuted by bounds on sub-boxes
     by_bab: int = 0  # questions no query settled, refuted by phase branch and bound
     points: int = 0  # inputs replayed in the pre-pass
@@ -374,6 +387,21 @@ def _question(graph: Graph, domain: InputDomain, value: str, i: int, sign: str):
                        f"{value}[{i}] {sign} 0")
 
 
+def attacked(graph: Graph, domain: InputDomain, value: str, i: int, sign: str, starts: int,
+             seed: int = 0) -> list[list[Fraction]]:
+    """Candidate inputs of the domain where `value[i] sign 0` might hold: per box, one round of
+    `nnsmt.attack.attack` on the cone of value[i] (a float steer: the caller replays them)."""
+    q = _question(graph, domain, value, i, sign)
+    out = []
+    for lo, hi in domain.boxes if q is not None else ():
+        for p in attack(*q, np.array([float(v) for v in lo]), np.array([float(v) for v in hi]),
+                        starts=starts, seed=seed):
+            x = as_fractions(p)
+            if domain.contains(x):
+                out.append(x)
+    return out
+
+
 def refuted_by_splitting(graph: Graph, domain: InputDomain, value: str, i: int, sign: str,
                          n: int) -> bool:
     """Whether sound bounds show `value[i] sign 0` false on every input of the domain, after
@@ -393,7 +421,7 @@ def refuted_by_bab(graph: Graph, domain: InputDomain, value: str, i: int, sign: 
     q = _question(graph, domain, value, i, sign)
     if q is None:
         return False
-    plan = plan_bab(*q, 1, time_budget=seconds, build=False, samples=0)
+    plan = plan_bab(*q, 1, time_budget=seconds, build=False, samples=0, alpha_steps=BAB_ALPHA_STEPS)
     return "fallback" not in plan.stats and not plan.subqueries and plan.candidate is None \
         and not plan.exhausted
 
@@ -467,7 +495,16 @@ def classify(graph: Graph, domain: InputDomain, solve, options: StabilityOptions
         points += guided_points(g, domain, targets)
     hv.record_many(points)
     st.points = len(points)
+    shown = sum(1 for k in open_ if k in hv.pos and k in hv.neg)
+    if opts.attack:
+        for key in open_:
+            for sign in (">", "<"):
+                if not hv.seen(key, sign):
+                    found = attacked(g, domain, pre[key[0]], key[1], sign, opts.attack, opts.seed)
+                    st.points += len(found)
+                    hv.record_many(found)
     st.by_samples = sum(1 for k in open_ if k in hv.pos and k in hv.neg)
+    st.by_attack = st.by_samples - shown
     phase("prepass")
     impossible: set = set()  # (neuron, sign) refuted by bounds on sub-boxes
     if opts.split:
@@ -596,10 +633,16 @@ def check_witnesses(graph: Graph, st: Stability) -> None:
     """Replay every unstable neuron's two witnesses exactly; raise NnsmtError on a failure."""
     relus = {n.name: n for n in graph.nodes if isinstance(n, Relu)}
     inp = graph.inputs[0].name
+    envs: dict = {}  # one replay per distinct point: a point is usually the witness of many neurons
+
+    def env(x):
+        if x not in envs:
+            envs[x] = evaluate_exact(graph, {inp: list(x)})
+        return envs[x]
+
     for (r, i), (xp, xn) in st.witnesses.items():
         a = relus[r].x
-        if not evaluate_exact(graph, {inp: list(xp)})[a][i] > 0 or \
-                not evaluate_exact(graph, {inp: list(xn)})[a][i] < 0:
+        if not env(tuple(xp))[a][i] > 0 or not env(tuple(xn))[a][i] < 0:
             raise NnsmtError(f"witness replay failed for {a}[{i}]")
 
 
@@ -608,6 +651,6 @@ def layer_counts(st: Stability) -> list[tuple[str, dict[str, int]]]:
             for k, v in st.states.items()]
 
 
-__all__ = ["classify", "check_witnesses", "cone", "guided_points", "layer_counts", "Stability",
+__all__ = ["attacked", "classify", "check_witnesses", "cone", "guided_points", "layer_counts", "Stability",
            "StabilityOptions", "StabilityQuestion", "ACTIVE", "INACTIVE", "UNSTABLE", "UNKNOWN",
            "STATE_NAMES", "METHODS", "SIMPLEX"]
