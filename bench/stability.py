@@ -100,7 +100,7 @@ def line(net, backend, method, st, wall, cap) -> str:
               f"{st.confirmed.get('exact', 0)}, refuted {st.refuted_claims}") if st.claims + st.unanswered else ""
     harvest = f", harvested {st.harvested} (skipped {st.harvest_skipped})" if st.harvest else ""
     return (f"{head} active {c['active']:4} inactive {c['inactive']:4} unstable {c['unstable']:4} "
-            f"unknown {c['unknown']:4} | bounds {st.by_bounds:4} pre-pass {st.by_samples:4} bab {st.by_bab:3} | queries "
+            f"unknown {c['unknown']:4} | bounds {st.by_bounds:4} pre-pass {st.by_samples:4} (attack {st.by_attack:3}) bab {st.by_bab:3} | queries "
             f"{st.queries:4} (sat {st.sat}, unsat {st.unsat}, unknown {st.unknown}{harvest}{claims}) | "
             f"{st.time_s:8.1f} s [{phases}]")
 
