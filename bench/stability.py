@@ -15,7 +15,7 @@ per network: whether the finished runs classify identically on every neuron both
 difference is flagged, exit 1; unknowns are counted, not flagged)
 and the per-neuron / single time ratio on each backend, measured in this run; then the median
 ratio over the networks. With --compress, each network is compressed with the first complete
-classification (`nnsmt.queries.compress`: stable ReLUs removed exactly, the equivalence proved
+classification (else the one with the fewest unknowns, which stay ReLUs) (`nnsmt.queries.compress`: stable ReLUs removed exactly, the equivalence proved
 by `--confirm` with `--timeout` x 4 seconds) and the sizes before and after are printed.
 """
 
@@ -157,8 +157,13 @@ def main():
                 ratios.setdefault((be, m), []).append((r, p is None))
         print(f"  identical classifications: {'yes' if same else 'NO (flagged)'}; complete runs {len(complete)}"
               f"/{len(done)}; " + "; ".join(parts), flush=True)
-        if a.compress and complete:
-            res, wall = in_child(_compress, (net, complete[0], a.confirm, 4 * a.timeout), a.cap)
+        if a.compress and fin:
+            # the first complete classification, else the one with the fewest unknowns (kept as ReLUs)
+            use = complete[0] if complete else min(fin, key=lambda s: s.counts()["unknown"])
+            left = use.counts()["unknown"]
+            if left:
+                print(f"  compression with {left} unknown neurons kept as ReLUs", flush=True)
+            res, wall = in_child(_compress, (net, use, a.confirm, 4 * a.timeout), a.cap)
             if res is None:
                 print(f"  compression: did not finish in {a.cap:.0f} s", flush=True)
                 continue

@@ -12,6 +12,7 @@ from nnsmt.domain import InputDomain, load_domain, parse_box_json
 from nnsmt.errors import InputError, ValidationError
 from nnsmt.interpret import evaluate_exact
 from nnsmt.ir import Affine, Const, Graph, Input, Relu
+from nnsmt.terms import Or
 from nnsmt.queries.stability import (ACTIVE, INACTIVE, UNSTABLE, StabilityOptions, check_witnesses,
                                       classify, cone, refuted_by_splitting)
 from nnsmt.result import SolveOptions
@@ -303,6 +304,25 @@ def test_milp_classifies_as_smt(net, method):
     assert _states(st) == _states(ref)
     assert st.harvest == (method == "single")
     check_witnesses(g, st)
+
+
+def test_single_asks_one_state_at_a_time_after_a_harvest_timeout(backend):
+    """An SMT solver that gives up on every question of more than one state: the harvesting
+    question gets no answer, so each state is asked on its own, and the classification is
+    the hand-derived one (nothing left unknown, nothing for bab: bab_s=0)."""
+    real = solve_with(backend)
+
+    def picky(script, seconds=None, options=SolveOptions()):
+        from nnsmt.result import Result
+        ask = dict(script.asserts)["ask"]
+        if isinstance(ask, Or):
+            return Result("unknown", backend.name, "timeout")
+        return real(script, seconds, options)
+    picky.backend, picky.capabilities = backend.name, backend.capabilities
+    st = classify(hand_net(), BOX, picky, StabilityOptions("single", 30, guided=False, attack=0, bab_s=0))
+    assert list(st.states["r1"]) == [UNSTABLE] * 3 and list(st.states["r2"]) == [INACTIVE, UNSTABLE]
+    assert st.unknown == 1 and st.unsat == 1 and st.queries >= 2
+    check_witnesses(hand_net(), st)
 
 
 class _Claims:

@@ -36,11 +36,11 @@ answer is already known. In order:
    before any neuron is called stable: by bounds on sub-boxes (`confirm_split`), then by an
    exact query on the neuron's cone with the `confirm` solver (an SMT backend). A claim that
    neither confirms nor refutes in time goes to step 5; a refuted one (a model the
-   exact query found) is an observation like any other. With a `confirm` solver, what a
-   harvesting question left unanswered (a timeout, a solution that failed its exact check) is
-   asked again, one (neuron, sign) a question (a feasibility problem, easier for a MILP than
-   the harvesting maximisation), and what those leave unanswered goes the way of the claims
-   instead of staying unknown. A harvesting question without an answer whose solutions showed
+   exact query found) is an observation like any other. What a harvesting question left
+   unanswered (a timeout, a solution that failed its exact check) is asked again, one (neuron,
+   sign) a question on its cone (a smaller problem; for a MILP a feasibility problem, easier
+   than the harvesting maximisation); with a `confirm` solver, what those leave unanswered
+   goes the way of the claims. A harvesting question without an answer whose solutions showed
    something new is simply asked again (without what they showed).
 5. what no query settled (a timeout, an unconfirmed claim) gets `bab_s` seconds of branch and
    bound on the ReLU phases of the neuron's cone (`nnsmt.queries.bab`), a proof by rigorous
@@ -575,16 +575,15 @@ def classify(graph: Graph, domain: InputDomain, solve, options: StabilityOptions
                 break
             if res is None and len(hv.pos) + len(hv.neg) > seen:
                 continue  # no answer, but its harvested solutions showed something: ask again
-            if res is None and confirm is None:  # timeout: what is left stays unknown
-                undecided.update(asked)
-                break
             if res is None:  # left open by the harvesting question: one question a state
                 for key, sign in asked:
                     if not hv.seen(key, sign):
                         got = ask([(key, sign)])
-                        if got in ("claim", None):
+                        if got == "claim" or (got is None and confirm is not None):
                             claimed.append((key, sign))
                             st.claims += got == "claim"
+                        elif got is None:
+                            undecided.add((key, sign))
                 break
     phase("queries")
     st.unanswered = len(claimed) - st.claims
