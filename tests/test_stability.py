@@ -35,7 +35,7 @@ def solve_with(backend):
 def test_hand_derived_classification(backend, method, guided):
     g = hand_net()
     st = classify(g, BOX, solve_with(backend), StabilityOptions(method=method, timeout=30,
-                  guided=guided, attack=64 if guided else 0))
+                  guided=guided, attack=64 if guided else 0, bab_first_s=0))
     assert list(st.states["r1"]) == [UNSTABLE] * 3
     assert list(st.states["r2"]) == [INACTIVE, UNSTABLE]
     assert st.by_bounds == 0 and st.unsat >= 1  # the inactive one needed a proof
@@ -58,7 +58,8 @@ def test_attack_shows_what_it_can(backend, method):
     neurons (each state holds on a quarter of the box or more); "can r2[0] be active?"
     stays for the one query, and its answer is unsat (r2[0] <= -0.5 everywhere)."""
     g = hand_net()
-    st = classify(g, BOX, solve_with(backend), StabilityOptions(method, 30, guided=False, attack=16))
+    st = classify(g, BOX, solve_with(backend), StabilityOptions(method, 30, guided=False, attack=16,
+                                                                           bab_first_s=0))
     assert st.by_samples == st.by_attack == 4 and (st.queries, st.unsat) == (1, 1)
     assert list(st.states["r2"]) == [INACTIVE, UNSTABLE]
     check_witnesses(g, st)
@@ -67,8 +68,8 @@ def test_attack_shows_what_it_can(backend, method):
 def test_methods_agree(backend):
     g = hand_net()
     f = solve_with(backend)
-    a = classify(g, BOX, f, StabilityOptions("single", 30, guided=False, attack=0))
-    b = classify(g, BOX, f, StabilityOptions("per-neuron", 30, guided=False, attack=0))
+    a = classify(g, BOX, f, StabilityOptions("single", 30, guided=False, attack=0, bab_first_s=0))
+    b = classify(g, BOX, f, StabilityOptions("per-neuron", 30, guided=False, attack=0, bab_first_s=0))
     assert a.same_as(b) and a.unknown == b.unknown == 0
     assert a.unsat == 1  # the harvest ends with the one unsat
 
@@ -76,9 +77,9 @@ def test_methods_agree(backend):
 def test_per_neuron_without_reuse_asks_two_questions_a_neuron(backend):
     g = hand_net()
     f = solve_with(backend)
-    a = classify(g, BOX, f, StabilityOptions("per-neuron", 30, guided=False, attack=0, reuse=False))
+    a = classify(g, BOX, f, StabilityOptions("per-neuron", 30, guided=False, attack=0, bab_first_s=0, reuse=False))
     assert a.queries == 10 and not a.reuse  # 5 open neurons, none decided by bounds
-    assert a.same_as(classify(g, BOX, f, StabilityOptions("per-neuron", 30, guided=False, attack=0)))
+    assert a.same_as(classify(g, BOX, f, StabilityOptions("per-neuron", 30, guided=False, attack=0, bab_first_s=0)))
     check_witnesses(g, a)
 
 
@@ -92,7 +93,7 @@ def _fake_solver(model_x):
 @pytest.mark.parametrize("method", ["single", "per-neuron"])
 def test_bad_models_are_refused(method, x, msg):
     with pytest.raises(ValidationError, match=msg):
-        classify(hand_net(), BOX, _fake_solver(x), StabilityOptions(method, guided=False, attack=0))
+        classify(hand_net(), BOX, _fake_solver(x), StabilityOptions(method, guided=False, attack=0, bab_first_s=0))
 
 
 def test_queries_ask_for_the_soi_simplex():
@@ -106,11 +107,11 @@ def test_queries_ask_for_the_soi_simplex():
         seen.append(options)
         assert "solver_options" not in script.meta
         return be.solve(script, seconds, options)
-    st = classify(hand_net(), BOX, solve, StabilityOptions(guided=False, attack=0))
+    st = classify(hand_net(), BOX, solve, StabilityOptions(guided=False, attack=0, bab_first_s=0))
     assert seen and all(o.simplex == "soi" for o in seen)
     assert "simplex" in be.capabilities.options
     n = len(seen)
-    assert classify(hand_net(), BOX, solve, StabilityOptions(guided=False, attack=0, simplex="default")).same_as(st)
+    assert classify(hand_net(), BOX, solve, StabilityOptions(guided=False, attack=0, bab_first_s=0, simplex="default")).same_as(st)
     assert all(o.simplex == "default" for o in seen[n:])
 
 
@@ -297,7 +298,7 @@ def test_milp_classifies_as_smt(net, method):
         g, dom = hand_net(), BOX
     else:
         g, dom = _random_mlp(net), parse_box_json('{"lo": -1, "hi": 1, "dim": 3}')
-    opts = StabilityOptions(method, 30, guided=False, attack=0)
+    opts = StabilityOptions(method, 30, guided=False, attack=0, bab_first_s=0)
     ref = classify(g, dom, smt, opts)
     st = classify(g, dom, milp, opts, confirm=smt)
     assert st.counts()["unknown"] == ref.counts()["unknown"] == 0
@@ -319,7 +320,7 @@ def test_single_asks_one_state_at_a_time_after_a_harvest_timeout(backend):
             return Result("unknown", backend.name, "timeout")
         return real(script, seconds, options)
     picky.backend, picky.capabilities = backend.name, backend.capabilities
-    st = classify(hand_net(), BOX, picky, StabilityOptions("single", 30, guided=False, attack=0, bab_s=0))
+    st = classify(hand_net(), BOX, picky, StabilityOptions("single", 30, guided=False, attack=0, bab_first_s=0, bab_s=0))
     assert list(st.states["r1"]) == [UNSTABLE] * 3 and list(st.states["r2"]) == [INACTIVE, UNSTABLE]
     assert st.unknown == 1 and st.unsat == 1 and st.queries >= 2
     check_witnesses(hand_net(), st)
@@ -351,14 +352,14 @@ def test_unconfirmed_infeasibility_is_never_a_stable_verdict(method):
     branch and bound on the phases)."""
     g = hand_net()
     fake = _Claims()
-    st = classify(g, BOX, fake, StabilityOptions(method, 30, guided=False, attack=0, confirm_split=0, bab_s=0))
+    st = classify(g, BOX, fake, StabilityOptions(method, 30, guided=False, attack=0, bab_first_s=0, confirm_split=0, bab_s=0))
     assert fake.calls >= 1 and st.claims >= 1
     assert all(s not in (ACTIVE, INACTIVE) for v in st.states.values() for s in v)
     # branch and bound proves the one true claim on its own; the false ones stay open
-    st = classify(g, BOX, _Claims(), StabilityOptions(method, 30, guided=False, attack=0, confirm_split=0))
+    st = classify(g, BOX, _Claims(), StabilityOptions(method, 30, guided=False, attack=0, bab_first_s=0, confirm_split=0))
     assert st.by_bab == 1 and st.states["r2"][0] == INACTIVE
     assert sum(s in (ACTIVE, INACTIVE) for v in st.states.values() for s in v) == 1
-    st = classify(g, BOX, _Claims(), StabilityOptions(method, 30, guided=False, attack=0, confirm_split=0),
+    st = classify(g, BOX, _Claims(), StabilityOptions(method, 30, guided=False, attack=0, bab_first_s=0, confirm_split=0),
                   confirm=solve_with(solver_backend("cvc5")))
     assert list(st.states["r1"]) == [UNSTABLE] * 3 and list(st.states["r2"]) == [INACTIVE, UNSTABLE]
     assert st.refuted_claims >= 1 and st.confirmed["exact"] >= 1
@@ -368,7 +369,7 @@ def test_unconfirmed_infeasibility_is_never_a_stable_verdict(method):
 def test_claims_confirmed_by_splitting():
     """The same lying solver, but with splitting allowed: "r2[0] > 0 is impossible" is
     confirmed by bounds on sub-boxes, the wrong claims are not (they stay unknown)."""
-    st = classify(hand_net(), BOX, _Claims(), StabilityOptions("single", 30, guided=False, attack=0, confirm_split=64))
+    st = classify(hand_net(), BOX, _Claims(), StabilityOptions("single", 30, guided=False, attack=0, bab_first_s=0, confirm_split=64))
     assert st.confirmed["split"] >= 1
     assert st.states["r2"][0] == INACTIVE
     assert list(st.states["r1"]) == [2] * 3 and st.states["r2"][1] == 2  # UNKNOWN
@@ -387,8 +388,8 @@ def test_harvested_models_that_fail_the_replay_are_not_counted(backend):
         return dreplace(res, models=bogus)
     solve.backend, solve.capabilities = "fake", _Claims.capabilities
     g = hand_net()
-    st = classify(g, BOX, solve, StabilityOptions("single", 30, guided=False, attack=0))
-    ref = classify(g, BOX, inner, StabilityOptions("single", 30, guided=False, attack=0))
+    st = classify(g, BOX, solve, StabilityOptions("single", 30, guided=False, attack=0, bab_first_s=0))
+    ref = classify(g, BOX, inner, StabilityOptions("single", 30, guided=False, attack=0, bab_first_s=0))
     assert st.harvest and st.harvest_skipped == 2 * st.queries and st.harvested == 0
     assert _states(st) == _states(ref)
     check_witnesses(g, st)
@@ -454,11 +455,15 @@ def test_bab_proves_what_no_query_settled(method):
 
     def silent(script, seconds=None, options=None):
         return Result("unknown", "fake", reason="timeout")
-    st = classify(hand_net(), BOX, silent, StabilityOptions(method))
-    assert st.states["r2"][0] == INACTIVE and st.by_bab == 1
+    st = classify(hand_net(), BOX, silent, StabilityOptions(method, bab_first_s=0))
+    assert st.states["r2"][0] == INACTIVE and st.by_bab == 1 and st.queries >= 1
     assert list(st.states["r1"]) == [UNSTABLE] * 3 and st.states["r2"][1] == UNSTABLE
-    st0 = classify(hand_net(), BOX, silent, StabilityOptions(method, bab_s=0))
+    st0 = classify(hand_net(), BOX, silent, StabilityOptions(method, bab_s=0, bab_first_s=0))
     assert st0.states["r2"][0] == UNKNOWN and st0.by_bab == 0
+    # the same bab before any query (the default): the solver is never asked
+    never = lambda *a, **k: pytest.fail("no query expected")  # noqa: E731
+    st1 = classify(hand_net(), BOX, never, StabilityOptions(method))
+    assert st1.states["r2"][0] == INACTIVE and st1.by_bab == 1 and st1.queries == 0
     # never a proof of what is false: a2[1] = relu(x) - 0.5 > 0 at x = 1
     assert not refuted_by_bab(hand_net(), BOX, "a2", 1, ">", 5.0)
     assert refuted_by_bab(hand_net(), BOX, "a2", 0, ">", 5.0)
