@@ -7,16 +7,17 @@ SMT and MILP backends, then exact compression of each network.
 
 Networks: examples/digits (scikit-learn's digits, 64 inputs, domain [0, 16]^64): the 16x16
 ones and the seed's architectures (`train_digits.py --seed-nets`). Each (network, backend,
-method) run classifies every ReLU (bounds, the guided pre-pass, then queries; a MILP's claims
-confirmed by splitting or by `--confirm`), in a child process stopped after `--cap` seconds
-(reported as "did not finish": a ratio against it is a lower bound). Every unstable verdict's
-witnesses are replayed exactly. Prints, per run: counts, queries, time and time per phase;
-per network: whether the finished runs classify identically on every neuron both decided (a
-difference is flagged, exit 1; unknowns are counted, not flagged)
-and the per-neuron / single time ratio on each backend, measured in this run; then the median
-ratio over the networks. With --compress, each network is compressed with the first complete
-classification (else the one with the fewest unknowns, which stay ReLUs) (`nnsmt.queries.compress`: stable ReLUs removed exactly, the equivalence proved
-by `--confirm` with `--timeout` x 4 seconds) and the sizes before and after are printed.
+method) run classifies every ReLU (bounds, the pre-pass: guided corners, attack, a short bab
+on what is open; then queries; a MILP's claims confirmed by splitting or by `--confirm`), in
+a child process stopped after `--cap` seconds (reported as "did not finish": a ratio against
+it is a lower bound). Every unstable verdict's witnesses are replayed exactly. Prints, per
+run: counts, queries, time and time per phase; per network: whether the finished runs
+classify identically on every neuron both decided (a difference is flagged, exit 1; unknowns
+are counted, not flagged) and the per-neuron / single time ratio on each backend, measured
+in this run; then the median ratio over the networks. With --compress, each network is
+compressed with the first complete classification, else the one with the fewest unknowns
+(which stay ReLUs) (`nnsmt.queries.compress`: stable ReLUs removed exactly, the equivalence
+proved by `--confirm` with `--timeout` x 4 seconds), and the sizes before and after are printed.
 """
 
 from __future__ import annotations
@@ -57,8 +58,8 @@ def _classify(net, backend, method, timeout, confirm, guided, out):
     dom = parse_box_json(DOMAIN, "[0, 16]^64")
     solve = solve_on(backend)
     exact = solve_on(confirm) if "harvest" in solve.capabilities.options else None
-    st = classify(g, dom, solve, StabilityOptions(method.removesuffix("-all"), timeout, guided=guided,
-                                                  attack=64 if guided else 0,
+    alone = {} if guided else {"guided": False, "attack": 0, "bab_first_s": 0}  # the query methods alone
+    st = classify(g, dom, solve, StabilityOptions(method.removesuffix("-all"), timeout, **alone,
                                                   reuse=not method.endswith("-all")), confirm=exact)
     check_witnesses(g, st)
     out.put(st)
@@ -124,7 +125,8 @@ def main():
     ap.add_argument("--timeout", type=float, default=30, help="seconds per query (default 30)")
     ap.add_argument("--cap", type=float, default=600, help="seconds per run (default 600)")
     ap.add_argument("--confirm", default="cvc5", help="exact backend of a MILP's claims and of the equivalence")
-    ap.add_argument("--no-guided", dest="guided", action="store_false", help="no guided pre-pass (corners, attack)")
+    ap.add_argument("--no-guided", dest="guided", action="store_false", help="no pre-pass (corners, attack, bab before the "
+                    "queries): the query methods alone")
     ap.add_argument("--compress", action="store_true", help="also compress each network and prove it")
     a = ap.parse_args()
     print(f"domain [0, 16]^64; {a.timeout:.0f} s per query, {a.cap:.0f} s per run; MILP claims confirmed by "
