@@ -483,7 +483,7 @@ def classify(graph: Graph, domain: InputDomain, solve, options: StabilityOptions
     reuse = opts.reuse or method != "per-neuron"
     st = Stability({k: np.where(v == 1, ACTIVE, np.where(v == -1, INACTIVE, UNKNOWN)).astype(np.int8)
                     for k, v in by_b.items()}, method, reuse=reuse, harvest=harvest)
-    tick = [time.perf_counter()]
+    tick = [t0]  # the "bounds" phase: slicing, bounds (tightened) and their states
 
     def phase(name):  # seconds since the previous phase ended
         now = time.perf_counter()
