@@ -412,21 +412,12 @@ def test_cli_stable_milp_json(capsys, tmp_path):
     assert set(single["phase_s"]) >= {"bounds", "prepass", "queries"}
     assert main(["stable", str(net), "--domain", str(box), "--confirm-split", "-1"]) == 2
     capsys.readouterr()
-    # --method auto (the default): per-neuron on the MILP, single on SMT
-    for backend, method in (("milp:highs", "per-neuron"), ("cvc5", "single")):
-        assert main(["stable", str(net), "--domain", str(box), "--backend", backend, "--json"]) == 0
-        assert json.loads(capsys.readouterr().out)["results"][0]["method"] == method
-
-
-def test_auto_backend_picks_by_size():
-    """--backend auto (the default of stable): cvc5 below AUTO_MILP_RELUS ReLUs, the MILP from
-    there up when HiGHS is installed."""
-    from nnsmt.commands.stable import AUTO_MILP_RELUS, pick_backend
-    assert pick_backend(hand_net()) == "cvc5"
-    big = _random_mlp(0, (3, AUTO_MILP_RELUS, 2))
-    assert pick_backend(big) in ("milp:highs", "cvc5")
-    _milp()
-    assert pick_backend(big) == "milp:highs"
+    # --method auto (the default): per-neuron on either backend; the default backend is cvc5
+    for args in (["--backend", "milp:highs"], []):
+        assert main(["stable", str(net), "--domain", str(box), *args, "--json"]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out["results"][0]["method"] == "per-neuron"
+        assert out["backend"] == (args[1] if args else "cvc5")
 
 
 def test_tightened_bounds_decide_more_and_change_nothing(backend):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 
 from .common import EXIT, add_backend_args, add_command, show
 from .options import add_domain_args, from_args, on_domain, parse_number, stability_options
@@ -17,10 +16,9 @@ def run(args) -> int:
                      tol=parse_number(args.tolerance, "--tolerance"))  # bad flags before any file is read
     solve, g, dom = on_domain(args)
     st = None
-    if "harvest" in solve.capabilities.options:  # a MILP: --method auto, and cvc5 confirms its claims
+    if "harvest" in solve.capabilities.options:  # a MILP: cvc5 confirms its claims
         from nnsmt.engine.driver import solver
         from nnsmt.queries.stability import classify
-        opts = replace(opts, stability=stability_options(args, args.method, True))
         st = classify(g, dom, solve, opts.stability, confirm=solver("cvc5"))
     r = compress(g, dom, solve, opts, stability=st)
     exact_onnx, ir_path = write_compressed(r.graph, args.output, args.ir)
