@@ -458,3 +458,19 @@ def test_bab_proves_what_no_query_settled(method):
     # never a proof of what is false: a2[1] = relu(x) - 0.5 > 0 at x = 1
     assert not refuted_by_bab(hand_net(), BOX, "a2", 1, ">", 5.0)
     assert refuted_by_bab(hand_net(), BOX, "a2", 0, ">", 5.0)
+
+
+def test_reports_name_the_unknown_neurons():
+    """A neuron no step decided is named in --json (`unknown_neurons`) and in the text."""
+    from nnsmt.engine.reports import StabilityReport, stability_json, stability_lines
+    from nnsmt.queries.stability import UNKNOWN, Stability
+    st = Stability({"r1": np.array([ACTIVE, UNKNOWN], dtype=np.int8),
+                    "r2": np.array([UNKNOWN, INACTIVE, UNSTABLE], dtype=np.int8)}, "per-neuron")
+    assert stability_json(st)["unknown_neurons"] == ["r1[1]", "r2[0]"]
+    lines = stability_lines(StabilityReport((st,), True), BOX, network="n.onnx", domain="box.json", backend="cvc5")
+    assert "  unknown (per-neuron): r1[1] r2[0]" in lines
+    st.states["r1"][1] = ACTIVE
+    st.states["r2"][0] = ACTIVE
+    assert stability_json(st)["unknown_neurons"] == []
+    assert not any("unknown (" in x for x in stability_lines(StabilityReport((st,), True), BOX, network="n",
+                                                             domain="b", backend="cvc5"))

@@ -70,7 +70,13 @@ def stability_json(st) -> dict:
             "claims": st.claims, "claims_confirmed": dict(st.confirmed), "claims_refuted": st.refuted_claims,
             "unanswered_to_confirm": st.unanswered,
             "phase_s": {k: round(v, 4) for k, v in st.phase_s.items()},
-            "layers": {k: v for k, v in layer_counts(st)}}
+            "layers": {k: v for k, v in layer_counts(st)}, "unknown_neurons": unknown_neurons(st)}
+
+
+def unknown_neurons(st) -> list[str]:
+    """The neurons a classification left unknown, as "relu[i]"."""
+    from nnsmt.queries.stability import UNKNOWN
+    return [f"{k}[{i}]" for k, v in st.states.items() for i in (v == UNKNOWN).nonzero()[0]]
 
 
 @dataclass(frozen=True)
@@ -352,6 +358,11 @@ def stability_lines(report: StabilityReport, dom, *, network: str, domain: str, 
              + (f" (harvesting; claims confirmed by bounds on sub-boxes, then {confirm})" if confirm else "")]
     lines += [f"  {name:12} " + "  ".join(f"{k} {v}" for k, v in c.items()) for name, c in layer_counts(rs[0])]
     lines += ["  " + summary_line(r) for r in rs]
+    for r in rs:
+        left = unknown_neurons(r)
+        if left:
+            lines.append(f"  unknown ({r.method}): " + " ".join(left[:20]) + (f" ... ({len(left)} in all)"
+                                                                           if len(left) > 20 else ""))
     if len(rs) > 1:
         lines.append(f"  classifications identical: {'yes' if same else 'NO'}"
                      + (f"; speed ratio per-neuron / single = {rs[1].time_s / max(rs[0].time_s, 1e-9):.2f}x"
