@@ -411,7 +411,9 @@ def test_cli_stable_milp_json(capsys, tmp_path):
                                                        "total": 5}
     assert set(single["phase_s"]) >= {"bounds", "prepass", "queries"}
     assert main(["stable", str(net), "--domain", str(box), "--confirm-split", "-1"]) == 2
-    capsys.readouterr()
+    for bad in ("-1", "nan", "inf"):
+        assert main(["stable", str(net), "--domain", str(box), "--bab-seconds", bad]) == 2
+    assert "--bab-seconds needs a finite number of seconds" in capsys.readouterr().err
     # --method auto (the default): per-neuron on either backend; the default backend is cvc5
     for args in (["--backend", "milp:highs"], []):
         assert main(["stable", str(net), "--domain", str(box), *args, "--json"]) == 0

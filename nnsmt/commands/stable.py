@@ -20,6 +20,9 @@ def add_query_args(sp):
     sp.add_argument("--attack", type=int, default=64, metavar="N", help="for each neuron state the pre-pass "
                     "left unseen, projected gradient descent on the neuron's cone from N random starts, its points "
                     "replayed exactly (default 64; 0: off)")
+    sp.add_argument("--bab-seconds", dest="bab_s", type=float, default=5.0, metavar="S", help="seconds of branch "
+                    "and bound on ReLU phases for each question no query settled, before its neuron is called "
+                    "unknown (default 5; 0: none)")
     sp.add_argument("--confirm", default=None, metavar="BACKEND", help="exact backend that confirms a floating-"
                     "point backend's claims (a MILP's unconfirmed \"no neuron can switch\") on each neuron's cone "
                     "(default cvc5 when --backend is a MILP; claims nothing confirms stay unknown)")

@@ -160,8 +160,9 @@ class StabilityOptions:
             raise UnsupportedError(f"--samples needs a number of points >= 0, got {self.samples}")
         if self.harvest_s is not None and not self.harvest_s > 0:
             raise UnsupportedError(f"--harvest-seconds needs a number of seconds > 0, got {self.harvest_s}")
-        if not (self.bab_s >= 0 and self.bab_first_s >= 0):
-            raise UnsupportedError(f"bab seconds must be >= 0, got {self.bab_s} and {self.bab_first_s}")
+        for name, v in (("--bab-seconds", self.bab_s), ("bab_first_s", self.bab_first_s)):
+            if not 0 <= v < float("inf"):
+                raise UnsupportedError(f"{name} needs a finite number of seconds >= 0, got {v}")
         if self.tighten < 0:
             raise UnsupportedError(f"tighten needs a number of steps >= 0, got {self.tighten}")
         if self.confirm_split < 0:
@@ -430,7 +431,8 @@ def refuted_by_bab(graph: Graph, domain: InputDomain, value: str, i: int, sign: 
     q = _question(graph, domain, value, i, sign)
     if q is None:
         return False
-    plan = plan_bab(*q, 1, time_budget=seconds, build=False, samples=0, alpha_steps=BAB_ALPHA_STEPS)
+    plan = plan_bab(*q, 1, time_budget=seconds, build=False, samples=0, alpha_steps=BAB_ALPHA_STEPS,
+                    max_nodes=10**9)  # the time budget rules, not bab's node cap
     return "fallback" not in plan.stats and not plan.subqueries and plan.candidate is None \
         and not plan.exhausted
 
