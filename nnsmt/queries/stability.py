@@ -98,7 +98,8 @@ class StabilityOptions:
     Attributes:
         method: "per-neuron" (the default: with the pre-pass, as fast as "single" or faster on
             every digits network, README) or "single" (harvesting).
-        timeout: seconds per query; a query that times out leaves its neurons UNKNOWN.
+        timeout: seconds per query; what a query that times out asked goes to the branch and
+            bound step (`bab_s`), and stays UNKNOWN if that does not refute it.
         samples: random inputs replayed exactly before any query (cheap witnesses); seed: theirs.
         guided: also replay, before any query, the box corners the linear bounds point to.
         attack: for each (neuron, sign) the samples and corners left unseen, one round of
