@@ -420,8 +420,7 @@ def refuted_by_splitting(graph: Graph, domain: InputDomain, value: str, i: int, 
     q = _question(graph, domain, value, i, sign)
     if q is None:
         return False
-    plan = plan_split(*q, n, samples=0, build=False, max_boxes=4 * n)
-    return not plan.subqueries and plan.candidate is None and not plan.exhausted
+    return _all_refuted(plan_split(*q, n, samples=0, build=False, max_boxes=4 * n))
 
 
 def refuted_by_bab(graph: Graph, domain: InputDomain, value: str, i: int, sign: str,
@@ -434,8 +433,12 @@ def refuted_by_bab(graph: Graph, domain: InputDomain, value: str, i: int, sign: 
         return False
     plan = plan_bab(*q, 1, time_budget=seconds, build=False, samples=0, alpha_steps=BAB_ALPHA_STEPS,
                     max_nodes=10**9)  # the time budget rules, not bab's node cap
-    return "fallback" not in plan.stats and not plan.subqueries and plan.candidate is None \
-        and not plan.exhausted
+    return "fallback" not in plan.stats and _all_refuted(plan)
+
+
+def _all_refuted(plan) -> bool:
+    """A plan (`SplitPlan`) that refuted every sub-problem by bounds: nothing left, nothing found."""
+    return not plan.subqueries and plan.candidate is None and not plan.exhausted
 
 
 def _random_points(domain: InputDomain, n: int, seed: int) -> list[list[Fraction]]:
@@ -507,32 +510,34 @@ def classify(graph: Graph, domain: InputDomain, solve, options: StabilityOptions
         points += guided_points(g, domain, targets)
     hv.record_many(points)
     st.points = len(points)
+    impossible: set = set()  # (neuron, sign) refuted by bounds (sub-boxes or phase bab)
+
+    def unsettled():
+        """(neuron, sign) not yet seen nor refuted, each checked as the caller reaches it (a
+        point recorded or a refutation meanwhile drops the ones after it)."""
+        return ((key, sign) for key in open_ for sign in (">", "<")
+                if not hv.seen(key, sign) and (key, sign) not in impossible)
+
     shown = sum(1 for k in open_ if k in hv.pos and k in hv.neg)
     if opts.attack:
-        for key in open_:
-            for sign in (">", "<"):
-                if not hv.seen(key, sign):
-                    found = attacked(g, domain, pre[key[0]], key[1], sign, opts.attack, opts.seed)
-                    st.points += len(found)
-                    hv.record_many(found)
+        for key, sign in unsettled():
+            found = attacked(g, domain, pre[key[0]], key[1], sign, opts.attack, opts.seed)
+            st.points += len(found)
+            hv.record_many(found)
     st.by_samples = sum(1 for k in open_ if k in hv.pos and k in hv.neg)
     st.by_attack = st.by_samples - shown
     phase("prepass")
-    impossible: set = set()  # (neuron, sign) refuted by bounds on sub-boxes
     if opts.split:
-        for key in open_:
-            for sign in (">", "<"):
-                if not hv.seen(key, sign) and refuted_by_splitting(g, domain, pre[key[0]], key[1], sign, opts.split):
-                    impossible.add((key, sign))
+        for key, sign in unsettled():
+            if refuted_by_splitting(g, domain, pre[key[0]], key[1], sign, opts.split):
+                impossible.add((key, sign))
         st.by_split = len(impossible)
         phase("split")
     if opts.bab_first_s:  # before any query: a short bab refutes the easy stable states cheaply
-        for key in open_:
-            for sign in (">", "<"):
-                if not hv.seen(key, sign) and (key, sign) not in impossible and \
-                        refuted_by_bab(g, domain, pre[key[0]], key[1], sign, opts.bab_first_s):
-                    impossible.add((key, sign))
-                    st.by_bab += 1
+        for key, sign in unsettled():
+            if refuted_by_bab(g, domain, pre[key[0]], key[1], sign, opts.bab_first_s):
+                impossible.add((key, sign))
+                st.by_bab += 1
         phase("bab")
     known = ({k for k in open_ if k in hv.pos}, {k for k in open_ if k in hv.neg})  # after the pre-pass
     undecided: set = set()  # (neuron, sign) whose query gave no answer
@@ -567,22 +572,25 @@ def classify(graph: Graph, domain: InputDomain, solve, options: StabilityOptions
         st.unknown += 1
         return "claim" if o.status == "unknown" and o.reason.startswith(UNCONFIRMED_INFEASIBLE) else None
 
+    def ask_one(key, sign):
+        """One state's own question; what it leaves open is a claim to confirm (with a
+        `confirm` solver, or when a floating-point solver claimed it), else undecided."""
+        got = ask([(key, sign)])
+        if got == "claim" or (got is None and confirm is not None):
+            claimed.append((key, sign))
+            st.claims += got == "claim"
+        elif got is None:
+            undecided.add((key, sign))
+
     if method == "per-neuron":
         for key in open_:
             for sign in (">", "<"):
-                if (key, sign) in impossible or \
-                        (hv.seen(key, sign) if reuse else key in known[sign == "<"]):
-                    continue
-                got = ask([(key, sign)])
-                if got == "claim" or (got is None and confirm is not None):
-                    claimed.append((key, sign))
-                    st.claims += got == "claim"
-                elif got is None:
-                    undecided.add((key, sign))
+                if (key, sign) not in impossible and \
+                        not (hv.seen(key, sign) if reuse else key in known[sign == "<"]):
+                    ask_one(key, sign)
     else:
         while True:
-            asked = [(key, sign) for key in open_ for sign in (">", "<")
-                     if not hv.seen(key, sign) and (key, sign) not in undecided | impossible]
+            asked = [ks for ks in unsettled() if ks not in undecided]
             if not asked:
                 break
             seen = len(hv.pos) + len(hv.neg)
@@ -598,12 +606,7 @@ def classify(graph: Graph, domain: InputDomain, solve, options: StabilityOptions
             if res is None:  # left open by the harvesting question: one question a state
                 for key, sign in asked:
                     if not hv.seen(key, sign):
-                        got = ask([(key, sign)])
-                        if got == "claim" or (got is None and confirm is not None):
-                            claimed.append((key, sign))
-                            st.claims += got == "claim"
-                        elif got is None:
-                            undecided.add((key, sign))
+                        ask_one(key, sign)
                 break
     phase("queries")
     st.unanswered = len(claimed) - st.claims
