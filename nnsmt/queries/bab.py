@@ -162,7 +162,12 @@ class _BabPlanner(_Planner):
             self.tightened.append(slopes)
         self.t_bounds += time.perf_counter() - t
 
+    def root_prior(self, root: int) -> dict[str, Interval] | None:
+        """Root box `root`'s tightened bounds (None: not tightened)."""
+        return self.prior[root] if self.prior else None
+
     def prior_of(self, items) -> dict[str, Interval] | None:
+        """The sub-problems' roots' tightened bounds, stacked (batch)."""
         if not self.prior:
             return None
         return {v: Interval(np.stack([self.prior[it.root][v].lo for it in items]),
@@ -238,7 +243,7 @@ class _BabPlanner(_Planner):
             if self.found is not None:
                 break
             with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-                lower, _, bounds = output_spec_bounds(self.g, iv, self.spec, prior=self.prior[r] if self.prior else None)
+                lower, _, bounds = output_spec_bounds(self.g, iv, self.spec, prior=self.root_prior(r))
             rows = sorted({r for rs in self.rows.values() for r in rs}, key=lambda r: lower[r])[:LP_ROWS]
             pts = [x for r in rows if (x := relaxed_minimiser(self.g, iv.lo, iv.hi, bounds, self.spec[r])) is not None]
             for x in refine(self.g, self.prop, iv.lo, iv.hi, np.array(pts)) if pts else []:
@@ -435,7 +440,7 @@ def plan_bab(graph: Graph, prop, n: int, *, validate=None, time_budget: float | 
         leaves.sort(key=lambda x: -x.depth)  # most decided (smallest) first
         for i, leaf in enumerate(leaves):
             box = roots[leaf.root]
-            prior = pl.prior[leaf.root] if pl.prior else None
+            prior = pl.root_prior(leaf.root)
             s = leaf_script(graph, prop, box, leaf.path, lemmas, i, len(leaves), prior) if build else None
             subs.append(SubQuery(i, s, box, {"depth": leaf.depth, "phases": leaf.path, "region": leaf.root,
                                              "path": pl.relus.path(leaf.path), "prior": prior}))
