@@ -400,6 +400,20 @@ def _arrays(group: list[Region], dims, priors=None):
     return lo, hi, phases, {v: Interval(a, b) for v, (a, b) in prior.items()}
 
 
+def _place(prep: Prepared, dims, hints: dict, store: dict, j: int, B: int, R: int, fill, where: str) -> None:
+    """Each ReLU's hint (`Slopes`: slopes or multipliers) into `store[relu]`, a (B, R, neurons)
+    array filled with `fill` where none is given, at batch element j; Rejected (naming `where`)
+    for a name that is not a ReLU or a row or neuron out of range."""
+    for name, sl in hints.items():
+        if name not in prep.relus:
+            raise Rejected(f"{where} for {name!r}, not a ReLU of the network")
+        m = dims[name]
+        if any(k >= R for k in sl.rows) or any(k >= m for k in sl.neurons):
+            raise Rejected(f"{where} of {name}: rows < {R} and neurons < {m} needed")
+        arr = store.setdefault(name, np.full((B, R, m), fill))
+        arr[j][np.ix_(list(sl.rows), list(sl.neurons))] = np.asarray(sl.values, dtype=np.float64)
+
+
 def _tightened(prep: Prepared, t: Region, prior, dims) -> dict:
     """The ReLU inputs' bounds on a Tighten node's region, recomputed with its slopes."""
     inputs = {n.x for n in prep.relus.values()}
@@ -407,15 +421,8 @@ def _tightened(prep: Prepared, t: Region, prior, dims) -> dict:
     for v, by in t.tighten.alpha.items():
         if v not in inputs:
             raise Rejected(f"{t.path}: tighten of {v!r}, which is not the input of a ReLU")
-        m = dims[v]
-        for name, sl in by.items():
-            if name not in prep.relus:
-                raise Rejected(f"{t.path}: tighten of {v}: slopes for {name!r}, not a ReLU of the network")
-            if any(k >= 2 * m for k in sl.rows) or any(k >= dims[name] for k in sl.neurons):
-                raise Rejected(f"{t.path}: tighten of {v}: slopes of {name} need rows < {2 * m} and "
-                               f"neurons < {dims[name]}")
-            arr = hints.setdefault(v, {}).setdefault(name, np.full((1, 2 * m, dims[name]), np.nan))
-            arr[0][np.ix_(list(sl.rows), list(sl.neurons))] = np.asarray(sl.values, dtype=np.float64)
+        _place(prep, dims, by, hints.setdefault(v, {}), 0, 1, 2 * dims[v], np.nan,
+               f"{t.path}: tighten of {v}: slopes")
     lo, hi, phases, _ = _arrays([t], dims)
     out = prep.out
     _, _, bounds = recheck(prep, lo, hi, np.zeros((0, dims[out])), phases, prior=prior, tighten=hints)
@@ -429,14 +436,7 @@ def _recheck_group(prep: Prepared, group: list[Region], C, spec: Spec, dims, pri
     for j, r in enumerate(group):
         # hints: slopes (NaN: the default where none is given), multipliers (0: none)
         for what, hints, store, fill in (("alpha", r.leaf.alpha, alphas, np.nan), ("beta", r.leaf.beta, betas, 0.0)):
-            for name, sl in hints.items():
-                if name not in prep.relus:
-                    raise Rejected(f"{r.path}: {what} for {name!r}, not a ReLU of the network")
-                m = dims[name]
-                if any(k >= R for k in sl.rows) or any(k >= m for k in sl.neurons):
-                    raise Rejected(f"{r.path}: {what} of {name}: rows < {R} and neurons < {m} needed")
-                arr = store.setdefault(name, np.full((B, R, m), fill))
-                arr[j][np.ix_(list(sl.rows), list(sl.neurons))] = np.asarray(sl.values, dtype=np.float64)
+            _place(prep, dims, hints, store, j, B, R, fill, f"{r.path}: {what}")
     lower, infeasible, _ = recheck(prep, lo, hi, C, phases, alphas, betas, prior)
     out = []
     for j, r in enumerate(group):
