@@ -101,7 +101,8 @@ def line(net, backend, method, st, wall, cap) -> str:
               f"{st.confirmed.get('exact', 0)}, refuted {st.refuted_claims}") if st.claims + st.unanswered else ""
     harvest = f", harvested {st.harvested} (skipped {st.harvest_skipped})" if st.harvest else ""
     return (f"{head} active {c['active']:4} inactive {c['inactive']:4} unstable {c['unstable']:4} "
-            f"unknown {c['unknown']:4} | bounds {st.by_bounds:4} pre-pass {st.by_samples:4} (attack {st.by_attack:3}) bab {st.by_bab:3} | queries "
+            f"unknown {c['unknown']:4} | bounds {st.by_bounds:4} pre-pass {st.by_samples:4} (attack {st.by_attack:3}) "
+            f"bab {st.by_bab:3} | queries "
             f"{st.queries:4} (sat {st.sat}, unsat {st.unsat}, unknown {st.unknown}{harvest}{claims}) | "
             f"{st.time_s:8.1f} s [{phases}]")
 
@@ -125,8 +126,8 @@ def main():
     ap.add_argument("--timeout", type=float, default=30, help="seconds per query (default 30)")
     ap.add_argument("--cap", type=float, default=600, help="seconds per run (default 600)")
     ap.add_argument("--confirm", default="cvc5", help="exact backend of a MILP's claims and of the equivalence")
-    ap.add_argument("--no-guided", dest="guided", action="store_false", help="no pre-pass (corners, attack, bab before the "
-                    "queries): the query methods alone")
+    ap.add_argument("--no-guided", dest="guided", action="store_false",
+                    help="no pre-pass (corners, attack, bab before the queries): the query methods alone")
     ap.add_argument("--compress", action="store_true", help="also compress each network and prove it")
     a = ap.parse_args()
     print(f"domain [0, 16]^64; {a.timeout:.0f} s per query, {a.cap:.0f} s per run; MILP claims confirmed by "
@@ -160,8 +161,8 @@ def main():
         print(f"  identical classifications: {'yes' if same else 'NO (flagged)'}; complete runs {len(complete)}"
               f"/{len(done)}; " + "; ".join(parts), flush=True)
         if a.compress and fin:
-            # the first complete classification, else the one with the fewest unknowns (kept as ReLUs)
-            use = complete[0] if complete else min(fin, key=lambda s: s.counts()["unknown"])
+            # the first with the fewest unknowns (kept as ReLUs): the first complete one if any
+            use = min(fin, key=lambda s: s.counts()["unknown"])
             left = use.counts()["unknown"]
             if left:
                 print(f"  compression with {left} unknown neurons kept as ReLUs", flush=True)

@@ -63,8 +63,8 @@ def stability_json(st) -> dict:
     """One classification (`nnsmt.queries.stability.Stability`) as `stable --json` lists it."""
     from nnsmt.queries.stability import layer_counts
     return {"method": st.method, "reuse": st.reuse, "counts": st.counts(), "by_bounds": st.by_bounds,
-            "by_prepass": st.by_samples, "by_attack": st.by_attack, "prepass_points": st.points, "refuted_by_split": st.by_split,
-            "refuted_by_bab": st.by_bab, "queries": st.queries, "sat": st.sat, "unsat": st.unsat, "unknown": st.unknown,
+            "by_prepass": st.by_samples, "by_attack": st.by_attack, "prepass_points": st.points,
+            "refuted_by_split": st.by_split, "refuted_by_bab": st.by_bab, "queries": st.queries, "sat": st.sat, "unsat": st.unsat, "unknown": st.unknown,
             "time_s": round(st.time_s, 4), "solve_s": round(st.solve_s, 4),
             "harvest": st.harvest, "harvested": st.harvested, "harvest_skipped": st.harvest_skipped,
             "claims": st.claims, "claims_confirmed": dict(st.confirmed), "claims_refuted": st.refuted_claims,
