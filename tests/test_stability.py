@@ -414,12 +414,16 @@ def test_cli_stable_milp_json(capsys, tmp_path):
     for bad in ("-1", "nan", "inf"):
         assert main(["stable", str(net), "--domain", str(box), "--bab-seconds", bad]) == 2
     assert "--bab-seconds needs a finite number of seconds" in capsys.readouterr().err
-    # --method auto (the default): per-neuron on either backend; the default backend is cvc5
-    for args in (["--backend", "milp:highs"], []):
+    # --method auto (the default): per-neuron on either backend; the default backend is cvc5,
+    # each query 60 s unless --timeout says otherwise
+    for args in (["--backend", "milp:highs"], [], ["--timeout", "7.5"]):
         assert main(["stable", str(net), "--domain", str(box), *args, "--json"]) == 0
         out = json.loads(capsys.readouterr().out)
         assert out["results"][0]["method"] == "per-neuron"
-        assert out["backend"] == (args[1] if args else "cvc5")
+        assert out["backend"] == (args[1] if args[:1] == ["--backend"] else "cvc5")
+        assert out["timeout_s"] == (7.5 if "--timeout" in args else 60.0)
+    assert main(["stable", str(net), "--domain", str(box)]) == 0
+    assert "backend cvc5, 60 s per query" in capsys.readouterr().out.splitlines()[0]
 
 
 def test_tightened_bounds_decide_more_and_change_nothing(backend):

@@ -163,12 +163,14 @@ def names(text: str) -> list[str]:
     return [b.strip() for b in text.split(",") if b.strip()]
 
 
-def add_backend_args(sp, default="z3"):
-    """--backend and --timeout of a command that solves on one backend."""
+def add_backend_args(sp, default="z3", timeout: float | None = None):
+    """--backend and --timeout of a command that solves on one backend; `timeout`: the
+    default seconds (None: no limit)."""
     sp.add_argument("--backend", default=default, help=f"solver backend (default {default}): {BACKENDS}")
-    sp.add_argument("--timeout", type=timeout_seconds, default=None,
-                    help="seconds of solving; on expiry the answer is unknown (timeout). Enforced by "
-                         "killing the solver process if it overruns by more than 0.5 s")
+    limit = "no limit" if timeout is None else f"{timeout:g} per query"
+    sp.add_argument("--timeout", type=timeout_seconds, default=timeout,
+                    help=f"seconds of solving (default {limit}); on expiry the answer is unknown (timeout). "
+                         "Enforced by killing the solver process if it overruns by more than 0.5 s")
 
 
 def show(args, record, out=(), err=(), ascii: bool = True) -> None:

@@ -330,31 +330,34 @@ def summary_line(st) -> str:
 
 
 def stability_record(report: StabilityReport, *, network: str, domain: str, backend: str,
-                     confirm: str | None = None) -> dict:
+                     confirm: str | None = None, timeout: float | None = None) -> dict:
     """The record of `stable --json`: every classification (`stability_json`) and whether they agree.
 
     Args:
         report: the `StabilityReport`.
-        network, domain, backend: as given; confirm: the exact backend of a MILP's claims.
+        network, domain, backend: as given; confirm: the exact backend of a MILP's claims;
+        timeout: the seconds each query had (None: no limit).
     """
     return {"network": network, "domain": domain, "backend": backend, "confirm": confirm,
-            "identical": report.identical,
+            "timeout_s": timeout, "identical": report.identical,
             "results": [stability_json(r) for r in report.results]}
 
 
 def stability_lines(report: StabilityReport, dom, *, network: str, domain: str, backend: str,
-                    confirm: str | None = None) -> list[str]:
+                    confirm: str | None = None, timeout: float | None = None) -> list[str]:
     """What `nnsmt stable` prints (without --json): the counts per layer, one `summary_line` per
     method, and (for two methods) whether they agree and their speed ratio.
 
     Args:
         report: the `StabilityReport`.
         dom: the `nnsmt.domain.InputDomain` classified over.
-        network, domain, backend: as given; confirm: the exact backend of a MILP's claims.
+        network, domain, backend: as given; confirm: the exact backend of a MILP's claims;
+        timeout: the seconds each query had (None: no limit).
     """
     from nnsmt.queries.stability import layer_counts
     rs, same = report.results, report.identical
-    lines = [f"{network} over {domain} ({dom.dim} inputs, {len(dom.boxes)} box(es)), backend {backend}"
+    limit = "no time limit" if timeout is None else f"{timeout:g} s per query"
+    lines = [f"{network} over {domain} ({dom.dim} inputs, {len(dom.boxes)} box(es)), backend {backend}, {limit}"
              + (f" (harvesting; claims confirmed by bounds on sub-boxes, then {confirm})" if confirm else "")]
     lines += [f"  {name:12} " + "  ".join(f"{k} {v}" for k, v in c.items()) for name, c in layer_counts(rs[0])]
     lines += ["  " + summary_line(r) for r in rs]
