@@ -5,8 +5,7 @@ from __future__ import annotations
 import sys
 
 from .common import EXIT, add_backend_args, add_command, show
-from .options import add_domain_args, from_args, on_domain, parse_number, stability_options
-from .stable import DEFAULT_TIMEOUT
+from .options import STABILITY_TIMEOUT, add_domain_args, from_args, on_domain, parse_number, stability_options
 
 
 def run(args) -> int:
@@ -43,4 +42,4 @@ def register(sub):
     sp.add_argument("--ir", help="exact JSON IR to write (default: the output with .json)")
     sp.add_argument("--tolerance", default="0", help="equivalence tolerance (default 0: exact)")
     sp.add_argument("--no-prove", dest="prove", action="store_false", help="skip the equivalence query")
-    add_backend_args(sp, default="cvc5", timeout=DEFAULT_TIMEOUT)  # Z3 stalls on the harvesting disjunctions (README)
+    add_backend_args(sp, default="cvc5", timeout=STABILITY_TIMEOUT)  # Z3 stalls on the harvesting disjunctions (README)

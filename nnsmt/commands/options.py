@@ -261,6 +261,12 @@ def on_domain(args):
     return solve, g, load_domain(args.domain, g.inputs[0].dim if len(g.inputs) == 1 else None)
 
 
+# seconds per query of `stable` and `compress` by default: a question that hard (digits_5x100_l1
+# has three that cvc5 leaves open after 180 s each) ends as unknown, its neuron named, instead of
+# holding the plain command without bound; --timeout raises it
+STABILITY_TIMEOUT = 60.0
+
+
 def stability_options(args, method: str):
     """`--method auto`: per-neuron on every backend. With the pre-pass both methods share, it
     was as fast as single or faster on the digits networks (median per-neuron / single 0.96x

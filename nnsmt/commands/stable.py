@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from .common import EXIT, add_backend_args, add_command, show
-from .options import add_domain_args, on_domain, stability_options
+from .options import STABILITY_TIMEOUT, add_domain_args, on_domain, stability_options
 
 # cvc5 is the default: with the pre-pass (corners, attack, bab) it classified every digits network
 # at least as fast as HiGHS (2x400_l1 3.6 s vs 16-17 s, 2x800_l1 12.6 vs 19-20 s; bench/stability.py)
 DEFAULT_BACKEND = "cvc5"
-# a question that hard (digits_5x100_l1 has three, still open after 180 s each) ends as unknown,
-# named, instead of holding the plain command for hours; --timeout raises it
-DEFAULT_TIMEOUT = 60.0
 
 
 def add_query_args(sp):
@@ -64,4 +61,4 @@ def register(sub):
                      error="the two methods (--method both) disagree, or a solver failed")
     add_domain_args(sp)
     add_query_args(sp)
-    add_backend_args(sp, default=DEFAULT_BACKEND, timeout=DEFAULT_TIMEOUT)  # Z3 stalls on the digits queries (README)
+    add_backend_args(sp, default=DEFAULT_BACKEND, timeout=STABILITY_TIMEOUT)  # Z3 stalls on the digits queries (README)
