@@ -124,3 +124,36 @@ def test_ray_gives_the_same_results_as_local(tmp_path, capsys):
         assert rec["stats"]["answered"] == 4
     finally:
         ray.shutdown()
+
+
+def test_vnnlib2_rows_run_in_their_declared_semantics(tmp_path, capsys):
+    """VNN-LIB 2 queries in a batch go the way of `nnsmt verify QUERY --network`: float32 here,
+    the sat result file in the standard's assignment form, its values what onnxruntime computes
+    in float32 (an independent replay); a query with two networks to give is an error row."""
+    import numpy as np
+    import onnxruntime as ort
+    sat = EXAMPLES / "class1_margin_f32.vnnlib"
+    unsat = tmp_path / "margin_half.vnnlib"  # the lead peaks near 0.315 (test_split): 0.5 is out of reach
+    unsat.write_text(sat.read_text().replace("0.25)", "0.5)"))
+    two = tmp_path / "two.vnnlib"
+    text = sat.read_text()
+    two.write_text(text.replace("(assert", "(declare-network other\n    (declare-input  U float32 [1,2])\n"
+                                "    (declare-output V float32 [1,3])\n)\n\n(assert", 1))
+    net = EXAMPLES / "classifier.onnx"
+    p = tmp_path / "i.csv"
+    p.write_text(f"{net},{sat},60\n{net},{unsat},60\n{net},{two},60\n")
+    code = main(["batch", str(p), "-o", str(tmp_path / "r.csv"), "--backend", "cvc5", "--json"])
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 3 and summary["counts"] == {"sat": 1, "unsat": 1, "error": 1}
+    rows = list(csv.DictReader(open(tmp_path / "r.csv")))
+    assert [r["status"] for r in rows] == ["sat", "unsat", "error"]
+    assert "declares 2 networks" in rows[2]["reason"] and "two.vnnlib" in rows[2]["reason"]
+    lines = (tmp_path / "r_results" / "classifier__class1_margin_f32__cvc5.txt").read_text().split()
+    assert lines[:4] == ["sat", "X", "float32", "[1,2]"] and lines[6:9] == ["Y", "float32", "[1,3]"]
+    x = np.array([lines[4:6]], dtype=np.float32)
+    y = np.array(lines[9:12], dtype=np.float32)
+    sess = ort.InferenceSession(str(net), providers=["CPUExecutionProvider"])
+    want = sess.run(None, {sess.get_inputs()[0].name: x})[0].reshape(-1)
+    assert np.array_equal(y, want) and np.all(np.abs(x) <= 1) and y[1] >= y[2] + np.float32(0.25)
+    rec = json.loads((tmp_path / "r_results" / "classifier__margin_half__cvc5.json").read_text())
+    assert any("float32 semantics" in n for n in rec["notes"])

@@ -38,7 +38,8 @@ def register(sub):
     sp = add_command(sub, "batch", "run many instances (a VNN-COMP instance list or a CSV of queries) in a local "
                      "process pool or on Ray; resumable", run, json="summary; no progress output")
     sp.add_argument("instances", help="CSV: onnx,vnnlib,timeout rows (VNN-COMP), or a header naming "
-                    "onnx|network, vnnlib|property[, timeout][, backend]; paths relative to the CSV")
+                    "onnx|network, vnnlib|property[, timeout][, backend]; paths relative to the CSV. A property may "
+                    "be VNN-LIB 1.0 or 2 (one network: the row's model, in the query's declared semantics)")
     sp.add_argument("-o", "--output", required=True, help="summary CSV to write")
     sp.add_argument("--results-dir", help="per-instance result files (default: <output stem>_results/)")
     sp.add_argument("--backend", default="z3", help=f"backend (default z3), or a comma-separated list to run every "

@@ -89,6 +89,11 @@ def instance_key(inst: dict) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", raw)
 
 
+def _files(inst: dict) -> tuple[str, str]:
+    """(model path, property path) of an instance."""
+    return str(inst["folder"] / inst["onnx"]), str(inst["folder"] / inst["vnnlib"])
+
+
 def vnncomp_result(status: str, cex) -> str:
     """VNN-COMP result file text: the verdict line, then the counterexample for sat."""
     text = f"{status}\n"
@@ -184,9 +189,18 @@ class Batch:
         """Write an instance's result file and JSON record, and the summary; its summary row."""
         from .verify import outcome_json
         key = instance_key(inst)
+        std = self._loaded.get(_files(inst), (None,) * 5)[3]
+        if std is not None:  # VNN-LIB 2: its semantics, and the standard's assignment
+            from nnsmt.assignment import format_assignment
+            from .standard import assignment, settle
+            o = settle(std, o)
         status = vnncomp_status(o)
         result_file = self.results / f"{key}.txt"
-        atomic_write(result_file, vnncomp_result(status, o.witness))
+        if std is not None and o.status == "sat":
+            text = f"{status}\n" + format_assignment(assignment(std, o.witness))
+        else:
+            text = vnncomp_result(status, o.witness)
+        atomic_write(result_file, text)
         rec = {"onnx": inst["onnx"], "vnnlib": inst["vnnlib"], "backend": inst["backend"],
                "status": status, "reason": o.reason, "time_s": round(o.stats.get("total_s", 0.0), 3),
                "result_file": str(result_file)}
@@ -196,14 +210,24 @@ class Batch:
         return rec
 
     def load(self, inst: dict) -> tuple:
-        """(graph, property, onnxruntime replay or None) of an instance, loaded once per file pair."""
+        """(graph, property, replay or None, float type, the VNN-LIB 2 instance or None) of an
+        instance, loaded once per file pair. A VNN-LIB 2 query goes the way of `nnsmt verify
+        QUERY --network NAME=FILE` (`nnsmt.engine.standard`), its one network the row's model;
+        a VNN-LIB 1.0 property the way of `nnsmt verify NET PROP`."""
         from nnsmt.frontends import load_network, ort_evaluator
         from nnsmt.vnnlib import load_vnnlib
-        net, prop = inst["folder"] / inst["onnx"], inst["folder"] / inst["vnnlib"]
-        k = (str(net), str(prop))
+        from nnsmt.vnnlib2 import is_vnnlib2
+        k = _files(inst)
         if k not in self._loaded:
-            g, p = load_network(net), load_vnnlib(prop)
-            self._loaded[k] = (g, p, ort_evaluator(str(net)) if g.meta.get("format") == "onnx" else None)
+            net, prop = k
+            if is_vnnlib2(prop):
+                from .standard import one_network
+                s = one_network(prop, net)
+                self._loaded[k] = (s.graph, s.prop, s.float_eval, s, s.float_type)
+            else:
+                g, p = load_network(net), load_vnnlib(prop)
+                fe = ort_evaluator(net) if g.meta.get("format") == "onnx" else None
+                self._loaded[k] = (g, p, fe, None, "")
         return self._loaded[k]
 
     def run(self, on_result: Callable[[str, str], None] = lambda key, status: None) -> dict[str, int]:
@@ -226,10 +250,10 @@ class Batch:
             its timeout counts from then and bounds the whole instance."""
             for inst in pending:
                 try:
-                    g, p, fe = self.load(inst)
+                    g, p, fe, _, float_type = self.load(inst)
                     r = plan(g, p, VerifyOptions(engine=opts.engine, backend=inst["backend"],
                                                  timeout=inst["timeout"], split=opts.split,
-                                                 jobs=executor.jobs, memory_mb=opts.memory_mb), fe)
+                                                 jobs=executor.jobs, memory_mb=opts.memory_mb), fe, float_type)
                 except NnsmtError as e:
                     done(inst, Outcome("error", "verify", inst["backend"], reason=first_line(e)))
                     continue

@@ -294,7 +294,12 @@ def plan(inst: Instance, opts: VerifyOptions):
 
 def verify(inst: Instance, opts: VerifyOptions = VerifyOptions()) -> Outcome:
     """Decide the instance with the chosen engine (the notes say what semantics ran)."""
-    o = verify_graph(inst.graph, inst.prop, opts, inst.float_eval, inst.float_type)
+    return settle(inst, verify_graph(inst.graph, inst.prop, opts, inst.float_eval, inst.float_type))
+
+
+def settle(inst: Instance, o: Outcome) -> Outcome:
+    """The instance's outcome from its lowered query's: an unsat that does not prove the
+    query's semantics becomes unknown, and the instance's notes are added."""
     if o.status == "unsat" and inst.proves_unsat:
         o = replace(o, status="unknown", witness=None,
                     reason=f"the real-valued query is unsat, which does not prove the "
@@ -318,6 +323,19 @@ def assignment(inst: Instance, witness) -> list[tuple[Decl, list]]:
             src = x if d.kind == "input" else y
             out.append((d, src[off:off + d.size]))
     return out
+
+
+def one_network(path, model) -> Instance:
+    """A VNN-LIB 2 query about one network, bound to `model` (`nnsmt batch`'s rows name one
+    model per query); InputError for a query that declares more than one network to give."""
+    from nnsmt.vnnlib2 import load_query
+    q = load_query(path)
+    need = q.needs_file()
+    if len(need) != 1:
+        raise InputError(f"{path}: the query declares {len(need)} networks to give a model "
+                         f"({', '.join(need)}); a batch row names one (use nnsmt verify QUERY "
+                         "--network NAME=FILE ...)")
+    return prepare(q, {need[0]: str(model)})
 
 
 def query_from_v1(path, pairs: Mapping[str, str]) -> Query2:
