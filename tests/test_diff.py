@@ -155,3 +155,32 @@ def test_robustness_bad_options_exit_2(capsys, neuron, argv, msg):
     code = main(["diff", str(neuron / "neuron.json"), "--params", "delta=0.1", *argv])
     err = capsys.readouterr().err
     assert code == 2 and msg in err and len(err.strip().splitlines()) == 1
+
+
+def test_vnnlib2_query_in_its_declared_semantics(capsys, fakes, tmp_path):
+    """A VNN-LIB 2 query about one network: every backend answers it in float32 (a sat holds in
+    onnxruntime in float32, validated), the semantics are in the record, a lying unsat is still
+    a disagreement; an unsat of the real-valued query that does not prove the float16 one (it
+    overflows) is unknown on every row; --arch does not apply."""
+    from onnx import helper
+    from test_standard_cli import save_model
+    f32 = str(EXAMPLES / "class1_margin_f32.vnnlib")
+    code, d = diff(capsys, NET, f32, "--backends", "z3,cvc5")
+    assert code == 10 and d["consensus"] == "sat" and d["semantics"] == "float32"
+    assert all(r["status"] == "sat" and r["validated"] for r in d["rows"])
+    assert any("float32 semantics" in n for n in d["semantics_notes"])
+    code, d = diff(capsys, NET, f32, "--backends", "cvc5,liar", "--engine", "plain")
+    assert code == 4 and d["disagreement"]
+    net = save_model(tmp_path / "big16.onnx", [helper.make_node("Mul", ["x", "K"], ["y"])],
+                     [("x", [1])], [("y", [1])], {"K": [1000]}, "float16")
+    q = tmp_path / "big16.vnnlib"
+    q.write_text("(vnnlib-version <2.0>)\n(declare-network N\n  (declare-input X float16 [1])\n"
+                 "  (declare-output Y float16 [1])\n)\n(assert (>= X[0] 0.0))\n(assert (<= X[0] 100.0))\n"
+                 "(assert (< Y[0] -1.0))\n")
+    code, d = diff(capsys, str(net), str(q), "--backends", "z3,cvc5", "--engine", "plain")
+    assert code == 20 and d["semantics"] == "float16"
+    assert [r["status"] for r in d["rows"]] == ["unknown"] * 2
+    assert main(["diff", NET, f32, "--arch", "linear,relu,linear"]) == 2
+    assert "--arch and --weights do not apply" in capsys.readouterr().err
+    code, d = diff(capsys, NET, UNSAT, "--backends", "z3")
+    assert d["semantics"] == "real" and d["semantics_notes"] == []

@@ -41,16 +41,29 @@ bounded by rationals), a model that does not replay is no witness: that row is u
 
 
 def _verify_runs(args, backends):
-    """The verify query planned once by the chosen engine (models replayed as DIFF_EXIT says)."""
+    """The verify query planned once by the chosen engine (models replayed as DIFF_EXIT says),
+    what is compared, how an outcome answers the query, and the query's semantics with its
+    notes: a VNN-LIB 2 query (one network, the model) in its declared semantics, as `nnsmt
+    verify QUERY --network NAME=FILE`; a VNN-LIB 1.0 property over the reals."""
     from nnsmt.engine.diff import verify_runs
     from nnsmt.engine.verify import VerifyOptions
     from nnsmt.vnnlib import load_vnnlib
+    from nnsmt.vnnlib2 import is_vnnlib2
     if args.property is None:
         raise InputError("diff --mode verify needs a VNN-LIB property")
     refuse(args, ROBUST + ESTIMATE + TRAIN, "to --mode verify")
+    opts = from_args(VerifyOptions, args)
+    if is_vnnlib2(args.property):
+        from nnsmt.engine.standard import one_network, settle
+        if args.arch is not None or args.weights is not None:
+            raise InputError(f"{args.property}: a VNN-LIB 2 query takes an ONNX model; --arch and "
+                             "--weights do not apply")
+        inst = one_network(args.property, args.model)
+        return verify_runs(inst.graph, inst.prop, backends, opts, inst.float_eval, inst.float_type), \
+            args.property, lambda o: settle(inst, o, notes=False), (inst.float_type or "real", inst.notes)
     g = load_model(args)
-    return verify_runs(g, load_vnnlib(args.property), backends, from_args(VerifyOptions, args),
-                       float_evaluator(g)), args.property
+    return verify_runs(g, load_vnnlib(args.property), backends, opts, float_evaluator(g)), args.property, \
+        lambda o: o, ("real", ())
 
 
 def _robustness_case(args, backends):
@@ -74,12 +87,14 @@ def run(args) -> int:
     if unknown or not backends:
         raise InputError(f"--backends: unknown backend {unknown[0]!r}" if unknown else "--backends: none given")
     if args.mode == "verify":
-        runs, what = _verify_runs(args, backends)
-        report = diff(runs, args.timeout, args.memory)
+        runs, what, settle, semantics = _verify_runs(args, backends)
+        report = diff(runs, args.timeout, args.memory, settle)
     else:  # train: a model must classify every point exactly
         query, what = (train_query(args), args.data) if args.mode == "train" else _robustness_case(args, backends)
         report = diff_query(query, backends, args.timeout, args.memory)
-    show(args, diff_record(report, query=args.mode, network=args.model, what=what), diff_lines(report))
+        semantics = None
+    show(args, diff_record(report, query=args.mode, network=args.model, what=what, semantics=semantics),
+         diff_lines(report, semantics))
     return EXIT_DISAGREE if report.verdict == "disagreement" else EXIT[report.verdict]
 
 
@@ -88,7 +103,8 @@ def register(sub):
                      "backends (each in its own process, hard timeout and memory limit), replay every sat model, "
                      "flag disagreements", run, json="table", epilog=DIFF_EXIT)
     add_model_args(sp)
-    sp.add_argument("property", nargs="?", help="VNN-LIB 1.0 property (--mode verify)")
+    sp.add_argument("property", nargs="?", help="VNN-LIB 1.0 property, or VNN-LIB 2 query about one network "
+                    "(the model, in the query's declared semantics) (--mode verify)")
     sp.add_argument("--mode", default="verify", choices=sorted(MODES), help="query (default verify; see below)")
     add_training_args(sp)
     sp.add_argument("--backends", default="z3,cvc5", help=f"comma-separated (default z3,cvc5): {BACKENDS}")

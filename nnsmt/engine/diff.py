@@ -4,6 +4,7 @@ consensus, whether two answers cannot both be right, and the verdict the exit co
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from nnsmt.errors import BackendUnavailable, UnsupportedError
 from nnsmt.query import Outcome
@@ -86,10 +87,11 @@ class Report:
         return "disagreement" if self.disagreement else "error" if self.failed else self.consensus
 
 
-def verify_runs(graph, prop, backends: list[str], options, float_eval=None) -> list[Run]:
+def verify_runs(graph, prop, backends: list[str], options, float_eval=None, float_type: str = "") -> list[Run]:
     """The verification query planned once (`nnsmt.engine.verify.plan` with `options`, for the
     first backend, without candidate points: every sat should come from a solver; `float_eval`
-    replays models in onnxruntime); each backend gets the same compiled (sub-)queries."""
+    replays models in onnxruntime; `float_type` as for `plan`); each backend gets the same
+    compiled (sub-)queries."""
     from dataclasses import replace
 
     from nnsmt.backends import capabilities
@@ -104,17 +106,20 @@ def verify_runs(graph, prop, backends: list[str], options, float_eval=None) -> l
     solvers = [b for b in backends if b not in whole]
     runs = {}
     if solvers:
-        run = plan(graph, prop, replace(options, backend=solvers[0], candidates=False), float_eval)
+        run = plan(graph, prop, replace(options, backend=solvers[0], candidates=False), float_eval, float_type)
         runs = {b: run.on(b) for b in solvers}
     for b in whole:
-        runs[b] = plan(graph, prop, replace(options, backend=b, engine="plain", candidates=False), float_eval)
+        runs[b] = plan(graph, prop, replace(options, backend=b, engine="plain", candidates=False), float_eval,
+                       float_type)
     return [runs[b] for b in backends]
 
 
-def diff(runs: list[Run], timeout: float | None = None, memory_mb: int | None = None) -> Report:
+def diff(runs: list[Run], timeout: float | None = None, memory_mb: int | None = None,
+         settle: Callable[[Outcome], Outcome] = lambda o: o) -> Report:
     """Drive the runs (the same query on different backends), each solver in its own process,
     and compare the answers. A backend that is missing or cannot take the script is a skipped
-    row, not the end."""
+    row, not the end. `settle` maps each outcome to the answer of the question asked (a VNN-LIB
+    2 query's, `nnsmt.engine.standard.settle`) before it is compared."""
     skipped: dict[int, str] = {}
     for run in runs:
         try:  # split sub-queries are piecewise linear: no features beyond linear arithmetic
@@ -123,7 +128,7 @@ def diff(runs: list[Run], timeout: float | None = None, memory_mb: int | None = 
             skipped[id(run)] = str(e)
     live = [r for r in runs if id(r) not in skipped]
     ex = executor_for(timeout, max(1, len(live)), memory_mb=memory_mb)
-    outcomes = {id(r): o for r, o in drive(live, ex, memory_mb)}
+    outcomes = {id(r): settle(o) for r, o in drive(live, ex, memory_mb)}
     rows = tuple(Row(r.backend, "skipped", notes=skipped[id(r)]) if id(r) in skipped
                  else row(r.backend, outcomes[id(r)]) for r in runs)
     disagree, consensus = compare(rows)

@@ -398,29 +398,38 @@ def compression_lines(r, record: dict) -> list[str]:
     return lines + ([f"  onnxruntime spot check (200 points): max |difference| {spot:.3g}"] if spot is not None else [])
 
 
-def diff_record(report, *, query: str, network: str, what: str) -> dict:
+def diff_record(report, *, query: str, network: str, what: str, semantics=None) -> dict:
     """The record of `diff --json`.
 
     Args:
         report: the `nnsmt.engine.diff.Report`.
-        query: the --mode; network: as given; what: the property, data or question compared.
+        query: the --mode; network: as given; what: the property, data or question compared;
+        semantics: (its name, its notes) for --mode verify: "real", or a VNN-LIB 2 query's
+            declared float type.
     """
-    return {"query": query, "network": network, "property": what, "engine": report.engine,
-            "consensus": report.consensus, "disagreement": report.disagreement,
-            "rows": [r.to_json() for r in report.rows]}
+    rec = {"query": query, "network": network, "property": what, "engine": report.engine,
+           "consensus": report.consensus, "disagreement": report.disagreement,
+           "rows": [r.to_json() for r in report.rows]}
+    if semantics is not None:
+        rec["semantics"], rec["semantics_notes"] = semantics[0], list(semantics[1])
+    return rec
 
 
-def diff_lines(report) -> list[str]:
+def diff_lines(report, semantics=None) -> list[str]:
     """What `nnsmt diff` prints (without --json): one row a backend, then the consensus or the
-    disagreement.
+    disagreement, then the semantics' notes, once (a VNN-LIB 2 query's float type).
 
     Args:
         report: the `nnsmt.engine.diff.Report`.
+        semantics: as for `diff_record`.
     """
     w = max(len(r.backend) for r in report.rows)
     lines = [f"{'backend':{w}}  {'status':9} {'time':>8}  {'validated':9}  notes"]
     for r in report.rows:
         t = "-" if r.time_s is None else f"{r.time_s:.2f}s"
         lines.append(f"{r.backend:{w}}  {r.status:9} {t:>8}  {'yes' if r.validated else '-':9}  {r.notes}")
-    return lines + ["DISAGREEMENT: a validated sat and an unsat for the same query" if report.disagreement
-                    else f"consistent: {report.consensus}"]
+    lines.append("DISAGREEMENT: a validated sat and an unsat for the same query" if report.disagreement
+                 else f"consistent: {report.consensus}")
+    if semantics is not None and semantics[1]:
+        lines += [f"note: {n}" for n in semantics[1]]
+    return lines

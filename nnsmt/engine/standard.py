@@ -297,14 +297,14 @@ def verify(inst: Instance, opts: VerifyOptions = VerifyOptions()) -> Outcome:
     return settle(inst, verify_graph(inst.graph, inst.prop, opts, inst.float_eval, inst.float_type))
 
 
-def settle(inst: Instance, o: Outcome) -> Outcome:
+def settle(inst: Instance, o: Outcome, notes: bool = True) -> Outcome:
     """The instance's outcome from its lowered query's: an unsat that does not prove the
-    query's semantics becomes unknown, and the instance's notes are added."""
+    query's semantics becomes unknown, and (with `notes`) the instance's notes are added."""
     if o.status == "unsat" and inst.proves_unsat:
         o = replace(o, status="unknown", witness=None,
                     reason=f"the real-valued query is unsat, which does not prove the "
                            f"{inst.float_type} one ({inst.proves_unsat})")
-    if inst.notes:
+    if notes and inst.notes:
         o = replace(o, notes=tuple(o.notes) + inst.notes)
     return o
 
