@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 MODULES = ["nnsmt", "nnsmt.api", "nnsmt.ir", "nnsmt.errors", "nnsmt.query", "nnsmt.result",
            "nnsmt.terms", "nnsmt.vnnlib", "nnsmt.vnnlib2", "nnsmt.assignment", "nnsmt.floatsem",
            "nnsmt.validate", "nnsmt.interpret", "nnsmt.certificate", "nnsmt.recheck",
-           "nnsmt.queries.verify", "nnsmt.engine", "nnsmt.frontends", "nnsmt.backends"]
+           "nnsmt.queries.verify", "nnsmt.queries.stability", "nnsmt.queries.compress", "nnsmt.bounds",
+           "nnsmt.attack", "nnsmt.encode", "nnsmt.engine", "nnsmt.frontends", "nnsmt.backends"]
 
 # the API pages: every reference on them must link to a page of the reference
 STRICT = ("nnsmt.html", "nnsmt/api.html")

@@ -23,8 +23,11 @@ The reference also documents the modules behind the API:
 - `nnsmt.certificate`: unsat certificates (the branch tree, each leaf's justification);
   `nnsmt.recheck`: the independent rigorous bounds their checker replays leaves with;
 - `nnsmt.query` and `nnsmt.result`: the query protocol, `Outcome`, solver options;
-- `nnsmt.queries.verify`: the verification query; `nnsmt.engine`: the driver that solves
-  any query and the verification engines;
+- `nnsmt.queries.verify`: the verification query; `nnsmt.queries.stability` and
+  `nnsmt.queries.compress`: ReLU stability over a domain and exact compression;
+  `nnsmt.bounds`: rigorous interval and linear (CROWN-style) bounds; `nnsmt.attack`: the
+  gradient attack that steers searches; `nnsmt.encode`: networks as solver-neutral terms;
+  `nnsmt.engine`: the driver that solves any query and the verification engines;
 - `nnsmt.terms`: solver-neutral scripts; `nnsmt.backends`: the solvers and the SMT-LIB
   printer; `nnsmt.frontends`: the model loaders; `nnsmt.errors`: what nnsmt raises.
 """
@@ -37,7 +40,8 @@ __version__ = "0.1.0"
 # the names of nnsmt.api, imported from it on first use (PEP 562)
 _API = ("load_network", "load_property", "verify", "solve", "to_smtlib", "available_backends",
         "Query", "VerifyQuery", "ScriptQuery", "Property", "Script", "Outcome", "Counterexample",
-        "SolveOptions", "VerifyOptions", "InternalError", "load_query", "verify_query", "Query2", "Decl")
+        "SolveOptions", "VerifyOptions", "InternalError", "load_query", "verify_query", "Query2", "Decl",
+        "stable", "compress", "InputDomain", "Stability", "StabilityOptions", "Compression", "CompressOptions")
 
 __all__ = ["IR_VERSION", "Affine", "Argmax", "BackendUnavailable", "Const", "Graph", "Input",
            "InputError", "NnsmtError", "Relu", "Sigmoid", "Sym", "UnsupportedError",

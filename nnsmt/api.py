@@ -42,7 +42,10 @@ from nnsmt.assignment import Decl
 from nnsmt.vnnlib2 import Query2
 from nnsmt.errors import (BackendUnavailable, InputError, InternalError, NnsmtError, UnsupportedError,
                           ValidationError)
+from nnsmt.domain import InputDomain
 from nnsmt.ir import Graph
+from nnsmt.queries.compress import CompressOptions, Compression
+from nnsmt.queries.stability import Stability, StabilityOptions
 from nnsmt.queries.verify import VerifyQuery
 from nnsmt.query import Outcome, Query, ScriptQuery
 from nnsmt.result import SolveOptions
@@ -53,12 +56,12 @@ from nnsmt.vnnlib import Property, load_vnnlib, parse_vnnlib
 __all__ = [
     # functions
     "load_network", "load_property", "verify", "solve", "to_smtlib", "available_backends",
-    "load_query", "verify_query",
+    "load_query", "verify_query", "stable", "compress",
     # queries
     "Query", "VerifyQuery", "ScriptQuery",
     # what they take and return
     "Graph", "Property", "Script", "Outcome", "Counterexample", "SolveOptions", "VerifyOptions",
-    "Query2", "Decl",
+    "Query2", "Decl", "InputDomain", "Stability", "StabilityOptions", "Compression", "CompressOptions",
     # errors
     "NnsmtError", "InputError", "UnsupportedError", "BackendUnavailable", "ValidationError",
     "InternalError",
@@ -290,6 +293,138 @@ def verify_query(query: str | os.PathLike | Query2, networks: Mapping[str, str |
     inst = prepare(q, {k: str(v) for k, v in networks.items()})
     o = _verify(inst, opts)
     return o, (assignment(inst, o.witness) if o.status == "sat" else [])
+
+
+def _domain(domain, graph: Graph) -> InputDomain:
+    """An `InputDomain`, a box.json or VNN-LIB file, or (lo, hi), checked against the network."""
+    from nnsmt.domain import box_domain, load_domain
+    dim = graph.inputs[0].dim if len(graph.inputs) == 1 else None
+    if isinstance(domain, (str, os.PathLike)):
+        return load_domain(domain, dim)
+    if isinstance(domain, (tuple, list)) and len(domain) == 2:
+        domain = box_domain(*domain, source="domain")
+    if not isinstance(domain, InputDomain):
+        raise TypeError(f"domain must be an InputDomain, a file, or (lo, hi), not {type(domain).__name__}")
+    if dim is not None and domain.dim != dim:
+        raise InputError(f"{domain.source}: the domain has {domain.dim} inputs, the network {dim}")
+    return domain
+
+
+def _stability_options(method: str, timeout, options: StabilityOptions | None) -> StabilityOptions:
+    _check_timeout(timeout)
+    if options is None:
+        return StabilityOptions(method, timeout)
+    if (method, timeout) != ("per-neuron", 60.0):
+        raise InputError("give either options= or the keywords method and timeout, not both")
+    return options
+
+
+def _solvers(backend: str, confirm: str | None):
+    """(the backend's solve callable, the exact one of a MILP's claims or None): a MILP's claims
+    are confirmed on cvc5 unless `confirm` names another backend, as `nnsmt stable` does."""
+    solve = _driver.solver(backend)
+    name = confirm or ("cvc5" if "harvest" in solve.capabilities.options else None)
+    return solve, (_driver.solver(name) if name else None)
+
+
+def stable(network: str | os.PathLike | Graph, domain, *, backend: str = "cvc5",
+           method: str = "per-neuron", timeout: float | None = 60.0, confirm: str | None = None,
+           options: StabilityOptions | None = None,
+           load_options: Mapping[str, Any] | None = None) -> Stability:
+    """Which ReLUs never switch over an input domain (`nnsmt stable` from Python).
+
+    Every ReLU is stably active (its pre-activation is >= 0 on the whole domain), stably
+    inactive (<= 0), unstable (two inputs of the domain, replayed exactly, give it both signs:
+    `Stability.witnesses`) or unknown (a question no query or branch and bound settled in
+    time). Stable verdicts are proofs (rigorous bounds, or an exact solver's unsat); see
+    `nnsmt.queries.stability` for the steps.
+
+    Args:
+        network: a `Graph`, or a model file for `load_network` (one input).
+        domain: an `InputDomain`, a box.json or VNN-LIB file (its input boxes), or (lo, hi)
+            with a bound per input (numbers, Fractions or rational strings; exact).
+        backend: the solver of the exact queries (cvc5 by default, as the command; a MILP
+            "milp:highs"/"milp:scip" only steers: its claims are confirmed exactly).
+        method: "per-neuron" or "single" (the seed's harvesting query).
+        timeout: seconds per query (None: no limit); a question it cuts off is unknown unless
+            branch and bound settles it.
+        confirm: the exact backend of a MILP's claims (default cvc5 for a MILP).
+        options: a complete `StabilityOptions` instead of `method` and `timeout`.
+        load_options: loader options (`weights`, `arch`) when `network` is a path.
+
+    Returns:
+        A `Stability`: `states` (ReLU node -> per neuron 1 active, -1 inactive, 0 unstable,
+        2 unknown), `counts()`, `witnesses`, and how each verdict was reached.
+
+    Raises:
+        InputError: unreadable network or domain, sizes that do not match, bad options.
+        UnsupportedError: a network with more than one input, or nodes the queries cannot take.
+        BackendUnavailable: the backend is missing.
+
+    Example:
+        >>> st = stable("examples/digits/digits_l1.onnx", "examples/digits/box.json")
+        >>> st.counts()["unknown"]
+        0
+    """
+    from nnsmt.queries.stability import classify
+    opts = _stability_options(method, timeout, options)
+    graph = _network(network, load_options)
+    solve, exact = _solvers(backend, confirm)
+    return classify(graph, _domain(domain, graph), solve, opts, exact)
+
+
+def compress(network: str | os.PathLike | Graph, domain, *, backend: str = "cvc5",
+             method: str = "per-neuron", timeout: float | None = 60.0, confirm: str | None = None,
+             prove: bool = True, tolerance=0, options: StabilityOptions | None = None,
+             load_options: Mapping[str, Any] | None = None) -> Compression:
+    """Remove the stable ReLUs exactly and prove the smaller network equivalent on the domain.
+
+    `nnsmt compress` from Python, without writing files. Stably inactive neurons are deleted, stably active ones folded into the next layer; an
+    unknown one stays a ReLU. With `prove`, the equivalence query (|f(x) - g(x)| <= tolerance
+    on every output, for every x of the domain) runs on `backend` with `timeout`.
+
+    Args:
+        network: a `Graph`, or a model file for `load_network` (one input).
+        domain: as for `stable`.
+        backend: the solver of the classification and of the equivalence query (cvc5).
+        method: as for `stable`.
+        timeout: seconds per query, the equivalence query's included (None: no limit).
+        confirm: as for `stable`.
+        prove: decide the equivalence query.
+        tolerance: its tolerance (0: exactly equal; a number, Fraction or rational string).
+        options: as for `stable`.
+        load_options: as for `stable`.
+
+    Returns:
+        A `Compression`: `graph` (the smaller network, an IR `Graph`), `stability`, the sizes
+        `before` and `after`, and `equivalence` ("unsat": proved equivalent; "not checked"
+        without `prove`).
+
+    Raises:
+        as `stable`; InputError for a negative tolerance.
+
+    Example:
+        >>> r = compress("examples/digits/digits_l1.onnx", "examples/digits/box.json")
+        >>> r.equivalence, r.after["relus"] < r.before["relus"]
+        ('unsat', True)
+    """
+    from fractions import Fraction
+
+    from nnsmt.queries.compress import compress as _compress
+    from nnsmt.queries.stability import classify
+    opts = _stability_options(method, timeout, options)
+    try:
+        tol = Fraction(tolerance) if not isinstance(tolerance, float) or math.isfinite(tolerance) else None
+    except (TypeError, ValueError, ZeroDivisionError):
+        tol = None
+    if tol is None:
+        raise InputError(f"tolerance must be a finite rational number, got {tolerance!r}")
+    copts = CompressOptions(opts, prove, tol)
+    graph = _network(network, load_options)
+    dom = _domain(domain, graph)
+    solve, exact = _solvers(backend, confirm)
+    st = classify(graph, dom, solve, opts, exact) if exact is not None else None
+    return _compress(graph, dom, solve, copts, stability=st)
 
 
 def solve(query: Query, backend: str = "z3", timeout: float | None = None, *,

@@ -76,7 +76,7 @@ def _short(v) -> str:
 
 
 def _num(v, where: str) -> Fraction:
-    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+    if isinstance(v, bool) or not isinstance(v, (int, float, str, Fraction)):
         raise InputError(f"{where}: expected a number or a rational string, got {_short(v)}")
     try:
         q = Fraction(v.strip() if isinstance(v, str) else v)
@@ -128,6 +128,12 @@ def parse_box_json(text: str, source: str = "<string>", dim: int | None = None) 
     if len({len(b[0]) for b in boxes}) != 1:
         raise InputError(f"{source}: boxes have different dimensions")
     return InputDomain(boxes, source)
+
+
+def box_domain(lo, hi, source: str = "<domain>") -> InputDomain:
+    """One box from its bounds (numbers, Fractions or rational strings; exact), checked as a
+    box.json box is."""
+    return InputDomain((_box({"lo": list(lo), "hi": list(hi)}, None, source),), source)
 
 
 def domain_from_property(prop) -> InputDomain:

@@ -405,3 +405,67 @@ def test_every_reference_page_is_linked_from_the_front_page():
     # pdoc lists no submodules on nnsmt's page (its __all__ names none): the docstring does
     missing = [m for m in apidoc.MODULES[1:] if f"`{m}`" not in nnsmt.__doc__]
     assert not missing, f"nnsmt's docstring does not name {missing}"
+
+
+# ---- stable, compress ----
+
+def test_stable_hand_net_in_every_domain_form(tmp_path):
+    """hand_net over [-1, 1]^2 (tests/helpers.py, derived by hand): r1's three neurons and
+    r2[1] unstable, r2[0] stably inactive. The domain as (lo, hi) of Fractions and strings, as
+    an InputDomain and as a box.json file gives the same states; every witness replays."""
+    from helpers import BOX, hand_net
+    from nnsmt.queries.stability import INACTIVE, UNSTABLE, check_witnesses
+    g = hand_net()
+    box = tmp_path / "box.json"
+    box.write_text('{"lo": [-1, -1], "hi": [1, 1]}')
+    for dom in (([Fraction(-1), "-1"], ["1", 1]), BOX, box, str(box)):
+        st = nnsmt.stable(g, dom, timeout=30)
+        assert list(st.states["r1"]) == [UNSTABLE] * 3
+        assert list(st.states["r2"]) == [INACTIVE, UNSTABLE]
+        check_witnesses(g, st)
+    both = nnsmt.stable(g, BOX, method="single", options=None)
+    assert both.method == "single" and both.same_as(st)
+
+
+def test_stable_on_a_milp_confirms_its_claims():
+    """On HiGHS the same hand-derived states; what the MILP calls impossible is made exact
+    (by bounds on sub-boxes or cvc5) before it counts."""
+    from helpers import BOX, hand_net
+    if importlib.util.find_spec("highspy") is None:
+        pytest.skip("highspy is not installed (pip install highspy)")
+    st = nnsmt.stable(hand_net(), BOX, backend="milp:highs",
+                      options=nnsmt.StabilityOptions("single", 30, guided=False, attack=0, bab_first_s=0))
+    assert st.harvest and st.counts() == {"active": 0, "inactive": 1, "unstable": 4, "unknown": 0, "total": 5}
+
+
+def test_compress_hand_net_is_exact():
+    """r2[0] (stably inactive) goes: 4 ReLUs left, equivalence proved (unsat), and the small
+    graph equals the original exactly on random inputs of the box (an independent replay)."""
+    from helpers import BOX, hand_net
+    g = hand_net()
+    r = nnsmt.compress(g, BOX, timeout=30)
+    assert r.equivalence == "unsat" and (r.before["relus"], r.after["relus"]) == (5, 4)
+    rng = np.random.default_rng(3)
+    for x in rng.uniform(-1, 1, (50, 2)):
+        xs = [Fraction(float(v)) for v in x]
+        assert evaluate_exact(g, {"x": xs})["y"] == evaluate_exact(r.graph, {r.graph.inputs[0].name: xs})[r.graph.outputs[0]]
+    assert nnsmt.compress(g, BOX, prove=False, timeout=30).equivalence == "not checked"
+
+
+@pytest.mark.parametrize("call, err, msg", [
+    (lambda g: nnsmt.stable(g, ([0, 0, 0], [1, 1, 1])), api.InputError, "3 inputs, the network 2"),
+    (lambda g: nnsmt.stable(g, ([1, 0], [0, 1])), api.InputError, "lo 1 > hi 0"),
+    (lambda g: nnsmt.stable(g, ([0, "x"], [1, 1])), api.InputError, "not a finite rational"),
+    (lambda g: nnsmt.stable(g, 42), TypeError, "domain must be"),
+    (lambda g: nnsmt.stable(g, ([0, 0], [1, 1]), method="single", options=nnsmt.StabilityOptions()),
+     api.InputError, "not both"),
+    (lambda g: nnsmt.stable(g, ([0, 0], [1, 1]), timeout=-1), api.InputError, "timeout"),
+    (lambda g: nnsmt.stable(g, ([0, 0], [1, 1]), method="every"), api.UnsupportedError, "unknown stability method"),
+    (lambda g: nnsmt.compress(g, ([0, 0], [1, 1]), tolerance=-1), api.InputError, ">= 0"),
+    (lambda g: nnsmt.compress(g, ([0, 0], [1, 1]), tolerance=float("nan")), api.InputError, "finite rational"),
+    (lambda g: nnsmt.compress(g, ([0, 0], [1, 1]), tolerance="abc"), api.InputError, "finite rational"),
+])
+def test_stable_and_compress_refuse_bad_arguments(call, err, msg):
+    from helpers import hand_net
+    with pytest.raises(err, match=msg):
+        call(hand_net())

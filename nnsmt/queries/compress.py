@@ -97,6 +97,11 @@ class CompressOptions:
 
 @dataclass
 class Compression:
+    """A compressed network: `graph` (stable ReLUs removed exactly), the `stability` it came
+    from, the sizes `before` and `after` (parameters, connections, nonzero connections,
+    ReLUs), the equivalence query's status ("unsat": proved equal on the domain up
+    to `tolerance`; "not checked") and its reason, and seconds per step."""
+
     graph: Graph
     stability: Stability
     before: dict
