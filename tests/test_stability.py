@@ -480,3 +480,24 @@ def test_reports_name_the_unknown_neurons():
     assert stability_json(st)["unknown_neurons"] == []
     assert not any("unknown (" in x for x in stability_lines(StabilityReport((st,), True), BOX, network="n",
                                                              domain="b", backend="cvc5"))
+
+
+def test_unknown_neurons_come_with_their_gap():
+    """hand_net, a solver that never answers, no bab: r2[0] stays unknown on "can a2[0] > 0?".
+    Its report gives the sound upper bound (positive: else the bounds would have decided) and
+    the greatest value seen, which cannot exceed the exact maximum -0.5 (helpers.hand_net);
+    the decided neurons have no gap."""
+    from nnsmt.engine.reports import StabilityReport, stability_json, stability_lines
+    from nnsmt.queries.stability import UNKNOWN
+    from nnsmt.result import Result
+
+    def silent(script, seconds=None, options=None):
+        return Result("unknown", "fake", reason="timeout")
+    st = classify(hand_net(), BOX, silent, StabilityOptions("per-neuron", samples=200, bab_s=0, bab_first_s=0))
+    assert st.states["r2"][0] == UNKNOWN and list(st.gaps) == [("r2", 0)]
+    q, (lo, hi), (least, most) = st.gaps[("r2", 0)]
+    assert q == ">" and lo <= least <= most <= -0.5 < 0 < hi
+    rec = stability_json(st)["unknown_gaps"]
+    assert list(rec) == ["r2[0]"] and rec["r2[0]"]["open"] == ["a > 0?"] and rec["r2[0]"]["bounds"] == [lo, hi]
+    lines = stability_lines(StabilityReport((st,), True), BOX, network="n", domain="b", backend="cvc5")
+    assert f"    r2[0]: a > 0? (upper bound {hi:.4g}, greatest seen {most:.4g})" in lines

@@ -70,13 +70,33 @@ def stability_json(st) -> dict:
             "claims": st.claims, "claims_confirmed": dict(st.confirmed), "claims_refuted": st.refuted_claims,
             "unanswered_to_confirm": st.unanswered,
             "phase_s": {k: round(v, 4) for k, v in st.phase_s.items()},
-            "layers": {k: v for k, v in layer_counts(st)}, "unknown_neurons": unknown_neurons(st)}
+            "layers": {k: v for k, v in layer_counts(st)}, "unknown_neurons": unknown_neurons(st),
+            "unknown_gaps": {f"{k}[{i}]": {"open": [f"a {s} 0?" for s in q], "bounds": list(b), "seen": list(seen)}
+                             for (k, i), (q, b, seen) in st.gaps.items()}}
+
+
+GAP_LINES = 10  # unknown neurons whose open question `nnsmt stable` details, a line each
 
 
 def unknown_neurons(st) -> list[str]:
     """The neurons a classification left unknown, as "relu[i]"."""
     from nnsmt.queries.stability import UNKNOWN
     return [f"{k}[{i}]" for k, v in st.states.items() for i in (v == UNKNOWN).nonzero()[0]]
+
+
+def gap_text(st, key) -> str:
+    """An unknown neuron's open question and how far it is from an answer: "a < 0? (lower
+    bound -7.34, least seen 0.0714)": the sound bound on the question's side, and the value
+    closest to it on the inputs met."""
+    if key not in st.gaps:
+        return ""
+    q, (lo, hi), (least, most) = st.gaps[key]
+    parts = []
+    for s in q:
+        bound, seen = (f"lower bound {lo:.4g}", least) if s == "<" else (f"upper bound {hi:.4g}", most)
+        parts.append(f"a {s} 0? ({bound}" + ("" if seen is None else f", {'least' if s == '<' else 'greatest'} "
+                                                                      f"seen {seen:.4g}") + ")")
+    return "; ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -366,6 +386,8 @@ def stability_lines(report: StabilityReport, dom, *, network: str, domain: str, 
         if left:
             lines.append(f"  unknown ({r.method}): " + " ".join(left[:20]) + (f" ... ({len(left)} in all)"
                                                                            if len(left) > 20 else ""))
+            for key in list(r.gaps)[:GAP_LINES]:
+                lines.append(f"    {key[0]}[{key[1]}]: {gap_text(r, key)}")
     if len(rs) > 1:
         lines.append(f"  classifications identical: {'yes' if same else 'NO'}"
                      + (f"; speed ratio per-neuron / single = {rs[1].time_s / max(rs[0].time_s, 1e-9):.2f}x"

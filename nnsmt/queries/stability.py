@@ -199,6 +199,10 @@ class Stability:
     refuted_claims: int = 0  # claims an exact query refuted (a replayed model)
     unanswered: int = 0  # (neuron, sign) the solver left open, handed to `confirm` like claims
     phase_s: dict = field(default_factory=dict)  # seconds per phase (bounds, prepass, ...)
+    # per unknown neuron (relu, i): (the questions left open, ">" and/or "<"; the sound bounds of
+    # its pre-activation over the domain; the least and greatest value seen on the inputs met,
+    # in float64: how far the open question is from an answer)
+    gaps: dict = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         allv = np.concatenate(list(self.states.values())) if self.states else np.zeros(0)
@@ -234,12 +238,22 @@ class _Harvest:
         self.g, self.relus = graph, relus
         self.pos: dict = {}
         self.neg: dict = {}
+        # per ReLU, the least and greatest pre-activation met so far (float64; a report only)
+        self.least: dict[str, np.ndarray] = {}
+        self.most: dict[str, np.ndarray] = {}
+
+    def _range(self, name: str, a: np.ndarray) -> None:
+        """Widen ReLU `name`'s seen range by values a (neurons first, points after)."""
+        lo, hi = a.reshape(a.shape[0], -1).min(axis=1), a.reshape(a.shape[0], -1).max(axis=1)
+        self.least[name] = np.minimum(self.least.get(name, lo), lo)
+        self.most[name] = np.maximum(self.most.get(name, hi), hi)
 
     def record(self, x: list[Fraction]) -> int:
         """Replay x exactly; returns how many new observations it gave (`self.env`: the values)."""
         env = self.env = evaluate_exact(self.g, {self.g.inputs[0].name: x})
         new = 0
         for r in self.relus:
+            self._range(r.name, np.array([float(a) for a in env[r.x]]))
             for i, a in enumerate(env[r.x]):
                 if a > 0 and (r.name, i) not in self.pos:
                     self.pos[(r.name, i)] = tuple(x)
@@ -264,6 +278,8 @@ class _Harvest:
                 self.record(x)
             return len(points)
         env = interpret(self.g, _Columns(), {self.g.inputs[0].name: np.array(points, dtype=np.float64)})
+        for r in self.relus:
+            self._range(r.name, env[r.x])
         keys = [(r.name, i) for r in self.relus for i in range(env[r.x].shape[0])]
         a = np.vstack([env[r.x] for r in self.relus])
         tol = 1e-9 * (1 + np.abs(a))
@@ -646,6 +662,11 @@ def classify(graph: Graph, domain: InputDomain, solve, options: StabilityOptions
             state = ACTIVE  # proved: no input gives a < 0
         else:
             state = UNKNOWN
+            iv = bounds[pre[r]]
+            st.gaps[key] = ("".join(s for s in "><" if (key, s) in undecided),
+                            (float(np.min(iv.lo[..., i])), float(np.max(iv.hi[..., i]))),
+                            (float(hv.least[r][i]) if r in hv.least else None,
+                             float(hv.most[r][i]) if r in hv.most else None))
         st.states[r][i] = state
     st.time_s = time.perf_counter() - t0
     return st
