@@ -354,7 +354,8 @@ def stable(network: str | os.PathLike | Graph, domain, *, backend: str = "cvc5",
 
     Returns:
         A `Stability`: `states` (ReLU node -> per neuron 1 active, -1 inactive, 0 unstable,
-        2 unknown), `counts()`, `witnesses`, and how each verdict was reached.
+        2 unknown), `counts()`, `witnesses`, how each verdict was reached, and `gaps`: per
+        unknown neuron its open question, sound bounds and the values its inputs met.
 
     Raises:
         InputError: unreadable network or domain, sizes that do not match, bad options.
