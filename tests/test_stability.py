@@ -501,3 +501,19 @@ def test_unknown_neurons_come_with_their_gap():
     assert list(rec) == ["r2[0]"] and rec["r2[0]"]["open"] == ["a > 0?"] and rec["r2[0]"]["bounds"] == [lo, hi]
     lines = stability_lines(StabilityReport((st,), True), BOX, network="n", domain="b", backend="cvc5")
     assert f"    r2[0]: a > 0? (upper bound {hi:.4g}, greatest seen {most:.4g})" in lines
+
+
+def test_progress_names_each_phase_and_question():
+    """The progress callback hears the phases in order and each question asked (hand_net, a
+    solver that never answers: r2[0]'s question goes to a query, then to the final bab)."""
+    from nnsmt.result import Result
+    seen = []
+
+    def silent(script, seconds=None, options=None):
+        return Result("unknown", "fake", reason="timeout")
+    classify(hand_net(), BOX, silent, StabilityOptions("per-neuron", bab_first_s=0),
+             progress=lambda phase, text="": seen.append((phase, text)))
+    phases = [p for p, _ in seen]
+    assert phases[0] == "bounds done" and phases.index("pre-pass") < phases.index("queries") < phases.index("bab")
+    assert ("queries", "query 1: can a2[0] > 0?") in seen
+    assert ("bab", "can a2[0] > 0? (after the queries)") in seen

@@ -37,7 +37,10 @@ def add_query_args(sp):
 
 
 def run(args) -> int:
+    from contextlib import nullcontext
+
     from nnsmt.engine.driver import solver
+    from nnsmt.engine.progress import phase_status
     from nnsmt.engine.reports import classify_all, stability_lines, stability_record
     methods = ["single", "per-neuron"] if args.method == "both" else [args.method]
     opts = [stability_options(args, m) for m in methods]  # bad flags before any file is read
@@ -45,7 +48,9 @@ def run(args) -> int:
     harvest = "harvest" in solve.capabilities.options  # a MILP: its infeasibilities are claims
     name = args.confirm or ("cvc5" if harvest else None)
     confirm = solver(name) if name else None
-    report = classify_all(g, dom, solve, opts, confirm)
+    status, progress = phase_status(args.json)
+    with status or nullcontext():
+        report = classify_all(g, dom, solve, opts, confirm, progress)
     given = {"network": args.model, "domain": args.domain, "backend": args.backend,
              "confirm": name, "timeout": args.timeout}
     show(args, stability_record(report, **given), stability_lines(report, dom, **given))

@@ -1,5 +1,6 @@
-"""Progress of long runs on standard error: a batch's instances (`BatchProgress`) and a training
-run's phases (`training_status`); a rich display on a terminal, plain lines or nothing elsewhere."""
+"""Progress of long runs on standard error: a batch's instances (`BatchProgress`), a training
+run's phases (`training_status`) and a stability classification's (`phase_status`); a rich
+display on a terminal, plain lines or nothing elsewhere."""
 
 from __future__ import annotations
 
@@ -49,6 +50,18 @@ TRAINING_EVENTS = {"hints": "float fit for phase hints", "narrow": "narrow first
                    "check": "round {round}: exact check of every point", "replay": "{what}"}
 
 
+def _status(quiet: bool):
+    """(a rich status line on standard error, its start time), or (None, None) unless both
+    standard output and error are a terminal and not `quiet`."""
+    try:
+        if quiet or not (sys.stdout.isatty() and sys.stderr.isatty()):
+            raise ImportError
+        from rich.console import Console
+    except ImportError:
+        return None, None
+    return Console(stderr=True).status("loading", spinner="dots"), time.perf_counter()
+
+
 def training_status(quiet: bool):
     """A rich status line on standard error for `nnsmt.queries.train.train`'s progress events,
     shown only on a terminal and when not `quiet`.
@@ -57,16 +70,27 @@ def training_status(quiet: bool):
         (the rich status, a context manager, or None; the progress callback, a no-op without
         a status).
     """
-    try:
-        if quiet or not (sys.stdout.isatty() and sys.stderr.isatty()):
-            raise ImportError
-        from rich.console import Console
-    except ImportError:
+    status, t0 = _status(quiet)
+    if status is None:
         return None, (lambda *a, **k: None)
-    status = Console(stderr=True).status("loading", spinner="dots")
-    t0 = time.perf_counter()
 
     def show(event, **k):
         if event in TRAINING_EVENTS:
             status.update(f"[{time.perf_counter() - t0:6.1f} s] " + TRAINING_EVENTS[event].format(**k))
+    return status, show
+
+
+def phase_status(quiet: bool):
+    """A rich status line on standard error for progress callbacks `(phase, text)` (`nnsmt
+    stable`'s classification), shown only on a terminal and when not `quiet`.
+
+    Returns:
+        (the rich status or None, as `training_status`; the callback).
+    """
+    status, t0 = _status(quiet)
+    if status is None:
+        return None, (lambda *a, **k: None)
+
+    def show(phase, text=""):
+        status.update(f"[{time.perf_counter() - t0:6.1f} s] {phase}" + (f": {text}" if text else ""))
     return status, show

@@ -120,14 +120,17 @@ class StabilityReport:
         return "unknown" if any(r.counts()["unknown"] for r in self.results) else "unsat"
 
 
-def classify_all(graph, domain, solve, options, confirm=None) -> StabilityReport:
+def classify_all(graph, domain, solve, options, confirm=None,
+                 progress=lambda phase, text="": None) -> StabilityReport:
     """Classify every ReLU of `graph` over `domain` once per `nnsmt.queries.stability.StabilityOptions`
-    in `options` (`confirm`: the exact solver of a MILP's claims, see `classify`), replaying every
-    unstable neuron's witnesses, and compare the classifications."""
+    in `options` (`confirm`: the exact solver of a MILP's claims; `progress`: see `classify`),
+    replaying every unstable neuron's witnesses, and compare the classifications."""
     from nnsmt.queries.stability import check_witnesses, classify
     results = []
     for o in options:
-        st = classify(graph, domain, solve, o, confirm)
+        st = classify(graph, domain, solve, o, confirm,
+                      progress if len(options) == 1 else (lambda ph, text="", m=o.method: progress(f"{m} {ph}", text)))
+        progress("witnesses", f"replaying {len(st.witnesses)} unstable neurons' witnesses")
         check_witnesses(graph, st)
         results.append(st)
     return StabilityReport(tuple(results), all(r.same_as(results[0]) for r in results))

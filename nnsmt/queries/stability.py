@@ -468,7 +468,7 @@ def _random_points(domain: InputDomain, n: int, seed: int) -> list[list[Fraction
 
 
 def classify(graph: Graph, domain: InputDomain, solve, options: StabilityOptions = StabilityOptions(),
-             confirm=None) -> Stability:
+             confirm=None, progress=lambda phase, text="": None) -> Stability:
     """Classify every ReLU of `graph` over `domain`.
 
     Args:
@@ -482,6 +482,7 @@ def classify(graph: Graph, domain: InputDomain, solve, options: StabilityOptions
         confirm: an exact `Solve` (an SMT backend) for the claims of a floating-point
             `solve` (see the module docstring); None: claims are confirmed by splitting only,
             and those it does not confirm stay unknown.
+        progress: called with (phase, text) as the classification goes (a status line).
 
     Returns:
         A Stability; every ACTIVE/INACTIVE is proved (bounds, splitting or an exact unsat),
@@ -509,6 +510,7 @@ def classify(graph: Graph, domain: InputDomain, solve, options: StabilityOptions
     tick = [t0]  # the "bounds" phase: slicing, bounds (tightened) and their states
 
     def phase(name):  # seconds since the previous phase ended
+        progress(f"{name} done")
         now = time.perf_counter()
         st.phase_s[name] = st.phase_s.get(name, 0.0) + now - tick[0]
         tick[0] = now
@@ -535,6 +537,7 @@ def classify(graph: Graph, domain: InputDomain, solve, options: StabilityOptions
                 if not hv.seen(key, sign) and (key, sign) not in impossible)
 
     shown = sum(1 for k in open_ if k in hv.pos and k in hv.neg)
+    progress("pre-pass", f"{len(open_)} neurons open after bounds")
     if opts.attack:
         for key, sign in unsettled():
             found = attacked(g, domain, pre[key[0]], key[1], sign, opts.attack, opts.seed)
@@ -551,6 +554,7 @@ def classify(graph: Graph, domain: InputDomain, solve, options: StabilityOptions
         phase("split")
     if opts.bab_first_s:  # before any query: a short bab refutes the easy stable states cheaply
         for key, sign in unsettled():
+            progress("bab", f"can {pre[key[0]]}[{key[1]}] {sign} 0?")
             if refuted_by_bab(g, domain, pre[key[0]], key[1], sign, opts.bab_first_s):
                 impossible.add((key, sign))
                 st.by_bab += 1
@@ -564,6 +568,9 @@ def classify(graph: Graph, domain: InputDomain, solve, options: StabilityOptions
         """One StabilityQuestion about (neuron, sign) pairs: True (a model, replayed and
         recorded, with every harvested solution that replays), False (unsat), "claim" (a
         floating-point solver's unconfirmed infeasibility) or None (no answer)."""
+        progress("queries", f"query {st.queries + 1}: " + (f"can {pre[asked[0][0][0]]}[{asked[0][0][1]}] "
+                                                            f"{asked[0][1]} 0?" if len(asked) == 1 else
+                                                            f"{len(asked)} states at once"))
         q = StabilityQuestion(g, domain, bounds, tuple((pre[r], i, sign) for (r, i), sign in asked),
                               opts.lemmas, replace(qopts, harvest="ask") if harvesting else qopts)
         raw = []
@@ -646,6 +653,7 @@ def classify(graph: Graph, domain: InputDomain, solve, options: StabilityOptions
         phase("confirm")
     if opts.bab_s:  # what no query settled: a last try at a proof by phase branch and bound
         for key, sign in sorted(undecided):
+            progress("bab", f"can {pre[key[0]]}[{key[1]}] {sign} 0? (after the queries)")
             if not hv.seen(key, sign) and refuted_by_bab(g, domain, pre[key[0]], key[1], sign, opts.bab_s):
                 undecided.discard((key, sign))
                 st.by_bab += 1
