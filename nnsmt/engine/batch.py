@@ -210,7 +210,7 @@ class Batch:
         return rec
 
     def load(self, inst: dict) -> tuple:
-        """(graph, property, replay or None, float type, the VNN-LIB 2 instance or None) of an
+        """(graph, property, replay or None, the VNN-LIB 2 instance or None, float type) of an
         instance, loaded once per file pair. A VNN-LIB 2 query goes the way of `nnsmt verify
         QUERY --network NAME=FILE` (`nnsmt.engine.standard`), its one network the row's model;
         a VNN-LIB 1.0 property the way of `nnsmt verify NET PROP`."""
