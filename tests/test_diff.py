@@ -162,8 +162,7 @@ def test_vnnlib2_query_in_its_declared_semantics(capsys, fakes, tmp_path):
     onnxruntime in float32, validated), the semantics are in the record, a lying unsat is still
     a disagreement; an unsat of the real-valued query that does not prove the float16 one (it
     overflows) is unknown on every row; --arch does not apply."""
-    from onnx import helper
-    from test_standard_cli import save_model
+    from test_standard_cli import overflow16
     f32 = str(EXAMPLES / "class1_margin_f32.vnnlib")
     code, d = diff(capsys, NET, f32, "--backends", "z3,cvc5")
     assert code == 10 and d["consensus"] == "sat" and d["semantics"] == "float32"
@@ -171,12 +170,7 @@ def test_vnnlib2_query_in_its_declared_semantics(capsys, fakes, tmp_path):
     assert any("float32 semantics" in n for n in d["semantics_notes"])
     code, d = diff(capsys, NET, f32, "--backends", "cvc5,liar", "--engine", "plain")
     assert code == 4 and d["disagreement"]
-    net = save_model(tmp_path / "big16.onnx", [helper.make_node("Mul", ["x", "K"], ["y"])],
-                     [("x", [1])], [("y", [1])], {"K": [1000]}, "float16")
-    q = tmp_path / "big16.vnnlib"
-    q.write_text("(vnnlib-version <2.0>)\n(declare-network N\n  (declare-input X float16 [1])\n"
-                 "  (declare-output Y float16 [1])\n)\n(assert (>= X[0] 0.0))\n(assert (<= X[0] 100.0))\n"
-                 "(assert (< Y[0] -1.0))\n")
+    net, q = overflow16(tmp_path)
     code, d = diff(capsys, str(net), str(q), "--backends", "z3,cvc5", "--engine", "plain")
     assert code == 20 and d["semantics"] == "float16"
     assert [r["status"] for r in d["rows"]] == ["unknown"] * 2

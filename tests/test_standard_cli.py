@@ -286,16 +286,22 @@ def test_timed_out(files):
     assert "timeout" in r.stderr
 
 
-def test_unknown_names_its_reason(capsys, tmp_path):
-    """float16 y = 1000 x on [0, 100] overflows: no rounding-error bound exists, so the real
-    query's unsat (y >= 0 > -1) proves nothing in float16: unknown, exit 0, the reason on
-    stderr."""
-    net = save_model(tmp_path / "big16.onnx", [helper.make_node("Mul", ["x", "K"], ["y"])],
+def overflow16(folder) -> tuple[str, Path]:
+    """(model, query) in `folder`: float16 y = 1000 x on [0, 100], which overflows, so no
+    rounding-error bound exists; the query asks y < -1 (unsat over the reals: y >= 0)."""
+    net = save_model(folder / "big16.onnx", [helper.make_node("Mul", ["x", "K"], ["y"])],
                      [("x", [1])], [("y", [1])], {"K": [1000]}, "float16")
-    q = tmp_path / "big16.vnnlib"
+    q = folder / "big16.vnnlib"
     q.write_text("(vnnlib-version <2.0>)\n(declare-network N\n  (declare-input X float16 [1])\n"
                  "  (declare-output Y float16 [1])\n)\n(assert (>= X[0] 0.0))\n(assert (<= X[0] 100.0))\n"
                  "(assert (< Y[0] -1.0))\n")
+    return net, q
+
+
+def test_unknown_names_its_reason(capsys, tmp_path):
+    """float16 y = 1000 x on [0, 100] overflows (`overflow16`): the real query's unsat proves
+    nothing in float16: unknown, exit 0, the reason on stderr."""
+    net, q = overflow16(tmp_path)
     code, out, err = run(capsys, "verify", q, "--network", f"N={net}")
     assert (code, out) == (0, "unknown\n")
     assert "does not prove the float16 one" in err and "inf" in err
