@@ -157,7 +157,9 @@ def domain_from_property(prop) -> InputDomain:
 
 
 def load_domain(path, dim: int | None = None) -> InputDomain:
-    """A domain from `box.json` (see module docstring) or a `.vnnlib` property's input boxes."""
+    """A domain from `box.json` (see module docstring) or a `.vnnlib` file's input boxes: a
+    VNN-LIB 1.0 property, or a VNN-LIB 2 query about one network (the boxes over its inputs,
+    flattened in declaration order; the domain is a set of reals, its element types unused)."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8-sig")
@@ -167,7 +169,15 @@ def load_domain(path, dim: int | None = None) -> InputDomain:
         raise InputError(f"{path}: cannot read domain: not UTF-8 text (byte {e.start})") from None
     if p.suffix.lower() == ".vnnlib":
         from .vnnlib import parse_vnnlib
-        dom = domain_from_property(parse_vnnlib(text, str(path)))
+        from .vnnlib2 import is_vnnlib2, load_query
+        if is_vnnlib2(path):  # its input boxes, over the one network's inputs in order
+            q = load_query(path)
+            if len(q.networks) != 1:
+                raise InputError(f"{path}: a domain comes from a query about one network "
+                                 f"(it declares {len(q.networks)})")
+            dom = domain_from_property(q.prop)
+        else:
+            dom = domain_from_property(parse_vnnlib(text, str(path)))
     else:
         dom = parse_box_json(text, str(path), dim)
     if dim is not None and dom.dim != dim:

@@ -517,3 +517,13 @@ def test_progress_names_each_phase_and_question():
     assert phases[0] == "bounds done" and phases.index("pre-pass") < phases.index("queries") < phases.index("bab")
     assert ("queries", "query 1: can a2[0] > 0?") in seen
     assert ("bab", "can a2[0] > 0? (after the queries)") in seen
+
+
+def test_a_vnnlib2_query_gives_its_input_boxes_as_a_domain(tmp_path):
+    """The float32 query and its VNN-LIB 1.0 original bound the inputs alike ([-1, 1]^2): the
+    same domain. A query about two networks is refused, naming the file."""
+    v2 = load_domain(EXAMPLES / "class1_margin_f32.vnnlib", 2)
+    assert v2.boxes == load_domain(EXAMPLES / "class1_margin.vnnlib", 2).boxes
+    assert v2.boxes == ((tuple([Fraction(-1)] * 2), tuple([Fraction(1)] * 2)),)
+    with pytest.raises(InputError, match="pair_margin.vnnlib: a domain comes from a query about one network"):
+        load_domain(EXAMPLES / "pair_margin.vnnlib")

@@ -244,7 +244,7 @@ def add_domain_args(sp):
     """The network, its loader options, --domain, --method and --samples (stable, compress)."""
     add_model_args(sp, "network file")
     sp.add_argument("--domain", required=True, metavar="BOX", help='input domain: box.json ({"lo": [...], "hi": '
-                    '[...]}, see README) or a VNN-LIB property (its input boxes)')
+                    '[...]}, see README), or a VNN-LIB 1.0 property or a VNN-LIB 2 query about one network (their input boxes)')
     sp.add_argument("--method", default="auto", choices=["auto", "single", "per-neuron", "both"], help="exact "
                     "queries for what bounds leave open: single (harvest models of one query), per-neuron (two "
                     "queries a neuron), both (compare); auto (default): per-neuron (measured fastest, README)")
