@@ -7,8 +7,10 @@
    replayed exactly and in onnxruntime) and corner_robust.vnnlib holds (unsat);
 3. build the query of corner_robust.vnnlib as a VerifyQuery and emit its SMT-LIB2 (any
    SMT-LIB solver can take it from here);
-4. solve that query on two backends and compare their answers (unsat on both: a sat would
-   be reported only with a model the query certified by replaying it through the network).
+4. classify the ReLUs of the digits network digits_l1 over [0, 16]^64 (which never switch)
+   and remove the stable ones exactly, the equivalence proved;
+5. solve the query of step 3 on two backends and compare their answers (unsat on both: a sat
+   would be reported only with a model the query certified by replaying it through the network).
 
 Exit code 0 when every verdict is the expected one and the backends agree, else 1.
 """
@@ -63,7 +65,18 @@ def main(argv=None) -> int:
         args.smt2.write_text(text)
         print(f"written to {args.smt2}")
 
-    # 4. the same query on two backends (each in a child process, killed at the timeout)
+    # 4. which ReLUs never switch over a domain, and the network without them, proved equal
+    print("\n== stability and exact compression: digits_l1 over [0, 16]^64")
+    digits, box = HERE / "digits" / "digits_l1.onnx", HERE / "digits" / "box.json"
+    st = nnsmt.stable(digits, box, timeout=60)  # each stable verdict proved, each unstable witnessed
+    print("  " + ", ".join(f"{k} {v}" for k, v in st.counts().items()))
+    ok &= check("neurons left unknown", str(st.counts()["unknown"]), "0")
+    small = nnsmt.compress(digits, box, timeout=60)
+    ok &= check("equivalence of the compressed network", small.equivalence, "unsat")
+    print(f"  ReLUs {small.before['relus']} -> {small.after['relus']}, "
+          f"connections {small.before['connections']} -> {small.after['connections']}")
+
+    # 5. the query of step 3 on two backends (each in a child process, killed at the timeout)
     print("\n== the same query on two backends")
     installed = [b for b, why in nnsmt.available_backends().items() if why is None]
     if len(installed) < 2:

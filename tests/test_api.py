@@ -339,6 +339,7 @@ def test_embed_example_runs():
     assert "class1_margin.vnnlib: sat" in lines and "corner_robust.vnnlib: unsat" in lines
     assert "(X_0 " in out.stdout and "(check-sat)" in lines
     assert "z3: unsat" in lines and "cvc5: unsat" in lines and "backends agree: unsat" in lines
+    assert "neurons left unknown: 0" in lines and "equivalence of the compressed network: unsat" in lines
 
 
 # ---- the API reference ----
