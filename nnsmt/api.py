@@ -301,7 +301,8 @@ def _domain(domain, graph: Graph) -> InputDomain:
     dim = graph.inputs[0].dim if len(graph.inputs) == 1 else None
     if isinstance(domain, (str, os.PathLike)):
         return load_domain(domain, dim)
-    if isinstance(domain, (tuple, list)) and len(domain) == 2:
+    if isinstance(domain, (tuple, list)) and len(domain) == 2 or \
+            getattr(domain, "ndim", None) == 2 and len(domain) == 2:  # also a 2 x n numpy array
         domain = box_domain(*domain, source="domain")
     if not isinstance(domain, InputDomain):
         raise TypeError(f"domain must be an InputDomain, a file, or (lo, hi), not {type(domain).__name__}")
@@ -342,7 +343,8 @@ def stable(network: str | os.PathLike | Graph, domain, *, backend: str = "cvc5",
     Args:
         network: a `Graph`, or a model file for `load_network` (one input).
         domain: an `InputDomain`, a box.json or VNN-LIB file (its input boxes), or (lo, hi)
-            with a bound per input (numbers, Fractions or rational strings; exact).
+            with a bound per input (numbers, numpy arrays, Fractions or rational strings;
+            exact), or a 2 x n numpy array.
         backend: the solver of the exact queries (cvc5 by default, as the command; a MILP
             "milp:highs"/"milp:scip" only steers: its claims are confirmed exactly).
         method: "per-neuron" or "single" (the seed's harvesting query).

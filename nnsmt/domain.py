@@ -131,9 +131,12 @@ def parse_box_json(text: str, source: str = "<string>", dim: int | None = None) 
 
 
 def box_domain(lo, hi, source: str = "<domain>") -> InputDomain:
-    """One box from its bounds (numbers, Fractions or rational strings; exact), checked as a
-    box.json box is."""
-    return InputDomain((_box({"lo": list(lo), "hi": list(hi)}, None, source),), source)
+    """One box from its bounds (numbers, numpy scalars or arrays, Fractions or rational
+    strings; exact: a float32 bound is the float32 value), checked as a box.json box is."""
+    def plain(v):  # numpy scalars as the Python number they hold exactly
+        return v.item() if isinstance(v, np.generic) else v
+    return InputDomain((_box({"lo": [plain(v) for v in lo], "hi": [plain(v) for v in hi]}, None, source),),
+                       source)
 
 
 def domain_from_property(prop) -> InputDomain:

@@ -419,7 +419,9 @@ def test_stable_hand_net_in_every_domain_form(tmp_path):
     g = hand_net()
     box = tmp_path / "box.json"
     box.write_text('{"lo": [-1, -1], "hi": [1, 1]}')
-    for dom in (([Fraction(-1), "-1"], ["1", 1]), BOX, box, str(box)):
+    for dom in (([Fraction(-1), "-1"], ["1", 1]), (np.full(2, -1, np.float32), np.ones(2, np.int64)),
+                np.array([[-1.0, -1.0], [1.0, 1.0]]),
+                BOX, box, str(box)):
         st = nnsmt.stable(g, dom, timeout=30)
         assert list(st.states["r1"]) == [UNSTABLE] * 3
         assert list(st.states["r2"]) == [INACTIVE, UNSTABLE]
