@@ -527,3 +527,30 @@ def test_a_vnnlib2_query_gives_its_input_boxes_as_a_domain(tmp_path):
     assert v2.boxes == ((tuple([Fraction(-1)] * 2), tuple([Fraction(1)] * 2)),)
     with pytest.raises(InputError, match="pair_margin.vnnlib: a domain comes from a query about one network"):
         load_domain(EXAMPLES / "pair_margin.vnnlib")
+
+
+def test_bab_takes_the_bounds_classify_has():
+    """refuted_by_bab / plan_bab with a prior. hand_net's layers with a3 = r2[0] - 0.1 on top:
+    "a3 > 0?" needs a2[0] > 0.1, impossible (a2[0] <= -0.5, hand-derived, tests/helpers). Given
+    that exact bound as r2's input prior, bab refutes it at the root; given plain linear bounds
+    (which cannot show it), bab proves it by splitting r1; it never proves the false "a2[1] > 0"."""
+    from nnsmt.bounds import Interval, propagate_bounds
+    from nnsmt.queries.bab import plan_bab
+    from nnsmt.queries.stability import _question, refuted_by_bab
+    h = hand_net()
+    g = Graph(h.nodes[:5] + (Affine("a3", "r2", Const(np.array([[1.0, 0.0]])), Const(np.array([-0.1]))),),
+              ("a3",)).check()
+    plain = propagate_bounds(g, BOX.intervals()[0])
+    exact = dict(plain, a2=Interval(plain["a2"].lo, np.array([-0.5, plain["a2"].hi[1]])))
+    assert plain["a2"].hi[0] > 0.1  # linear bounds alone leave it open
+    q = _question(g, BOX, "a3", 0, ">")
+    at_root = plan_bab(*q, 1, build=False, samples=0, prior=[exact])
+    split = plan_bab(*q, 1, build=False, samples=0, prior=[plain])
+    for plan in (at_root, split):
+        assert not plan.subqueries and plan.candidate is None and not plan.exhausted
+    assert [path for _, path, _ in at_root.proof] == [()]  # the root itself, no phase fixed
+    assert all(path for _, path, _ in split.proof) and at_root.boxes_explored < split.boxes_explored
+    assert refuted_by_bab(g, BOX, "a3", 0, ">", 5.0, plain)
+    assert not refuted_by_bab(g, BOX, "a2", 1, ">", 5.0, plain)
+    with pytest.raises(InputError, match="one bounds map per root box"):
+        plan_bab(*q, 1, build=False, samples=0, prior=[exact, exact])

@@ -39,6 +39,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 from fractions import Fraction
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -356,7 +357,7 @@ def plan_bab(graph: Graph, prop, n: int, *, validate=None, time_budget: float | 
              alpha_steps: int = ALPHA_STEPS, batch: int = BATCH, max_nodes: int | None = None,
              lemmas: str = "bounds", samples: int = 64, seed: int = 0, build: bool = True,
              attack_budget: float | None = None, score: str = "babsr", slopes: bool = False,
-             tighten: int = ROOT_TIGHTEN) -> SplitPlan:
+             tighten: int = ROOT_TIGHTEN, prior: Sequence[Mapping[str, Interval]] | None = None) -> SplitPlan:
     """Branch and bound on ReLU phases; at most `n` exact sub-queries are left for a solver.
 
     The contract of `plan_split` (validate, budgets, `SplitPlan` and its `SubQuery`s; a
@@ -367,6 +368,10 @@ def plan_bab(graph: Graph, prop, n: int, *, validate=None, time_budget: float | 
     With build=False, scripts are left None (`leaf_script` builds one; `BabRun` does).
     `score`: the branching score, "babsr" (module docstring) or "intercept" (the largest
     triangle intercept in the earliest layer with an unstable free neuron).
+    `prior`: per root box, sound bounds of (at least) every ReLU input over it, known already
+    (e.g. `nnsmt.domain.region_bounds(..., tighten=)`): every sub-problem's prior, instead of
+    tightening the roots here. Not with `slopes` (a certificate needs the slopes that give
+    them).
     """
     if score not in ("babsr", "intercept"):
         raise InputError(f"unknown branching score {score!r}; choose babsr or intercept")
@@ -391,7 +396,11 @@ def plan_bab(graph: Graph, prop, n: int, *, validate=None, time_budget: float | 
         first.stats = dict(first.stats, fallback="no linear output atoms")
         return first
     pl.tried = set()
-    if tighten:
+    if prior is not None:
+        if slopes or len(prior) != len(roots):
+            raise InputError("bab: a given prior needs one bounds map per root box, and no certificate")
+        pl.prior = [{v: p[v] for v in pl.relu_inputs} for p in prior]
+    elif tighten:
         pl.tighten(tighten)
     max_nodes = max_nodes if max_nodes is not None else MAX_NODES
     open_: list[_Node] = [_Node(r, ()) for r in range(len(roots))]

@@ -440,15 +440,18 @@ def refuted_by_splitting(graph: Graph, domain: InputDomain, value: str, i: int, 
 
 
 def refuted_by_bab(graph: Graph, domain: InputDomain, value: str, i: int, sign: str,
-                   seconds: float) -> bool:
+                   seconds: float, prior=None) -> bool:
     """Whether rigorous bounds refute `value[i] sign 0` on every sub-problem of a branch and
     bound on the ReLU phases of its cone (`plan_bab`, the root's bounds tightened per neuron)
-    within `seconds`; False when the cone is not one bab handles or time runs out."""
+    within `seconds`; False when the cone is not one bab handles or time runs out. `prior`:
+    for a one-box domain, sound bounds of the ReLU inputs over it (`region_bounds(...,
+    tighten=)`, which `classify` has), used instead of tightening the cone's root again."""
     q = _question(graph, domain, value, i, sign)
     if q is None:
         return False
     plan = plan_bab(*q, 1, time_budget=seconds, build=False, samples=0, alpha_steps=BAB_ALPHA_STEPS,
-                    max_nodes=10**9)  # the time budget rules, not bab's node cap
+                    max_nodes=10**9,  # the time budget rules, not bab's node cap
+                    prior=[prior] if prior is not None and len(domain.boxes) == 1 else None)
     return "fallback" not in plan.stats and _all_refuted(plan)
 
 
@@ -504,6 +507,7 @@ def classify(graph: Graph, domain: InputDomain, solve, options: StabilityOptions
     g = graph.slice([r.name for r in relus])  # what the analysis needs: the ReLUs' cones
     bounds = region_bounds(g, domain, tighten=opts.tighten)
     by_b = relu_states(g, bounds)
+    root = bounds if opts.tighten else None  # bab's root prior: tightened already, not again
     reuse = opts.reuse or method != "per-neuron"
     st = Stability({k: np.where(v == 1, ACTIVE, np.where(v == -1, INACTIVE, UNKNOWN)).astype(np.int8)
                     for k, v in by_b.items()}, method, reuse=reuse, harvest=harvest)
@@ -555,7 +559,7 @@ def classify(graph: Graph, domain: InputDomain, solve, options: StabilityOptions
     if opts.bab_first_s:  # before any query: a short bab refutes the easy stable states cheaply
         for key, sign in unsettled():
             progress("bab", f"can {pre[key[0]]}[{key[1]}] {sign} 0?")
-            if refuted_by_bab(g, domain, pre[key[0]], key[1], sign, opts.bab_first_s):
+            if refuted_by_bab(g, domain, pre[key[0]], key[1], sign, opts.bab_first_s, root):
                 impossible.add((key, sign))
                 st.by_bab += 1
         phase("bab")
@@ -654,7 +658,7 @@ def classify(graph: Graph, domain: InputDomain, solve, options: StabilityOptions
     if opts.bab_s:  # what no query settled: a last try at a proof by phase branch and bound
         for key, sign in sorted(undecided):
             progress("bab", f"can {pre[key[0]]}[{key[1]}] {sign} 0? (after the queries)")
-            if not hv.seen(key, sign) and refuted_by_bab(g, domain, pre[key[0]], key[1], sign, opts.bab_s):
+            if not hv.seen(key, sign) and refuted_by_bab(g, domain, pre[key[0]], key[1], sign, opts.bab_s, root):
                 undecided.discard((key, sign))
                 st.by_bab += 1
         phase("bab")
