@@ -42,6 +42,7 @@ from nnsmt.assignment import Decl
 from nnsmt.vnnlib2 import Query2
 from nnsmt.errors import (BackendUnavailable, InputError, InternalError, NnsmtError, UnsupportedError,
                           ValidationError)
+from nnsmt.commands.options import STABILITY_TIMEOUT  # the commands' default, one definition
 from nnsmt.domain import InputDomain
 from nnsmt.ir import Graph
 from nnsmt.queries.compress import CompressOptions, Compression
@@ -315,7 +316,7 @@ def _stability_options(method: str, timeout, options: StabilityOptions | None) -
     _check_timeout(timeout)
     if options is None:
         return StabilityOptions(method, timeout)
-    if (method, timeout) != ("per-neuron", 60.0):
+    if (method, timeout) != ("per-neuron", STABILITY_TIMEOUT):
         raise InputError("give either options= or the keywords method and timeout, not both")
     return options
 
@@ -329,7 +330,7 @@ def _solvers(backend: str, confirm: str | None):
 
 
 def stable(network: str | os.PathLike | Graph, domain, *, backend: str = "cvc5",
-           method: str = "per-neuron", timeout: float | None = 60.0, confirm: str | None = None,
+           method: str = "per-neuron", timeout: float | None = STABILITY_TIMEOUT, confirm: str | None = None,
            options: StabilityOptions | None = None,
            load_options: Mapping[str, Any] | None = None) -> Stability:
     """Which ReLUs never switch over an input domain (`nnsmt stable` from Python).
@@ -377,7 +378,7 @@ def stable(network: str | os.PathLike | Graph, domain, *, backend: str = "cvc5",
 
 
 def compress(network: str | os.PathLike | Graph, domain, *, backend: str = "cvc5",
-             method: str = "per-neuron", timeout: float | None = 60.0, confirm: str | None = None,
+             method: str = "per-neuron", timeout: float | None = STABILITY_TIMEOUT, confirm: str | None = None,
              prove: bool = True, tolerance=0, options: StabilityOptions | None = None,
              load_options: Mapping[str, Any] | None = None) -> Compression:
     """Remove the stable ReLUs exactly and prove the smaller network equivalent on the domain.

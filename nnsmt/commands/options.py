@@ -263,7 +263,7 @@ def on_domain(args):
 
 # seconds per query of `stable` and `compress` by default: a question that hard (digits_5x100_l1
 # has three that cvc5 leaves open after 180 s each) ends as unknown, its neuron named, instead of
-# holding the plain command without bound; --timeout raises it
+# holding the plain command without bound; --timeout raises it (`nnsmt.stable`/`compress` too)
 STABILITY_TIMEOUT = 60.0
 
 
