@@ -321,14 +321,6 @@ def _stability_options(method: str, timeout, options: StabilityOptions | None) -
     return options
 
 
-def _solvers(backend: str, confirm: str | None):
-    """(the backend's solve callable, the exact one of a MILP's claims or None): a MILP's claims
-    are confirmed on cvc5 unless `confirm` names another backend, as `nnsmt stable` does."""
-    solve = _driver.solver(backend)
-    name = confirm or ("cvc5" if "harvest" in solve.capabilities.options else None)
-    return solve, (_driver.solver(name) if name else None)
-
-
 def stable(network: str | os.PathLike | Graph, domain, *, backend: str = "cvc5",
            method: str = "per-neuron", timeout: float | None = STABILITY_TIMEOUT, confirm: str | None = None,
            options: StabilityOptions | None = None,
@@ -373,8 +365,8 @@ def stable(network: str | os.PathLike | Graph, domain, *, backend: str = "cvc5",
     from nnsmt.queries.stability import classify
     opts = _stability_options(method, timeout, options)
     graph = _network(network, load_options)
-    solve, exact = _solvers(backend, confirm)
-    return classify(graph, _domain(domain, graph), solve, opts, exact)
+    solve = _driver.solver(backend)
+    return classify(graph, _domain(domain, graph), solve, opts, _driver.claims_solver(solve, confirm)[1])
 
 
 def compress(network: str | os.PathLike | Graph, domain, *, backend: str = "cvc5",
@@ -426,7 +418,8 @@ def compress(network: str | os.PathLike | Graph, domain, *, backend: str = "cvc5
     copts = CompressOptions(opts, prove, tol)
     graph = _network(network, load_options)
     dom = _domain(domain, graph)
-    solve, exact = _solvers(backend, confirm)
+    solve = _driver.solver(backend)
+    exact = _driver.claims_solver(solve, confirm)[1]
     st = classify(graph, dom, solve, opts, exact) if exact is not None else None
     return _compress(graph, dom, solve, copts, stability=st)
 

@@ -10,16 +10,17 @@ from .options import STABILITY_TIMEOUT, add_domain_args, from_args, on_domain, p
 
 def run(args) -> int:
     from nnsmt.engine.compress import spot_check, write_compressed
+    from nnsmt.engine.driver import claims_solver
     from nnsmt.engine.reports import compression_lines, compression_record
     from nnsmt.queries.compress import CompressOptions, compress
     opts = from_args(CompressOptions, args, stability=stability_options(args, args.method),
                      tol=parse_number(args.tolerance, "--tolerance"))  # bad flags before any file is read
     solve, g, dom = on_domain(args)
     st = None
-    if "harvest" in solve.capabilities.options:  # a MILP: cvc5 confirms its claims
-        from nnsmt.engine.driver import solver
+    _, exact = claims_solver(solve)  # a MILP: cvc5 confirms its claims
+    if exact is not None:
         from nnsmt.queries.stability import classify
-        st = classify(g, dom, solve, opts.stability, confirm=solver("cvc5"))
+        st = classify(g, dom, solve, opts.stability, confirm=exact)
     r = compress(g, dom, solve, opts, stability=st)
     exact_onnx, ir_path = write_compressed(r.graph, args.output, args.ir)
     spot = spot_check(args.model, args.output, dom) if g.meta.get("format") == "onnx" else None

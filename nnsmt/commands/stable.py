@@ -39,15 +39,13 @@ def add_query_args(sp):
 def run(args) -> int:
     from contextlib import nullcontext
 
-    from nnsmt.engine.driver import solver
+    from nnsmt.engine.driver import claims_solver
     from nnsmt.engine.progress import phase_status
     from nnsmt.engine.reports import classify_all, stability_lines, stability_record
     methods = ["single", "per-neuron"] if args.method == "both" else [args.method]
     opts = [stability_options(args, m) for m in methods]  # bad flags before any file is read
     solve, g, dom = on_domain(args)
-    harvest = "harvest" in solve.capabilities.options  # a MILP: its infeasibilities are claims
-    name = args.confirm or ("cvc5" if harvest else None)
-    confirm = solver(name) if name else None
+    name, confirm = claims_solver(solve, args.confirm)  # a MILP: its infeasibilities are claims
     status, progress = phase_status(args.json)
     with status or nullcontext():
         report = classify_all(g, dom, solve, opts, confirm, progress)

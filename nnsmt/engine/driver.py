@@ -249,3 +249,11 @@ def solver(backend: str, timeout: float | None = None, memory_mb: int | None = N
     run.backend = backend
     run.capabilities = be.capabilities
     return run
+
+
+def claims_solver(solve, confirm: str | None = None):
+    """(name, `solver`) of the exact backend that confirms a floating-point backend's claims
+    (`nnsmt.queries.stability.classify`'s `confirm`), or (None, None): `confirm` when given,
+    else cvc5 for a MILP (a `solve` that harvests), else none."""
+    name = confirm or ("cvc5" if "harvest" in solve.capabilities.options else None)
+    return name, (solver(name) if name else None)
