@@ -404,18 +404,10 @@ def compress(network: str | os.PathLike | Graph, domain, *, backend: str = "cvc5
         >>> r.equivalence, r.after["relus"] < r.before["relus"]
         ('unsat', True)
     """
-    from fractions import Fraction
-
     from nnsmt.queries.compress import compress as _compress
     from nnsmt.queries.stability import classify
     opts = _stability_options(method, timeout, options)
-    try:
-        tol = Fraction(tolerance) if not isinstance(tolerance, float) or math.isfinite(tolerance) else None
-    except (TypeError, ValueError, ZeroDivisionError):
-        tol = None
-    if tol is None:
-        raise InputError(f"tolerance must be a finite rational number, got {tolerance!r}")
-    copts = CompressOptions(opts, prove, tol)
+    copts = CompressOptions(opts, prove, tolerance)
     graph = _network(network, load_options)
     dom = _domain(domain, graph)
     solve = _driver.solver(backend)

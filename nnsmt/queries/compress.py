@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -90,7 +91,13 @@ class CompressOptions:
     tol: Fraction = Fraction(0)
 
     def __post_init__(self):
-        object.__setattr__(self, "tol", Fraction(self.tol))
+        try:  # a number, Fraction or rational string, exactly; never a float nan or inf
+            tol = None if isinstance(self.tol, float) and not math.isfinite(self.tol) else Fraction(self.tol)
+        except (TypeError, ValueError, ZeroDivisionError):
+            tol = None
+        if tol is None:
+            raise InputError(f"tolerance must be a finite rational number, got {self.tol!r}")
+        object.__setattr__(self, "tol", tol)
         if self.tol < 0:
             raise InputError(f"--tolerance must be >= 0, got {self.tol}")
 
