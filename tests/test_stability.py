@@ -1,6 +1,7 @@
 """ReLU stability: bounds first, then exact queries; both methods agree; witnesses replay."""
 
 import json
+from dataclasses import replace
 from fractions import Fraction
 
 import numpy as np
@@ -13,11 +14,11 @@ from nnsmt.errors import InputError, ValidationError
 from nnsmt.interpret import evaluate_exact
 from nnsmt.ir import Affine, Const, Graph, Input, Relu
 from nnsmt.terms import Or
-from nnsmt.queries.stability import (ACTIVE, INACTIVE, UNSTABLE, StabilityOptions, check_witnesses,
+from nnsmt.queries.stability import (ACTIVE, INACTIVE, UNKNOWN, UNSTABLE, StabilityOptions, check_witnesses,
                                       classify, cone, refuted_by_splitting)
 from nnsmt.result import SolveOptions
 
-from conftest import EXAMPLES, solver_backend
+from conftest import EXAMPLES, need_shared, solver_backend
 from helpers import BOX, hand_net
 from strategies import mlp_graph, mlp_specs
 
@@ -368,11 +369,17 @@ def test_unconfirmed_infeasibility_is_never_a_stable_verdict(method):
 
 def test_claims_confirmed_by_splitting():
     """The same lying solver, but with splitting allowed: "r2[0] > 0 is impossible" is
-    confirmed by bounds on sub-boxes, the wrong claims are not (they stay unknown)."""
-    st = classify(hand_net(), BOX, _Claims(), StabilityOptions("single", 30, guided=False, attack=0, bab_first_s=0, confirm_split=64))
+    confirmed by bounds on sub-boxes, the wrong claims are not (they stay unknown without
+    bab; with it, its LP minimisers replay as the witnesses that refute them)."""
+    opts = StabilityOptions("single", 30, guided=False, attack=0, bab_first_s=0, confirm_split=64, bab_s=0)
+    st = classify(hand_net(), BOX, _Claims(), opts)
     assert st.confirmed["split"] >= 1
     assert st.states["r2"][0] == INACTIVE
-    assert list(st.states["r1"]) == [2] * 3 and st.states["r2"][1] == 2  # UNKNOWN
+    assert list(st.states["r1"]) == [UNKNOWN] * 3 and st.states["r2"][1] == UNKNOWN
+    st = classify(hand_net(), BOX, _Claims(), replace(opts, bab_s=5))
+    assert st.states["r2"][0] == INACTIVE and st.bab_shown >= 1
+    assert list(st.states["r1"]) == [UNSTABLE] * 3 and st.states["r2"][1] == UNSTABLE
+    check_witnesses(hand_net(), st)
 
 
 def test_harvested_models_that_fail_the_replay_are_not_counted(backend):
@@ -554,3 +561,44 @@ def test_bab_takes_the_bounds_classify_has():
     assert not refuted_by_bab(g, BOX, "a2", 1, ">", 5.0, plain)
     with pytest.raises(InputError, match="one bounds map per root box"):
         plan_bab(*q, 1, build=False, samples=0, prior=[exact, exact])
+
+
+def test_bab_offers_its_lp_minimisers_as_witnesses():
+    """hand_net's "can a2[1] > 0?" is possible. bab cannot refute it; with `found` it offers
+    the LP minimisers of its sub-problems, and the first that replays exactly with a2[1] > 0
+    ends the search (the recorder sees it; the caller records the witness)."""
+    from nnsmt.queries.stability import refuted_by_bab
+    seen = []
+
+    def found(x):
+        seen.append(x)
+        return evaluate_exact(hand_net(), {"x": x})["a2"][1] > 0
+    assert not refuted_by_bab(hand_net(), BOX, "a2", 1, ">", 5.0, found=found)
+    assert seen and evaluate_exact(hand_net(), {"x": seen[-1]})["a2"][1] > 0 and BOX.contains(seen[-1])
+    # a refuted question offers nothing that shows it
+    assert refuted_by_bab(hand_net(), BOX, "a2", 0, ">", 5.0, found=found)
+
+
+def test_fully_fixed_bab_leaves_are_settled_by_their_lp():
+    """MNIST-FC 256x2 over prop_0's eps 0.03 box, "can a2[220] < 0?": 6 unstable ReLUs below
+    it, and bab fixes all 6 phases with four leaves still open under 5 α,β steps (the pre-pass's
+    least value is +0.023; cvc5 had not answered in 60 s). Each fully fixed leaf is an LP: its
+    minimiser replays exactly with a2[220] < 0, so the question is answered, not unknown."""
+    folder = need_shared("benchmarks", "mnistfc")
+    from nnsmt.domain import region_bounds
+    from nnsmt.frontends import load_onnx
+    from nnsmt.queries.stability import refuted_by_bab
+    g = load_onnx(folder / "mnist-net_256x2.onnx")
+    g = g.slice([n.name for n in g.nodes if isinstance(n, Relu)])
+    dom = load_domain(folder / "prop_0_0.03.vnnlib")
+    pre = [n for n in g.nodes if isinstance(n, Relu)][1].x
+    prior = region_bounds(g, dom, tighten=60)
+    assert prior[pre].lo[220] < 0 < prior[pre].hi[220]
+    got = []
+
+    def found(x):
+        v = evaluate_exact(g, {g.inputs[0].name: x})[pre][220]
+        got.append(v)
+        return dom.contains(x) and v < 0
+    assert not refuted_by_bab(g, dom, pre, 220, "<", 30.0, prior, found)
+    assert got and got[-1] < 0

@@ -183,6 +183,7 @@ class Stability:
     by_attack: int = 0  # of which only once the attack's points were replayed
     by_split: int = 0  # questions ("can a > 0?") refuted by bounds on sub-boxes
     by_bab: int = 0  # questions refuted by phase branch and bound (before or after the queries)
+    bab_shown: int = 0  # questions bab answered "possible" (an LP minimiser replayed as a witness)
     points: int = 0  # inputs replayed in the pre-pass
     queries: int = 0
     sat: int = 0
@@ -440,17 +441,23 @@ def refuted_by_splitting(graph: Graph, domain: InputDomain, value: str, i: int, 
 
 
 def refuted_by_bab(graph: Graph, domain: InputDomain, value: str, i: int, sign: str,
-                   seconds: float, prior=None) -> bool:
+                   seconds: float, prior=None, found=None) -> bool:
     """Whether rigorous bounds refute `value[i] sign 0` on every sub-problem of a branch and
     bound on the ReLU phases of its cone (`plan_bab`, the root's bounds tightened per neuron)
     within `seconds`; False when the cone is not one bab handles or time runs out. `prior`:
     for a one-box domain, sound bounds of the ReLU inputs over it (`region_bounds(...,
-    tighten=)`, which `classify` has), used instead of tightening the cone's root again."""
+    tighten=)`, which `classify` has), used instead of tightening the cone's root again.
+    `found` (optional): input (exact Fractions) -> whether it shows `value[i] sign 0` (e.g.
+    `_Harvest.record`, which replays it exactly): then bab's counterexample candidates (the
+    relaxation's LP minimisers, and the exact LP of a sub-problem whose phases are all fixed)
+    are offered to it, and a True ends the search (the question is answered: possible)."""
     q = _question(graph, domain, value, i, sign)
     if q is None:
         return False
+    validate = None if found is None else (lambda m: found([m[f"X_{j}"] for j in range(domain.dim)]))
     plan = plan_bab(*q, 1, time_budget=seconds, build=False, samples=0, alpha_steps=BAB_ALPHA_STEPS,
                     max_nodes=10**9,  # the time budget rules, not bab's node cap
+                    validate=validate, attack_budget=0,  # the pre-pass attacked already
                     prior=[prior] if prior is not None and len(domain.boxes) == 1 else None)
     return "fallback" not in plan.stats and _all_refuted(plan)
 
@@ -540,6 +547,16 @@ def classify(graph: Graph, domain: InputDomain, solve, options: StabilityOptions
         return ((key, sign) for key in open_ for sign in (">", "<")
                 if not hv.seen(key, sign) and (key, sign) not in impossible)
 
+    def shows(key, sign):
+        """bab's candidates for (neuron, sign): in the domain, replayed exactly and recorded."""
+        def check(x) -> bool:
+            if not domain.contains(x):
+                return False
+            hv.record(x)
+            st.bab_shown += hv.seen(key, sign)
+            return hv.seen(key, sign)
+        return check
+
     shown = sum(1 for k in open_ if k in hv.pos and k in hv.neg)
     progress("pre-pass", f"{len(open_)} neurons open after bounds")
     if opts.attack:
@@ -559,7 +576,7 @@ def classify(graph: Graph, domain: InputDomain, solve, options: StabilityOptions
     if opts.bab_first_s:  # before any query: a short bab refutes the easy stable states cheaply
         for key, sign in unsettled():
             progress("bab", f"can {pre[key[0]]}[{key[1]}] {sign} 0?")
-            if refuted_by_bab(g, domain, pre[key[0]], key[1], sign, opts.bab_first_s, root):
+            if refuted_by_bab(g, domain, pre[key[0]], key[1], sign, opts.bab_first_s, root, shows(key, sign)):
                 impossible.add((key, sign))
                 st.by_bab += 1
         phase("bab")
@@ -658,7 +675,8 @@ def classify(graph: Graph, domain: InputDomain, solve, options: StabilityOptions
     if opts.bab_s:  # what no query settled: a last try at a proof by phase branch and bound
         for key, sign in sorted(undecided):
             progress("bab", f"can {pre[key[0]]}[{key[1]}] {sign} 0? (after the queries)")
-            if not hv.seen(key, sign) and refuted_by_bab(g, domain, pre[key[0]], key[1], sign, opts.bab_s, root):
+            if not hv.seen(key, sign) and \
+                    refuted_by_bab(g, domain, pre[key[0]], key[1], sign, opts.bab_s, root, shows(key, sign)):
                 undecided.discard((key, sign))
                 st.by_bab += 1
         phase("bab")
