@@ -9,6 +9,10 @@ from typing import Callable
 from nnsmt.result import Capabilities, Result, SolveOptions
 from nnsmt.terms import Script
 
+# Longer limits than this are no limit: solvers take theirs as 32-bit milliseconds or as
+# integers that a limit like 1e300 s overflows (a bad-option error, not an answer).
+NO_LIMIT_BEYOND_S = 1e6
+
 
 class Backend:
     """A backend that declares `capabilities`: `solve` refuses a script with a feature it does
@@ -28,6 +32,8 @@ class Backend:
         why = self.supports(script.features)
         if why:
             return Result("error", self.name, why)
+        if timeout is not None and timeout > NO_LIMIT_BEYOND_S:
+            timeout = None
         return self.run(script, timeout, options, t0)
 
     def run(self, script: Script, timeout: float | None, options: SolveOptions, t0: float) -> Result:

@@ -20,6 +20,7 @@ from nnsmt.result import Result, SolveOptions
 from nnsmt.terms import Script
 
 GRACE_S = 0.5  # past the solver's own limit before the child is killed
+WAIT_CAP = 3600.0  # seconds one wait for children may block (then deadlines are checked again)
 
 
 def _die_with_parent(parent: int) -> None:
@@ -122,7 +123,9 @@ class Children:
                         continue  # everything was cancelled while we yielded: start more
                     return
                 deadlines = [j.deadline for j in self.running.values() if j.deadline is not None]
-                left = None if not deadlines else max(0.0, min(deadlines) - time.perf_counter())
+                # capped: a deadline centuries away (--timeout 1e300) overflows the poll's clock;
+                # the loop waits again after an empty wait
+                left = None if not deadlines else min(max(0.0, min(deadlines) - time.perf_counter()), WAIT_CAP)
                 for conn in wait(list(self.running), timeout=left):
                     job = self.running.pop(conn, None)
                     if job is None:

@@ -43,8 +43,15 @@ def _value(p, params: Mapping[str, np.ndarray], node: str = "") -> np.ndarray:
 
 
 def _add_init(inits: list, arr: np.ndarray, p, name: str, np_t) -> bool:
-    """Append `arr` as an initializer of type np_t; whether it came through exactly."""
-    cast = arr.astype(np_t)
+    """Append `arr` as an initializer of type np_t; whether it came through exactly. A finite
+    value beyond np_t's range is refused (it would be written as inf, which no loader takes)."""
+    with np.errstate(over="ignore"):
+        cast = arr.astype(np_t)
+    big = np.isfinite(arr) & ~np.isfinite(cast)
+    if np.any(big):
+        v = float(arr[big].flat[0])
+        raise UnsupportedError(f"ONNX export: {name} holds {v:.3g}, beyond {np.dtype(np_t).name}'s range "
+                               f"(it would become inf); write IR JSON (--to json) or ONNX with --dtype float64")
     inits.append(numpy_helper.from_array(cast, name))
     return bool(np.all(cast.astype(np.float64) == arr)) and \
         (not isinstance(p, (Const, Sparse)) or p.is_float)

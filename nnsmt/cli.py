@@ -90,6 +90,17 @@ def _quiet_stdout() -> None:
         pass
 
 
+def _quiet_floats(func, args):
+    """func(args) with numpy's floating-point warnings off: bounds overflow to +-inf on purpose
+    (sound, just uninformative) and a warning's two lines of source are noise to a user
+    (NNSMT_DEBUG=1 keeps them)."""
+    if _debug():
+        return func(args)
+    import numpy as np  # every command computes with it; imported here, not at start-up
+    with np.errstate(all="ignore"):
+        return func(args)
+
+
 def main(argv=None) -> int:
     """Run one command line; returns the exit code (see EXIT_CODES)."""
     code = None
@@ -98,7 +109,7 @@ def main(argv=None) -> int:
             args = parse_args(argv)
         except SystemExit as e:  # argparse: --help, --version (0) or a usage error (2)
             return e.code if isinstance(e.code, int) else (0 if e.code is None else 2)
-        code = args.func(args)
+        code = _quiet_floats(args.func, args)
         sys.stdout.flush()  # a closed pipe shows here when the output was buffered
         return code
     except NnsmtError as e:

@@ -270,7 +270,7 @@ class _Reader:
 
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_RATIONAL = re.compile(r"-?[0-9]+(/[0-9]+)?\Z")  # as the schema; digits stop at int()'s limit
+_RATIONAL = re.compile(r"-?[0-9]+(/0*[1-9][0-9]*)?\Z")  # as the schema, no n/0; digits stop at int()'s limit
 _FLOAT_MAX = Fraction(np.finfo(np.float64).max)
 _UNARY = {"relu": Relu, "sigmoid": Sigmoid, "argmax": Argmax, "exp": Exp}
 

@@ -16,13 +16,14 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from nnsmt.cli import COMMANDS, main
 from nnsmt.commands.common import EXIT_CODES
 
-from conftest import EXAMPLES, ROOT
+from conftest import EXAMPLES, ROOT, solver_backend
 from helpers import scalar_chain_onnx
 
 FIX = ROOT / "tests" / "fixtures"
@@ -515,3 +516,85 @@ def test_console_script_interleaved_and_piped():
     p = subprocess.run([sys.executable, "-m", "nnsmt.cli", "verify", NET, "--timeout", "60", SAT],
                        capture_output=True, text=True, timeout=120, env=env)
     assert p.returncode == 10 and p.stdout.startswith("sat\n") and "Traceback" not in p.stderr
+
+
+@pytest.mark.parametrize("backend", ["z3", "cvc5", "milp:highs"])
+def test_huge_finite_timeout_is_no_limit(backend):
+    """--timeout 1e300 passes the flag check (finite, > 0); each solver then runs without a
+    limit instead of overflowing its own (32-bit ms, uint64 ms, the poll's clock)."""
+    solver_backend(backend)
+    code, out, err = run("verify", NET, SAT, "--engine", "plain", "--backend", backend, "--timeout", "1e300")
+    assert out.startswith("sat") and code == 10, err
+
+
+def test_huge_finite_timeout_compress(tmp_path):
+    solver_backend("cvc5")
+    code, out, err = run("compress", EXAMPLES / "digits" / "digits_l1.onnx", "--domain",
+                         EXAMPLES / "digits" / "box.json", "-o", tmp_path / "c.onnx", "--timeout", "1e300")
+    assert code == 0 and "equivalence: unsat" in out, out + err
+
+
+def _e308(tmp_path):
+    """A 1-1-1 chain and a domain whose float arithmetic overflows (x in [1e308, 1.7e308])."""
+    net = scalar_chain_onnx(tmp_path / "n.onnx", [2.0, 3.0])
+    dom = files(tmp_path, "d.json", '{"lo": [1e308], "hi": [1.7e308]}')
+    return net, dom
+
+
+def test_overflowing_domain_messages(tmp_path):
+    """Bounds that overflow to inf are sound, not news: no numpy warning reaches the user;
+    estimate, which needs a finite upper end, says so in one line naming the file; compress's
+    onnxruntime spot check (float32 infs) says it tells nothing rather than "0"."""
+    import warnings
+    net, dom = _e308(tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, out, err = run("stable", net, "--domain", dom)
+        assert code == 0 and err == "", err
+        code, _, err = run("estimate", net, "--params", "delta=0.1", "--domain", dom, "--objective", "eps")
+        usage_error(code, err, "n.onnx")
+        assert "overflow" in err
+        code, out, err = run("compress", net, "--domain", dom, "-o", tmp_path / "c.onnx", "--json")
+        assert code == 0, err
+        rec = json.loads(out)
+        assert rec["onnxruntime_spot_check_max_abs_diff"] is None and "overflow" in rec["onnxruntime_spot_check_note"]
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]
+
+
+def test_export_refuses_weights_beyond_float32(tmp_path):
+    net = scalar_chain_onnx(tmp_path / "big.onnx", [1e300, 1.0], "float64")
+    code, _, err = run("export", net, "--to", "onnx", "-o", tmp_path / "b32.onnx")
+    usage_error(code, err, "float32")
+    assert not (tmp_path / "b32.onnx").exists()
+    code, _, err = run("export", net, "--to", "onnx", "--dtype", "float64", "-o", tmp_path / "b64.onnx")
+    assert code == 0, err
+
+
+def test_ir_rational_with_zero_denominator(tmp_path):
+    """A rational string n/0 in IR JSON is a bad value named by its path, not a crash."""
+    from fractions import Fraction
+    from nnsmt.ir import Affine, Const, Graph, Input
+    from nnsmt.serialize import save_json
+    path = tmp_path / "ir.json"
+    w = np.array([[Fraction(1, 3)]], dtype=object)
+    save_json(Graph((Input("x", 1), Affine("y", "x", Const(w), Const(np.array([Fraction(0)], dtype=object)))),
+                    ("y",)).check(), path)
+    text = path.read_text()
+    assert '"1/3"' in text
+    path.write_text(text.replace('"1/3"', '"1/0"'))
+    code, _, err = run("import", path)
+    usage_error(code, err, "ir.json")
+    assert '"1/0" is not a rational string' in err
+
+
+def test_sigma_with_a_point_says_sigma_is_global(tmp_path):
+    net = scalar_chain_onnx(tmp_path / "n.onnx", [2.0, 3.0])
+    code, _, err = run("estimate", net, "--params", "delta=0.1", "--objective", "sigma", "--point", "0.5")
+    usage_error(code, err, "global")
+
+
+def test_coarse_bits_beyond_float64_is_exact_data():
+    from nnsmt.queries.train import coarse_coordinates
+    x = np.array([[0.1, 3.0], [1e-300, -7.25]])
+    assert np.array_equal(coarse_coordinates(x, 100000), x) and np.array_equal(coarse_coordinates(x, 53), x)
+    assert not np.array_equal(coarse_coordinates(x, 4), x)

@@ -96,3 +96,26 @@ def test_timeout_is_unknown(backend):
     g = load_onnx(folder / "ACASXU_run2a_1_1_batch_2000.onnx")
     res = backend.solve(verify_script(g, load_vnnlib(folder / "prop_1.vnnlib")), timeout=0.5)
     assert res.status == "unknown" and res.reason == "timeout"
+
+
+@pytest.mark.parametrize("atoms, contra", [
+    ("(assert (> Y_0 Y_1))\n(assert (< Y_0 Y_1))", True),
+    ("(assert (and (>= Y_0 (+ Y_1 1)) (<= Y_0 Y_1)))", True),
+    ("(assert (> Y_0 Y_1))\n(assert (< Y_0 Y_2))", False),
+    ("(assert (> Y_0 Y_1))", False),
+])
+def test_contradictory_property_is_one_plain_query(atoms, contra):
+    """Output assertions that contradict each other (whatever the network computes): bounds
+    judge each atom alone and cannot refute any box, so auto picks one plain query, which says
+    unsat at once. The others keep input splitting."""
+    from nnsmt.engine.verify import VerifyOptions, choose, contradictory, verify
+    g = load_onnx(EXAMPLES / "classifier.onnx")
+    text = "".join(f"(declare-const X_{i} Real)\n" for i in range(2)) + \
+        "".join(f"(declare-const Y_{j} Real)\n" for j in range(3)) + \
+        "(assert (>= X_0 -1))\n(assert (<= X_0 1))\n(assert (>= X_1 -1))\n(assert (<= X_1 1))\n" + atoms
+    p = parse_vnnlib(text)
+    assert contradictory(p) == contra
+    engine = choose(g, p, VerifyOptions())[0]
+    assert engine == ("plain" if contra else "split")
+    if contra:
+        assert verify(g, p, VerifyOptions(timeout=30)).status == "unsat"

@@ -144,14 +144,18 @@ def compression_record(r, *, network: str, domain: str, output: str, ir, exact_o
         r: the `nnsmt.queries.compress` result.
         network, domain, output: as given.
         ir: the exact IR JSON written; exact_onnx: whether the ONNX weights are exact.
-        spot: the onnxruntime spot check's max |difference| (None: not an ONNX source).
+        spot: the onnxruntime spot check's max |difference| (None: not an ONNX source; NaN:
+            float32 overflowed, recorded as None with a note).
     """
+    overflow = spot is not None and spot != spot
     return {"network": network, "domain": domain, "output": output, "ir": str(ir),
             "before": r.before, "after": r.after, "stability": r.stability.counts(),
             "stability_queries": r.stability.queries, "onnx_exact": exact_onnx,
             "equivalence": {"status": r.equivalence, "reason": r.equivalence_reason,
                             "tolerance": str(r.tolerance), "about": f"the exact IR ({ir})"},
-            "onnxruntime_spot_check_max_abs_diff": spot,
+            "onnxruntime_spot_check_max_abs_diff": None if overflow else spot,
+            **({"onnxruntime_spot_check_note": "not informative: float32 outputs overflow on this domain"}
+               if overflow else {}),
             "time_s": {k: round(v, 4) for k, v in r.time_s.items()}}
 
 
@@ -421,6 +425,8 @@ def compression_lines(r, record: dict) -> list[str]:
     lines.append(f"  equivalence: {eq}{' (' + r.equivalence_reason + ')' if r.equivalence_reason else ''}"
                  f" - {says}")
     spot = record["onnxruntime_spot_check_max_abs_diff"]
+    if "onnxruntime_spot_check_note" in record:
+        return lines + [f"  onnxruntime spot check (200 points): {record['onnxruntime_spot_check_note']}"]
     return lines + ([f"  onnxruntime spot check (200 points): max |difference| {spot:.3g}"] if spot is not None else [])
 
 

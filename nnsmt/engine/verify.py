@@ -38,6 +38,7 @@ from nnsmt.errors import InputError
 from nnsmt.ir import OPS, Div, Graph, Pow, elementwise_nodes
 from nnsmt.params import sym_params
 from nnsmt.query import Outcome
+from nnsmt.terms import And, ScriptBuilder, variables
 from nnsmt.validate import to_float
 from nnsmt.queries.bab import start_bab
 from nnsmt.queries.split import certificate_of, start_split
@@ -148,11 +149,36 @@ def choose(graph: Graph, prop, opts: VerifyOptions) -> tuple[str, int, str]:
         return "bounded", 0, "the input region is not a bounded box"
     if opts.split is not None:
         return "split", opts.split, f"split into at most {opts.split} sub-queries (--split)"
+    if contradictory(prop):
+        return "plain", 0, ("the property's assertions contradict each other whatever the network "
+                            "computes: one query (bounds judge each output atom alone)")
     if dim <= LOW_DIM:
         return "split", SPLIT_N, f"{dim} inputs (<= {LOW_DIM}): input splitting"
     # measured on MNIST-FC 256x2 (11 instances, 60 s): bab 8 solved, split(1) 6, never apart
     return "bab", BAB_N, (f"{dim} inputs (> {LOW_DIM}): branch and bound on ReLU phases (input "
                           "splitting where the network is not piecewise-linear Affine/ReLU)")
+
+
+def contradictory(prop, seconds: float = 1.0) -> bool:
+    """Whether the property's assertions alone (the outputs free) have no solution, by Z3
+    within `seconds`; only asked when two or more assertions speak of the outputs. Then no
+    network meets them, yet bounds judge each output atom on its own ("Y_0 > Y_1" and
+    "Y_0 < Y_1" are each possible on every box), so splitting would go down to its last
+    sub-box; one plain query answers at once. False when Z3 is missing or undecided."""
+    on_y = [t for _, t in prop.asserts if any(v.startswith("Y_") for v in variables(t))]
+    if len(on_y) < 2 and not any(isinstance(t, And) for t in on_y):
+        return False
+    from nnsmt.backends import available, get_backend
+    if available().get("z3"):
+        return False
+    b = ScriptBuilder()
+    for i in range(prop.n_inputs):
+        b.declare(f"X_{i}")
+    for j in range(prop.n_outputs):
+        b.declare(f"Y_{j}")
+    for k, (_, t) in enumerate(prop.asserts):
+        b.assert_(f"p{k}", t)
+    return get_backend("z3").solve(b.build(), seconds).status == "unsat"
 
 
 def plan(graph: Graph, prop, opts: VerifyOptions = VerifyOptions(), float_eval=None,

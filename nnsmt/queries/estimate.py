@@ -154,6 +154,7 @@ def estimate(graph, objective: str, solve, *, point=None, domain=None,
     if objective == "eps":
         q = Question("eps", point=point, domain=domain)
         return [_run(graph, q, "eps", None, solve, clock, options)]
+    Question("sigma", point=point, domain=domain)  # checks the input part (σ is global: a domain)
     out = []
     for i, side in enumerate(("above", "below")):
         sub = _Clock(clock.left() / (2 - i))  # split what is left between the sides
@@ -213,6 +214,9 @@ def _run(graph, q, quantity, side, solve, clock, opts: EstimateOptions):
 
     # starting ends: interval bounds above, the nominal network (or a first flip) below
     ob = bounds[head.out]
+    if not (all(map(math.isfinite, ob.lo.tolist())) and all(map(math.isfinite, ob.hi.tolist()))):
+        raise InputError(f"{graph.source}: the output's interval bounds overflow float64 on this "
+                         f"domain, so the bracket has no finite upper end to start from")
     if q.kind == "eps":
         hi0 = max(Fraction(up) - Fraction(lo) for lo, up in zip(ob.lo.tolist(), ob.hi.tolist()))
         hi = End(max(hi0, Fraction(0)), "interval bounds")

@@ -72,6 +72,7 @@ from ..ir import Affine, Const, Graph, Input, Relu, Sparse, operands
 from ..query import decide
 from ..result import UNCONFIRMED_INFEASIBLE, SolveOptions
 from ..terms import Cmp, Num, Or, Script, ScriptBuilder, Var
+from ..validate import to_float
 from ..vnnlib import Property
 from .bab import plan_bab
 from .split import plan_split
@@ -254,7 +255,7 @@ class _Harvest:
         env = self.env = evaluate_exact(self.g, {self.g.inputs[0].name: x})
         new = 0
         for r in self.relus:
-            self._range(r.name, np.array([float(a) for a in env[r.x]]))
+            self._range(r.name, np.array([to_float(a) for a in env[r.x]]))
             for i, a in enumerate(env[r.x]):
                 if a > 0 and (r.name, i) not in self.pos:
                     self.pos[(r.name, i)] = tuple(x)

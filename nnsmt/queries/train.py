@@ -372,7 +372,7 @@ def coarse_coordinates(x: np.ndarray, bits: int) -> np.ndarray:
     """Data rounded to a dyadic grid `bits` below the largest magnitude (the same grid for all
     coordinates): short rationals the simplex can pivot on cheaply."""
     top = float(np.max(np.abs(x))) if x.size else 0.0
-    if top == 0.0:
+    if top == 0.0 or bits >= 53:  # 53 bits or more: float64 data is on that grid already
         return x.copy()
     step = 2.0 ** (int(np.frexp(top)[1]) - bits)
     return np.round(x / step) * step
