@@ -119,7 +119,14 @@ class _Lowering:
                 raise UnsupportedError(f"{path}: input {i.name!r} is not a float tensor")
             if not tt.HasField("shape"):
                 raise InputError(f"{path}: input {i.name!r} has no shape")
-            # batch and symbolic dims (dim_param or 0) count as 1
+            # the batch dim (the first) may be symbolic (dim_param, or 0): it counts as 1; a
+            # later one has no size to give the IR's fixed-size values
+            for k, d in enumerate(tt.shape.dim):
+                if k and not (d.HasField("dim_value") and d.dim_value > 0):
+                    what = f"is dynamic ({d.dim_param!r})" if d.dim_param else \
+                        ("has size 0" if d.HasField("dim_value") else "has no size")
+                    raise UnsupportedError(f"{path}: input {i.name!r}: dimension {k} {what}; only the "
+                                           "first (batch) dimension may be dynamic")
             shape = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1
                           for d in tt.shape.dim)
             name = "x" if len(real) == 1 else f"x_{ident}"
@@ -331,7 +338,10 @@ class _Lowering:
     def attr(self, n, name, default=None):
         for a in n.attribute:
             if a.name == name:
-                return helper.get_attribute_value(a)
+                v = helper.get_attribute_value(a)
+                if isinstance(v, float) and v != v:
+                    raise bad(f"attribute {name!r} is NaN")
+                return v
         return default
 
     def _bias_add(self, n, ins) -> bool:

@@ -70,31 +70,37 @@ def interpret(graph: Graph, domain: Domain, inputs: Mapping[str, object],
         value name -> value, for every node (and every entry of `initial_env`).
     """
     env: dict[str, object] = dict(initial_env or {})
-    for node in graph.nodes:
-        if node.name in env:
-            continue
-        match node:
-            case Input():
-                if node.name not in inputs:
-                    raise InputError(f"no value given for input {node.name!r}")
-                env[node.name] = domain.input(node, inputs[node.name])
-            case Affine():
-                env[node.name] = domain.affine(node, env[node.x], *(env[v] for v, _ in node.more))
-            case Relu():
-                env[node.name] = domain.relu(node, env[node.x])
-            case Sigmoid():
-                env[node.name] = domain.sigmoid(node, env[node.x])
-            case Argmax():
-                env[node.name] = domain.argmax(node, env[node.x])
-            case Mul() | Div():
-                env[node.name] = _method(domain, OPS[type(node)], node)(node, env[node.a], env[node.b])
-            case Select():
-                env[node.name] = _method(domain, "select", node)(node, env[node.c], env[node.x])
-            case Pow() | Exp() | Compare() | ToInt():
-                env[node.name] = _method(domain, OPS[type(node)], node)(node, env[node.x])
-            case _:
-                raise InternalError(f"interpret: unknown IR node type {type(node).__name__} "
-                                    f"(node {node.name!r})")
+    try:
+        for node in graph.nodes:
+            if node.name in env:
+                continue
+            match node:
+                case Input():
+                    if node.name not in inputs:
+                        raise InputError(f"no value given for input {node.name!r}")
+                    env[node.name] = domain.input(node, inputs[node.name])
+                case Affine():
+                    env[node.name] = domain.affine(node, env[node.x], *(env[v] for v, _ in node.more))
+                case Relu():
+                    env[node.name] = domain.relu(node, env[node.x])
+                case Sigmoid():
+                    env[node.name] = domain.sigmoid(node, env[node.x])
+                case Argmax():
+                    env[node.name] = domain.argmax(node, env[node.x])
+                case Mul() | Div():
+                    env[node.name] = _method(domain, OPS[type(node)], node)(node, env[node.a], env[node.b])
+                case Select():
+                    env[node.name] = _method(domain, "select", node)(node, env[node.c], env[node.x])
+                case Pow() | Exp() | Compare() | ToInt():
+                    env[node.name] = _method(domain, OPS[type(node)], node)(node, env[node.x])
+                case _:
+                    raise InternalError(f"interpret: unknown IR node type {type(node).__name__} "
+                                        f"(node {node.name!r})")
+    except InputError as e:  # a bad parameter value: say which network (and node) it is in
+        src = graph.meta.get("source", "")
+        if src and src not in str(e):
+            raise type(e)(f"{src}: node {node.name!r}: {e}") from None
+        raise
     return env
 
 

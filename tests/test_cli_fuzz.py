@@ -598,3 +598,45 @@ def test_coarse_bits_beyond_float64_is_exact_data():
     x = np.array([[0.1, 3.0], [1e-300, -7.25]])
     assert np.array_equal(coarse_coordinates(x, 100000), x) and np.array_equal(coarse_coordinates(x, 53), x)
     assert not np.array_equal(coarse_coordinates(x, 4), x)
+
+
+def test_nan_attribute_and_dynamic_dims_are_named(tmp_path):
+    """A NaN attribute and a dynamic or empty non-batch input dimension: one line naming the
+    file, the node or input, and what is wrong (not a Python exception's text)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    def model(name, in_dims, alpha=1.0):
+        w = numpy_helper.from_array(np.ones((2, 2), np.float32), "W")
+        g = helper.make_graph([helper.make_node("Gemm", ["X", "W"], ["Y"], alpha=alpha)], "g",
+                              [helper.make_tensor_value_info("X", TensorProto.FLOAT, in_dims)],
+                              [helper.make_tensor_value_info("Y", TensorProto.FLOAT, [1, 2])], [w])
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+        m.ir_version = 8
+        onnx.save(m, tmp_path / name)
+        return tmp_path / name
+    code, _, err = run("inspect", model("nan.onnx", [1, 2], alpha=float("nan")))
+    usage_error(code, err, "nan.onnx")
+    assert "attribute 'alpha' is NaN" in err
+    code, _, err = run("inspect", model("dyn.onnx", ["N", "M"]))
+    usage_error(code, err, "dyn.onnx")
+    assert "dimension 1 is dynamic ('M')" in err
+    code, _, err = run("inspect", model("zero.onnx", [1, 0]))
+    usage_error(code, err, "zero.onnx")
+    assert "dimension 1 has size 0" in err
+    code, out, err = run("inspect", model("batch.onnx", ["N", 2]))
+    assert code == 0, err
+
+
+def test_plot_without_domain_fails_before_solving(tmp_path):
+    net = scalar_chain_onnx(tmp_path / "n.onnx", [2.0, 3.0])
+    code, out, err = run("verify", net, "--plot", tmp_path / "p", "--params", "delta=0.1", "--point", "0",
+                         "--property", "label")
+    usage_error(code, err, "--plot")
+    assert out == ""
+
+
+def test_backend_error_names_the_backend():
+    """`cat` as an SMT-LIB2 solver echoes the script and gives no verdict: an error naming it."""
+    code, out, err = run("verify", NET, SAT, "--engine", "plain", "--backend", "smt2:cat")
+    assert code == 3 and out == "error\n" and "smt2:cat: no verdict" in err, err

@@ -150,6 +150,8 @@ def perturbed(args):
     from nnsmt.params import Perturbation, parse_delta
     if args.params is None:
         raise InputError("--params delta=D is required (e.g. --params delta=0.005)")
+    if getattr(args, "plot", None) is not None and args.domain is None:  # before any solving
+        raise InputError("--plot needs --domain (the box to draw)")
     g = load_model(args)
     pert = Perturbation(parse_delta(args.params), args.relative, tuple(names(args.layers or "")), args.which)
     return make(g, Setting(pert, args.point, args.domain), args.model)

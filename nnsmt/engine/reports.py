@@ -210,7 +210,7 @@ def verify_text(o: Outcome) -> tuple[list[str], list[str]]:
         validated, the notes).
     """
     out = [f"{o.status} ({o.reason})" if o.reason and o.status != "error" else o.status]
-    err = [o.reason] if o.status == "error" else []
+    err = [error_reason(o)] if o.status == "error" else []
     if o.witness is not None:
         w = o.witness
         out.append(w.vnncomp())
@@ -236,7 +236,14 @@ def robustness_text(o: Outcome, record: dict) -> tuple[list[str], list[str]]:
     head = {"unsat": f"unsat: {says}", "sat": f"sat: NOT {says}"}
     out = [head.get(o.status, f"{o.status} ({o.reason})" if o.reason else o.status)]
     out += describe_witness(o.witness) if o.witness is not None else []
-    return out, [f"; {note}" for note in o.notes] + ([o.reason] if o.status == "error" else [])
+    return out, [f"; {note}" for note in o.notes] + ([error_reason(o)] if o.status == "error" else [])
+
+
+def error_reason(o: Outcome) -> str:
+    """An error outcome's reason, naming the backend that gave it (unless the reason does)."""
+    if o.backend and not o.reason.startswith(o.backend):
+        return f"{o.backend}: {o.reason}"
+    return o.reason
 
 
 LO_BY = {"witness": "a witness replayed exactly (a sigmoid with certified enclosures)",
