@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as hst
 
 from nnsmt.cli import main
 from nnsmt.domain import InputDomain, load_domain, parse_box_json
-from nnsmt.errors import InputError, ValidationError
+from nnsmt.errors import InputError, UnsupportedError, ValidationError
 from nnsmt.interpret import evaluate_exact
 from nnsmt.ir import Affine, Const, Graph, Input, Relu
 from nnsmt.terms import Or
@@ -602,3 +602,26 @@ def test_fully_fixed_bab_leaves_are_settled_by_their_lp():
         return dom.contains(x) and v < 0
     assert not refuted_by_bab(g, dom, pre, 220, "<", 30.0, prior, found)
     assert got and got[-1] < 0
+
+
+def test_bab_takes_over_when_queries_answer_nothing():
+    """A solver that never answers: after `bab_after` queries (all timeouts, none answered)
+    every question left gets bab for a query's time instead, which decides hand_net exactly
+    (its LP minimisers show the unstable states, its bounds refute "can a2[0] > 0?"). With
+    bab_after=0 every open question is asked."""
+    from nnsmt.result import Result
+    calls = []
+
+    def silent(script, seconds=None, options=None):
+        calls.append(seconds)
+        return Result("unknown", "fake", reason="timeout")
+    opts = StabilityOptions("per-neuron", 5, guided=False, attack=0, bab_first_s=0, bab_after=2)
+    st = classify(hand_net(), BOX, silent, opts)
+    assert st.queries == 2 == len(calls) and st.bab_instead >= 1
+    assert list(st.states["r1"]) == [UNSTABLE] * 3 and list(st.states["r2"]) == [INACTIVE, UNSTABLE]
+    check_witnesses(hand_net(), st)
+    calls.clear()
+    st0 = classify(hand_net(), BOX, silent, replace(opts, bab_after=0))
+    assert st0.bab_instead == 0 and st0.queries == len(calls) > 2
+    with pytest.raises(UnsupportedError):
+        StabilityOptions(bab_after=-1)

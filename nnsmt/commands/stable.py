@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 from .common import EXIT, add_backend_args, add_command, show
 from .options import STABILITY_TIMEOUT, add_domain_args, on_domain, stability_options
 
@@ -23,6 +25,10 @@ def add_query_args(sp):
     sp.add_argument("--bab-seconds", dest="bab_s", type=float, default=5.0, metavar="S", help="seconds of branch "
                     "and bound on ReLU phases for each question no query settled, before its neuron is called "
                     "unknown (default 5; 0: none)")
+    sp.add_argument("--bab-after", dest="bab_after", type=int, default=argparse.SUPPRESS, metavar="N",
+                    help="once N queries have run out of time and none has answered, each question left "
+                    "gets a query's time (--timeout) of branch and bound instead of its query (default 3: on "
+                    "MNIST-size cones the solver answers none; 0: never)")
     sp.add_argument("--confirm", default=None, metavar="BACKEND", help="exact backend that confirms a floating-"
                     "point backend's claims (a MILP's unconfirmed \"no neuron can switch\") on each neuron's cone "
                     "(default cvc5 when --backend is a MILP; claims nothing confirms stay unknown)")

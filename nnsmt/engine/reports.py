@@ -64,7 +64,7 @@ def stability_json(st) -> dict:
     from nnsmt.queries.stability import layer_counts
     return {"method": st.method, "reuse": st.reuse, "counts": st.counts(), "by_bounds": st.by_bounds,
             "by_prepass": st.by_samples, "by_attack": st.by_attack, "prepass_points": st.points,
-            "refuted_by_split": st.by_split, "refuted_by_bab": st.by_bab, "shown_by_bab": st.bab_shown, "queries": st.queries, "sat": st.sat, "unsat": st.unsat, "unknown": st.unknown,
+            "refuted_by_split": st.by_split, "refuted_by_bab": st.by_bab, "shown_by_bab": st.bab_shown, "bab_instead_of_queries": st.bab_instead, "queries": st.queries, "sat": st.sat, "unsat": st.unsat, "unknown": st.unknown,
             "time_s": round(st.time_s, 4), "solve_s": round(st.solve_s, 4),
             "harvest": st.harvest, "harvested": st.harvested, "harvest_skipped": st.harvest_skipped,
             "claims": st.claims, "claims_confirmed": dict(st.confirmed), "claims_refuted": st.refuted_claims,
@@ -357,6 +357,8 @@ def summary_line(st) -> str:
             + f"queries {st.queries:4} (sat {st.sat}, unsat {st.unsat}, unknown {st.unknown})  "
             + (f"refuted by bab {st.by_bab}  " if st.by_bab else "")
             + (f"shown by bab {st.bab_shown}  " if st.bab_shown else "")
+            + (f"(bab instead of {st.bab_instead} queries: the first {st.queries} answered nothing)  "
+               if st.bab_instead else "")
             + (f"harvested {st.harvested}  " if st.harvest else "")
             + (f"claims {st.claims} + unanswered {st.unanswered} (confirmed by splitting "
                f"{st.confirmed.get('split', 0)}, exactly {st.confirmed.get('exact', 0)}; refuted "
