@@ -395,7 +395,8 @@ def plan_bab(graph: Graph, prop, n: int, *, validate=None, time_budget: float | 
              alpha_steps: int = ALPHA_STEPS, batch: int = BATCH, max_nodes: int | None = None,
              lemmas: str = "bounds", samples: int = 64, seed: int = 0, build: bool = True,
              attack_budget: float | None = None, score: str = "babsr", slopes: bool = False,
-             tighten: int = ROOT_TIGHTEN, prior: Sequence[Mapping[str, Interval]] | None = None) -> SplitPlan:
+             tighten: int = ROOT_TIGHTEN, prior: Sequence[Mapping[str, Interval]] | None = None,
+             root_lp: bool = True) -> SplitPlan:
     """Branch and bound on ReLU phases; at most `n` exact sub-queries are left for a solver.
 
     The contract of `plan_split` (validate, budgets, `SplitPlan` and its `SubQuery`s; a
@@ -410,6 +411,8 @@ def plan_bab(graph: Graph, prop, n: int, *, validate=None, time_budget: float | 
     (e.g. `nnsmt.domain.region_bounds(..., tighten=)`): every sub-problem's prior, instead of
     tightening the roots here. Not with `slopes` (a certificate needs the slopes that give
     them).
+    `root_lp`: with a validator, try the triangle LP's minimisers at the roots once branching
+    has run a while (LP_AFTER_S); the LPs of fully fixed sub-problems (`settle`) run regardless.
     """
     if score not in ("babsr", "intercept"):
         raise InputError(f"unknown branching score {score!r}; choose babsr or intercept")
@@ -447,7 +450,7 @@ def plan_bab(graph: Graph, prop, n: int, *, validate=None, time_budget: float | 
     done: list[_Node] = []  # undecided with no unstable free neuron left
     refuted, max_depth, exhausted = 0, 0, ""
     lp_at = LP_AFTER_S if time_budget is None else min(LP_AFTER_S, LP_AFTER_SHARE * time_budget)
-    lp_done = validate is None
+    lp_done = validate is None or not root_lp
     found_by = "bounds"
     while open_ and pl.found is None:
         if not lp_done and time.perf_counter() - t0 > lp_at:
