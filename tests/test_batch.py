@@ -157,3 +157,15 @@ def test_vnnlib2_rows_run_in_their_declared_semantics(tmp_path, capsys):
     assert np.array_equal(y, want) and np.all(np.abs(x) <= 1) and y[1] >= y[2] + np.float32(0.25)
     rec = json.loads((tmp_path / "r_results" / "classifier__margin_half__cvc5.json").read_text())
     assert any("float32 semantics" in n for n in rec["notes"])
+
+
+def test_a_row_given_twice_runs_once(tmp_path, capsys):
+    """The same instance listed twice is one instance: one run, one summary row, counted once."""
+    folder = need_shared("benchmarks", "vnncomp-test")
+    row = f"{os.path.relpath(folder / 'test_tiny.onnx', tmp_path)},{os.path.relpath(folder / 'test_tiny.vnnlib', tmp_path)},30\n"
+    (tmp_path / "twice.csv").write_text(row + row)
+    out = tmp_path / "r.csv"
+    code = main(["batch", str(tmp_path / "twice.csv"), "-o", str(out), "--json"])
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0 and summary["counts"] == {"unsat": 1}
+    assert len(list(csv.DictReader(open(out)))) == 1

@@ -149,7 +149,9 @@ class Batch:
         for b in options.backends:
             get_backend(b)  # fail early, naming what is missing
         self.options = options
-        self.instances = read_instances(Path(instances), list(options.backends), options.timeout)
+        # a row given twice is one instance (one record, one result file): run once
+        self.instances = list({instance_key(i): i for i in
+                               read_instances(Path(instances), list(options.backends), options.timeout)}.values())
         self.summary = Path(summary)
         self.results = Path(results) if results else self.summary.with_name(self.summary.stem + "_results")
         try:
