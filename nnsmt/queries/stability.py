@@ -48,7 +48,11 @@ answer is already known. In order:
    something new is simply asked again (without what they showed).
 5. what no query settled (a timeout, an unconfirmed claim) gets `bab_s` seconds of branch and
    bound on the ReLU phases of the neuron's cone (`nnsmt.queries.bab`), a proof by rigorous
-   bounds when it refutes every sub-problem; else its neuron is unknown.
+   bounds when it refutes every sub-problem; its LP minimisers (a sub-problem with every phase
+   fixed is an LP) are replayed as witnesses, so it may also show the state possible; else
+   the neuron is unknown. Where the queries do not pay (the first `bab_after` all ran out of
+   time, none answered), each question left gets a query's time of this bab instead of its
+   query, and so do the ones those queries left open.
 Queries use the bounded encoding over the domain's bounds (stable ReLUs are constants or the
 identity, only unstable ones are `ite`s; `lemmas` adds their bounds or triangle relaxation).
 A query that times out goes to step 5.
