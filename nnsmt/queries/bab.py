@@ -48,6 +48,7 @@ from ..bounds import (Interval, _mm_param, box_interval, infeasible, output_spec
                       propagate_bounds, relu_relaxation, tightened_bounds)
 from ..certificate import Leaf as Proof
 from ..errors import InputError
+from ..interpret import evaluate
 from ..ir import Affine, Const, Graph, Input, Relu, Sparse
 from ..lp import relaxed_minimiser
 from ..terms import And, Cmp, Num, Var
@@ -85,6 +86,15 @@ LP_ROWS = 16  # LPs at most (the rows with the lowest bounds first)
 # (0.07 s a leaf). There the LPs' minimisers replay as witnesses (a2[220] = -0.0186 < 0), which
 # an exact solver had not found in 60 s.
 LEAF_STEPS, LEAF_BETA_LR = 100, 0.1
+# Relative margin an LP optimum must clear before the steps are spent on it (an optimum on the
+# boundary, e.g. a property at a point's exact output, would only meet rounding). Without this
+# gate a convolutional net's point-box query spent 45 s on steps that refuted nothing.
+LEAF_MARGIN = 1e-7
+# Fully fixed sub-problems settle takes per plan (the rest go to the exact solver as before): on
+# a small convolutional net (252 ReLUs over a small box) nearly every stability question ends
+# in dozens of them, each costing bounds, LPs and an exact replay (the test suite's stable run
+# on it: 226 s with no cap); the MNIST-FC 256x2 witness above came from the first four.
+LEAF_SETTLE_MAX = 8
 BATCH = 32  # sub-problems bounded together
 MAX_NODES = 20000  # sub-problems evaluated at most (without a time budget)
 
@@ -157,6 +167,8 @@ class _BabPlanner(_Planner):
         self.infeasible = 0
         self.t_lp = 0.0  # seconds in lp_attack and settle's LPs (their replays are in t_replay)
         self.candidates = False  # a real validator: LP minimisers are worth replaying
+        self.deadline: float | None = None  # perf_counter time the plan's budget ends (settle stops)
+        self.settled = 0  # sub-problems settle has taken (at most LEAF_SETTLE_MAX)
         # per root: the ReLU inputs' tightened bounds (every sub-problem's prior) and the slopes
         # that give them (`tightened_bounds`)
         self.prior: list[dict[str, Interval]] = []
@@ -247,32 +259,56 @@ class _BabPlanner(_Planner):
             out[j] = (int(np.argmax(s)) if unstable else None, unstable, warm or None)
         return out
 
-    def settle(self, items: list[_Node], inits: list) -> list[bool]:
+    def settle(self, items: list[_Node], inits: list, lows: list) -> list[bool]:
         """Sub-problems with no unstable free neuron left (every phase fixed): each spec row is
         then linear on the sub-problem's region (the box and the phase half-spaces), so its
-        least value is an LP. Per item, whether it is refuted: first by bounds with
-        `LEAF_STEPS` more α,β steps (β-CROWN's multipliers are that LP's dual, so enough steps
-        reach its optimum, rigorously); else, with a validator, the LP's minimiser of each row
-        that can make an atom true (`nnsmt.lp`, exact here up to float) is replayed as a
-        counterexample. What stays open goes to an exact solver."""
-        res = self.evaluate(items, inits, LEAF_STEPS, LEAF_BETA_LR)
-        lower = self.last_lower
+        least value is an LP. Per item, whether it is refuted. The LP of each row that can
+        make an atom true (`nnsmt.lp`, HiGHS in floats: a steer) is solved first: where its
+        optima refute the property with a margin, `LEAF_STEPS` more α,β steps make that
+        rigorous (β-CROWN's multipliers are the LP's dual, so enough steps reach its optimum);
+        elsewhere, with a validator, its minimisers are replayed as counterexamples. The steps
+        are dear on large (e.g. convolutional) cones, so only an LP that promises a refutation
+        buys them. `lows`: each item's spec-row bounds so far. What stays open goes to an exact
+        solver."""
         t = time.perf_counter()
         r0 = self.t_replay
-        for j, (it, r) in enumerate(zip(items, res)):
-            if r is None or self.found is not None or not self.candidates:
-                continue
-            box = self.roots[it.root]
+        K, d = len(self.atoms.C), self.atoms.d
+        worth = []  # items whose LP optima refute: the steps certify them
+        for j, it in enumerate(items):
+            if self.found is not None or self.settled >= LEAF_SETTLE_MAX or \
+                    (self.deadline is not None and time.perf_counter() > self.deadline):
+                break  # the rest stay open: an LP each is dear on a large cone
+            self.settled += 1
+            box, iv = self.roots[it.root], self.root_iv[it.root]
             bounds = leaf_bounds(self.g, box, it.path, self.root_prior(it.root))
             ph = {k: v[0] for k, v in self.relus.phases([it.path]).items()}
-            rows = sorted({q for rs in self.rows.values() for q in rs}, key=lambda q: lower[j, q])[:LP_ROWS]
+            low = np.array(lows[j], dtype=np.float64)
+            rows = sorted({q for rs in self.rows.values() for q in rs}, key=lambda q: low[q])[:LP_ROWS]
+            pts = []
             for q in rows:
-                x = relaxed_minimiser(self.g, self.root_iv[it.root].lo, self.root_iv[it.root].hi, bounds,
-                                      self.spec[q], ph)
-                if x is not None and self.try_point([min(max(Fraction(float(v)), a), b) for v, a, b in zip(x, *box)]):
-                    break
+                x = relaxed_minimiser(self.g, iv.lo, iv.hi, bounds, self.spec[q], ph)
+                if x is None:
+                    continue
+                with np.errstate(over="ignore", invalid="ignore"):
+                    v = float(self.spec[q] @ evaluate(self.g, {self.inp.name: x})[self.out])
+                if np.isfinite(v):  # the LP's optimum, less a margin: rounding must not be the refutation
+                    low[q] = max(low[q], v - LEAF_MARGIN * (1.0 + abs(v)))
+                pts.append(x)
+            alo = [_addq(low[i], d[i]) for i in range(K)]
+            ahi = [_addq(-low[K + i], d[i]) for i in range(K)]
+            if False in [_three(a, alo, ahi, self.atoms) for a in self.y_asserts]:
+                worth.append(j)
+            elif self.candidates:
+                for x in pts:
+                    if self.try_point([min(max(Fraction(float(v)), a), b) for v, a, b in zip(x, *box)]):
+                        break
         self.t_lp += time.perf_counter() - t - (self.t_replay - r0)
-        return [r is None for r in res]
+        out = [False] * len(items)
+        if worth and self.found is None:
+            got = self.evaluate([items[j] for j in worth], [inits[j] for j in worth], LEAF_STEPS, LEAF_BETA_LR)
+            for j, r in zip(worth, got):
+                out[j] = r is None
+        return out
 
     def lp_attack(self) -> None:
         """Counterexample candidates from the triangle LP (see LP_AFTER_S), at each root box."""
@@ -438,6 +474,7 @@ def plan_bab(graph: Graph, prop, n: int, *, validate=None, time_budget: float | 
         return first
     pl.tried = set()
     pl.candidates = validate is not None
+    pl.deadline = None if time_budget is None else t0 + time_budget
     if prior is not None:
         if slopes or len(prior) != len(roots):
             raise InputError("bab: a given prior needs one bounds map per root box, and no certificate")
@@ -476,18 +513,19 @@ def plan_bab(graph: Graph, prop, n: int, *, validate=None, time_budget: float | 
                 items.append(node)
                 inits.append(None)
         res = pl.evaluate(items, inits)
-        ends: list[tuple[_Node, dict | None]] = []  # every phase fixed: an LP each (`settle`)
-        for node, r in zip(items, res):
+        lows = pl.last_lower
+        ends: list[tuple] = []  # every phase fixed: an LP each (`settle`)
+        for j, (node, r) in enumerate(zip(items, res)):
             max_depth = max(max_depth, node.depth)
             if r is None:
                 refuted += 1
             elif r[0] is None:
-                ends.append((node, r[2]))
+                ends.append((node, r[2], np.array(lows[j])))
             else:
                 branch[node] = (r[0], r[2])
                 open_.append(node)
         if ends:
-            for (node, _), ok in zip(ends, pl.settle([e[0] for e in ends], [e[1] for e in ends])):
+            for (node, _, _), ok in zip(ends, pl.settle(*map(list, zip(*ends)))):
                 if ok:
                     refuted += 1
                 else:

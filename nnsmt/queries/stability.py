@@ -474,7 +474,7 @@ def refuted_by_bab(graph: Graph, domain: InputDomain, value: str, i: int, sign: 
     q = _question(graph, domain, value, i, sign)
     if q is None:
         return False
-    validate = None if found is None else (lambda m: found([m[f"X_{j}"] for j in range(domain.dim)]))
+    validate = None if found is None else _shows_on_cone(q[0], sign, domain, found)
     plan = plan_bab(*q, 1, time_budget=seconds, build=False, samples=0, alpha_steps=BAB_ALPHA_STEPS,
                     max_nodes=10**9,  # the time budget rules, not bab's node cap
                     validate=validate, attack_budget=0,  # the pre-pass attacked already
@@ -484,6 +484,20 @@ def refuted_by_bab(graph: Graph, domain: InputDomain, value: str, i: int, sign: 
                     root_lp=False,
                     prior=[prior] if prior is not None and len(domain.boxes) == 1 else None)
     return "fallback" not in plan.stats and _all_refuted(plan)
+
+
+def _shows_on_cone(cone_graph: Graph, sign: str, domain: InputDomain, found):
+    """bab's validator: a candidate is replayed exactly on the question's cone first (cheap),
+    and handed to `found` (which may replay it on the whole network) only when it answers."""
+    inp, out = cone_graph.inputs[0].name, cone_graph.outputs[0]
+
+    def check(m) -> bool:
+        x = [m[f"X_{j}"] for j in range(domain.dim)]
+        if not domain.contains(x):
+            return False
+        v = evaluate_exact(cone_graph, {inp: x})[out][0]
+        return (v > 0 if sign == ">" else v < 0) and found(x)
+    return check
 
 
 def _all_refuted(plan) -> bool:
