@@ -19,8 +19,9 @@ from typing import Hashable, Iterable, Iterator
 from nnsmt.result import Result, SolveOptions
 from nnsmt.terms import Script
 
+from .base import NO_LIMIT_BEYOND_S
+
 GRACE_S = 0.5  # past the solver's own limit before the child is killed
-WAIT_CAP = 3600.0  # seconds one wait for children may block (then deadlines are checked again)
 
 
 def _die_with_parent(parent: int) -> None:
@@ -77,7 +78,10 @@ def _start(key, backend_name, script, timeout, memory_mb, options=SolveOptions()
     proc.start()
     send.close()
     t0 = time.perf_counter()
-    return _Job(key, backend_name, proc, recv, t0, None if timeout is None else t0 + timeout + GRACE_S, memory_mb)
+    # beyond NO_LIMIT_BEYOND_S there is no deadline, as for the solver itself (a deadline
+    # centuries away, --timeout 1e300, overflows the poll's clock)
+    limited = timeout is not None and timeout <= NO_LIMIT_BEYOND_S
+    return _Job(key, backend_name, proc, recv, t0, t0 + timeout + GRACE_S if limited else None, memory_mb)
 
 
 def _finish(job: _Job) -> Result:
@@ -123,9 +127,7 @@ class Children:
                         continue  # everything was cancelled while we yielded: start more
                     return
                 deadlines = [j.deadline for j in self.running.values() if j.deadline is not None]
-                # capped: a deadline centuries away (--timeout 1e300) overflows the poll's clock;
-                # the loop waits again after an empty wait
-                left = None if not deadlines else min(max(0.0, min(deadlines) - time.perf_counter()), WAIT_CAP)
+                left = None if not deadlines else max(0.0, min(deadlines) - time.perf_counter())
                 for conn in wait(list(self.running), timeout=left):
                     job = self.running.pop(conn, None)
                     if job is None:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from nnsmt.backends import capabilities
 from nnsmt.certificate import Certificate, Leaf, sha256, write as write_certificate
 from nnsmt.domain import property_bounds
-from nnsmt.errors import InputError
+from nnsmt.errors import BackendUnavailable, InputError
 from nnsmt.ir import OPS, Div, Graph, Pow, elementwise_nodes
 from nnsmt.params import sym_params
 from nnsmt.query import Outcome
@@ -168,8 +168,10 @@ def contradictory(prop, seconds: float = 1.0) -> bool:
     on_y = [t for _, t in prop.asserts if any(v.startswith("Y_") for v in variables(t))]
     if len(on_y) < 2 and not any(isinstance(t, And) for t in on_y):
         return False
-    from nnsmt.backends import available, get_backend
-    if available().get("z3"):
+    from nnsmt.backends import get_backend
+    try:  # only Z3: loading every backend to ask which are there costs seconds
+        z3 = get_backend("z3")
+    except BackendUnavailable:
         return False
     b = ScriptBuilder()
     for i in range(prop.n_inputs):
@@ -178,7 +180,7 @@ def contradictory(prop, seconds: float = 1.0) -> bool:
         b.declare(f"Y_{j}")
     for k, (_, t) in enumerate(prop.asserts):
         b.assert_(f"p{k}", t)
-    return get_backend("z3").solve(b.build(), seconds).status == "unsat"
+    return z3.solve(b.build(), seconds).status == "unsat"
 
 
 def plan(graph: Graph, prop, opts: VerifyOptions = VerifyOptions(), float_eval=None,

@@ -52,7 +52,7 @@ from ..interpret import evaluate
 from ..ir import Affine, Const, Graph, Input, Relu, Sparse
 from ..lp import relaxed_minimiser
 from ..terms import And, Cmp, Num, Var
-from .split import (SplitPlan, SplitRun, SubQuery, _addq, _float_or_none, _Planner, _three, _three_cmp, certifies,
+from .split import (SplitPlan, SplitRun, SubQuery, _float_or_none, _Planner, _three_cmp, certifies, in_box,
                     plan_split)
 from .verify import VerifyQuery, restrict, verify_script
 
@@ -222,7 +222,6 @@ class _BabPlanner(_Planner):
         self.last_lower = lower
         bad = np.broadcast_to(infeasible(bounds), (len(items),)) | np.all(lower == np.inf, axis=-1)
         K = len(self.atoms.C)
-        d = self.atoms.d
         out: list = [None] * len(items)
         weights = np.zeros((len(items), 2 * K))
         live = []
@@ -231,10 +230,8 @@ class _BabPlanner(_Planner):
                 self.infeasible += 1
                 self.proof.append((it.root, self.relus.path(it.path), Proof("infeasible")))
                 continue
-            alo = [_addq(lower[j, i], d[i]) for i in range(K)]
-            ahi = [_addq(-lower[j, K + i], d[i]) for i in range(K)]
-            verdicts = [_three(t, alo, ahi, self.atoms) for t in self.y_asserts]
-            if False in verdicts:
+            alo, ahi = self.atom_bounds(lower[j])
+            if self.refutes(alo, ahi):
                 self.proof.append((it.root, self.relus.path(it.path), self._proof(kept if self.slopes else None, j, alo, ahi)))
                 continue
             live.append(j)
@@ -272,7 +269,6 @@ class _BabPlanner(_Planner):
         solver."""
         t = time.perf_counter()
         r0 = self.t_replay
-        K, d = len(self.atoms.C), self.atoms.d
         worth = []  # items whose LP optima refute: the steps certify them
         for j, it in enumerate(items):
             if self.found is not None or self.settled >= LEAF_SETTLE_MAX or \
@@ -294,13 +290,11 @@ class _BabPlanner(_Planner):
                 if np.isfinite(v):  # the LP's optimum, less a margin: rounding must not be the refutation
                     low[q] = max(low[q], v - LEAF_MARGIN * (1.0 + abs(v)))
                 pts.append(x)
-            alo = [_addq(low[i], d[i]) for i in range(K)]
-            ahi = [_addq(-low[K + i], d[i]) for i in range(K)]
-            if False in [_three(a, alo, ahi, self.atoms) for a in self.y_asserts]:
+            if self.refutes(*self.atom_bounds(low)):
                 worth.append(j)
             elif self.candidates:
                 for x in pts:
-                    if self.try_point([min(max(Fraction(float(v)), a), b) for v, a, b in zip(x, *box)]):
+                    if self.try_point(in_box(x, *box)):
                         break
         self.t_lp += time.perf_counter() - t - (self.t_replay - r0)
         out = [False] * len(items)
@@ -322,8 +316,7 @@ class _BabPlanner(_Planner):
             rows = sorted({r for rs in self.rows.values() for r in rs}, key=lambda r: lower[r])[:LP_ROWS]
             pts = [x for r in rows if (x := relaxed_minimiser(self.g, iv.lo, iv.hi, bounds, self.spec[r])) is not None]
             for x in refine(self.g, self.prop, iv.lo, iv.hi, np.array(pts)) if pts else []:
-                # exact values of the floats, clamped into the exact box
-                if self.try_point([min(max(Fraction(float(v)), a), b) for v, a, b in zip(x, *box)]):
+                if self.try_point(in_box(x, *box)):
                     break
         self.t_lp = time.perf_counter() - t - (self.t_replay - r0)
 
@@ -520,7 +513,7 @@ def plan_bab(graph: Graph, prop, n: int, *, validate=None, time_budget: float | 
             if r is None:
                 refuted += 1
             elif r[0] is None:
-                ends.append((node, r[2], np.array(lows[j])))
+                ends.append((node, r[2], lows[j]))
             else:
                 branch[node] = (r[0], r[2])
                 open_.append(node)

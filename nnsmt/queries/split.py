@@ -240,12 +240,9 @@ class _Planner:
         unstable = sum(((bounds[x].lo < 0) & (bounds[x].hi > 0)).sum(-1) for x in self.relu_inputs)
         local = local_bounds(self.g, bounds) if "float_errors" in self.g.meta else []
         unstable = np.broadcast_to(unstable, (len(items),))
-        d = self.atoms.d
         out = []
         for j, (box, depth, root, path) in enumerate(items):
-            # atom value bounds with the exact constant: [lower_k + d_k, -lower_{k+K} + d_k]
-            lo = [_addq(lower[j, i], d[i]) for i in range(k)]
-            hi = [_addq(-lower[j, k + i], d[i]) for i in range(k)]
+            lo, hi = self.atom_bounds(lower[j])
             verdicts = [_three(t, lo, hi, self.atoms) for t in self.y_asserts]
             if False in verdicts:
                 out.append(None)
@@ -276,6 +273,16 @@ class _Planner:
                     if self.try_point(x):
                         break
         return out
+
+    def atom_bounds(self, lower) -> tuple[list, list]:
+        """The atoms' value bounds from the spec rows' lower bounds (`self.spec`: C then -C),
+        with the exact constants: [lower_k + d_k, -lower_{k+K} + d_k]."""
+        k, d = len(self.atoms.C), self.atoms.d
+        return [_addq(lower[i], d[i]) for i in range(k)], [_addq(-lower[k + i], d[i]) for i in range(k)]
+
+    def refutes(self, lo, hi) -> bool:
+        """Whether atom bounds make some output assertion False (three-valued)."""
+        return False in [_three(t, lo, hi, self.atoms) for t in self.y_asserts]
 
     def _proof(self, kept, j: int, alo, ahi) -> Proof:
         """Sub-problem j's bounds leaf: its optimised slopes for the rows of its decided atoms,
@@ -330,6 +337,12 @@ class _Planner:
             self.found = [Fraction(v) for v in x]
             return True
         return False
+
+
+def in_box(x, lo, hi) -> list[Fraction]:
+    """The exact value of each float of x, clamped into the exact box [lo, hi] (a decimal bound
+    rounds to a float just outside it)."""
+    return [min(max(Fraction(float(v)), a), b) for v, a, b in zip(x, lo, hi)]
 
 
 def _addq(f: float, d: Fraction):
@@ -414,10 +427,7 @@ def plan_split(graph: Graph, prop, n: int, *, validate=None, easy: int = 0,
                 alo[sd:], ahi[sd:] = [0.0] * (len(alo) - sd), [0.0] * (len(ahi) - sd)
             for x in attack(graph, prop, alo, ahi, starts=ATTACK_STARTS, steps=ATTACK_STEPS,
                             seed=seed + r, time_budget=left / (len(live) - r)):
-                # the exact value of each float, clamped into the exact box (a decimal bound
-                # rounds to a float just outside it)
-                q = [min(max(Fraction(float(v)), a), b) for v, a, b in zip(x, lo, hi)]
-                if pl.try_point(q):
+                if pl.try_point(in_box(x, lo, hi)):
                     found_by = "attack"
                     break
     t_attack = time.perf_counter() - t_attack

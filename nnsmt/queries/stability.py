@@ -585,15 +585,19 @@ def classify(graph: Graph, domain: InputDomain, solve, options: StabilityOptions
         return ((key, sign) for key in open_ for sign in (">", "<")
                 if not hv.seen(key, sign) and (key, sign) not in impossible)
 
-    def shows(key, sign):
-        """bab's candidates for (neuron, sign): in the domain, replayed exactly and recorded."""
-        def check(x) -> bool:
-            if not domain.contains(x):
-                return False
+    def bab(key, sign, seconds) -> bool:
+        """`refuted_by_bab` on (neuron, sign) within `seconds`, a refutation recorded; its
+        witnesses (inputs of the domain that answer on the cone, `_shows_on_cone`) are replayed
+        on the whole network and recorded."""
+        def found(x) -> bool:
             hv.record(x)
             st.bab_shown += hv.seen(key, sign)
             return hv.seen(key, sign)
-        return check
+        if refuted_by_bab(g, domain, pre[key[0]], key[1], sign, seconds, root, found):
+            impossible.add((key, sign))
+            st.by_bab += 1
+            return True
+        return False
 
     shown = sum(1 for k in open_ if k in hv.pos and k in hv.neg)
     progress("pre-pass", f"{len(open_)} neurons open after bounds")
@@ -614,9 +618,7 @@ def classify(graph: Graph, domain: InputDomain, solve, options: StabilityOptions
     if opts.bab_first_s:  # before any query: a short bab refutes the easy stable states cheaply
         for key, sign in unsettled():
             progress("bab", f"can {pre[key[0]]}[{key[1]}] {sign} 0?")
-            if refuted_by_bab(g, domain, pre[key[0]], key[1], sign, opts.bab_first_s, root, shows(key, sign)):
-                impossible.add((key, sign))
-                st.by_bab += 1
+            bab(key, sign, opts.bab_first_s)
         phase("bab")
     known = ({k for k in open_ if k in hv.pos}, {k for k in open_ if k in hv.neg})  # after the pre-pass
     undecided: set = set()  # (neuron, sign) whose query gave no answer
@@ -669,10 +671,7 @@ def classify(graph: Graph, domain: InputDomain, solve, options: StabilityOptions
             progress("bab", f"can {pre[key[0]]}[{key[1]}] {sign} 0? (bab instead of a query)")
             st.bab_instead += 1
             babbed.add((key, sign))
-            if refuted_by_bab(g, domain, pre[key[0]], key[1], sign, opts.timeout, root, shows(key, sign)):
-                impossible.add((key, sign))
-                st.by_bab += 1
-            elif not hv.seen(key, sign):
+            if not bab(key, sign, opts.timeout) and not hv.seen(key, sign):
                 undecided.add((key, sign))
             return
         got = ask([(key, sign)])
@@ -733,10 +732,8 @@ def classify(graph: Graph, domain: InputDomain, solve, options: StabilityOptions
     if last:  # what no query settled: a last try at a proof by phase branch and bound
         for key, sign in sorted(undecided - babbed):
             progress("bab", f"can {pre[key[0]]}[{key[1]}] {sign} 0? (after the queries)")
-            if not hv.seen(key, sign) and \
-                    refuted_by_bab(g, domain, pre[key[0]], key[1], sign, last, root, shows(key, sign)):
+            if not hv.seen(key, sign) and bab(key, sign, last):
                 undecided.discard((key, sign))
-                st.by_bab += 1
         phase("bab")
     for key in open_:
         r, i = key
