@@ -59,18 +59,24 @@ class Perturbation:
         return f"δ = {d}, {what} of {where}"
 
 
-def parse_exact(text: str, flag: str, what: str = "a number") -> Fraction:
-    """An exact number >= 0 within the float64 range from a decimal or a ratio ("0.005",
-    "1/200"); `flag` and `what` name it in the one-line InputError."""
+MAX_NUMBER_CHARS = 1000
+
+
+def parse_exact(text: str, flag: str, what: str = "a number", positive: bool = False) -> Fraction:
+    """An exact number >= 0 (> 0 if `positive`) within the float64 range from a decimal or a
+    ratio ("0.005", "1/200"); `flag` and `what` name it in the one-line InputError."""
     t = text.strip()
+    shown = t if len(t) <= 40 else t[:37] + "..."
+    if len(t) > MAX_NUMBER_CHARS:  # also beyond int()'s digit limit, which would say "invalid literal"
+        raise InputError(f"{flag}: {shown!r} has too many digits (at most {MAX_NUMBER_CHARS} characters)")
     try:
         q = Fraction(t)
     except (ValueError, ZeroDivisionError):
-        raise InputError(f"{flag}: {text!r} is not {what}") from None
-    if q < 0:
-        raise InputError(f"{flag} must be >= 0, got {t}")
+        raise InputError(f"{flag}: {shown!r} is not {what}") from None
+    if q < 0 or (positive and q == 0):
+        raise InputError(f"{flag} must be {'>' if positive else '>='} 0, got {shown}")
     if q > Fraction(1.7976931348623157e308):
-        raise InputError(f"{flag}: {t} is beyond the float64 range")
+        raise InputError(f"{flag}: {shown} is beyond the float64 range")
     return q
 
 

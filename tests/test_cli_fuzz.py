@@ -172,6 +172,8 @@ def test_bad_timeout_elsewhere(cmd, value):
     (["export", NET, "--to", "nosuch"], "--to"),
     (["verify", *NOPE, "--split", "2", "--jobs", "0"], "--jobs"),
     (["verify", *NOPE, "--split", "2", "--jobs", "-1"], "--jobs"),
+    (["verify", *NOPE, "--split", "2", "--jobs", "1000000"], "1024"),
+    (["data", "sphere", "--grid", "--points", "5"], "--grid"),
     (["diff", *NOPE, "--memory", "0"], "--memory"),
     (["stable", "nope.onnx", "--domain", "nope.json", "--samples", "-1"], "--samples"),
     (["train", "nope.onnx", "--data", "nope.csv", "--weight-bound", "nan"], "--weight-bound"),
@@ -185,6 +187,22 @@ def test_bad_timeout_elsewhere(cmd, value):
 def test_bad_flags(argv, name):
     code, _, err = run(*argv)
     usage_error(code, err, name)
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_tolerance_not_positive_says_so_alike(value):
+    """0 and -1 are refused with one message, naming the value."""
+    code, _, err = run("estimate", CATS, "--params", "delta=0.01", "--domain", CATS_BOX, "--objective", "eps",
+                       "--tolerance", value)
+    usage_error(code, err, f"--tolerance must be > 0, got {value}")
+
+
+def test_a_number_of_5000_digits_is_named_short():
+    """Beyond int()'s digit limit: one short line, not the whole number echoed."""
+    code, _, err = run("estimate", CATS, "--params", "delta=" + "1" * 5000, "--domain", CATS_BOX,
+                       "--objective", "eps")
+    usage_error(code, err, "too many digits")
+    assert len(err) < 300
 
 
 @pytest.mark.parametrize("args", [["--jobs", "0"], ["--split", "-1"], ["--memory", "-5"]])

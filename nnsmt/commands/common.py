@@ -52,6 +52,8 @@ def _checked(convert, kind: str, ok, wanted: str):
 timeout_seconds = _checked(float, "a number of seconds", lambda v: math.isfinite(v) and v > 0,
                            "a finite number of seconds > 0")
 positive_int = _checked(int, "an integer", lambda v: v >= 1, "an integer >= 1")
+MAX_JOBS = 1024  # processes (or Ray tasks) at once; a million would fork until the machine stops
+job_count = _checked(int, "an integer", lambda v: 1 <= v <= MAX_JOBS, f"an integer from 1 to {MAX_JOBS}")
 nonnegative_int = _checked(int, "an integer", lambda v: v >= 0, "an integer >= 0")
 finite_float = _checked(float, "a number", math.isfinite, "a finite number")
 positive_float = _checked(finite_float, "a number", lambda v: v > 0, "a number > 0")

@@ -13,7 +13,7 @@ def run(args) -> int:
     from nnsmt.engine.robustness import estimate
     from nnsmt.queries.estimate import EstimateOptions
     t0 = time.perf_counter()
-    opts = from_args(EstimateOptions, args, tolerance=parse_number(args.tolerance, "--tolerance"),
+    opts = from_args(EstimateOptions, args, tolerance=parse_number(args.tolerance, "--tolerance", positive=True),
                      query_timeout=args.timeout)
     gs, point, domain = perturbed(args)
     brackets = estimate(gs, args.objective, backend=args.backend, point=point, domain=domain, options=opts)

@@ -9,7 +9,7 @@ from fractions import Fraction
 
 from nnsmt.errors import InputError
 
-from .common import add_model_args, load_model, names, positive_float, positive_int
+from .common import add_model_args, job_count, load_model, names, positive_float, positive_int
 
 # dest -> default of every option added here (`_add`), and of the --encoding that verify, diff
 # and compile add themselves (see `refuse`)
@@ -68,7 +68,7 @@ ENGINE_ARGS = (
     ("--split", dict(type=positive_int, default=None, metavar="N", help="the split engine's most sub-queries "
      "(default 4096 up to 16 inputs, else 1): the input region is bisected, sub-boxes refuted by bounds "
      "where possible; all unsat -> unsat, a validated sat -> sat (the others are then cancelled)")),
-    ("--jobs", dict(type=positive_int, default=None, metavar="J", help="sub-queries solved at once (default: one "
+    ("--jobs", dict(type=job_count, default=None, metavar="J", help="sub-queries solved at once (default: one "
      "per core), each in its own process")),
     ("--executor", dict(default="local", choices=["local", "ray"], help="where sub-queries run: local "
      "processes (default) or Ray")),
@@ -127,10 +127,10 @@ def add_estimate_args(sp, threshold: bool = True):
              "as --property eps=T|sigma=T); without it compile writes the optimisation script")
 
 
-def parse_number(text: str, flag: str) -> Fraction:
-    """An exact number >= 0 (a threshold, ε, σ)."""
+def parse_number(text: str, flag: str, positive: bool = False) -> Fraction:
+    """An exact number >= 0, or > 0 if `positive` (a threshold, ε, σ, a tolerance)."""
     from nnsmt.params import parse_exact
-    return parse_exact(text, flag)
+    return parse_exact(text, flag, positive=positive)
 
 
 def parse_property(text: str):

@@ -114,7 +114,7 @@ class EstimateOptions:
             raise InputError(f"--method: choose auto, bisect or native (got {self.method!r})")
         object.__setattr__(self, "tolerance", Fraction(self.tolerance))
         if self.tolerance <= 0:
-            raise InputError("--tolerance must be > 0")
+            raise InputError(f"--tolerance must be > 0, got {self.tolerance}")
         if not self.budget > 0:
             raise InputError(f"--budget must be > 0 seconds, got {self.budget}")
         if self.sigmoid not in ("auto", *SIGMOID_ENCODINGS):
