@@ -50,6 +50,7 @@ semantics are unchanged; only where nodes are cut differs. `meta["float_ops"] ==
 from __future__ import annotations
 
 import dataclasses
+import math
 import json
 import re
 from pathlib import Path
@@ -74,6 +75,7 @@ __all__ = ["load_onnx", "ort_evaluator", "value_types", "onnx_io_types", "value_
 # the lowest and highest ONNX opset the frontend is tested on (tests/fixtures/onnx_ops: 9-18,
 # tests/test_onnx_opsets.py: 19-21)
 OPSETS = (9, 21)
+MAX_INPUT_ELEMENTS = 10**7  # an ImageNet image is 150,528; past this a shape is a typo or an attack
 
 
 def _one_line(e) -> str:
@@ -129,6 +131,9 @@ class _Lowering:
                                            "first (batch) dimension may be dynamic")
             shape = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1
                           for d in tt.shape.dim)
+            if math.prod(shape) > MAX_INPUT_ELEMENTS:  # every input element becomes a solver variable
+                raise UnsupportedError(f"{path}: input {i.name!r} has {math.prod(shape):,} elements "
+                                       f"(shape {list(shape)}); nnsmt takes at most {MAX_INPUT_ELEMENTS:,}")
             name = "x" if len(real) == 1 else f"x_{ident}"
             while name in taken:
                 name += "_"

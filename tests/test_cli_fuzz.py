@@ -644,6 +644,9 @@ def test_nan_attribute_and_dynamic_dims_are_named(tmp_path):
     assert "dimension 1 has size 0" in err
     code, out, err = run("inspect", model("batch.onnx", ["N", 2]))
     assert code == 0, err
+    code, _, err = run("inspect", model("huge.onnx", [1, 10**12]))  # was numpy's MemoryError text
+    usage_error(code, err, "huge.onnx")
+    assert "input 'X' has 1,000,000,000,000 elements" in err
 
 
 def test_plot_without_domain_fails_before_solving(tmp_path):
