@@ -84,6 +84,8 @@ def load_network(path: str | os.PathLike, **options: Any) -> Graph:
     Returns:
         The checked `Graph`. Its `meta["source"]` is the file and `meta["format"]` the
         format (e.g. "onnx"), which `verify` uses to replay counterexamples in onnxruntime.
+        An IR JSON file is its own source (format "ir-json"); the model it was exported from
+        stays in `meta["exported_from"]`.
 
     Raises:
         InputError: the file is missing or unreadable, the extension has no frontend, an

@@ -385,6 +385,16 @@ def graph_from_json(d: dict, source: str = "<json>") -> Graph:
     except InputError as e:
         raise InputError(f"{source}: {e}") from None
 
+def read_from(g: Graph, path) -> Graph:
+    """`g` as loaded from the IR file `path`: that file is its source (messages name it) and its
+    format "ir-json", so no float replay or write-back reaches for the model it was exported from
+    (gone, or different after an edit); that model stays in meta as `exported_from`."""
+    meta = {k: v for k, v in g.meta.items() if k not in ("source", "format")}
+    if "source" in g.meta:
+        meta |= {"exported_from": g.meta["source"], "exported_format": g.meta.get("format", "")}
+    return g.replace(meta=meta | {"source": str(path), "format": "ir-json"})
+
+
 def save_json(g: Graph, path) -> None:
     """Write the IR JSON form; an unwritable path is an InputError naming it."""
     text = json.dumps(graph_to_json(g), indent=1) + "\n"

@@ -164,6 +164,26 @@ def test_ir_json_ir_round_trip_is_bit_exact(name, tmp_path):
     assert ir(graph_from_json(valid(graph_to_json(h)))) == ir(h)
 
 
+def test_an_exported_ir_file_is_its_own_source(tmp_path, monkeypatch, capsys):
+    """Loaded as a network, the IR file is the source: messages name it, and a sat is not
+    replayed in onnxruntime on the ONNX file it came from (the path in its meta is relative to
+    another directory, or the file is gone: this used to fail with "mlp.onnx: no such file")."""
+    monkeypatch.chdir(FIX)
+    assert main(["export", "mlp.onnx", "--to", "ir-json", "-o", str(tmp_path / "m.json")]) == 0
+    g = load_network(tmp_path / "m.json")
+    assert g.meta["source"] == str(tmp_path / "m.json") and g.meta["format"] == "ir-json"
+    assert g.meta["exported_from"] == "mlp.onnx" and g.meta["exported_format"] == "onnx"
+    monkeypatch.chdir(tmp_path)
+    n = g.inputs[0].dim
+    box = "".join(f"(declare-const X_{i} Real)\n(assert (>= X_{i} -1))\n(assert (<= X_{i} 1))\n"
+                  for i in range(n))
+    outs = "".join(f"(declare-const Y_{j} Real)\n" for j in range(g.dims()[g.outputs[0]]))
+    (tmp_path / "p.vnnlib").write_text(box + outs + "(assert (>= Y_0 -1000))\n")
+    capsys.readouterr()
+    assert main(["verify", "m.json", "p.vnnlib", "--engine", "plain", "--backend", "z3"]) == 10
+    assert capsys.readouterr().out.startswith("sat")
+
+
 def test_ir_onnx_ir_round_trip(tmp_path):
     from nnsmt.frontends.onnx_export import save_onnx
     g = load_network(FIX / "mlp.safetensors")
