@@ -16,7 +16,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from nnsmt.errors import InputError, UnsupportedError
 from nnsmt.ir import Compare, Div, Exp, Mul, Pow, Select, ToInt
-from nnsmt.ir import Affine, Argmax, Const, Graph, Input, Relu, Sigmoid, Sparse, SparseSym, Sym
+from nnsmt.ir import Affine, Argmax, Const, Graph, Input, Relu, Sigmoid, Sparse, SparseSym
 
 _DTYPES = {"float32": (np.float32, TensorProto.FLOAT), "float64": (np.float64, TensorProto.DOUBLE)}
 MAX_DENSE = 1 << 22  # elements of a sparse weight written densely (32 MiB of float64)

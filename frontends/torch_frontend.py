@@ -27,7 +27,7 @@ from typing import Mapping
 import numpy as np
 
 from nnsmt.errors import InputError, UnsupportedError
-from nnsmt.ir import Affine, Const, Graph, Sym
+from nnsmt.ir import Affine, Const, Graph
 
 from .arch import DEFAULT_BN_EPS, LayerSpec, format_arch, parse_arch
 from .sequential import Activation, BatchNorm, Dense, checked, lower, runtime_eps

@@ -29,7 +29,6 @@ import dataclasses
 import importlib.util
 import math
 import os
-from pathlib import Path
 from typing import Any, Mapping
 
 from nnsmt import backends as _backends

@@ -49,7 +49,7 @@ import numpy as np
 
 from .errors import UnsupportedError
 from .interpret import ExactDomain, exact_matvec, interpret
-from .ir import OPS, Affine, Argmax, Const, Graph, Input, Relu, Sigmoid, Sparse, SparseSym, Sym
+from .ir import OPS, Affine, Argmax, Const, Graph, Input, Relu, Sigmoid, Sparse, SparseSym
 from .sigmoid import encode_exp, encode_sigmoid
 from .terms import (Add, And, Cmp, Div, Dot, Exp, Floor, Ite, Mul, Not, Num, ScriptBuilder, Var,
                     is_symbolic)

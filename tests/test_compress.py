@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from nnsmt.bounds import box_interval, propagate_bounds, relu_states
+from nnsmt.bounds import propagate_bounds, relu_states
 from nnsmt.cli import main
 from nnsmt.domain import InputDomain, parse_box_json
 from nnsmt.interpret import evaluate_exact

@@ -4,7 +4,6 @@ import json
 from dataclasses import dataclass, replace
 from fractions import Fraction as F
 
-import numpy as np
 import pytest
 
 from nnsmt.backends.executors import InlineExecutor, LocalExecutor
@@ -15,7 +14,6 @@ from nnsmt.engine.verify import LOW_DIM, VerifyOptions, choose, verify
 from nnsmt.errors import UnsupportedError, ValidationError
 from nnsmt.frontends import load_network, ort_evaluator
 from nnsmt.interpret import evaluate_enclosure
-from nnsmt.query import Outcome
 from nnsmt.result import Result, SolveOptions
 from nnsmt.terms import Cmp, Num, ScriptBuilder, Var
 from nnsmt.vnnlib import parse_vnnlib
@@ -133,7 +131,7 @@ def test_cli_json_says_which_engine_ran(capsys):
     assert main(["verify", net, prop, "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["engine"] == "split(4096)" and d["notes"][0].startswith("engine split(4096)")
-    assert main([f"verify", net, "--engine", "plain", prop, "--json"]) == 0  # options before positionals
+    assert main(["verify", net, "--engine", "plain", prop, "--json"]) == 0  # options before positionals
     assert json.loads(capsys.readouterr().out)["engine"] == "plain"
 
 

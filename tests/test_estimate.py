@@ -6,7 +6,6 @@ import subprocess
 import sys
 from fractions import Fraction as F
 
-import numpy as np
 import pytest
 
 from nnsmt.errors import InputError

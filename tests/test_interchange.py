@@ -360,8 +360,8 @@ def test_random_state_dicts_lower_like_onnx(layers, use_bn, data, tmp_path_facto
             vec = lambda lo, hi: np.array(data.draw(st.lists(st.floats(lo, hi, width=32),
                                                              min_size=n, max_size=n)), np.float32)
             bn = [vec(-2, 2), vec(-2, 2), vec(-2, 2), vec(0.0625, 4)]
-            sd.update({f"net.1.weight": bn[0], f"net.1.bias": bn[1],
-                       f"net.1.running_mean": bn[2], f"net.1.running_var": bn[3]})
+            sd.update({"net.1.weight": bn[0], "net.1.bias": bn[1],
+                       "net.1.running_mean": bn[2], "net.1.running_var": bn[3]})
             spec.append("batchnorm")
     d = tmp_path_factory.mktemp("prop")
     model = mlp_onnx(layers)

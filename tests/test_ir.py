@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from nnsmt.errors import InputError
 from nnsmt.interpret import evaluate, evaluate_exact
-from nnsmt.ir import Affine, Argmax, Const, Graph, Input, Relu, Sigmoid, Sym
+from nnsmt.ir import Affine, Argmax, Const, Graph, Input, Relu, Sym
 from nnsmt.pretty import format_graph, summary
 from nnsmt.serialize import graph_from_json, graph_to_json, load_json, save_json
 

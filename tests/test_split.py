@@ -20,7 +20,6 @@ from nnsmt.engine.driver import drive
 from nnsmt.engine.verify import VerifyOptions, verify
 from nnsmt.queries.split import SplitPlan, SplitRun, SubQuery, plan_split, subquery_script
 from nnsmt.queries.verify import VerifyQuery, verify_script
-from nnsmt.result import Result
 from nnsmt.validate import validate_counterexample
 from nnsmt.vnnlib import load_vnnlib
 
@@ -162,7 +161,7 @@ def split_plans(tmp_path):
 
 def same_verdicts_on(executor, jobs, tmp_path):
     solver_backend("cvc5")
-    cvc5 = get_backend("cvc5")
+
     for name, plan, g, p, expected in split_plans(tmp_path):
         seq = solve_plan(plan, g, p, "cvc5", InlineExecutor(), 60)
         par = solve_plan(plan, g, p, "cvc5", executor, 60, jobs=jobs)

@@ -457,7 +457,7 @@ def test_training_refuses_dag_layers_clearly():
     import numpy as np
     from nnsmt.data import Dataset
     from nnsmt.errors import UnsupportedError
-    from nnsmt.ir import Affine, Const, Graph, Input, Relu, Sparse
+    from nnsmt.ir import Affine, Graph, Input, Relu, Sparse
     from nnsmt.queries.train import make_problem
     eye = np.eye(2)
     for extra, why in ((dict(more=(("r", Const(eye)),)), "several values"), ({}, "sparse")):

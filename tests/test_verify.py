@@ -6,7 +6,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from nnsmt.errors import InputError, UnsupportedError, ValidationError
+from nnsmt.errors import InputError, ValidationError
 from nnsmt.frontends import load_onnx, ort_evaluator
 from nnsmt.queries.verify import verify_script
 from nnsmt.validate import validate_counterexample
