@@ -109,6 +109,15 @@ class _Node:
         return len(self.path)
 
 
+@dataclass(frozen=True)
+class _Open:
+    """A sub-problem bounds did not refute."""
+    branch: int | None  # the flat neuron to split next; None: every phase is fixed
+    unstable: int  # free neurons still unstable
+    warm: dict | None  # its optimised slopes and multipliers: its children's warm start
+    lower: np.ndarray  # the spec rows' lower bounds
+
+
 class _Relus:
     """The graph's ReLU nodes laid out on one flat neuron index."""
 
@@ -196,10 +205,8 @@ class _BabPlanner(_Planner):
 
     def evaluate(self, items: list[_Node], inits: list | None = None, steps: int | None = None,
                  beta_lr: float = BETA_LR) -> list:
-        """Per sub-problem: None when refuted, else (branch neuron or None, unstable count,
-        its optimised slopes and multipliers: the warm start of its children). `inits`: per
-        item, its parent's (or None). `steps`: α,β steps (default `alpha_steps`); `last_lower`
-        keeps the spec rows' bounds."""
+        """Per sub-problem: None when refuted, else an `_Open`. `inits`: per item, its
+        parent's warm start (or None). `steps`: α,β steps (default `alpha_steps`)."""
         self.n_eval += len(items)
         if not items:
             return []
@@ -219,7 +226,6 @@ class _BabPlanner(_Planner):
                                                       alpha_steps=self.alpha_steps if steps is None else steps,
                                                       phases=phases, alphas_out=kept, beta_lr=beta_lr,
                                                       alphas_init=init, prior=self.prior_of(items))
-        self.last_lower = lower
         bad = np.broadcast_to(infeasible(bounds), (len(items),)) | np.all(lower == np.inf, axis=-1)
         K = len(self.atoms.C)
         out: list = [None] * len(items)
@@ -253,7 +259,7 @@ class _BabPlanner(_Planner):
             s = scores[j]
             unstable = int(np.sum(s >= 0))
             warm = {k: np.asarray(v[j], dtype=np.float32) for k, v in kept.items() if not k.startswith("__free__")}
-            out[j] = (int(np.argmax(s)) if unstable else None, unstable, warm or None)
+            out[j] = _Open(int(np.argmax(s)) if unstable else None, unstable, warm or None, lower[j])
         return out
 
     def settle(self, items: list[_Node], inits: list, lows: list) -> list[bool]:
@@ -505,17 +511,15 @@ def plan_bab(graph: Graph, prop, n: int, *, validate=None, time_budget: float | 
             else:
                 items.append(node)
                 inits.append(None)
-        res = pl.evaluate(items, inits)
-        lows = pl.last_lower
         ends: list[tuple] = []  # every phase fixed: an LP each (`settle`)
-        for j, (node, r) in enumerate(zip(items, res)):
+        for node, r in zip(items, pl.evaluate(items, inits)):
             max_depth = max(max_depth, node.depth)
             if r is None:
                 refuted += 1
-            elif r[0] is None:
-                ends.append((node, r[2], lows[j]))
+            elif r.branch is None:
+                ends.append((node, r.warm, r.lower))
             else:
-                branch[node] = (r[0], r[2])
+                branch[node] = (r.branch, r.warm)
                 open_.append(node)
         if ends:
             for (node, _, _), ok in zip(ends, pl.settle(*map(list, zip(*ends)))):
