@@ -13,7 +13,7 @@ exact rational (`"1/3"`, `"0.1"` = 1/10). Every input must be bounded.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -32,6 +32,16 @@ class InputDomain:
 
     boxes: tuple[Box, ...]
     source: str = "<domain>"
+    declared: str = ""  # a VNN-LIB 2 query's input element type other than real, e.g. "float32"
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What a reader of a result over this domain should know about its semantics."""
+        if not self.declared:
+            return ()
+        return (f"{self.source} declares {self.declared} inputs; this domain is the set of real "
+                f"points in its boxes and the network is evaluated exactly (not in {self.declared}): "
+                "a witness need not be a float, and rounding is not modelled",)
 
     @property
     def dim(self) -> int:
@@ -179,6 +189,8 @@ def load_domain(path, dim: int | None = None) -> InputDomain:
                 raise InputError(f"{path}: a domain comes from a query about one network "
                                  f"(it declares {len(q.networks)})")
             dom = domain_from_property(q.prop)
+            types = sorted({d.dtype for d in q.networks[0].decls if d.kind == "input"} - {"real"})
+            dom = replace(dom, declared=", ".join(types))
         else:
             dom = domain_from_property(parse_vnnlib(text, str(path)))
     else:

@@ -526,12 +526,18 @@ def test_progress_names_each_phase_and_question():
     assert ("bab", "can a2[0] > 0? (after the queries)") in seen
 
 
-def test_a_vnnlib2_query_gives_its_input_boxes_as_a_domain(tmp_path):
+def test_a_vnnlib2_query_gives_its_input_boxes_as_a_domain(tmp_path, capsys):
     """The float32 query and its VNN-LIB 1.0 original bound the inputs alike ([-1, 1]^2): the
     same domain. A query about two networks is refused, naming the file."""
     v2 = load_domain(EXAMPLES / "class1_margin_f32.vnnlib", 2)
     assert v2.boxes == load_domain(EXAMPLES / "class1_margin.vnnlib", 2).boxes
     assert v2.boxes == ((tuple([Fraction(-1)] * 2), tuple([Fraction(1)] * 2)),)
+    # the same set of reals, but a user of the float32 query is told it is taken over the reals
+    assert v2.declared == "float32" and "float32 inputs" in v2.notes[0] and "exactly" in v2.notes[0]
+    assert load_domain(EXAMPLES / "class1_margin.vnnlib", 2).notes == ()
+    code = main(["stable", str(EXAMPLES / "classifier.onnx"), "--domain", str(EXAMPLES / "class1_margin_f32.vnnlib"),
+                 "--json"])
+    assert code == 0 and json.loads(capsys.readouterr().out)["notes"] == list(v2.notes)
     with pytest.raises(InputError, match="pair_margin.vnnlib: a domain comes from a query about one network"):
         load_domain(EXAMPLES / "pair_margin.vnnlib")
 

@@ -25,7 +25,7 @@ def run(args) -> int:
     exact_onnx, ir_path = write_compressed(r.graph, args.output, args.ir)
     spot = spot_check(args.model, args.output, dom) if g.meta.get("format") == "onnx" else None
     info = compression_record(r, network=args.model, domain=args.domain, output=args.output, ir=ir_path,
-                              exact_onnx=exact_onnx, spot=spot)
+                              exact_onnx=exact_onnx, spot=spot, notes=dom.notes)
     show(args, info, compression_lines(r, info))
     if r.equivalence == "sat":
         print("nnsmt: error: the compressed network differs from the original", file=sys.stderr)

@@ -57,7 +57,7 @@ def run(args) -> int:
         report = classify_all(g, dom, solve, opts, confirm, progress)
     given = {"network": args.model, "domain": args.domain, "backend": args.backend,
              "confirm": name, "timeout": args.timeout}
-    show(args, stability_record(report, **given), stability_lines(report, dom, **given))
+    show(args, stability_record(report, notes=dom.notes, **given), stability_lines(report, dom, **given))
     return EXIT[report.verdict]
 
 

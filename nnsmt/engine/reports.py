@@ -137,7 +137,7 @@ def classify_all(graph, domain, solve, options, confirm=None,
 
 
 def compression_record(r, *, network: str, domain: str, output: str, ir, exact_onnx: bool,
-                       spot: float | None) -> dict:
+                       spot: float | None, notes=()) -> dict:
     """The record of a compression (`compress --json`).
 
     Args:
@@ -146,6 +146,7 @@ def compression_record(r, *, network: str, domain: str, output: str, ir, exact_o
         ir: the exact IR JSON written; exact_onnx: whether the ONNX weights are exact.
         spot: the onnxruntime spot check's max |difference| (None: not an ONNX source; NaN:
             float32 overflowed, recorded as None with a note).
+        notes: about the domain's semantics (`InputDomain.notes`).
     """
     overflow = spot is not None and spot != spot
     return {"network": network, "domain": domain, "output": output, "ir": str(ir),
@@ -156,7 +157,7 @@ def compression_record(r, *, network: str, domain: str, output: str, ir, exact_o
             "onnxruntime_spot_check_max_abs_diff": None if overflow else spot,
             **({"onnxruntime_spot_check_note": "not informative: float32 outputs overflow on this domain"}
                if overflow else {}),
-            "time_s": {k: round(v, 4) for k, v in r.time_s.items()}}
+            "time_s": {k: round(v, 4) for k, v in r.time_s.items()}, "notes": list(notes)}
 
 
 # --- the human-readable text of each command (the commands print it) ----------------------------
@@ -367,16 +368,17 @@ def summary_line(st) -> str:
 
 
 def stability_record(report: StabilityReport, *, network: str, domain: str, backend: str,
-                     confirm: str | None = None, timeout: float | None = None) -> dict:
+                     confirm: str | None = None, timeout: float | None = None, notes=()) -> dict:
     """The record of `stable --json`: every classification (`stability_json`) and whether they agree.
 
     Args:
         report: the `StabilityReport`.
         network, domain, backend: as given; confirm: the exact backend of a MILP's claims;
         timeout: the seconds each query had (None: no limit).
+        notes: about the domain's semantics (`InputDomain.notes`).
     """
     return {"network": network, "domain": domain, "backend": backend, "confirm": confirm,
-            "timeout_s": timeout, "identical": report.identical,
+            "timeout_s": timeout, "identical": report.identical, "notes": list(notes),
             "results": [stability_json(r) for r in report.results]}
 
 
@@ -396,6 +398,7 @@ def stability_lines(report: StabilityReport, dom, *, network: str, domain: str, 
     limit = "no time limit" if timeout is None else f"{timeout:g} s per query"
     lines = [f"{network} over {domain} ({dom.dim} inputs, {len(dom.boxes)} box(es)), backend {backend}, {limit}"
              + (f" (harvesting; claims confirmed by bounds on sub-boxes, then {confirm})" if confirm else "")]
+    lines += [f"  note: {n}" for n in dom.notes]
     lines += [f"  {name:12} " + "  ".join(f"{k} {v}" for k, v in c.items()) for name, c in layer_counts(rs[0])]
     lines += ["  " + summary_line(r) for r in rs]
     for r in rs:
@@ -424,7 +427,8 @@ def compression_lines(r, record: dict) -> list[str]:
         record: its `compression_record`.
     """
     b, a, eq = r.before, r.after, r.equivalence
-    lines = [f"{record['network']} over {record['domain']}", "  " + summary_line(r.stability)]
+    lines = [f"{record['network']} over {record['domain']}", *(f"  note: {n}" for n in record["notes"]),
+             "  " + summary_line(r.stability)]
     lines += [f"  {k:20} {b[k]:8} -> {a[k]:8}  ({100 * (1 - a[k] / max(b[k], 1)):.1f}% removed)"
               for k in ("relus", "parameters", "connections", "nonzero_connections")]
     exact = "exact" if record["onnx_exact"] else "weights rounded to float32: not exactly equivalent"
