@@ -170,6 +170,7 @@ class _BabPlanner(_Planner):
         self.score = score
         self.roots = roots
         self.root_iv = [box_interval(*b) for b in roots]
+        self.root_f = [(np.array([float(v) for v in lo]), np.array([float(v) for v in hi])) for lo, hi in roots]
         self.relus = _Relus(graph)
         self.by_name = {n.name: n for n in graph.nodes}
         self.alpha_steps = alpha_steps
@@ -247,9 +248,11 @@ class _BabPlanner(_Planner):
             if self.found is None:  # the minimisers of the atom bounds: counterexample candidates
                 box = self.roots[it.root]
                 order = np.argsort(lower[j])
+                lo_f, hi_f = self.root_f[it.root]
                 for i in order[:4]:
-                    x = [l if c > 0 else h for c, l, h in zip(coeff[j, i], *box)]
-                    if self.try_point(x):
+                    up = coeff[j, i] > 0  # the corner each row's linear bound is least at
+                    if self.try_point([l if c else h for c, l, h in zip(up, *box)], np.where(up, lo_f, hi_f),
+                                      key=(it.root, np.packbits(up).tobytes())):
                         break
         self.t_bounds += time.perf_counter() - t - (self.t_replay - r0)
         if not live:
