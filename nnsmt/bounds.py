@@ -555,7 +555,9 @@ class LinearDomain(IntervalDomain):
             batch = int(np.prod(iv.lo.shape[:-1]))
             # only the neurons a prior leaves open: one it shows stable stays stable on this
             # (smaller) region and its relaxation is exact whatever its bounds (in bab on
-            # MNIST-FC these rows were most of the time)
+            # MNIST-FC these rows were most of the time). Its looser interval can loosen a later
+            # bound where intervals beat back-substitution (14 of 200 random 3x6 networks):
+            # bab still gained 1.5x sub-problems a second
             rows = np.arange(m)
             pr = self.prior.get(node.name) if node.name in self.feeds_relu else None
             if pr is not None:
