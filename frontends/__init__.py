@@ -43,13 +43,13 @@ def load_network(path, **options) -> Graph:
                          f"(supported: {', '.join(sorted(_LOADERS))})")
     options = {k: v for k, v in options.items() if v is not None}
     if ext == ".json":  # IR JSON is read here, by the reader `nnsmt import` uses (same messages)
-        from nnsmt.serialize import FORMAT, graph_from_json, read_from, read_json
+        from nnsmt.serialize import FORMAT, network_from_json, read_json
         doc = read_json(path)
         if isinstance(doc, dict) and doc.get("format") == FORMAT:
             for k in options:
                 raise InputError(f"{path}: an nnsmt IR file holds its weights and architecture; "
                                  f"{_OPTION_FLAGS.get(k, k)} does not apply")
-            return read_from(graph_from_json(doc, str(path)), path)
+            return network_from_json(doc, path)
     module, func = _LOADERS[ext]
     loader = getattr(importlib.import_module(module), func)
     accepted = inspect.signature(loader).parameters

@@ -456,9 +456,9 @@ def load_json_model(path, weights=None) -> Graph:
     """A `.json` network: the nnsmt IR JSON (`"format": "nnsmt-ir"`), else a Keras config."""
     doc = _read_json(path)
     if isinstance(doc, dict) and doc.get("format") == "nnsmt-ir":
-        from nnsmt.serialize import graph_from_json, read_from
+        from nnsmt.serialize import network_from_json
         if weights is not None:
             raise InputError(f"{path}: an nnsmt IR file holds its weights; --weights does not "
                              "apply")
-        return read_from(graph_from_json(doc, str(path)), path)
+        return network_from_json(doc, path)
     return load_keras(path, weights)

@@ -50,8 +50,8 @@ semantics are unchanged; only where nodes are cut differs. `meta["float_ops"] ==
 from __future__ import annotations
 
 import dataclasses
-import math
 import json
+import math
 import re
 from pathlib import Path
 from typing import Callable
@@ -131,8 +131,9 @@ class _Lowering:
                                            "first (batch) dimension may be dynamic")
             shape = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1
                           for d in tt.shape.dim)
-            if math.prod(shape) > MAX_INPUT_ELEMENTS:  # every input element becomes a solver variable
-                raise UnsupportedError(f"{path}: input {i.name!r} has {math.prod(shape):,} elements "
+            size = math.prod(shape)
+            if size > MAX_INPUT_ELEMENTS:  # every input element becomes a solver variable
+                raise UnsupportedError(f"{path}: input {i.name!r} has {size:,} elements "
                                        f"(shape {list(shape)}); nnsmt takes at most {MAX_INPUT_ELEMENTS:,}")
             name = "x" if len(real) == 1 else f"x_{ident}"
             while name in taken:

@@ -385,10 +385,13 @@ def graph_from_json(d: dict, source: str = "<json>") -> Graph:
     except InputError as e:
         raise InputError(f"{source}: {e}") from None
 
-def read_from(g: Graph, path) -> Graph:
-    """`g` as loaded from the IR file `path`: that file is its source (messages name it) and its
-    format "ir-json", so no float replay or write-back reaches for the model it was exported from
-    (gone, or different after an edit); that model stays in meta as `exported_from`."""
+
+def network_from_json(d: dict, path) -> Graph:
+    """`graph_from_json` for an IR file loaded as a network: that file is its source (messages
+    name it) and its format "ir-json", so no float replay or write-back reaches for the model it
+    was exported from (gone, or different after an edit); that model stays in meta as
+    `exported_from`."""
+    g = graph_from_json(d, str(path))
     meta = {k: v for k, v in g.meta.items() if k not in ("source", "format")}
     if "source" in g.meta:
         meta |= {"exported_from": g.meta["source"], "exported_format": g.meta.get("format", "")}

@@ -40,7 +40,7 @@ def register(sub):
     sp.add_argument("task", choices=["sphere"], help="sphere: points on the unit sphere in 3-D, label 1 on the "
                     "positive side of two random planes a.x > 0 and d.x > 0 (seeded), else 0")
     sp.add_argument("--points", type=positive_int, default=None,
-                    help="number of uniform random points (default 200, at most 10,000,000)")
+                    help=f"number of uniform random points (default {DEFAULT_POINTS}, at most 10,000,000)")
     sp.add_argument("--grid", action="store_true", help="instead, the 12-point angle grid: polar angle pi/4, "
                     "pi/2, 3pi/4 times azimuth 0, pi/2, pi, 3pi/2")
     sp.add_argument("--seed", type=nonnegative_int, default=0,
